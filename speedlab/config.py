@@ -1,0 +1,261 @@
+"""Configuration: defaults < ``speedlab.toml`` < environment < command-line flags.
+
+The file is found at ``--config``, else ``$SPEEDLAB_CONFIG``, else ``./speedlab.toml`` if it
+exists. Nothing needs configuring to start: the store defaults to the local folder
+``./speedlab-data``. Example::
+
+    store = "s3://"                     # SPEEDLAB_STORE; or a path, or file:///path
+    timezone = "Asia/Kolkata"           # SPEEDLAB_TIMEZONE; any IANA zone
+    host_id = "home-primary"            # SPEEDLAB_HOST_ID; default: this machine's name
+
+    [s3]                                # used when store is s3://
+    endpoint_url = "http://127.0.0.1:9000"   # SPEEDLAB_S3_ENDPOINT_URL; none for AWS
+    region = "eu-west-1"                # SPEEDLAB_S3_REGION
+    profile = "speedlab"                # or access_key_id / secret_access_key; default: boto3's chain
+
+    [buckets]                           # one name per tier (these are the defaults)
+    raw = "vd-speed-test"
+    hourly = "vd-speed-test-hourly-prod"
+    daily = "vd-speed-test"
+    weekly = "vd-speed-test-weekly-prod"
+    monthly = "vd-speed-test-monthly-prod"
+    yearly = "vd-speed-test-yearly-prod"
+
+    [plan]                              # what you pay for [Mbit/s]
+    download_mbps = 200                 # SPEEDLAB_PLAN_DOWNLOAD_MBPS
+    upload_mbps = 100                   # SPEEDLAB_PLAN_UPLOAD_MBPS
+    below_expected_fraction = 0.8       # SPEEDLAB_BELOW_EXPECTED_FRACTION
+    [plan.hosts.office-main]            # per-host plans override the global one
+    download_mbps = 500
+    upload_mbps = 500
+
+Other tables (``[collector]``, ``[aggregate]``, ``[dashboard]``, ``[health]``, ``[api]``) are
+read by the module that owns them through :meth:`Config.section`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError, InvalidHostId
+from .layout import Buckets, validate_host_id
+from .periods import DEFAULT_TIMEZONE, get_zone
+from .store import LocalStore, Store, open_store
+
+DEFAULT_STORE = "./speedlab-data"
+CONFIG_FILE = "speedlab.toml"
+#: Keys whose values ``show()`` masks.
+SECRET_WORDS = ("secret", "password", "token", "webhook", "session")
+SECTIONS = ("collector", "aggregate", "dashboard", "health", "api", "alerts", "infra", "logs")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The speeds a host's contract promises [Mbit/s] (``None``: not configured)."""
+
+    download_mbps: float | None = None
+    upload_mbps: float | None = None
+
+
+def default_host_id() -> str:
+    """This machine's name made into a valid host id (lower case, other characters -> ``-``)."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", socket.gethostname().lower()).strip("-._")[:63]
+    name = re.sub(r"\.\.+", ".", name)
+    try:
+        return validate_host_id(name or "localhost")
+    except InvalidHostId:
+        return "localhost"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The resolved configuration. Build it with :func:`load_config`."""
+
+    store: str = DEFAULT_STORE
+    timezone: str = DEFAULT_TIMEZONE
+    host_id: str = field(default_factory=default_host_id)
+    buckets: Buckets = field(default_factory=Buckets)
+    plan: Plan = field(default_factory=Plan)
+    host_plans: dict[str, Plan] = field(default_factory=dict)
+    below_expected_fraction: float = 0.8
+    s3: dict[str, Any] = field(default_factory=dict)
+    state_dir: str | None = None
+    sections: dict[str, dict] = field(default_factory=dict)
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        get_zone(self.timezone)
+        try:
+            validate_host_id(self.host_id)
+        except InvalidHostId as exc:
+            raise ConfigError(f"host_id: {exc}") from None
+        if not 0 < self.below_expected_fraction <= 1:
+            raise ConfigError(f"below_expected_fraction = {self.below_expected_fraction!r} must be in (0, 1]")
+        for host, plan in self.host_plans.items():
+            try:
+                validate_host_id(host)
+            except InvalidHostId as exc:
+                raise ConfigError(f"[plan.hosts]: {exc}") from None
+            _check_plan(plan, f"[plan.hosts.{host}]")
+        _check_plan(self.plan, "[plan]")
+
+    # ------------------------------------------------------------------ derived
+    def open_store(self) -> Store:
+        """The configured store (S3 options from ``[s3]``)."""
+        return open_store(self.store, **self.s3) if self.store.startswith("s3:") else open_store(self.store)
+
+    def plan_for(self, host_id: str | None) -> Plan:
+        """The plan of ``host_id`` (the global plan for ``None`` or a host without its own)."""
+        return self.host_plans.get(host_id, self.plan) if host_id else self.plan
+
+    def section(self, name: str) -> dict:
+        """The raw ``[name]`` table (empty if absent), for the module that owns it."""
+        return dict(self.sections.get(name, {}))
+
+    @property
+    def state_path(self) -> Path:
+        """Where this host keeps its spool, logs and executed notebooks.
+
+        ``state_dir`` if set; for a local store ``<store>/_speedlab`` (``_`` cannot start a
+        bucket name, so it never collides with one); otherwise ``$XDG_STATE_HOME/speedlab``
+        (``~/.local/state/speedlab``).
+        """
+        if self.state_dir:
+            return Path(self.state_dir).expanduser()
+        store = self.open_store() if not self.store.startswith("s3:") else None
+        if isinstance(store, LocalStore):
+            return store.root / "_speedlab"
+        base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+        return Path(base) / "speedlab"
+
+    def with_overrides(self, **changes: Any) -> "Config":
+        """A copy with some fields replaced (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def show(self) -> dict:
+        """The configuration as plain data, secrets masked (``config show``)."""
+        data = {
+            "source": self.source, "store": self.store, "timezone": self.timezone,
+            "host_id": self.host_id, "buckets": self.buckets.as_dict(),
+            "plan": {"download_mbps": self.plan.download_mbps, "upload_mbps": self.plan.upload_mbps,
+                     "below_expected_fraction": self.below_expected_fraction,
+                     "hosts": {h: vars(p) for h, p in sorted(self.host_plans.items())}},
+            "s3": dict(self.s3), "state_dir": str(self.state_path),
+        }
+        data.update({name: dict(table) for name, table in sorted(self.sections.items())})
+        return _mask(data)
+
+
+def _check_plan(plan: Plan, where: str) -> None:
+    for name in ("download_mbps", "upload_mbps"):
+        value = getattr(plan, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise ConfigError(f"{where} {name} = {value!r} must be a positive number [Mbit/s]")
+
+
+def _mask(data: Any, key: str = "") -> Any:
+    if isinstance(data, dict):
+        return {k: _mask(v, k) for k, v in data.items()}
+    if isinstance(data, str) and data and any(word in key.lower() for word in SECRET_WORDS):
+        return data[:2] + "****" if len(data) > 8 else "****"
+    if isinstance(data, str) and "://" in data and "@" in data.split("://", 1)[1]:
+        scheme, rest = data.split("://", 1)
+        return f"{scheme}://****@{rest.split('@', 1)[1]}"  # user:password@host in a URL
+    return data
+
+
+def _number(value: str, name: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a number") from None
+
+
+def _plan(table: Mapping, where: str) -> Plan:
+    unknown = set(table) - {"download_mbps", "upload_mbps", "below_expected_fraction", "hosts"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    return Plan(table.get("download_mbps"), table.get("upload_mbps"))
+
+
+def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
+                **overrides: Any) -> Config:
+    """Resolve the configuration: defaults < file < environment < ``overrides``.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The TOML file; default ``$SPEEDLAB_CONFIG``, else ``./speedlab.toml`` if present.
+    env : mapping, optional
+        The environment (default ``os.environ``).
+    **overrides
+        Values from command-line flags (``store=``, ``timezone=``, ``host_id=``); ``None`` is
+        ignored.
+
+    Raises
+    ------
+    ConfigError
+        For an unreadable file, invalid TOML, unknown keys or invalid values.
+    """
+    env = os.environ if env is None else env
+    path = path or env.get("SPEEDLAB_CONFIG") or (CONFIG_FILE if Path(CONFIG_FILE).is_file() else None)
+    table: dict[str, Any] = {}
+    if path:
+        try:
+            table = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    known = {"store", "timezone", "host_id", "buckets", "plan", "s3", "state_dir", *SECTIONS}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown key(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(known))}")
+    values: dict[str, Any] = {k: table[k] for k in ("store", "timezone", "host_id", "state_dir") if k in table}
+    for key in ("store", "timezone", "host_id", "state_dir"):
+        if env.get(f"SPEEDLAB_{key.upper()}"):
+            values[key] = env[f"SPEEDLAB_{key.upper()}"]
+    plan_table = dict(table.get("plan", {}))
+    try:
+        plan = _plan(plan_table, "[plan]")
+        hosts = {h: _plan(t, f"[plan.hosts.{h}]") for h, t in plan_table.get("hosts", {}).items()}
+        values["buckets"] = Buckets().with_overrides(dict(table.get("buckets", {})))
+    except Exception as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"config file {path}: {exc}") from None
+    if env.get("SPEEDLAB_PLAN_DOWNLOAD_MBPS"):
+        plan = replace(plan, download_mbps=_number(env["SPEEDLAB_PLAN_DOWNLOAD_MBPS"], "SPEEDLAB_PLAN_DOWNLOAD_MBPS"))
+    if env.get("SPEEDLAB_PLAN_UPLOAD_MBPS"):
+        plan = replace(plan, upload_mbps=_number(env["SPEEDLAB_PLAN_UPLOAD_MBPS"], "SPEEDLAB_PLAN_UPLOAD_MBPS"))
+    fraction = plan_table.get("below_expected_fraction", 0.8)
+    if env.get("SPEEDLAB_BELOW_EXPECTED_FRACTION"):
+        fraction = _number(env["SPEEDLAB_BELOW_EXPECTED_FRACTION"], "SPEEDLAB_BELOW_EXPECTED_FRACTION")
+    s3 = dict(table.get("s3", {}))
+    for key in ("endpoint_url", "region", "profile"):
+        if env.get(f"SPEEDLAB_S3_{key.upper()}"):
+            s3[key] = env[f"SPEEDLAB_S3_{key.upper()}"]
+    allowed_s3 = {"endpoint_url", "region", "profile", "access_key_id", "secret_access_key", "session_token"}
+    if set(s3) - allowed_s3:
+        raise ConfigError(f"[s3]: unknown key(s) {', '.join(sorted(set(s3) - allowed_s3))}; "
+                          f"known: {', '.join(sorted(allowed_s3))}")
+    values.update(plan=plan, host_plans=hosts, below_expected_fraction=fraction, s3=s3,
+                  sections={name: dict(table[name]) for name in SECTIONS if name in table},
+                  source=str(path) if path else None)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if isinstance(values.get("store"), os.PathLike):
+        values["store"] = os.fspath(values["store"])
+    known_fields = {f.name for f in fields(Config)}
+    bad = set(values) - known_fields
+    if bad:
+        raise ConfigError(f"unknown setting(s) {', '.join(sorted(bad))}")
+    return Config(**values)

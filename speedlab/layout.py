@@ -1,0 +1,297 @@
+"""Every storage key speedlab reads or writes: built and parsed here, and nowhere else.
+
+The layout is the original system's (``ARCHITECTURE.md``), so an existing deployment's data
+keeps working:
+
+* raw results, main bucket (``vd-speed-test``)::
+
+    host={host_id}/year=2025/month=202512/day=20251229/hour=2025122914/minute=00/test.json
+
+  ``test.json`` is speedlab's one object per slot (the diagram's name); the original
+  collector's ``speed_data_ookla_00_1735467234.json`` names are parsed too. Times in the key
+  are local (configured zone, default IST), minute one of 00, 15, 30, 45.
+
+* summaries, ``speed_test_summary.json`` under ``aggregated/`` (all hosts) or
+  ``aggregated/host={host_id}/`` (one host), in the tier's bucket::
+
+    hourly   vd-speed-test-hourly-prod  aggregated/year=2025/month=202512/day=20251229/hour=2025122914/
+    daily    vd-speed-test              aggregated/year=2025/month=202512/day=20251229/
+    weekly   vd-speed-test-weekly-prod  aggregated/year=2025/week=2025W52/   (year = ISO week-year)
+    monthly  vd-speed-test-monthly-prod aggregated/year=2025/month=202512/
+    yearly   vd-speed-test-yearly-prod  aggregated/year=2025/
+
+Pure functions: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from .errors import InvalidHostId, LayoutError
+from .periods import DEFAULT_TIMEZONE, TIERS, Period, parse_period, slot_of
+
+SUMMARY_NAME = "speed_test_summary.json"
+RAW_NAME = "test.json"
+AGGREGATED = "aggregated"
+#: Host ids speedlab refuses because they mean something else ("all hosts").
+RESERVED_HOST_IDS = frozenset({"all", "aggregated"})
+_HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_LEGACY_RAW_RE = re.compile(r"speed_data_(?P<engine>[a-z0-9]+)_(?P<minute>\d{2})_(?P<epoch>\d+)\.json")
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """Bucket names, one per tier (``raw`` and ``daily`` share the main bucket by default)."""
+
+    raw: str = "vd-speed-test"
+    hourly: str = "vd-speed-test-hourly-prod"
+    daily: str = "vd-speed-test"
+    weekly: str = "vd-speed-test-weekly-prod"
+    monthly: str = "vd-speed-test-monthly-prod"
+    yearly: str = "vd-speed-test-yearly-prod"
+
+    def for_tier(self, tier: str) -> str:
+        """The bucket of ``tier`` (``raw`` or one of the summary tiers)."""
+        if tier not in {f.name for f in fields(self)}:
+            raise LayoutError(f"unknown tier {tier!r}: use raw or one of {', '.join(TIERS)}")
+        return getattr(self, tier)
+
+    def with_overrides(self, overrides: dict[str, str]) -> "Buckets":
+        """A copy with some names replaced (``{"hourly": "my-hourly"}``)."""
+        for tier, name in overrides.items():
+            self.for_tier(tier)
+            if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", str(name)):
+                raise LayoutError(f"bucket name {name!r} for {tier} is not a valid S3 bucket name")
+        return replace(self, **overrides)
+
+    def as_dict(self) -> dict[str, str]:
+        """``{tier: bucket}`` for every tier."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def validate_host_id(host_id: str) -> str:
+    """Return ``host_id`` if it is safe in a key, else raise.
+
+    Allowed: 1-63 letters, digits, ``-``, ``_`` and ``.``, starting with a letter or digit,
+    without ``..``; ``all`` and ``aggregated`` are reserved.
+
+    Raises
+    ------
+    InvalidHostId
+        With the reason, for anything else (``/``, ``=``, spaces, ``..``, empty, too long).
+    """
+    if not isinstance(host_id, str) or not _HOST_RE.fullmatch(host_id) or ".." in host_id:
+        raise InvalidHostId(
+            f"invalid host id {host_id!r}: use 1-63 letters, digits, '-', '_' or '.', starting "
+            "with a letter or digit (no '/', '=', '..' or spaces), e.g. 'home-primary'"
+        )
+    if host_id.lower() in RESERVED_HOST_IDS:
+        raise InvalidHostId(f"invalid host id {host_id!r}: it is reserved; pick another name")
+    return host_id
+
+
+# --------------------------------------------------------------------------- raw results
+
+def raw_slot_prefix(host_id: str, slot_start: datetime, tz: str | ZoneInfo = DEFAULT_TIMEZONE) -> str:
+    """The folder of one host's 15-minute slot (ends with ``/``), from any moment in the slot."""
+    s = slot_of(slot_start, tz)
+    return (f"host={validate_host_id(host_id)}/year={s:%Y}/month={s:%Y%m}/day={s:%Y%m%d}/"
+            f"hour={s:%Y%m%d%H}/minute={s:%M}/")
+
+
+def raw_key(host_id: str, slot_start: datetime, tz: str | ZoneInfo = DEFAULT_TIMEZONE) -> str:
+    """The key of speedlab's one result for ``host_id`` in the slot holding ``slot_start``."""
+    return raw_slot_prefix(host_id, slot_start, tz) + RAW_NAME
+
+
+def raw_host_prefix(host_id: str) -> str:
+    """``host={host_id}/``: everything one host collected."""
+    return f"host={validate_host_id(host_id)}/"
+
+
+def raw_period_prefix(host_id: str, period: Period) -> str:
+    """The narrowest key prefix holding all of one host's raw results in ``period``.
+
+    For a week this is the year (or the host) prefix, so callers filter parsed keys by period.
+    """
+    s = period.start
+    base = raw_host_prefix(host_id)
+    if period.tier == "hourly":
+        return base + f"year={s:%Y}/month={s:%Y%m}/day={s:%Y%m%d}/hour={s:%Y%m%d%H}/"
+    if period.tier == "daily":
+        return base + f"year={s:%Y}/month={s:%Y%m}/day={s:%Y%m%d}/"
+    if period.tier == "monthly":
+        return base + f"year={s:%Y}/month={s:%Y%m}/"
+    last_day = (period.end - timedelta(microseconds=1)).date()
+    if period.tier == "yearly" or last_day.year == s.year:
+        return base + f"year={s:%Y}/"
+    return base  # a week across New Year spans two year= folders
+
+
+@dataclass(frozen=True)
+class RawKey:
+    """A parsed raw-result key.
+
+    Attributes
+    ----------
+    host_id : str
+    slot_local : datetime
+        Naive local wall-clock start of the slot, from the key's ``hour=`` and ``minute=``.
+    name : str
+        The file name (``test.json`` or a legacy ``speed_data_…json``).
+    legacy : bool
+        True for the original collector's file names.
+    epoch_s : int or None
+        The Unix time in a legacy file name [s].
+    """
+
+    host_id: str
+    slot_local: datetime
+    name: str
+    legacy: bool = False
+    epoch_s: int | None = None
+
+    def slot(self, tz: str | ZoneInfo = DEFAULT_TIMEZONE) -> datetime:
+        """The aware start of the slot in zone ``tz``."""
+        zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+        return self.slot_local.replace(tzinfo=zone)
+
+
+_RAW_RE = re.compile(
+    r"host=(?P<host>[^/]+)/year=(?P<y>\d{4})/month=(?P<ym>\d{6})/day=(?P<ymd>\d{8})/"
+    r"hour=(?P<ymdh>\d{10})/minute=(?P<mi>\d{2})/(?P<name>[^/]+)"
+)
+
+
+def parse_raw_key(key: str) -> RawKey:
+    """Parse a raw-result key (speedlab's or the original collector's).
+
+    Raises
+    ------
+    LayoutError
+        If the key is not a raw-result key or its partitions disagree with each other.
+    """
+    match = _RAW_RE.fullmatch(key)
+    if not match:
+        raise LayoutError(f"{key!r} is not a raw result key (host=…/year=…/month=…/day=…/hour=…/minute=…/NAME.json)")
+    g = match.groupdict()
+    ymdh, minute = g["ymdh"], int(g["mi"])
+    if not (g["ymd"] == ymdh[:8] and g["ym"] == ymdh[:6] and g["y"] == ymdh[:4]):
+        raise LayoutError(f"{key!r}: year/month/day/hour partitions disagree")
+    if minute % 15:
+        raise LayoutError(f"{key!r}: minute={g['mi']} is not a 15-minute slot (00, 15, 30, 45)")
+    try:
+        slot = datetime.strptime(ymdh, "%Y%m%d%H").replace(minute=minute)
+    except ValueError:
+        raise LayoutError(f"{key!r}: hour={ymdh} is not a real date and hour") from None
+    validate_host_id(g["host"])
+    name = g["name"]
+    legacy = _LEGACY_RAW_RE.fullmatch(name)
+    if name != RAW_NAME and not legacy:
+        if not name.endswith(".json"):
+            raise LayoutError(f"{key!r}: a raw result is a .json object")
+    return RawKey(g["host"], slot, name, legacy=bool(legacy),
+                  epoch_s=int(legacy["epoch"]) if legacy else None)
+
+
+def legacy_raw_name(engine: str, minute: int, epoch_s: int) -> str:
+    """The original collector's file name, ``speed_data_ookla_00_1735467234.json``."""
+    return f"speed_data_{engine}_{minute:02d}_{epoch_s}.json"
+
+
+# --------------------------------------------------------------------------- summaries
+
+def summary_prefix(host_id: str | None = None) -> str:
+    """``aggregated/`` (all hosts) or ``aggregated/host={host_id}/``."""
+    return f"{AGGREGATED}/" if host_id is None else f"{AGGREGATED}/host={validate_host_id(host_id)}/"
+
+
+def summary_dir(period: Period, host_id: str | None = None) -> str:
+    """The folder of one summary (ends with ``/``)."""
+    s = period.start
+    base = summary_prefix(host_id) + f"year={period.year}/"
+    if period.tier == "yearly":
+        return base
+    if period.tier == "weekly":
+        return base + f"week={period.label}/"
+    base += f"month={s:%Y%m}/"
+    if period.tier == "monthly":
+        return base
+    base += f"day={s:%Y%m%d}/"
+    if period.tier == "daily":
+        return base
+    return base + f"hour={s:%Y%m%d%H}/"
+
+
+def summary_key(period: Period, host_id: str | None = None) -> str:
+    """The key of the summary of ``period`` for ``host_id`` (``None``: all hosts)."""
+    return summary_dir(period, host_id) + SUMMARY_NAME
+
+
+@dataclass(frozen=True)
+class SummaryKey:
+    """A parsed summary key: which tier, which period label, which host (``None``: all)."""
+
+    tier: str
+    label: str
+    host_id: str | None = None
+    name: str = SUMMARY_NAME
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def period(self, tz: str | ZoneInfo = DEFAULT_TIMEZONE) -> Period:
+        """The :class:`~speedlab.periods.Period` the key names."""
+        return parse_period(self.tier, self.label, tz)
+
+
+_SUMMARY_RE = re.compile(
+    r"aggregated/(?:host=(?P<host>[^/]+)/)?year=(?P<y>\d{4})/"
+    r"(?:week=(?P<week>\d{4}W\d{2})/|month=(?P<ym>\d{6})/(?:day=(?P<ymd>\d{8})/(?:hour=(?P<ymdh>\d{10})/)?)?)?"
+    r"(?P<name>[^/]+\.json)"
+)
+
+
+def parse_summary_key(key: str) -> SummaryKey:
+    """Parse a summary key of any tier, global or per host.
+
+    Any ``.json`` name is accepted so that stray extra objects in a summary folder can be
+    found; :attr:`SummaryKey.name` tells them from ``speed_test_summary.json``.
+
+    Raises
+    ------
+    LayoutError
+        If the key is not a summary key or its partitions disagree.
+    """
+    match = _SUMMARY_RE.fullmatch(key)
+    if not match:
+        raise LayoutError(f"{key!r} is not a summary key (aggregated/[host=…/]year=…/…/{SUMMARY_NAME})")
+    g = match.groupdict()
+    host = validate_host_id(g["host"]) if g["host"] else None
+    year = g["y"]
+    if g["week"]:
+        tier, label = "weekly", g["week"]
+        if label[:4] != year:
+            raise LayoutError(f"{key!r}: year={year} is not the ISO week-year of week={label}")
+    elif g["ymdh"]:
+        tier, label = "hourly", g["ymdh"]
+        if not (label[:8] == g["ymd"] and label[:6] == g["ym"] and label[:4] == year):
+            raise LayoutError(f"{key!r}: year/month/day/hour partitions disagree")
+    elif g["ymd"]:
+        tier, label = "daily", g["ymd"]
+        if not (label[:6] == g["ym"] and label[:4] == year):
+            raise LayoutError(f"{key!r}: year/month/day partitions disagree")
+    elif g["ym"]:
+        tier, label = "monthly", g["ym"]
+        if label[:4] != year:
+            raise LayoutError(f"{key!r}: year/month partitions disagree")
+    else:
+        tier, label = "yearly", year
+    parse_period(tier, label, "UTC")  # checks that the date is real (zone-independent)
+    return SummaryKey(tier, label, host, g["name"])
+
+
+def parse_key(key: str) -> RawKey | SummaryKey:
+    """Parse any speedlab key: a :class:`RawKey` or a :class:`SummaryKey`."""
+    return parse_summary_key(key) if key.startswith(f"{AGGREGATED}/") else parse_raw_key(key)

@@ -1,0 +1,384 @@
+"""Typed, frozen records and their JSON form (schema version 1). No I/O.
+
+A :class:`SpeedTestResult` is one test on one host in one 15-minute slot; its JSON is a
+contract shared with other tools and the original system's data::
+
+    {"schema_version": 1, "host_id": "home-primary", "engine": "speedtest-cli", "status": "ok",
+     "error": null, "timestamp_utc": "2025-12-29T08:33:12Z",
+     "timestamp_local": "2025-12-29T14:03:12+05:30", "slot": "2025-12-29T14:00:00+05:30",
+     "download_mbps": 187.4, "upload_mbps": 94.1, "ping_ms": 11.8, "jitter_ms": null,
+     "packet_loss_pct": null, "server": {...}, "client": {...}, "connection_type": "Ethernet",
+     "interface": "eth0", "bytes_sent": 52428800, "bytes_received": 234881024, "duration_s": 21.3}
+
+Reading validates: a missing field, a wrong type, a negative or absurd value (a speed above
+100 Gbit/s), an unknown schema version or an unparseable document raises
+:class:`~speedlab.errors.InvalidRecord` naming the object and the problem. Fields that an
+engine does not provide are ``null``. Unknown extra fields are kept in ``extra`` so that a
+newer writer's data survives a round trip.
+
+A :class:`TierSummary` is one period's roll-up; :mod:`speedlab.aggregate` fills it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from .errors import InvalidRecord
+from .layout import validate_host_id
+from .periods import SLOT_MINUTES, parse_timestamp
+
+SCHEMA_VERSION = 1
+#: Speeds above this are impossible for any consumer link today [Mbit/s] (100 Gbit/s).
+MAX_SPEED_MBPS = 100_000.0
+#: Pings above this are reported as invalid rather than averaged in [ms].
+MAX_PING_MS = 60_000.0
+CONNECTION_TYPES = ("Ethernet", "Wi-Fi 2.4GHz", "Wi-Fi 5GHz", "Wi-Fi 6GHz", "Wi-Fi",
+                    "Cellular", "VPN", "Unknown")
+STATUSES = ("ok", "failed")
+
+
+def _where(source: str | None) -> str:
+    return f" in {source}" if source else ""
+
+
+def _check_type(source: str | None, name: str, value: Any, kinds: tuple, nullable: bool) -> None:
+    if value is None:
+        if not nullable:
+            raise InvalidRecord(f"field {name!r} must not be null{_where(source)}")
+        return
+    if isinstance(value, bool) and bool not in kinds:
+        raise InvalidRecord(f"field {name!r} must be {'/'.join(k.__name__ for k in kinds)}, "
+                            f"not a boolean{_where(source)}")
+    if not isinstance(value, kinds):
+        raise InvalidRecord(f"field {name!r} must be {'/'.join(k.__name__ for k in kinds)}, "
+                            f"not {type(value).__name__} ({value!r}){_where(source)}")
+
+
+def _check_range(source: str | None, name: str, value: float | None, high: float, unit: str) -> None:
+    if value is None:
+        return
+    if not math.isfinite(value) or value < 0 or value > high:
+        raise InvalidRecord(f"field {name!r} = {value!r} {unit} is impossible (allowed 0 to {high:g})"
+                            f"{_where(source)}")
+
+
+def _from_dict(cls, data: Any, source: str | None, context: str):
+    """Build dataclass ``cls`` from ``data``: every declared field must be present."""
+    if not isinstance(data, dict):
+        raise InvalidRecord(f"{context} must be a JSON object, not {type(data).__name__}{_where(source)}")
+    names = [f.name for f in fields(cls) if f.name != "extra"]
+    missing = [n for n in names if n not in data and n not in getattr(cls, "_OPTIONAL", ())]
+    if missing:
+        raise InvalidRecord(f"{context} is missing field(s) {', '.join(missing)}{_where(source)}")
+    kwargs = {n: data[n] for n in names if n in data}
+    for name, (kinds, nullable) in cls._TYPES.items():
+        if name in kwargs:
+            _check_type(source, f"{context}.{name}" if context != "record" else name, kwargs[name], kinds, nullable)
+    if "extra" in {f.name for f in fields(cls)}:
+        kwargs["extra"] = {k: v for k, v in data.items() if k not in names}
+    return _build(cls, kwargs)
+
+
+def _build(cls, values: dict):
+    """Make a frozen ``cls`` without ``__post_init__`` (the caller validates, naming the source)."""
+    obj = object.__new__(cls)
+    for f in fields(cls):
+        if f.name in values:
+            value = values[f.name]
+        elif f.default_factory is not MISSING:  # type: ignore[misc]
+            value = f.default_factory()  # type: ignore[misc]
+        else:
+            value = f.default
+        object.__setattr__(obj, f.name, value)
+    return obj
+
+
+@dataclass(frozen=True)
+class Server:
+    """The speed test server that answered. ``distance_km`` [km] from the client."""
+
+    id: str | None = None
+    name: str | None = None
+    sponsor: str | None = None
+    country: str | None = None
+    host: str | None = None
+    distance_km: float | None = None
+
+    _TYPES = {"id": ((str,), True), "name": ((str,), True), "sponsor": ((str,), True),
+              "country": ((str,), True), "host": ((str,), True),
+              "distance_km": ((int, float), True)}
+    _OPTIONAL = ("id", "name", "sponsor", "country", "host", "distance_km")
+
+
+@dataclass(frozen=True)
+class Client:
+    """The testing client as the engine saw it: public ``ip`` and ``isp``."""
+
+    ip: str | None = None
+    isp: str | None = None
+
+    _TYPES = {"ip": ((str,), True), "isp": ((str,), True)}
+    _OPTIONAL = ("ip", "isp")
+
+
+@dataclass(frozen=True)
+class TestError:
+    """Why a test failed: a machine-readable ``kind`` (``no_connectivity``, ``http_403``,
+    ``config_refused``, ``no_server``, ``timeout``, ``engine_error``…) and a human message."""
+
+    __test__ = False  # not a pytest test class
+
+    kind: str
+    message: str
+
+    _TYPES = {"kind": ((str,), False), "message": ((str,), False)}
+
+
+@dataclass(frozen=True)
+class SpeedTestResult:
+    """One speed test on one host in one 15-minute slot (schema version 1).
+
+    Speeds are [Mbit/s], ``ping_ms`` and ``jitter_ms`` [ms], ``packet_loss_pct`` [%],
+    ``bytes_sent``/``bytes_received`` [bytes], ``duration_s`` [s]. Timestamps are ISO 8601
+    strings: ``timestamp_utc`` ends in ``Z``; ``timestamp_local`` and ``slot`` carry the
+    configured zone's offset. ``engine_output`` keeps the engine's raw result for audits.
+    """
+
+    host_id: str
+    engine: str
+    status: str
+    error: TestError | None
+    timestamp_utc: str
+    timestamp_local: str
+    slot: str
+    download_mbps: float | None
+    upload_mbps: float | None
+    ping_ms: float | None
+    jitter_ms: float | None = None
+    packet_loss_pct: float | None = None
+    server: Server | None = None
+    client: Client | None = None
+    connection_type: str = "Unknown"
+    interface: str | None = None
+    bytes_sent: int | None = None
+    bytes_received: int | None = None
+    duration_s: float | None = None
+    engine_output: dict | None = None
+    schema_version: int = SCHEMA_VERSION
+    extra: dict = field(default_factory=dict, compare=False)
+
+    __test__ = False
+
+    _NUM = (int, float)
+    _TYPES = {
+        "schema_version": ((int,), False), "host_id": ((str,), False), "engine": ((str,), False),
+        "status": ((str,), False), "error": ((dict, TestError), True),
+        "timestamp_utc": ((str,), False), "timestamp_local": ((str,), False),
+        "slot": ((str,), False), "download_mbps": (_NUM, True), "upload_mbps": (_NUM, True),
+        "ping_ms": (_NUM, True), "jitter_ms": (_NUM, True), "packet_loss_pct": (_NUM, True),
+        "server": ((dict, Server), True), "client": ((dict, Client), True),
+        "connection_type": ((str,), False), "interface": ((str,), True),
+        "bytes_sent": ((int,), True), "bytes_received": ((int,), True),
+        "duration_s": (_NUM, True), "engine_output": ((dict,), True),
+    }
+    #: Fields a version-1 document may leave out (added after the contract was fixed).
+    _OPTIONAL = ("engine_output",)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ---------------------------------------------------------------- validation
+    def validate(self, source: str | None = None) -> None:
+        """Check types, ranges and consistency; raise :class:`InvalidRecord` naming the problem."""
+        for name, (kinds, nullable) in self._TYPES.items():
+            _check_type(source, name, getattr(self, name), kinds, nullable)
+        if self.schema_version != SCHEMA_VERSION:
+            raise InvalidRecord(f"unknown schema_version {self.schema_version!r}{_where(source)}: "
+                                f"this speedlab reads version {SCHEMA_VERSION}; upgrade speedlab")
+        try:
+            validate_host_id(self.host_id)
+        except Exception as exc:
+            raise InvalidRecord(f"{exc}{_where(source)}") from None
+        if self.status not in STATUSES:
+            raise InvalidRecord(f"field 'status' = {self.status!r} must be 'ok' or 'failed'{_where(source)}")
+        for name, high, unit in (("download_mbps", MAX_SPEED_MBPS, "Mbit/s"),
+                                 ("upload_mbps", MAX_SPEED_MBPS, "Mbit/s"),
+                                 ("ping_ms", MAX_PING_MS, "ms"), ("jitter_ms", MAX_PING_MS, "ms"),
+                                 ("packet_loss_pct", 100.0, "%"),
+                                 ("duration_s", 86_400.0, "s"),
+                                 ("bytes_sent", 1e15, "bytes"), ("bytes_received", 1e15, "bytes")):
+            _check_range(source, name, getattr(self, name), high, unit)
+        if self.status == "failed":
+            if self.error is None:
+                raise InvalidRecord(f"a failed test needs an 'error' with kind and message{_where(source)}")
+            if self.download_mbps is not None or self.upload_mbps is not None:
+                raise InvalidRecord(f"a failed test must have null speeds{_where(source)}")
+        else:
+            if self.error is not None:
+                raise InvalidRecord(f"an 'ok' test must have 'error': null{_where(source)}")
+            if self.download_mbps is None and self.upload_mbps is None:
+                raise InvalidRecord(f"an 'ok' test needs a download or upload speed{_where(source)}")
+        try:
+            utc = parse_timestamp(self.timestamp_utc)
+            local = parse_timestamp(self.timestamp_local)
+            slot = parse_timestamp(self.slot)
+        except ValueError as exc:
+            raise InvalidRecord(f"bad timestamp: {exc}{_where(source)}") from None
+        if utc.utcoffset().total_seconds() != 0:
+            raise InvalidRecord(f"timestamp_utc {self.timestamp_utc!r} is not UTC{_where(source)}")
+        if utc != local:
+            raise InvalidRecord(f"timestamp_local {self.timestamp_local!r} is not the same instant "
+                                f"as timestamp_utc {self.timestamp_utc!r}{_where(source)}")
+        if slot.minute % SLOT_MINUTES or slot.second or slot.microsecond:
+            raise InvalidRecord(f"slot {self.slot!r} is not the start of a 15-minute slot{_where(source)}")
+        if not (0 <= (local - slot).total_seconds() < 86_400):
+            raise InvalidRecord(f"slot {self.slot!r} is not at or before the test's time "
+                                f"{self.timestamp_local!r}{_where(source)}")
+
+    # ---------------------------------------------------------------- derived values
+    @property
+    def ok(self) -> bool:
+        """True for a successful test."""
+        return self.status == "ok"
+
+    @property
+    def time_utc(self) -> datetime:
+        """``timestamp_utc`` as an aware datetime."""
+        return parse_timestamp(self.timestamp_utc)
+
+    @property
+    def slot_start(self) -> datetime:
+        """``slot`` as an aware datetime (local offset)."""
+        return parse_timestamp(self.slot)
+
+    # ---------------------------------------------------------------- JSON
+    def to_dict(self) -> dict:
+        """The schema-1 JSON object (``extra`` fields merged back in)."""
+        data = {"schema_version": self.schema_version}
+        for f in fields(self):
+            if f.name in ("extra", "schema_version"):
+                continue
+            value = getattr(self, f.name)
+            if f.name == "engine_output" and value is None:
+                continue  # optional, written only when an engine gave it
+            data[f.name] = asdict(value) if hasattr(value, "__dataclass_fields__") else value
+        data.update(self.extra)
+        return data
+
+    def to_json(self) -> str:
+        """The record as compact JSON text."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str | None = None) -> "SpeedTestResult":
+        """Validate and build a record from a decoded JSON object; ``source`` names it in errors."""
+        if isinstance(data, dict) and "schema_version" in data and data["schema_version"] != SCHEMA_VERSION:
+            raise InvalidRecord(f"unknown schema_version {data['schema_version']!r}{_where(source)}: "
+                                f"this speedlab reads version {SCHEMA_VERSION}; upgrade speedlab")
+        record = _from_dict(cls, data, source, "record")
+        nested = {}
+        if isinstance(record.error, dict):
+            nested["error"] = _from_dict(TestError, record.error, source, "error")
+        if isinstance(record.server, dict):
+            nested["server"] = _from_dict(Server, record.server, source, "server")
+        if isinstance(record.client, dict):
+            nested["client"] = _from_dict(Client, record.client, source, "client")
+        try:
+            if nested:
+                record = _build(cls, {**{f.name: getattr(record, f.name) for f in fields(cls)}, **nested})
+            record.validate(source)
+        except InvalidRecord:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise InvalidRecord(f"{exc}{_where(source)}") from None
+        return record
+
+    @classmethod
+    def from_json(cls, text: str | bytes, source: str | None = None) -> "SpeedTestResult":
+        """Parse and validate JSON text; corrupt JSON raises :class:`InvalidRecord`."""
+        return cls.from_dict(decode_json(text, source), source)
+
+
+def decode_json(text: str | bytes, source: str | None = None) -> Any:
+    """Decode JSON text, raising :class:`InvalidRecord` (with the position) when it is corrupt."""
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        return json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise InvalidRecord(f"not UTF-8 text{_where(source)}: {exc.reason} at byte {exc.start}") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidRecord(f"corrupt JSON{_where(source)}: {exc.msg} at line {exc.lineno} "
+                            f"column {exc.colno}") from None
+
+
+@dataclass(frozen=True)
+class TierSummary:
+    """One period's roll-up for one host or for all hosts (``host_id`` ``None``).
+
+    The seed's fields come first (``avg_download`` [Mbit/s], ``avg_upload`` [Mbit/s],
+    ``avg_ping`` [ms], ``min_download``, ``max_download``, ``records_aggregated``,
+    ``connection_types``, ``anomalies_count``; for weeks ``week``, ``week_start``,
+    ``week_end``, ``days``). ``fields`` holds everything else a tier summary carries (the
+    period label under its tier's name, percentiles, coverage, mergeable statistics); the
+    aggregation module defines it, and it is written flat into the JSON object.
+    """
+
+    tier: str
+    period: str
+    host_id: str | None
+    avg_download: float | None
+    avg_upload: float | None
+    avg_ping: float | None
+    min_download: float | None
+    max_download: float | None
+    records_aggregated: int
+    connection_types: tuple[str, ...] = ()
+    anomalies_count: int = 0
+    fields: dict = field(default_factory=dict, compare=False)
+    schema_version: int = SCHEMA_VERSION
+
+    _CORE = ("schema_version", "tier", "period", "host_id", "avg_download", "avg_upload",
+             "avg_ping", "min_download", "max_download", "records_aggregated",
+             "connection_types", "anomalies_count")
+
+    def to_dict(self) -> dict:
+        """The summary as one flat JSON object."""
+        data = {name: getattr(self, name) for name in self._CORE}
+        data["connection_types"] = list(self.connection_types)
+        data.update(self.fields)
+        return data
+
+    def to_json(self) -> str:
+        """The summary as indented JSON text."""
+        return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str | None = None) -> "TierSummary":
+        """Validate and build a summary from a decoded JSON object."""
+        if not isinstance(data, dict):
+            raise InvalidRecord(f"summary must be a JSON object{_where(source)}")
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise InvalidRecord(f"unknown summary schema_version {version!r}{_where(source)}")
+        missing = [n for n in ("avg_download", "avg_upload", "avg_ping", "records_aggregated")
+                   if n not in data]
+        if missing:
+            raise InvalidRecord(f"summary is missing field(s) {', '.join(missing)}{_where(source)}")
+        for name in ("avg_download", "avg_upload", "avg_ping", "min_download", "max_download"):
+            _check_type(source, name, data.get(name), (int, float), True)
+        _check_type(source, "records_aggregated", data["records_aggregated"], (int,), False)
+        core = {n: data.get(n) for n in cls._CORE if n != "schema_version"}
+        core["connection_types"] = tuple(core.get("connection_types") or ())
+        core["anomalies_count"] = core.get("anomalies_count") or 0
+        rest = {k: v for k, v in data.items() if k not in cls._CORE}
+        return cls(**core, fields=rest)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, source: str | None = None) -> "TierSummary":
+        """Parse and validate summary JSON text."""
+        return cls.from_dict(decode_json(text, source), source)

@@ -1,0 +1,435 @@
+"""Storage backends behind one small protocol, and the URL that picks one.
+
+``(bucket, key) -> bytes`` is all a store knows; which bucket and key hold what is
+:mod:`speedlab.layout`'s business. Two backends:
+
+* :class:`LocalStore` (``file:///path`` or a plain path) — the embedded default. A root folder
+  holds one sub-folder per bucket (``<root>/vd-speed-test/host=…/…``). Writes are atomic (temp
+  file, fsync, rename), so a crash never leaves half a JSON object; the conditional put is an
+  exclusive hard link, so exactly one of several racing writers wins.
+* :class:`S3Store` (``s3://``, optionally ``s3://?endpoint_url=http://host:port&region=…``)
+  through boto3: paginated listings, ``put_object(IfNoneMatch="*")`` as the conditional put,
+  botocore's ``standard`` retry mode, and errors that say what to do.
+
+:data:`BACKENDS` maps a URL scheme to its class; :func:`open_store` turns a URL into a store.
+Listings are never cached: every call asks the backend.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Protocol, runtime_checkable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .errors import (BucketNotFound, ConfigError, CredentialsRefused, ObjectNotFound, StoreError,
+                     StoreUnavailable)
+
+__all__ = ["BACKENDS", "LocalStore", "ObjectInfo", "S3Store", "Store", "open_store"]
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One listed object: its ``key``, ``size`` [bytes] and last ``modified`` time (UTC)."""
+
+    key: str
+    size: int
+    modified: datetime
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What every backend does. Keys use ``/``; listings come back sorted by key."""
+
+    url: str
+
+    def get(self, bucket: str, key: str) -> bytes:
+        """Return the object's bytes; raise :class:`ObjectNotFound` if absent."""
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        """Write (or overwrite) the object atomically."""
+
+    def put_if_absent(self, bucket: str, key: str, data: bytes) -> bool:
+        """Write only if the key does not exist; return False (and change nothing) if it does."""
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, sorted by key."""
+
+    def list_prefixes(self, bucket: str, prefix: str = "") -> list[str]:
+        """The next ``/``-level below ``prefix`` (S3's common prefixes), sorted."""
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Delete the object; deleting an absent key is not an error."""
+
+    def bucket_exists(self, bucket: str) -> bool:
+        """Whether ``bucket`` exists."""
+
+    def create_bucket(self, bucket: str) -> bool:
+        """Create ``bucket`` if missing; return True if it was created."""
+
+
+# ============================================================================ local
+
+class LocalStore:
+    """A folder per bucket under ``root``; see the module docstring.
+
+    Parameters
+    ----------
+    root : str or Path
+        The folder holding the buckets. Buckets are created on first write.
+    """
+
+    _TMP = ".speedlab-tmp-"
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root).expanduser().absolute()
+        self.url = self.root.as_uri()
+
+    def __repr__(self) -> str:
+        return f"LocalStore({str(self.root)!r})"
+
+    def _path(self, bucket: str, key: str) -> Path:
+        if not bucket or "/" in bucket or bucket in (".", ".."):
+            raise StoreError(f"invalid bucket name {bucket!r}")
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise StoreError(f"invalid key {key!r}: keys are relative, without '.', '..' or '//'")
+        return self.root / bucket / Path(*parts)
+
+    def _check_root(self) -> None:
+        if not self.root.is_dir():
+            raise StoreUnavailable(f"local store folder {self.root} does not exist or is not a folder: "
+                                   "create it, or point --store / SPEEDLAB_STORE elsewhere")
+
+    def get(self, bucket: str, key: str) -> bytes:
+        path = self._path(bucket, key)
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectNotFound(f"no object {key!r} in bucket {bucket!r} of {self.url}") from None
+        except IsADirectoryError:
+            raise ObjectNotFound(f"{key!r} in bucket {bucket!r} is a folder, not an object") from None
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot read {path}: {exc.strerror}") from None
+
+    def _write_temp(self, path: Path, data: bytes) -> Path:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=self._TMP, dir=path.parent)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot write {path}: {exc.strerror or exc}") from None
+        return Path(tmp)
+
+    @staticmethod
+    def _sync_dir(folder: Path) -> None:
+        try:
+            fd = os.open(folder, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        path = self._path(bucket, key)
+        tmp = self._write_temp(path, data)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreUnavailable(f"cannot write {path}: {exc.strerror}") from None
+        self._sync_dir(path.parent)
+
+    def put_if_absent(self, bucket: str, key: str, data: bytes) -> bool:
+        path = self._path(bucket, key)
+        tmp = self._write_temp(path, data)
+        try:
+            os.link(tmp, path)  # atomic, fails if the name exists: the local If-None-Match
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot write {path}: {exc.strerror}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        self._sync_dir(path.parent)
+        return True
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        self._check_root()
+        base = self.root / bucket
+        if not base.is_dir():
+            return iter(())
+        folder_part = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = base / folder_part if folder_part else base
+        if not start.is_dir():
+            return iter(())
+        found = []
+        for dirpath, dirnames, filenames in os.walk(start):
+            rel_dir = os.path.relpath(dirpath, base).replace(os.sep, "/")
+            rel_dir = "" if rel_dir == "." else rel_dir + "/"
+            if prefix and not (rel_dir.startswith(prefix) or prefix.startswith(rel_dir)):
+                dirnames[:] = []
+                continue
+            for name in filenames:
+                key = rel_dir + name
+                if name.startswith(self._TMP) or not key.startswith(prefix):
+                    continue
+                try:
+                    st = os.stat(os.path.join(dirpath, name))
+                except FileNotFoundError:  # deleted while listing
+                    continue
+                found.append(ObjectInfo(key, st.st_size,
+                                        datetime.fromtimestamp(st.st_mtime, timezone.utc)))
+        found.sort(key=lambda info: info.key)
+        return iter(found)
+
+    def list_prefixes(self, bucket: str, prefix: str = "") -> list[str]:
+        self._check_root()
+        folder = self.root / bucket / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root / bucket
+        if not folder.is_dir():
+            return []
+        base = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
+        return sorted(base + entry.name + "/" for entry in folder.iterdir()
+                      if entry.is_dir() and (base + entry.name).startswith(prefix))
+
+    def delete(self, bucket: str, key: str) -> None:
+        path = self._path(bucket, key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot delete {path}: {exc.strerror}") from None
+        # tidy empty folders up to the bucket, as S3 has no folders to leave behind
+        parent, top = path.parent, self.root / bucket
+        while parent != top and top in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+
+    def bucket_exists(self, bucket: str) -> bool:
+        return (self.root / bucket).is_dir()
+
+    def create_bucket(self, bucket: str) -> bool:
+        if self.bucket_exists(bucket):
+            return False
+        try:
+            (self.root / bucket).mkdir(parents=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create {self.root / bucket}: {exc.strerror}") from None
+        return True
+
+
+# ============================================================================ S3
+
+class S3Store:
+    """Amazon S3 or an S3-compatible server, through boto3.
+
+    Parameters
+    ----------
+    endpoint_url : str, optional
+        For S3-compatible servers (MinIO, moto, Ceph…); ``None`` is AWS.
+    region : str, optional
+        Region name; ``None`` lets boto3 find it (``AWS_REGION``, profile), else ``us-east-1``.
+    access_key_id, secret_access_key, session_token, profile : str, optional
+        Credentials; ``None`` lets boto3 use its usual chain (environment, profile, role).
+    max_attempts : int
+        Attempts per request under botocore's ``standard`` retry mode.
+    max_pool_connections : int
+        HTTP connections kept for parallel requests.
+    connect_timeout_s, read_timeout_s : float
+        Socket timeouts [s].
+    """
+
+    def __init__(self, endpoint_url: str | None = None, region: str | None = None,
+                 access_key_id: str | None = None, secret_access_key: str | None = None,
+                 session_token: str | None = None, profile: str | None = None,
+                 max_attempts: int = 4, max_pool_connections: int = 32,
+                 connect_timeout_s: float = 5.0, read_timeout_s: float = 30.0) -> None:
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError:  # pragma: no cover - boto3 is a dependency, but may be trimmed
+            raise ConfigError("the S3 store needs boto3: pip install 'speedlab[s3]' or pip install boto3") from None
+        self.endpoint_url = endpoint_url
+        self.region = region
+        query = {k: v for k, v in (("endpoint_url", endpoint_url), ("region", region)) if v}
+        self.url = "s3://" + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+        session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+        self._client = session.client(
+            "s3", endpoint_url=endpoint_url, region_name=region or session.region_name or "us-east-1",
+            aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
+            aws_session_token=session_token,
+            config=Config(retries={"mode": "standard", "max_attempts": max_attempts},
+                          max_pool_connections=max_pool_connections,
+                          connect_timeout=connect_timeout_s, read_timeout=read_timeout_s,
+                          s3={"addressing_style": "path"} if endpoint_url else None),
+        )
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.url!r})"
+
+    @property
+    def client(self):
+        """The underlying boto3 S3 client (for infrastructure tools)."""
+        return self._client
+
+    def _translate(self, exc: Exception, bucket: str, key: str | None = None) -> StoreError:
+        from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError,
+                                         NoCredentialsError, ReadTimeoutError,
+                                         ConnectTimeoutError)
+        where = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
+        endpoint = self.endpoint_url or "AWS S3"
+        if isinstance(exc, NoCredentialsError):
+            return CredentialsRefused(f"no AWS credentials found for {where}: set AWS_ACCESS_KEY_ID/"
+                                      "AWS_SECRET_ACCESS_KEY, a profile, or [s3] keys in speedlab.toml")
+        if isinstance(exc, (EndpointConnectionError, ReadTimeoutError, ConnectTimeoutError)):
+            return StoreUnavailable(f"cannot reach {endpoint} for {where}: {exc}")
+        if isinstance(exc, ClientError):
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code in ("NoSuchKey", "404", "NotFound") and key:
+                return ObjectNotFound(f"no object {where}")
+            if code == "NoSuchBucket" or (code in ("404", "NotFound") and not key):
+                return BucketNotFound(f"bucket {bucket!r} does not exist at {endpoint}: create it "
+                                      "(speedlab infra apply) or name another in [buckets]")
+            if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+                        "ExpiredToken", "InvalidToken", "403", "AllAccessDisabled"):
+                return CredentialsRefused(f"{endpoint} refused access to {where} ({code}): check the "
+                                          "credentials and that their policy allows this")
+            if status >= 500 or code in ("SlowDown", "ServiceUnavailable", "InternalError"):
+                return StoreUnavailable(f"{endpoint} failed for {where}: {code} (HTTP {status})")
+            return StoreError(f"{endpoint} refused {where}: {code} (HTTP {status}) {exc}")
+        if isinstance(exc, BotoCoreError):
+            return StoreUnavailable(f"S3 request for {where} failed: {exc}")
+        return StoreError(f"S3 request for {where} failed: {exc}")
+
+    def _call(self, bucket: str, key: str | None, fn, **kwargs):
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            return fn(**kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._translate(exc, bucket, key) from None
+
+    def get(self, bucket: str, key: str) -> bytes:
+        response = self._call(bucket, key, self._client.get_object, Bucket=bucket, Key=key)
+        try:
+            return response["Body"].read()
+        except Exception as exc:  # a connection dropped mid-body
+            raise StoreUnavailable(f"reading s3://{bucket}/{key} failed: {exc}") from None
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        self._call(bucket, key, self._client.put_object, Bucket=bucket, Key=key, Body=data,
+                   ContentType="application/json")
+
+    def put_if_absent(self, bucket: str, key: str, data: bytes) -> bool:
+        from botocore.exceptions import ClientError
+        try:
+            self._client.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*",
+                                    ContentType="application/json")
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise self._translate(exc, bucket, key) from None
+        except Exception as exc:
+            from botocore.exceptions import BotoCoreError
+            if isinstance(exc, BotoCoreError):
+                raise self._translate(exc, bucket, key) from None
+            raise
+        return True
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = self._call(bucket, None, lambda: list(paginator.paginate(Bucket=bucket, Prefix=prefix)))
+        out = [ObjectInfo(item["Key"], int(item["Size"]), item["LastModified"].astimezone(timezone.utc))
+               for page in pages for item in page.get("Contents", [])]
+        out.sort(key=lambda info: info.key)
+        return iter(out)
+
+    def list_prefixes(self, bucket: str, prefix: str = "") -> list[str]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = self._call(bucket, None, lambda: list(
+            paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")))
+        return sorted(p["Prefix"] for page in pages for p in page.get("CommonPrefixes", []))
+
+    def delete(self, bucket: str, key: str) -> None:
+        self._call(bucket, key, self._client.delete_object, Bucket=bucket, Key=key)
+
+    def bucket_exists(self, bucket: str) -> bool:
+        try:
+            self._call(bucket, None, self._client.head_bucket, Bucket=bucket)
+        except BucketNotFound:
+            return False
+        return True
+
+    def create_bucket(self, bucket: str) -> bool:
+        if self.bucket_exists(bucket):
+            return False
+        kwargs = {"Bucket": bucket}
+        region = self._client.meta.region_name
+        if region and region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        self._call(bucket, None, self._client.create_bucket, **kwargs)
+        return True
+
+
+# ============================================================================ URL -> store
+
+#: URL scheme -> backend class. Plain data: no registration order to get wrong.
+BACKENDS: dict[str, type] = {"file": LocalStore, "s3": S3Store}
+
+
+def open_store(url: str | os.PathLike, **options) -> Store:
+    """Return the store a URL names.
+
+    Parameters
+    ----------
+    url : str or Path
+        ``file:///abs/path``, a plain path (relative to the working folder), ``s3://`` or
+        ``s3://?endpoint_url=http://127.0.0.1:9000&region=eu-west-1``.
+    **options
+        Passed to the backend (for S3: ``endpoint_url``, ``region``, ``access_key_id``,
+        ``secret_access_key``, ``session_token``, ``profile``); URL query values win.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown scheme.
+    """
+    text = os.fspath(url)
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
+        path = unquote(parts.path) if scheme == "file" else text
+        if scheme == "file" and parts.netloc not in ("", "localhost"):
+            raise ConfigError(f"file URL {text!r} names a host: write file:///absolute/path")
+        return LocalStore(path)
+    if scheme not in BACKENDS:
+        raise ConfigError(f"unknown store {text!r}: use a folder path, file:///path or s3:// "
+                          f"(known schemes: {', '.join(sorted(BACKENDS))})")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    aliases = {"endpoint": "endpoint_url", "region_name": "region"}
+    query = {aliases.get(k, k): v for k, v in query.items()}
+    merged = {k: v for k, v in options.items() if v is not None}
+    merged.update(query)
+    allowed = {"endpoint_url", "region", "access_key_id", "secret_access_key", "session_token",
+               "profile", "max_attempts", "max_pool_connections"}
+    unknown = sorted(set(merged) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown S3 store option(s) {', '.join(unknown)} in {text!r}; "
+                          f"known: {', '.join(sorted(allowed))}")
+    return S3Store(**merged)
+

@@ -1,0 +1,72 @@
+"""Fixtures shared by every test module: stores on both backends, a moto S3 server."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from servers import MotoServer, local_env  # noqa: E402
+
+from speedlab.config import load_config  # noqa: E402
+from speedlab.layout import Buckets  # noqa: E402
+from speedlab.store import LocalStore, S3Store  # noqa: E402
+
+# Tests talk to 127.0.0.1 only: no cloud metadata look-ups, explicit fake credentials, no proxy.
+os.environ.update({k: v for k, v in local_env().items()
+                   if k.startswith("AWS_") or k.lower() == "no_proxy"})
+for _name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "SPEEDLAB_CONFIG",
+              "SPEEDLAB_STORE", "SPEEDLAB_HOST_ID", "SPEEDLAB_TIMEZONE"):
+    os.environ.pop(_name, None)
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """One moto_server process for the session; tests that use it get it reset."""
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_store(moto_server):
+    """An S3 store on a freshly reset moto server, with every default bucket created."""
+    moto_server.reset()
+    store = S3Store(endpoint_url=moto_server.endpoint_url, region="us-east-1",
+                    access_key_id="testing", secret_access_key="testing")
+    for bucket in set(Buckets().as_dict().values()):
+        store.create_bucket(bucket)
+    return store
+
+
+@pytest.fixture
+def local_store(tmp_path):
+    """An empty local store in a temporary folder."""
+    root = tmp_path / "store"
+    root.mkdir()
+    return LocalStore(root)
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request):
+    """Each test using this runs once per backend."""
+    return request.getfixturevalue(f"{request.param}_store")
+
+
+@pytest.fixture
+def config_for(tmp_path):
+    """``config_for(store, **overrides)`` -> a Config pointing at ``store``."""
+    def make(store, **overrides):
+        s3 = {}
+        if isinstance(store, S3Store):
+            s3 = {"endpoint_url": store.endpoint_url, "region": "us-east-1",
+                  "access_key_id": "testing", "secret_access_key": "testing"}
+        overrides.setdefault("host_id", "home-primary")
+        overrides.setdefault("state_dir", str(tmp_path / "state"))
+        return load_config(env={}, store=store.url.split("?")[0] if s3 else store.url, s3=s3,
+                           **overrides)
+    return make

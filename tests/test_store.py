@@ -1,0 +1,167 @@
+"""One contract suite, run against every backend (local folder, S3 on a moto server)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+import pytest
+
+from speedlab.errors import (BucketNotFound, ConfigError, CredentialsRefused, ObjectNotFound,
+                             StoreError, StoreUnavailable)
+from speedlab.store import LocalStore, S3Store, open_store
+
+BUCKET = "vd-speed-test"
+
+
+def test_put_get_roundtrip(store):
+    store.put(BUCKET, "host=a/x.json", b'{"a": 1}')
+    assert store.get(BUCKET, "host=a/x.json") == b'{"a": 1}'
+    store.put(BUCKET, "host=a/x.json", b'{"a": 2}')  # overwrite
+    assert store.get(BUCKET, "host=a/x.json") == b'{"a": 2}'
+
+
+def test_get_missing_raises_not_found(store):
+    with pytest.raises(ObjectNotFound, match="nope.json"):
+        store.get(BUCKET, "host=a/nope.json")
+
+
+def test_put_if_absent_refuses_second_writer_and_keeps_first(store):
+    assert store.put_if_absent(BUCKET, "k/slot.json", b"first") is True
+    assert store.put_if_absent(BUCKET, "k/slot.json", b"second") is False
+    assert store.get(BUCKET, "k/slot.json") == b"first"
+
+
+def test_sixteen_threads_race_one_key_exactly_one_wins(store):
+    barrier = threading.Barrier(16)
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def writer(i: int) -> None:
+        barrier.wait()
+        won = store.put_if_absent(BUCKET, "race/test.json", f"writer-{i}".encode())
+        with lock:
+            results.append(won)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 16
+    assert results.count(True) == 1
+    assert store.get(BUCKET, "race/test.json").decode().startswith("writer-")
+    assert [info.key for info in store.list(BUCKET, "race/")] == ["race/test.json"]
+
+
+def test_list_by_prefix_sorted_with_sizes_and_times(store):
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    keys = ["host=b/year=2025/2.json", "host=a/year=2025/1.json", "host=a/year=2026/3.json",
+            "aggregated/year=2025/speed_test_summary.json"]
+    for i, key in enumerate(keys):
+        store.put(BUCKET, key, b"x" * (i + 1))
+    listed = list(store.list(BUCKET, "host=a/"))
+    assert [i.key for i in listed] == ["host=a/year=2025/1.json", "host=a/year=2026/3.json"]
+    assert [i.size for i in listed] == [2, 3]
+    assert all(i.modified >= before.replace(second=0) for i in listed)
+    assert [i.key for i in store.list(BUCKET, "host=a/year=202")] == [
+        "host=a/year=2025/1.json", "host=a/year=2026/3.json"]
+    assert [i.key for i in store.list(BUCKET)] == sorted(keys)
+    assert list(store.list(BUCKET, "host=zzz/")) == []
+
+
+def test_list_pages_past_one_thousand_keys(store):
+    from concurrent.futures import ThreadPoolExecutor
+    keys = [f"p/{i:05d}.json" for i in range(1005)]  # S3 answers 1000 keys a page
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda key: store.put(BUCKET, key, b"{}"), keys))
+    assert [i.key for i in store.list(BUCKET, "p/")] == keys
+
+
+def test_list_prefixes_enumerates_hosts(store):
+    for host in ("home-primary", "office-main", "backup-location"):
+        store.put(BUCKET, f"host={host}/year=2025/x.json", b"{}")
+    store.put(BUCKET, "aggregated/year=2025/speed_test_summary.json", b"{}")
+    assert store.list_prefixes(BUCKET, "host=") == [
+        "host=backup-location/", "host=home-primary/", "host=office-main/"]
+    assert store.list_prefixes(BUCKET, "") == [
+        "aggregated/", "host=backup-location/", "host=home-primary/", "host=office-main/"]
+
+
+def test_delete_is_idempotent_and_listing_is_current(store):
+    store.put(BUCKET, "d/one.json", b"1")
+    store.put(BUCKET, "d/two.json", b"2")
+    store.delete(BUCKET, "d/one.json")
+    store.delete(BUCKET, "d/one.json")
+    assert [i.key for i in store.list(BUCKET, "d/")] == ["d/two.json"]
+    with pytest.raises(ObjectNotFound):
+        store.get(BUCKET, "d/one.json")
+
+
+def test_create_bucket_is_idempotent(store):
+    assert store.bucket_exists("speedlab-new-bucket") is False
+    assert store.create_bucket("speedlab-new-bucket") is True
+    assert store.create_bucket("speedlab-new-bucket") is False
+    assert store.bucket_exists("speedlab-new-bucket") is True
+
+
+def test_missing_bucket_is_a_clear_error_or_empty(store):
+    if isinstance(store, S3Store):
+        with pytest.raises(BucketNotFound, match="does not exist.*create it"):
+            store.put("no-such-bucket", "k.json", b"{}")
+        with pytest.raises(BucketNotFound):
+            list(store.list("no-such-bucket"))
+    else:  # a local bucket is a folder, made on first write
+        assert list(store.list("no-such-bucket")) == []
+        store.put("no-such-bucket", "k.json", b"{}")
+        assert store.get("no-such-bucket", "k.json") == b"{}"
+
+
+# ------------------------------------------------------------------ backend specifics
+
+def test_local_write_is_atomic_no_temp_files_left(local_store):
+    local_store.put(BUCKET, "a/b.json", b"{}")
+    local_store.put_if_absent(BUCKET, "a/b.json", b"{}")
+    names = sorted(p.name for p in (local_store.root / BUCKET / "a").iterdir())
+    assert names == ["b.json"]
+
+
+def test_local_rejects_keys_that_escape_the_root(local_store):
+    for key in ("../evil.json", "a/../../evil.json", "/abs.json", "a//b.json"):
+        with pytest.raises(StoreError, match="invalid key"):
+            local_store.put(BUCKET, key, b"{}")
+
+
+def test_local_missing_root_is_unavailable(tmp_path):
+    store = LocalStore(tmp_path / "does-not-exist")
+    with pytest.raises(StoreUnavailable, match="does not exist"):
+        list(store.list(BUCKET))
+
+
+def test_s3_server_down_is_unavailable():
+    down = S3Store(endpoint_url="http://127.0.0.1:9", access_key_id="x", secret_access_key="y",
+                   max_attempts=1)
+    with pytest.raises(StoreUnavailable, match="cannot reach"):
+        down.get(BUCKET, "k.json")
+
+
+def test_s3_access_denied_maps_to_credentials_refused(s3_store):
+    from botocore.exceptions import ClientError
+    exc = ClientError({"Error": {"Code": "InvalidAccessKeyId", "Message": "bad"},
+                       "ResponseMetadata": {"HTTPStatusCode": 403}}, "GetObject")
+    err = s3_store._translate(exc, BUCKET, "k.json")
+    assert isinstance(err, CredentialsRefused)
+    assert "refused access" in str(err) and "check the credentials" in str(err)
+
+
+def test_open_store_urls(tmp_path):
+    assert isinstance(open_store(str(tmp_path)), LocalStore)
+    assert open_store(tmp_path.as_uri()).root == tmp_path
+    s3 = open_store("s3://?endpoint_url=http://127.0.0.1:1&region=eu-west-1",
+                    access_key_id="a", secret_access_key="b")
+    assert isinstance(s3, S3Store)
+    assert s3.endpoint_url == "http://127.0.0.1:1" and s3.region == "eu-west-1"
+    with pytest.raises(ConfigError, match="unknown store"):
+        open_store("ftp://example/x")
+    with pytest.raises(ConfigError, match="unknown S3 store option"):
+        open_store("s3://?colour=blue")
