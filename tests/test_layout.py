@@ -1,0 +1,133 @@
+"""Every key of the original layout, built and parsed back; host ids validated."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from speedlab.errors import InvalidHostId, LayoutError
+from speedlab.layout import (Buckets, RawKey, SummaryKey, parse_key, parse_raw_key,
+                             parse_summary_key, raw_key, raw_period_prefix, summary_key,
+                             validate_host_id)
+from speedlab.periods import parse_period
+
+UTC = timezone.utc
+
+
+def test_raw_key_is_the_seeds_layout_in_ist():
+    moment = datetime(2025, 12, 29, 8, 33, 12, tzinfo=UTC)  # 14:03 IST
+    assert raw_key("home-primary", moment) == (
+        "host=home-primary/year=2025/month=202512/day=20251229/hour=2025122914/minute=00/test.json")
+
+
+def test_raw_key_at_ist_new_year():
+    assert raw_key("h1", datetime(2025, 12, 31, 18, 29, 59, tzinfo=UTC)).startswith(
+        "host=h1/year=2025/month=202512/day=20251231/hour=2025123123/minute=45/")
+    assert raw_key("h1", datetime(2025, 12, 31, 18, 30, 0, tzinfo=UTC)).startswith(
+        "host=h1/year=2026/month=202601/day=20260101/hour=2026010100/minute=00/")
+
+
+def test_parse_seed_raw_file_name():
+    key = ("host=home-primary/year=2025/month=202512/day=20251229/hour=2025122914/minute=00/"
+           "speed_data_ookla_00_1735467234.json")
+    parsed = parse_raw_key(key)
+    assert parsed == RawKey("home-primary", datetime(2025, 12, 29, 14, 0),
+                            "speed_data_ookla_00_1735467234.json", legacy=True, epoch_s=1735467234)
+    assert parse_key(key) == parsed
+
+
+def test_raw_key_round_trip():
+    moment = datetime(2024, 2, 29, 23, 50, tzinfo=UTC)
+    parsed = parse_raw_key(raw_key("office-main", moment))
+    assert parsed.host_id == "office-main" and not parsed.legacy
+    assert parsed.slot("Asia/Kolkata").isoformat() == "2024-03-01T05:15:00+05:30"
+
+
+@pytest.mark.parametrize("key, message", [
+    ("host=a/year=2025/month=202512/day=20251229/hour=2025122914/minute=07/test.json", "15-minute"),
+    ("host=a/year=2025/month=202511/day=20251229/hour=2025122914/minute=00/test.json", "disagree"),
+    ("host=a/year=2025/month=202502/day=20250230/hour=2025023014/minute=00/test.json", "not a real date"),
+    ("host=a/year=2025/test.json", "not a raw result key"),
+    ("host=a b/year=2025/month=202512/day=20251229/hour=2025122914/minute=00/test.json", "invalid host id"),
+])
+def test_bad_raw_keys_are_refused_with_reason(key, message):
+    with pytest.raises((LayoutError, InvalidHostId), match=message):
+        parse_raw_key(key)
+
+
+SUMMARY_CASES = [
+    ("hourly", "2025122914", None,
+     "aggregated/year=2025/month=202512/day=20251229/hour=2025122914/speed_test_summary.json"),
+    ("hourly", "2025122914", "home-primary",
+     "aggregated/host=home-primary/year=2025/month=202512/day=20251229/hour=2025122914/speed_test_summary.json"),
+    ("daily", "20251229", None, "aggregated/year=2025/month=202512/day=20251229/speed_test_summary.json"),
+    ("daily", "20251229", "office-main",
+     "aggregated/host=office-main/year=2025/month=202512/day=20251229/speed_test_summary.json"),
+    ("weekly", "2025W52", None, "aggregated/year=2025/week=2025W52/speed_test_summary.json"),
+    ("weekly", "2025W52", "home-primary", "aggregated/host=home-primary/year=2025/week=2025W52/speed_test_summary.json"),
+    ("weekly", "2025W01", None, "aggregated/year=2025/week=2025W01/speed_test_summary.json"),  # starts 2024-12-30
+    ("weekly", "2020W53", None, "aggregated/year=2020/week=2020W53/speed_test_summary.json"),  # ends 2021-01-03
+    ("monthly", "202512", None, "aggregated/year=2025/month=202512/speed_test_summary.json"),
+    ("monthly", "202512", "backup-location",
+     "aggregated/host=backup-location/year=2025/month=202512/speed_test_summary.json"),
+    ("yearly", "2025", None, "aggregated/year=2025/speed_test_summary.json"),
+    ("yearly", "2025", "home-primary", "aggregated/host=home-primary/year=2025/speed_test_summary.json"),
+]
+
+
+@pytest.mark.parametrize("tier, label, host, key", SUMMARY_CASES)
+def test_summary_keys_built_and_parsed(tier, label, host, key):
+    period = parse_period(tier, label)
+    assert summary_key(period, host) == key
+    parsed = parse_summary_key(key)
+    assert parsed == SummaryKey(tier, label, host)
+    assert parsed.period() == period
+    assert parse_key(key) == parsed
+
+
+def test_week_key_uses_iso_week_year_not_calendar_year():
+    week = parse_period("weekly", "2026W01")
+    assert week.start.date().isoformat() == "2025-12-29"
+    assert summary_key(week) == "aggregated/year=2026/week=2026W01/speed_test_summary.json"
+    with pytest.raises(LayoutError, match="ISO week-year"):
+        parse_summary_key("aggregated/year=2025/week=2026W01/speed_test_summary.json")
+
+
+def test_default_buckets_are_the_seeds():
+    b = Buckets()
+    assert (b.raw, b.hourly, b.daily, b.weekly, b.monthly, b.yearly) == (
+        "vd-speed-test", "vd-speed-test-hourly-prod", "vd-speed-test", "vd-speed-test-weekly-prod",
+        "vd-speed-test-monthly-prod", "vd-speed-test-yearly-prod")
+    assert b.with_overrides({"hourly": "my-hourly"}).for_tier("hourly") == "my-hourly"
+    with pytest.raises(LayoutError, match="not a valid S3 bucket name"):
+        b.with_overrides({"hourly": "Bad_Name"})
+    with pytest.raises(LayoutError, match="unknown tier"):
+        b.for_tier("minutely")
+
+
+@pytest.mark.parametrize("host", ["home-primary", "office_main", "backup.location", "h1", "A" * 63])
+def test_good_host_ids(host):
+    assert validate_host_id(host) == host
+
+
+@pytest.mark.parametrize("host, reason", [
+    ("home/primary", "no '/'"), ("host=evil", "no '/', '='"), ("a..b", "'..'"),
+    ("has space", "spaces"), ("", "1-63"), ("-leading", "starting with a letter or digit"),
+    ("A" * 64, "1-63"), ("all", "reserved"), ("../etc", "'..'"),
+])
+def test_bad_host_ids_are_refused_with_clear_error(host, reason):
+    with pytest.raises(InvalidHostId) as info:
+        validate_host_id(host)
+    assert repr(host) in str(info.value)
+    assert reason in str(info.value)
+    with pytest.raises(InvalidHostId):
+        raw_key(host, datetime(2025, 1, 1, tzinfo=UTC))
+
+
+def test_raw_period_prefixes():
+    assert raw_period_prefix("h", parse_period("daily", "20251229")) == (
+        "host=h/year=2025/month=202512/day=20251229/")
+    assert raw_period_prefix("h", parse_period("weekly", "2025W52")) == "host=h/year=2025/"
+    assert raw_period_prefix("h", parse_period("weekly", "2026W01")) == "host=h/"  # spans New Year
+    assert raw_period_prefix("h", parse_period("yearly", "2025")) == "host=h/year=2025/"
