@@ -48,3 +48,7 @@ class BucketNotFound(StoreError):
 
 class CredentialsRefused(StoreError):
     """Raised when a store rejects the credentials or denies access."""
+
+
+class ScheduleError(SpeedlabError):
+    """Raised when a scheduler entry cannot be rendered or installed."""

@@ -1,0 +1,197 @@
+"""Scheduler entries: exact text for cron, systemd and Windows, validation, installing."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from speedlab.errors import ScheduleError
+from speedlab.schedule import (install_entries, merge_crontab, native_platform, render_entries)
+
+ARGV = ["/usr/bin/python3", "-m", "speedlab.cli", "collect", "--store", "/data/my store"]
+NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
+
+
+@pytest.fixture
+def entries():
+    return render_entries("speedlab-collect", ARGV, 15, 3, "speedlab collector")
+
+
+def test_cron_line_runs_at_the_offset_in_every_slot(entries):
+    assert entries["cron"] == ("3,18,33,48 * * * * /usr/bin/python3 -m speedlab.cli collect "
+                               "--store '/data/my store' >/dev/null # speedlab:speedlab-collect")
+    command = entries["cron"].split(" * * * * ", 1)[1].split(" >/dev/null")[0]
+    assert shlex.split(command) == ARGV
+
+
+def test_cron_escapes_percent_signs():
+    line = render_entries("job", ["/bin/echo", "50%"], 15)["cron"]
+    assert line.startswith("0,15,30,45 * * * * /bin/echo 50\\% ")
+
+
+def test_cron_fields_for_hourly_and_longer_periods():
+    assert render_entries("a", ["/x"], 60, 10)["cron"].startswith("10 * * * * /x")
+    assert render_entries("a", ["/x"], 360, 130)["cron"].startswith("10 2,8,14,20 * * * /x")
+    assert render_entries("a", ["/x"], 1440, 130)["cron"].startswith("10 2 * * * /x")
+    assert render_entries("a", ["/x"], 5, 2)["cron"].startswith(
+        "2,7,12,17,22,27,32,37,42,47,52,57 * * * * /x")
+
+
+def test_systemd_units(entries):
+    assert entries["systemd_service"].splitlines() == [
+        "[Unit]", "Description=speedlab collector", "Wants=network-online.target",
+        "After=network-online.target", "", "[Service]", "Type=oneshot",
+        'ExecStart=/usr/bin/python3 -m speedlab.cli collect --store "/data/my store"',
+        "TimeoutStartSec=15min"]
+    timer = entries["systemd_timer"].splitlines()
+    assert "OnCalendar=*-*-* *:03/15:00" in timer
+    assert "Persistent=true" in timer and "Unit=speedlab-collect.service" in timer
+    assert timer[-1] == "WantedBy=timers.target"
+
+
+def test_systemd_quoting_of_specifiers_and_dollars():
+    service = render_entries("job", ["/bin/x", "100%", "$HOME", 'a"b'], 15)["systemd_service"]
+    assert 'ExecStart=/bin/x 100%% "$$HOME" "a\\"b"' in service
+
+
+@pytest.mark.parametrize("every, offset, calendar, minutes", [
+    (15, 3, "*-*-* *:03/15:00", {3, 18, 33, 48}),
+    (60, 10, "*-*-* *:10:00", {10}),
+    (5, 0, "*-*-* *:00/5:00", set(range(0, 60, 5))),
+])
+def test_on_calendar_is_valid_for_systemd(every, offset, calendar, minutes):
+    timer = render_entries("job", ["/x"], every, offset)["systemd_timer"]
+    assert f"OnCalendar={calendar}" in timer
+    if not shutil.which("systemd-analyze"):
+        pytest.skip("systemd-analyze not installed")
+    out = subprocess.run(["systemd-analyze", "calendar", "--iterations=4", calendar],
+                         capture_output=True, text=True, timeout=30, env={"TZ": "UTC"})
+    assert out.returncode == 0, out.stderr
+    elapses = [line.split()[-2] for line in out.stdout.splitlines() 
+               if "lapse:" in line or "Iter." in line]
+    assert len(elapses) == 4
+    assert {int(t.split(":")[1]) for t in elapses} <= minutes
+
+
+def test_windows_task_xml(entries):
+    xml = entries["windows_task_xml"]
+    root = ET.fromstring(xml.replace('encoding="UTF-16"', 'encoding="UTF-8"').encode())
+    trigger = root.find("t:Triggers/t:TimeTrigger", NS)
+    assert trigger.find("t:StartBoundary", NS).text == "2024-01-01T00:03:00"
+    assert trigger.find("t:Repetition/t:Interval", NS).text == "PT15M"
+    settings = root.find("t:Settings", NS)
+    assert settings.find("t:StartWhenAvailable", NS).text == "true"
+    assert settings.find("t:MultipleInstancesPolicy", NS).text == "IgnoreNew"
+    assert settings.find("t:RunOnlyIfNetworkAvailable", NS).text == "false"
+    assert root.find("t:Actions/t:Exec/t:Command", NS).text == "/usr/bin/python3"
+    assert root.find("t:Actions/t:Exec/t:Arguments", NS).text == \
+        '-m speedlab.cli collect --store "/data/my store"'
+    assert "catch-up runs wrote duplicates" in xml  # StartWhenAvailable is explained
+
+
+def test_windows_xml_escapes_markup():
+    xml = render_entries("job", ["C:\\bin\\x.exe", "a&b<c"], 15, 0, "R&D <lab>")["windows_task_xml"]
+    root = ET.fromstring(xml.replace('encoding="UTF-16"', 'encoding="UTF-8"').encode())
+    assert root.find("t:RegistrationInfo/t:Description", NS).text == "R&D <lab>"
+    assert root.find("t:Actions/t:Exec/t:Arguments", NS).text == "a&b<c"
+
+
+def test_schtasks_line(entries):
+    assert entries["schtasks"] == (
+        'schtasks /Create /TN "speedlab-collect" /SC MINUTE /MO 15 /ST 00:03 '
+        '/TR "/usr/bin/python3 -m speedlab.cli collect --store \\"/data/my store\\"" /F')
+    assert "/SC HOURLY /MO 6 /ST 02:10" in render_entries("a", ["/x"], 360, 130)["schtasks"]
+    assert "/SC DAILY /ST 02:10" in render_entries("a", ["/x"], 1440, 130)["schtasks"]
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"every_minutes": 7}, "cannot be scheduled evenly"),
+    ({"every_minutes": 90}, "cannot be scheduled evenly"),
+    ({"offset_minutes": 15}, "from 0 to 14"),
+    ({"offset_minutes": -1}, "from 0 to 14"),
+    ({"name": "bad name"}, "not usable"),
+    ({"argv": []}, "nothing to run"),
+])
+def test_invalid_requests_say_what_to_do(kwargs, words):
+    args = {"name": "job", "argv": ["/x"], "every_minutes": 15, "offset_minutes": 0, **kwargs}
+    with pytest.raises(ScheduleError, match=words):
+        render_entries(**args)
+
+
+def test_merge_crontab_replaces_only_our_line():
+    existing = "MAILTO=me\n0 1 * * * backup # mine\n1 * * * * old # speedlab:speedlab-collect\n"
+    merged = merge_crontab(existing, "speedlab-collect", "3 * * * * new # speedlab:speedlab-collect")
+    assert merged == "MAILTO=me\n0 1 * * * backup # mine\n3 * * * * new # speedlab:speedlab-collect\n"
+    assert merge_crontab("", "j", "x # speedlab:j") == "x # speedlab:j\n"
+
+
+class FakeRunner:
+    """Records commands; answers ``crontab -l`` with a canned crontab."""
+
+    def __init__(self, crontab: str | None = "", fail: str | None = None):
+        self.calls: list[tuple[list[str], str | None]] = []
+        self.crontab = crontab
+        self.fail = fail
+
+    def __call__(self, argv, capture_output=True, text=True, timeout=None, input=None):
+        self.calls.append((list(argv), input))
+        if self.fail and argv[0] == self.fail:
+            return subprocess.CompletedProcess(argv, 1, "", "permission denied")
+        if argv[:2] == ["crontab", "-l"]:
+            if self.crontab is None:
+                return subprocess.CompletedProcess(argv, 1, "", "no crontab for root")
+            return subprocess.CompletedProcess(argv, 0, self.crontab, "")
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+
+def test_install_cron_keeps_other_lines(entries):
+    runner = FakeRunner(crontab="0 1 * * * backup\n")
+    install_entries("cron", "speedlab-collect", entries, run=runner)
+    assert runner.calls[1] == (["crontab", "-"], "0 1 * * * backup\n" + entries["cron"] + "\n")
+    empty = FakeRunner(crontab=None)
+    install_entries("cron", "speedlab-collect", entries, run=empty)
+    assert empty.calls[1][1] == entries["cron"] + "\n"
+
+
+def test_install_systemd_user_units(entries, tmp_path):
+    runner = FakeRunner()
+    done = install_entries("systemd", "speedlab-collect", entries, run=runner, unit_dir=tmp_path,
+                           system_wide=False)
+    assert (tmp_path / "speedlab-collect.service").read_text() == entries["systemd_service"]
+    assert (tmp_path / "speedlab-collect.timer").read_text() == entries["systemd_timer"]
+    assert [c[0] for c in runner.calls] == [
+        ["systemctl", "--user", "daemon-reload"],
+        ["systemctl", "--user", "enable", "--now", "speedlab-collect.timer"]]
+    assert any("enable-linger" in line for line in done)
+
+
+def test_install_windows_writes_utf16_xml(entries, tmp_path):
+    runner = FakeRunner()
+    install_entries("windows", "speedlab-collect", entries, run=runner, unit_dir=tmp_path)
+    xml_path = tmp_path / "speedlab-collect.xml"
+    assert xml_path.read_bytes()[:2] in (b"\xff\xfe", b"\xfe\xff")  # BOM: schtasks wants UTF-16
+    assert xml_path.read_text(encoding="utf-16") == entries["windows_task_xml"]
+    assert runner.calls == [(["schtasks", "/Create", "/TN", "speedlab-collect", "/XML",
+                              str(xml_path), "/F"], None)]
+
+
+def test_install_failure_is_a_clear_error(entries, tmp_path):
+    with pytest.raises(ScheduleError, match="systemctl --user daemon-reload failed.*permission denied"):
+        install_entries("systemd", "speedlab-collect", entries, run=FakeRunner(fail="systemctl"),
+                        unit_dir=tmp_path, system_wide=False)
+
+    def missing(argv, **kwargs):
+        raise FileNotFoundError(argv[0])
+    with pytest.raises(ScheduleError, match="crontab is not installed"):
+        install_entries("cron", "speedlab-collect", entries, run=missing)
+
+
+def test_native_platform():
+    assert native_platform("win32") == "windows"
+    assert native_platform("linux", systemd_running=True) == "systemd"
+    assert native_platform("linux", systemd_running=False) == "cron"
+    assert native_platform("darwin") == "cron"
