@@ -1,0 +1,278 @@
+"""The newest entries of any tier (the seed's ``check_latest.py``), and plain-text tables.
+
+``latest(config, "daily", last=7)`` answers "what did the rollups write most recently?";
+``latest(config, "latest")`` answers "when did each host last report, and what?".
+
+Listings are always current: nothing is cached between calls. Keys sort chronologically within
+a host (``year=2025/month=202512/day=20251229/hour=…``), so instead of listing a whole bucket
+the walk lists the newest ``year=`` folder first, then its newest ``month=``, then ``day=``,
+and stops as soon as it holds ``last`` entries. Reading the newest entry of a host that has
+years of data costs a handful of small listings.
+
+Periods
+-------
+latest
+    Each host's newest raw result (``last`` per host, default 1).
+minutes
+    The newest raw results across the selected hosts (default 10).
+hourly, daily, weekly, monthly, yearly
+    The newest summaries of that tier: the all-hosts summaries, or one host's with ``host``
+    (default 10).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Sequence
+
+from .errors import InvalidRecord, LayoutError
+from .layout import (SUMMARY_NAME, Buckets, RawKey, parse_raw_key, parse_summary_key,
+                     raw_host_prefix, summary_prefix, validate_host_id)
+from .periods import TIERS
+from .reader import fetch_many, list_hosts, parse_result
+from .records import decode_json
+from .store import ObjectInfo, Store
+
+__all__ = ["PERIODS", "Entry", "format_table", "latest", "latest_table", "newest_raw",
+           "newest_summaries"]
+
+PERIODS = ("latest", "minutes") + TIERS
+#: How many entries ``latest`` returns when ``last`` is not given.
+DEFAULT_LAST = {"latest": 1}
+DEFAULT_LAST_OTHER = 10
+
+#: Folder levels walked newest-first before listing objects, per tier (then one listing).
+_LEVELS = {"raw": ("year=", "month=", "day="), "hourly": ("year=", "month=", "day="),
+           "daily": ("year=", "month="), "weekly": ("year=",), "monthly": ("year=",),
+           "yearly": ("year=",)}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored result or summary, as ``latest`` shows it.
+
+    Attributes
+    ----------
+    tier : str
+        ``raw`` or a summary tier.
+    host_id : str or None
+        The host; ``None`` for an all-hosts summary.
+    label : str
+        The slot's local start (``2025-12-29T14:00``) or the period label (``2025W52``).
+    bucket, key : str
+        Where the object is.
+    size : int
+        Its size [bytes].
+    modified : datetime
+        When it was last written (UTC).
+    data : dict or None
+        The decoded JSON object; ``None`` when it could not be read or validated.
+    error : str or None
+        Why ``data`` is ``None``.
+    """
+
+    tier: str
+    host_id: str | None
+    label: str
+    bucket: str
+    key: str
+    size: int
+    modified: datetime
+    data: dict | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        """Plain data for ``--json``."""
+        return {"tier": self.tier, "host": self.host_id, "label": self.label,
+                "bucket": self.bucket, "key": self.key, "size": self.size,
+                "modified": self.modified.isoformat(), "data": self.data, "error": self.error}
+
+
+# --------------------------------------------------------------------------- listing
+
+def _walk_newest(store: Store, bucket: str, prefix: str, levels: Sequence[str], want: int,
+                 accept: Callable[[ObjectInfo], tuple | None]) -> list[tuple]:
+    """Accepted items under ``prefix``, newest folder first, stopping once ``want`` are found.
+
+    ``accept(info)`` returns ``(sort_key, item)`` or ``None``; within a listed folder items
+    come back newest first by ``sort_key``.
+    """
+    if not levels:
+        items = [item for info in store.list(bucket, prefix) if (item := accept(info)) is not None]
+        return sorted(items, key=lambda pair: pair[0], reverse=True)
+    found: list[tuple] = []
+    for child in reversed(store.list_prefixes(bucket, prefix)):
+        if not child[len(prefix):].startswith(levels[0]):
+            continue  # aggregated/host=…/ beside aggregated/year=…/
+        found.extend(_walk_newest(store, bucket, child, levels[1:], want - len(found), accept))
+        if len(found) >= want:
+            break
+    return found
+
+
+def newest_raw(store: Store, buckets: Buckets, host_id: str, last: int
+               ) -> list[tuple[RawKey, ObjectInfo]]:
+    """The ``last`` newest raw-result objects of one host, newest first (listing only)."""
+    def accept(info: ObjectInfo):
+        try:
+            key = parse_raw_key(info.key)
+        except LayoutError:
+            return None  # not a result; ``speedlab coverage`` and ``dedupe`` report such keys
+        return (key.slot_local, key.epoch_s or 0, key.name), (key, info)
+
+    found = _walk_newest(store, buckets.raw, raw_host_prefix(host_id), _LEVELS["raw"], last, accept)
+    return [item for _, item in found[:last]]
+
+
+def newest_summaries(store: Store, buckets: Buckets, tier: str, host_id: str | None, last: int
+                     ) -> list[tuple[str, ObjectInfo]]:
+    """The ``last`` newest ``tier`` summaries (all hosts, or ``host_id``'s): ``(label, info)``."""
+    def accept(info: ObjectInfo):
+        try:
+            key = parse_summary_key(info.key)
+        except LayoutError:
+            return None
+        if key.tier != tier or key.host_id != host_id or key.name != SUMMARY_NAME:
+            return None
+        return key.label, (key.label, info)
+
+    found = _walk_newest(store, buckets.for_tier(tier), summary_prefix(host_id), _LEVELS[tier],
+                         last, accept)
+    return [item for _, item in found[:last]]
+
+
+# --------------------------------------------------------------------------- reading
+
+def _raw_entries(store: Store, buckets: Buckets, found: list[tuple[RawKey, ObjectInfo]]) -> list[Entry]:
+    bodies = fetch_many(store, buckets.raw, [info.key for _, info in found])
+    entries = []
+    for key, info in found:
+        data, error = None, None
+        body = bodies[info.key]
+        if isinstance(body, Exception):
+            error = f"could not read: {body}"
+        else:
+            try:
+                data = parse_result(info.key, body, key).to_dict()
+            except InvalidRecord as exc:
+                error = str(exc)
+        entries.append(Entry("raw", key.host_id, key.slot_local.strftime("%Y-%m-%dT%H:%M"),
+                             buckets.raw, info.key, info.size, info.modified, data, error))
+    return entries
+
+
+def _summary_entries(store: Store, buckets: Buckets, tier: str, host_id: str | None,
+                     found: list[tuple[str, ObjectInfo]]) -> list[Entry]:
+    bucket = buckets.for_tier(tier)
+    bodies = fetch_many(store, bucket, [info.key for _, info in found])
+    entries = []
+    for label, info in found:
+        data, error = None, None
+        body = bodies[info.key]
+        if isinstance(body, Exception):
+            error = f"could not read: {body}"
+        else:
+            try:
+                data = decode_json(body, info.key)
+                if not isinstance(data, dict):
+                    data, error = None, f"summary is not a JSON object in {info.key}"
+            except InvalidRecord as exc:
+                error = str(exc)
+        entries.append(Entry(tier, host_id, label, bucket, info.key, info.size, info.modified,
+                             data, error))
+    return entries
+
+
+def latest(config, period: str = "latest", last: int | None = None, host: str | None = None,
+           store: Store | None = None) -> list[Entry]:
+    """The newest entries of one tier, newest first (see the module docstring).
+
+    Parameters
+    ----------
+    config : speedlab.config.Config
+        Which store and buckets.
+    period : str
+        ``latest``, ``minutes``, ``hourly``, ``daily``, ``weekly``, ``monthly`` or ``yearly``.
+    last : int, optional
+        How many entries (per host for ``latest``); default 1 for ``latest``, else 10.
+    host : str, optional
+        One host; default every host (raw) or the all-hosts summaries (summary tiers).
+    store : Store, optional
+        An open store (default ``config.open_store()``).
+
+    Returns
+    -------
+    list of Entry
+        Objects that cannot be read or validated are included with ``error`` set.
+
+    Raises
+    ------
+    LayoutError
+        For an unknown period or a ``last`` below 1.
+    InvalidHostId
+        For a malformed ``host``.
+    StoreError
+        When the store or its bucket does not exist or cannot be reached.
+    """
+    if period not in PERIODS:
+        raise LayoutError(f"unknown period {period!r}: use one of {', '.join(PERIODS)}")
+    last = DEFAULT_LAST.get(period, DEFAULT_LAST_OTHER) if last is None else last
+    if isinstance(last, bool) or not isinstance(last, int) or last < 1:
+        raise LayoutError(f"--last {last!r} must be a whole number of at least 1")
+    if host is not None:
+        validate_host_id(host)
+    store = store or config.open_store()
+    buckets = config.buckets
+    if period in TIERS:
+        found = newest_summaries(store, buckets, period, host, last)
+        return _summary_entries(store, buckets, period, host, found)
+    hosts = [host] if host else list_hosts(store, buckets)
+    per_host = [newest_raw(store, buckets, h, last) for h in hosts]
+    merged = [item for items in per_host for item in items]
+    merged.sort(key=lambda pair: (pair[0].slot_local, pair[0].host_id, pair[0].epoch_s or 0,
+                                  pair[0].name), reverse=True)
+    if period == "minutes":
+        merged = merged[:last]
+    return _raw_entries(store, buckets, merged)
+
+
+# --------------------------------------------------------------------------- tables
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence], right: Sequence[int] = ()) -> str:
+    """Rows as aligned plain-text columns under ``headers``; columns in ``right`` align right."""
+    cells = [[str(h) for h in headers]] + [["-" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row):
+        return "  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                         for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+    return "\n".join([line(cells[0]), line(["-" * w for w in widths])] + [line(r) for r in cells[1:]])
+
+
+def _number(value, digits: int = 1):
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def latest_table(entries: Sequence[Entry]) -> str:
+    """``latest``'s answer as a table for people (``--json`` gives everything)."""
+    if not entries:
+        return "no entries found"
+    if entries[0].tier == "raw":
+        headers = ("slot (local)", "host", "status", "down Mbit/s", "up Mbit/s", "ping ms", "object")
+        rows = []
+        for e in entries:
+            d = e.data or {}
+            status = d.get("status", "invalid") if e.data else f"invalid: {e.error}"
+            rows.append((e.label.replace("T", " "), e.host_id, status, _number(d.get("download_mbps")),
+                         _number(d.get("upload_mbps")), _number(d.get("ping_ms")), e.key.rsplit("/", 1)[-1]))
+        return format_table(headers, rows, right=(3, 4, 5))
+    headers = ("period", "host", "avg down Mbit/s", "avg up Mbit/s", "avg ping ms", "records", "note")
+    rows = []
+    for e in entries:
+        d = e.data or {}
+        note = e.error or ("below expected" if d.get("below_expected") else "")
+        rows.append((e.label, e.host_id or "all", _number(d.get("avg_download")),
+                     _number(d.get("avg_upload")), _number(d.get("avg_ping")),
+                     d.get("records_aggregated"), note))
+    return format_table(headers, rows, right=(2, 3, 4, 5))
