@@ -34,9 +34,165 @@ def _run_config(args, config: Config) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- infra
+def _add_infra(sub, common) -> None:
+    parser = sub.add_parser("infra", parents=[common], help="create buckets, lifecycle rules, IAM policies",
+                            description="plan: show what differs between the store and [infra]/[buckets]; "
+                                        "apply: create missing buckets, set lifecycle rules and versioning "
+                                        "(idempotent); iam-policy: print a least-privilege IAM policy.")
+    parser.add_argument("action", choices=["plan", "apply", "iam-policy"])
+    parser.add_argument("--role", choices=["collector", "aggregator", "dashboard", "infra"],
+                        default="collector", help="iam-policy: whose policy (default collector)")
+    parser.add_argument("--host", dest="policy_host", metavar="HOST_ID",
+                        help="iam-policy --role collector: the host the policy is for")
+    parser.add_argument("--json", action="store_true", help="plan/apply: print JSON")
+
+
+def _run_infra(args, config: Config) -> int:
+    from . import infra
+    if args.action == "iam-policy":
+        print(infra.iam_policy_json(args.role, config.buckets, args.policy_host))
+        return 0
+    if args.action == "plan":
+        result = infra.plan_infra(config)
+    else:
+        from .joblog import JobLog
+        log = JobLog.for_config(config, "infra", echo=True)
+        log.start("infra apply", store=config.store)
+        result = infra.apply_infra(config, log=log)
+        log.end(result.message, changes=len(result.changes))
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result.to_text())
+    return 0
+
+
+# --------------------------------------------------------------------------- operator tools
+def _one_line_usage_errors(parser):
+    """Usage mistakes (``--last abc``) as one line and exit 2, instead of the usage text."""
+    def error(message):
+        parser.exit(2, f"{parser.prog}: error: {message}\n")
+    parser.error = error
+    return parser
+
+
+def _add_host_json(parser, host_help: str) -> None:
+    parser.add_argument("--host", metavar="HOST_ID", help=host_help)
+    parser.add_argument("--json", action="store_true", help="print JSON (for programs)")
+
+
+def _add_latest(sub, common) -> None:
+    parser = _one_line_usage_errors(sub.add_parser(
+        "latest", parents=[common], help="the newest results or summaries of any tier",
+        description="Show the newest entries of one tier, newest first (listings are never cached)."))
+    parser.add_argument("--period", default="latest", metavar="PERIOD",
+                        help="latest (each host's newest result; default), minutes (newest raw "
+                             "results), hourly, daily, weekly, monthly or yearly (summaries)")
+    parser.add_argument("--last", type=int, metavar="N",
+                        help="how many entries (per host for 'latest'; default 1, else 10)")
+    _add_host_json(parser, "one host (summaries: that host's own instead of all hosts')")
+
+
+def _run_latest(args, config: Config) -> int:
+    from . import latest
+    entries = latest.latest(config, args.period, args.last, args.host)
+    if args.json:
+        _print_json([entry.to_dict() for entry in entries])
+    else:
+        print(latest.latest_table(entries))
+    return 0
+
+
+def _add_coverage(sub, common) -> None:
+    parser = _one_line_usage_errors(sub.add_parser(
+        "coverage", parents=[common], help="hour-by-hour test coverage of one day",
+        description="For one day in the configured time zone, per host and hour: expected slots, "
+                    "successful and failed tests, missing minutes, duplicates."))
+    parser.add_argument("--date", default="yesterday", metavar="YYYY-MM-DD",
+                        help="the day (or 'today', 'yesterday'; default yesterday)")
+    _add_host_json(parser, "one host (default: every host with results)")
+
+
+def _run_coverage(args, config: Config) -> int:
+    from . import coverage
+    report = coverage.coverage(config, args.date, args.host)
+    if args.json:
+        _print_json(report)
+    else:
+        print(coverage.coverage_table(report))
+    return 0
+
+
+def _add_dedupe(sub, common) -> None:
+    parser = _one_line_usage_errors(sub.add_parser(
+        "dedupe", parents=[common], help="find (and with --delete remove) duplicate results",
+        description="Find slots holding more than one result and summary folders with stray "
+                    "objects; keep the earliest complete result. Dry run unless --delete."))
+    parser.add_argument("--period", default="all", metavar="PERIOD",
+                        help="all (default), raw, hourly, daily, weekly, monthly or yearly")
+    parser.add_argument("--delete", action="store_true",
+                        help="delete the extras and mark the affected summaries stale")
+    _add_host_json(parser, "one host's slots and summaries (default: all)")
+
+
+def _run_dedupe(args, config: Config) -> int:
+    from . import dedupe
+    report = dedupe.dedupe(config, args.period, args.host, delete=args.delete)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(dedupe.dedupe_table(report))
+    return 1 if report.failures else 0
+
+
+def _add_logs(sub, common) -> None:
+    parser = _one_line_usage_errors(sub.add_parser(
+        "logs", parents=[common], help="merge, filter and follow the job logs",
+        description="Show the job logs (JSON lines beside the store), merged by time, coloured "
+                    "by level, start/end lines hidden; follow new lines."))
+    parser.add_argument("--job", default="all", metavar="JOB",
+                        help="collector, aggregator, dashboard, dedupe, ... or all (default)")
+    parser.add_argument("--since", default="1h", metavar="AGE",
+                        help="how far back: 30m, 1h (default), 2d, or an ISO time")
+    parser.add_argument("--follow", action=argparse.BooleanOptionalAction, default=None,
+                        help="keep printing new lines (default: follow on a terminal only)")
+    parser.add_argument("--level", default="info", metavar="LEVEL",
+                        help="lowest level shown: debug, info (default), warning, error")
+    parser.add_argument("--events", action="store_true", help="also show run start/end lines")
+    parser.add_argument("--color", default="auto", metavar="WHEN",
+                        help="auto (default: only on a terminal), always or never")
+    parser.add_argument("--poll", type=float, default=0.5, metavar="SECONDS",
+                        help="--follow: how often to look for new lines (default 0.5)")
+    parser.add_argument("--json", action="store_true", help="print the JSON lines (for programs)")
+
+
+def _run_logs(args, config: Config) -> int:
+    from . import logview
+    follow = sys.stdout.isatty() if args.follow is None else args.follow
+    colour = logview.use_colour(args.color, sys.stdout)
+    shown = 0
+    for item in logview.stream_logs(config, args.job, args.since, args.level, args.events,
+                                    follow, args.poll):
+        if isinstance(item, logview.BadLine):
+            print(item, file=sys.stderr, flush=True)
+            continue
+        shown += 1
+        print(json.dumps(item.to_dict(), default=str) if args.json
+              else logview.format_line(item, colour, config.timezone), flush=True)
+    if not shown and not args.json:
+        print(f"no {args.job} log lines since {args.since}", file=sys.stderr)
+    return 0
+
+
 #: subcommand name -> (declare arguments, run). Order is the order of ``--help``.
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "config": (_add_config, _run_config),
+    "infra": (_add_infra, _run_infra),
+    "latest": (_add_latest, _run_latest),
+    "coverage": (_add_coverage, _run_coverage),
+    "dedupe": (_add_dedupe, _run_dedupe),
+    "logs": (_add_logs, _run_logs),
 }
 
 
