@@ -320,12 +320,17 @@ def decode_json(text: str | bytes, source: str | None = None) -> Any:
 class TierSummary:
     """One period's roll-up for one host or for all hosts (``host_id`` ``None``).
 
-    The seed's fields come first (``avg_download`` [Mbit/s], ``avg_upload`` [Mbit/s],
+    The seed's fields are attributes (``avg_download`` [Mbit/s], ``avg_upload`` [Mbit/s],
     ``avg_ping`` [ms], ``min_download``, ``max_download``, ``records_aggregated``,
-    ``connection_types``, ``anomalies_count``; for weeks ``week``, ``week_start``,
-    ``week_end``, ``days``). ``fields`` holds everything else a tier summary carries (the
-    period label under its tier's name, percentiles, coverage, mergeable statistics); the
-    aggregation module defines it, and it is written flat into the JSON object.
+    ``connection_types``, ``anomalies_count``). ``fields`` holds everything else a tier summary
+    carries (the period's label under its tier's name, percentiles, coverage, plan, the
+    mergeable ``stats``, provenance); :mod:`speedlab.aggregate` defines them and
+    ``docs/aggregation.md`` lists them. :meth:`to_dict` writes one flat JSON object with the
+    contract's fields in a fixed order (:data:`SUMMARY_FIELD_ORDER`) and any others after.
+
+    Reading is lenient on purpose: the original system's summaries carry only the seed's
+    fields, and newer writers may add fields; both load (missing optional fields are absent
+    from ``fields``, extra ones are kept).
     """
 
     tier: str
@@ -347,24 +352,39 @@ class TierSummary:
              "connection_types", "anomalies_count")
 
     def to_dict(self) -> dict:
-        """The summary as one flat JSON object."""
+        """The summary as one flat JSON object (contract fields first, in a fixed order)."""
         data = {name: getattr(self, name) for name in self._CORE}
         data["connection_types"] = list(self.connection_types)
         data.update(self.fields)
-        return data
+        ordered = {name: data.pop(name) for name in SUMMARY_FIELD_ORDER if name in data}
+        ordered.update(data)
+        return ordered
 
     def to_json(self) -> str:
         """The summary as indented JSON text."""
         return json.dumps(self.to_dict(), indent=1, allow_nan=False)
 
+    def get(self, name: str, default: Any = None) -> Any:
+        """Any field by its JSON name (core or in ``fields``), ``default`` if absent."""
+        if name in self._CORE:
+            value = getattr(self, name)
+            return list(value) if name == "connection_types" else value
+        return self.fields.get(name, default)
+
+    def with_fields(self, **values: Any) -> "TierSummary":
+        """A copy with some non-core fields added or replaced (provenance, for example)."""
+        return _build(type(self), {**{f.name: getattr(self, f.name) for f in fields(type(self))},
+                                   "fields": {**self.fields, **values}})
+
     @classmethod
     def from_dict(cls, data: Any, source: str | None = None) -> "TierSummary":
-        """Validate and build a summary from a decoded JSON object."""
+        """Validate and build a summary from a decoded JSON object (seed summaries too)."""
         if not isinstance(data, dict):
             raise InvalidRecord(f"summary must be a JSON object{_where(source)}")
         version = data.get("schema_version", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
-            raise InvalidRecord(f"unknown summary schema_version {version!r}{_where(source)}")
+            raise InvalidRecord(f"unknown summary schema_version {version!r}{_where(source)}: "
+                                f"this speedlab reads version {SCHEMA_VERSION}; upgrade speedlab")
         missing = [n for n in ("avg_download", "avg_upload", "avg_ping", "records_aggregated")
                    if n not in data]
         if missing:
@@ -372,6 +392,10 @@ class TierSummary:
         for name in ("avg_download", "avg_upload", "avg_ping", "min_download", "max_download"):
             _check_type(source, name, data.get(name), (int, float), True)
         _check_type(source, "records_aggregated", data["records_aggregated"], (int,), False)
+        _check_type(source, "anomalies_count", data.get("anomalies_count"), (int,), True)
+        _check_type(source, "connection_types", data.get("connection_types"), (list, tuple), True)
+        _check_type(source, "host_id", data.get("host_id"), (str,), True)
+        _check_type(source, "stats", data.get("stats"), (dict,), True)
         core = {n: data.get(n) for n in cls._CORE if n != "schema_version"}
         core["connection_types"] = tuple(core.get("connection_types") or ())
         core["anomalies_count"] = core.get("anomalies_count") or 0
@@ -382,3 +406,17 @@ class TierSummary:
     def from_json(cls, text: str | bytes, source: str | None = None) -> "TierSummary":
         """Parse and validate summary JSON text."""
         return cls.from_dict(decode_json(text, source), source)
+
+
+#: The order of a summary's JSON fields (the contract's; unknown fields follow).
+SUMMARY_FIELD_ORDER = (
+    "schema_version", "tier", "period", "hour", "date", "week", "week_start", "week_end",
+    "month", "year", "period_start", "period_end", "timezone", "host_id", "hosts",
+    "avg_download", "avg_upload", "avg_ping", "min_download", "max_download", "min_upload",
+    "max_upload", "min_ping", "max_ping", "median_download", "p95_download", "median_upload",
+    "p95_upload", "median_ping", "p95_ping", "records_aggregated", "failed_tests",
+    "rejected_records", "duplicates_ignored", "expected_slots", "slots_with_result",
+    "coverage_pct", "days", "connection_types", "anomalies_count", "expected_download_mbps",
+    "expected_upload_mbps", "below_expected", "records_by_host", "exact", "stats",
+    "source_objects", "source_max_modified", "generated_at",
+)

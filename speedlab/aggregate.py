@@ -1,0 +1,602 @@
+"""Exact, mergeable summaries: raw results -> hourly, and summaries -> coarser summaries.
+
+Pure functions: no I/O, no clocks, no keys. :mod:`speedlab.rollup` reads the inputs, calls
+these, and writes what they return. ``docs/aggregation.md`` explains the statistics; the
+short version:
+
+* **Mergeable statistics.** Each metric (``download_mbps``, ``upload_mbps``, ``ping_ms``)
+  keeps ``count``, the sum and the sum of squares, ``min``, ``max`` and a
+  :class:`~speedlab.sketch.QuantileSketch`. Sums are exact integers of *milli-units*
+  (each value is quantised once, ``floor(x * 1000 + 0.5)``, i.e. to 1 kbit/s or 1 µs), so
+  adding them in any order, hour by hour or all at once, gives the same bits; means are
+  ``sum / count`` and therefore identical whichever way they are computed. A coarser summary
+  merges its children's statistics; it never averages averages.
+* **Hours from raw results** (:func:`hourly_summaries`, polars): one result per host and
+  15-minute slot (the earliest *complete* one: ``ok`` with download, upload and ping, then
+  any ``ok``, then ``failed``; ties broken by ``timestamp_utc`` then key; the others are
+  ``duplicates_ignored``); failed tests are counted in ``failed_tests`` and never enter the
+  statistics; objects that could not be used are counted in ``rejected_records``.
+* **Anomalies**: an ``ok`` test whose download is below the host's threshold,
+  ``max(floor, median - max(k * 1.4826 * MAD, min_drop * median))`` where median and MAD come
+  from the host's trailing window (see :func:`anomaly_threshold`, configurable in
+  ``[aggregate]``).
+* **Coverage**: ``expected_slots = len(hosts) * period.expected_slots`` where ``hosts`` are
+  the hosts that stored anything in the period; ``slots_with_result`` counts slots with a
+  kept result (``ok`` or ``failed``).
+* **Plan**: ``below_expected`` compares the period's averages with the plan times
+  ``below_expected_fraction``; for all hosts the plan is the test-count-weighted mean of the
+  hosts' plans.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import polars as pl
+
+from .errors import ConfigError, InvalidRecord
+from .periods import Period
+from .records import SCHEMA_VERSION, SpeedTestResult, TierSummary
+from .sketch import DEFAULT_ALPHA, QuantileSketch
+
+__all__ = ["METRICS", "SCALE", "Accumulator", "AggregateSettings", "MetricStats",
+           "anomaly_threshold", "dedupe_slots", "hourly_summaries", "label_fields",
+           "merge_summaries", "quantise", "results_frame", "summary_from_accumulator"]
+
+#: The metrics summarised, with the short name used in the seed's field names.
+METRICS = {"download_mbps": "download", "upload_mbps": "upload", "ping_ms": "ping"}
+#: Values are quantised to 1/SCALE of their unit before summing (1 kbit/s, 1 µs).
+SCALE = 1000
+#: MAD of a normal distribution is 0.6745 sigma; 1.4826 * MAD estimates sigma.
+MAD_TO_SIGMA = 1.4826
+_HOST_IN_KEY = re.compile(r"host=([^/]+)/")
+
+
+def quantise(value: float) -> int:
+    """``floor(value * SCALE + 0.5)``: the exact integer milli-units a value is summed as."""
+    return math.floor(value * SCALE + 0.5)
+
+
+def _quantise_expr(column: pl.Expr) -> pl.Expr:
+    return (column * SCALE + 0.5).floor().cast(pl.Int64)
+
+
+# =========================================================================== settings
+
+@dataclass(frozen=True)
+class AggregateSettings:
+    """The ``[aggregate]`` table of ``speedlab.toml`` (every key optional).
+
+    Attributes
+    ----------
+    sketch_alpha : float
+        Relative error of percentiles (0.01 = 1 %).
+    anomaly_window_hours : int
+        Trailing window of the host's own results that defines "typical" [h].
+    anomaly_mad_factor : float
+        ``k``: a test is an anomaly below ``median - k * 1.4826 * MAD`` ...
+    anomaly_min_drop_fraction : float
+        ... and at least this fraction below the median (so a very steady link does not
+        flag a 1 % dip).
+    anomaly_min_baseline_tests : int
+        Fewer tests than this in the window: only the floor applies.
+    anomaly_floor_download_mbps : float or None
+        Any download below this is an anomaly [Mbit/s] (``None``: no floor).
+    late_data_days : int
+        How far back ``scheduler run-due`` looks for late raw results [days].
+    staleness_grace_minutes : float
+        Inputs written this close before a summary are checked against its recorded
+        provenance rather than trusted [min].
+    max_workers : int
+        Parallel store requests (bounded pool).
+    runs_in_store : bool
+        Also copy executed notebooks into the store (``runs/`` in the hourly bucket).
+    """
+
+    sketch_alpha: float = DEFAULT_ALPHA
+    anomaly_window_hours: int = 24
+    anomaly_mad_factor: float = 3.0
+    anomaly_min_drop_fraction: float = 0.25
+    anomaly_min_baseline_tests: int = 8
+    anomaly_floor_download_mbps: float | None = None
+    late_data_days: int = 35
+    staleness_grace_minutes: float = 15.0
+    max_workers: int = 16
+    runs_in_store: bool = False
+
+    @classmethod
+    def from_section(cls, table: Mapping[str, Any] | None) -> "AggregateSettings":
+        """Validate the ``[aggregate]`` table.
+
+        Raises
+        ------
+        ConfigError
+            For an unknown key or a value of the wrong type or range.
+        """
+        table = dict(table or {})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(table) - set(known))
+        if unknown:
+            raise ConfigError(f"[aggregate]: unknown key(s) {', '.join(unknown)}; known: "
+                              f"{', '.join(sorted(known))}")
+        positive_int = ("anomaly_window_hours", "anomaly_min_baseline_tests", "late_data_days",
+                        "max_workers")
+        for name, value in table.items():
+            if name == "runs_in_store":
+                ok = isinstance(value, bool)
+            elif name in positive_int:
+                ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+            elif name == "anomaly_floor_download_mbps":
+                ok = value is None or (_is_number(value) and value >= 0)
+            elif name in ("sketch_alpha", "anomaly_min_drop_fraction"):
+                ok = _is_number(value) and 0 < value < 1
+            else:
+                ok = _is_number(value) and value >= 0
+            if not ok:
+                raise ConfigError(f"[aggregate] {name} = {value!r} is not valid: see "
+                                  "docs/aggregation.md for what each key takes")
+        return cls(**table)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# =========================================================================== statistics
+
+@dataclass
+class MetricStats:
+    """Mergeable statistics of one metric: exact count, sums, min, max and a quantile sketch.
+
+    ``sum_milli`` is the exact sum of the quantised values (:func:`quantise`),
+    ``sum_sq_micro`` the exact sum of their squares. ``exact`` is False when an input was a
+    summary without statistics (the original system's), whose sums are reconstructed from
+    its average.
+    """
+
+    count: int = 0
+    sum_milli: int = 0
+    sum_sq_micro: int = 0
+    min: float | None = None
+    max: float | None = None
+    sketch: QuantileSketch = field(default_factory=QuantileSketch)
+    exact: bool = True
+
+    @classmethod
+    def of(cls, values: Iterable[float | None], alpha: float = DEFAULT_ALPHA) -> "MetricStats":
+        """Statistics of ``values`` (``None`` skipped), computed directly in Python."""
+        out = cls(sketch=QuantileSketch(alpha))
+        for value in values:
+            if value is None:
+                continue
+            q = quantise(value)
+            out.count += 1
+            out.sum_milli += q
+            out.sum_sq_micro += q * q
+            out.min = value if out.min is None else min(out.min, value)
+            out.max = value if out.max is None else max(out.max, value)
+            out.sketch.add(value)
+        return out
+
+    def add(self, other: "MetricStats") -> None:
+        """Merge ``other`` into this one."""
+        self.count += other.count
+        self.sum_milli += other.sum_milli
+        self.sum_sq_micro += other.sum_sq_micro
+        if other.min is not None:
+            self.min = other.min if self.min is None else min(self.min, other.min)
+        if other.max is not None:
+            self.max = other.max if self.max is None else max(self.max, other.max)
+        self.sketch = self.sketch.merge(other.sketch)
+        self.exact = self.exact and other.exact
+
+    @property
+    def mean(self) -> float | None:
+        """``sum / count`` [unit] (``None`` without values)."""
+        return self.sum_milli / (self.count * SCALE) if self.count else None
+
+    def quantile(self, q: float) -> float | None:
+        """The sketch's ``q`` quantile, or ``None`` if the sketch does not hold every value."""
+        if not self.count or self.sketch.count != self.count:
+            return None
+        return self.sketch.quantile(q, self.min, self.max)
+
+    def to_dict(self) -> dict:
+        """JSON form: ``count``, ``sum``, ``sum_sq``, ``min``, ``max`` (in the metric's unit),
+        the exact ``sum_milli`` and ``sum_sq_micro``, ``exact`` and the ``sketch``."""
+        return {"count": self.count, "sum": self.sum_milli / SCALE,
+                "sum_sq": self.sum_sq_micro / SCALE ** 2, "min": self.min, "max": self.max,
+                "sum_milli": self.sum_milli, "sum_sq_micro": self.sum_sq_micro,
+                "exact": self.exact, "sketch": self.sketch.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str | None = None) -> "MetricStats":
+        """Rebuild from :meth:`to_dict`'s form.
+
+        Raises
+        ------
+        InvalidRecord
+            If a field is missing or of the wrong type.
+        """
+        where = f" in {source}" if source else ""
+        try:
+            count, s, ss = data["count"], data["sum_milli"], data["sum_sq_micro"]
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                       for v in (count, ss)) or not isinstance(s, int):
+                raise TypeError("count, sum_milli and sum_sq_micro must be integers")
+            low, high = data.get("min"), data.get("max")
+            for v in (low, high):
+                if v is not None and not _is_number(v):
+                    raise TypeError("min and max must be numbers")
+            sketch = QuantileSketch.from_dict(data["sketch"], source)
+        except (KeyError, TypeError) as exc:
+            raise InvalidRecord(f"invalid statistics{where}: {exc}") from None
+        return cls(count, s, ss, low, high, sketch, bool(data.get("exact", True)))
+
+
+@dataclass
+class Accumulator:
+    """Everything a summary counts, in mergeable form (one host or many)."""
+
+    hosts: set[str] = field(default_factory=set)
+    records: int = 0
+    records_by_host: Counter = field(default_factory=Counter)
+    failed_tests: int = 0
+    rejected_records: int = 0
+    duplicates_ignored: int = 0
+    slots_with_result: int = 0
+    days: int = 0
+    anomalies_count: int = 0
+    connection_types: set[str] = field(default_factory=set)
+    stats: dict[str, MetricStats] = field(default_factory=dict)
+    legacy_inputs: int = 0
+
+    @classmethod
+    def empty(cls, alpha: float = DEFAULT_ALPHA) -> "Accumulator":
+        """Nothing counted yet."""
+        return cls(stats={m: MetricStats(sketch=QuantileSketch(alpha)) for m in METRICS})
+
+    def add(self, other: "Accumulator") -> None:
+        """Merge ``other`` into this one (``days`` are added: see :func:`merge_summaries`)."""
+        self.hosts |= other.hosts
+        self.records += other.records
+        self.records_by_host.update(other.records_by_host)
+        for name in ("failed_tests", "rejected_records", "duplicates_ignored",
+                     "slots_with_result", "days", "anomalies_count", "legacy_inputs"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.connection_types |= other.connection_types
+        for metric in METRICS:
+            self.stats[metric].add(other.stats[metric])
+
+    @classmethod
+    def from_summary(cls, data: Mapping[str, Any], alpha: float = DEFAULT_ALPHA,
+                     source: str | None = None) -> "Accumulator":
+        """Read a stored summary back into mergeable form.
+
+        A summary without ``stats`` (the original system's) contributes its counts, its
+        ``min_download``/``max_download`` and sums rebuilt from its averages; the result is
+        then marked inexact and its percentiles left out.
+
+        Raises
+        ------
+        InvalidRecord
+            If the summary's fields have the wrong types.
+        """
+        summary = TierSummary.from_dict(dict(data), source)
+        acc = cls.empty(alpha)
+        host = summary.host_id
+        hosts = summary.get("hosts")
+        acc.hosts = set(hosts) if isinstance(hosts, list) else ({host} if host else set())
+        acc.records = summary.records_aggregated
+        by_host = summary.get("records_by_host")
+        if isinstance(by_host, dict):
+            acc.records_by_host = Counter({str(k): int(v) for k, v in by_host.items()})
+        elif host and acc.records:
+            acc.records_by_host = Counter({host: acc.records})
+        for name in ("failed_tests", "rejected_records", "duplicates_ignored",
+                     "slots_with_result", "legacy_inputs"):
+            value = summary.get(name)
+            setattr(acc, name, int(value) if isinstance(value, int) else 0)
+        days = summary.get("days")
+        acc.days = int(days) if isinstance(days, int) else int(acc.records > 0)
+        acc.anomalies_count = summary.anomalies_count
+        acc.connection_types = set(summary.connection_types)
+        stats = summary.get("stats")
+        if isinstance(stats, dict) and all(isinstance(stats.get(m), dict) for m in METRICS):
+            acc.stats = {m: MetricStats.from_dict(stats[m], source) for m in METRICS}
+            for metric, value in acc.stats.items():
+                if value.sketch.alpha != alpha:
+                    raise InvalidRecord(f"summary sketch alpha {value.sketch.alpha} differs from "
+                                        f"the configured {alpha}{' in ' + source if source else ''}: "
+                                        "re-run the backfill with one sketch_alpha")
+        else:  # the original system's summary: counts and averages only
+            acc.legacy_inputs += 1
+            n = acc.records
+            for metric, short in METRICS.items():
+                avg = summary.get(f"avg_{short}")
+                if n and avg is not None:
+                    q = quantise(avg)
+                    acc.stats[metric] = MetricStats(n, q * n, q * q * n, summary.get(f"min_{short}"),
+                                                    summary.get(f"max_{short}"),
+                                                    QuantileSketch(alpha), exact=False)
+        return acc
+
+
+# =========================================================================== calendar fields
+
+def label_fields(period: Period) -> dict:
+    """The period's own label field(s) in human form, plus its bounds and zone.
+
+    ``hour`` "2025-12-29T14", ``date`` "2025-12-29", ``week`` "2025W44" with ``week_start``
+    and ``week_end`` (Monday and Sunday), ``month`` "2025-12" or ``year`` "2025"; then
+    ``period_start``/``period_end`` (ISO 8601 local with offset, end exclusive).
+    """
+    s = period.start
+    own = {
+        "hourly": lambda: {"hour": s.strftime("%Y-%m-%dT%H")},
+        "daily": lambda: {"date": s.strftime("%Y-%m-%d")},
+        "weekly": lambda: {"week": period.label, "week_start": s.date().isoformat(),
+                           "week_end": (period.end.date() - timedelta(days=1)).isoformat()},
+        "monthly": lambda: {"month": s.strftime("%Y-%m")},
+        "yearly": lambda: {"year": s.strftime("%Y")},
+    }[period.tier]()
+    return {**own, "period_start": period.start.isoformat(), "period_end": period.end.isoformat()}
+
+
+# =========================================================================== plan
+
+def _expected(acc: Accumulator, host_id: str | None, plan_for: Callable) -> tuple[float | None, float | None]:
+    """The plan speeds a summary is judged against (count-weighted over hosts for all hosts)."""
+    if host_id is not None:
+        plan = plan_for(host_id)
+        return plan.download_mbps, plan.upload_mbps
+    weights = {h: n for h, n in acc.records_by_host.items() if n > 0}
+    if not weights:
+        weights = {h: 1 for h in acc.hosts}
+    if not weights:
+        plan = plan_for(None)
+        return plan.download_mbps, plan.upload_mbps
+    out = []
+    for attr in ("download_mbps", "upload_mbps"):
+        values = [(getattr(plan_for(h), attr), n) for h, n in weights.items()]
+        if any(v is None for v, _ in values):
+            out.append(None)
+        else:
+            out.append(sum(v * n for v, n in values) / sum(n for _, n in values))
+    return out[0], out[1]
+
+
+def _below(avg_down: float | None, avg_up: float | None, plan_down: float | None,
+           plan_up: float | None, fraction: float) -> bool | None:
+    judged = [avg < plan * fraction for avg, plan in ((avg_down, plan_down), (avg_up, plan_up))
+              if avg is not None and plan is not None]
+    return any(judged) if judged else None
+
+
+# =========================================================================== finishing
+
+def summary_from_accumulator(acc: Accumulator, period: Period, host_id: str | None, *,
+                             plan_for: Callable, fraction: float, timezone: str) -> TierSummary:
+    """Turn counted statistics into the summary of ``period`` for ``host_id`` (None: all)."""
+    stats = acc.stats
+    data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "tier": period.tier,
+                            "period": period.label, **label_fields(period),
+                            "timezone": timezone, "host_id": host_id, "hosts": sorted(acc.hosts)}
+    for metric, short in METRICS.items():
+        data[f"avg_{short}"] = stats[metric].mean
+    for metric, short in METRICS.items():
+        data[f"min_{short}"] = stats[metric].min
+        data[f"max_{short}"] = stats[metric].max
+    for metric, short in METRICS.items():
+        data[f"median_{short}"] = stats[metric].quantile(0.5)
+        data[f"p95_{short}"] = stats[metric].quantile(0.95)
+    expected_slots = len(acc.hosts) * period.expected_slots
+    plan_down, plan_up = _expected(acc, host_id, plan_for)
+    data.update(
+        records_aggregated=acc.records, failed_tests=acc.failed_tests,
+        rejected_records=acc.rejected_records, duplicates_ignored=acc.duplicates_ignored,
+        expected_slots=expected_slots, slots_with_result=acc.slots_with_result,
+        coverage_pct=round(100 * acc.slots_with_result / expected_slots, 2) if expected_slots else None,
+        days=acc.days, connection_types=sorted(acc.connection_types),
+        anomalies_count=acc.anomalies_count, expected_download_mbps=plan_down,
+        expected_upload_mbps=plan_up,
+        below_expected=_below(data["avg_download"], data["avg_upload"], plan_down, plan_up, fraction)
+        if acc.records else None,
+        records_by_host=dict(sorted(acc.records_by_host.items())),
+        exact=all(s.exact for s in stats.values()),
+        stats={m: stats[m].to_dict() for m in METRICS},
+    )
+    if acc.legacy_inputs:
+        data["legacy_inputs"] = acc.legacy_inputs
+    return TierSummary.from_dict(data)
+
+
+# =========================================================================== raw -> hourly
+
+_FRAME_SCHEMA = {"key": pl.String, "host_id": pl.String, "slot": pl.Datetime("us", "UTC"),
+                 "time_utc": pl.Datetime("us", "UTC"), "status": pl.String, "rank": pl.Int8,
+                 "download_mbps": pl.Float64, "upload_mbps": pl.Float64, "ping_ms": pl.Float64,
+                 "connection_type": pl.String}
+
+
+def _rank(result: SpeedTestResult) -> int:
+    if not result.ok:
+        return 2
+    complete = None not in (result.download_mbps, result.upload_mbps, result.ping_ms)
+    return 0 if complete else 1
+
+
+def results_frame(results: Sequence[tuple[str, SpeedTestResult]]) -> pl.DataFrame:
+    """One row per result (``key``, ``host_id``, ``slot``, ``time_utc`` in UTC, ``status``,
+    ``rank`` 0 complete / 1 partial / 2 failed, the three metrics, ``connection_type``)."""
+    rows = {name: [] for name in _FRAME_SCHEMA}
+    for key, r in results:
+        rows["key"].append(key)
+        rows["host_id"].append(r.host_id)
+        rows["slot"].append(r.slot_start)
+        rows["time_utc"].append(r.time_utc)
+        rows["status"].append(r.status)
+        rows["rank"].append(_rank(r))
+        for metric in METRICS:
+            value = getattr(r, metric)
+            rows[metric].append(float(value) if value is not None and r.ok else None)
+        rows["connection_type"].append(r.connection_type)
+    return pl.DataFrame(rows, schema=_FRAME_SCHEMA)
+
+
+def dedupe_slots(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Keep one result per host and slot: the earliest complete one (see the module doc).
+
+    Returns
+    -------
+    (kept, duplicates_by_host)
+    """
+    ordered = frame.sort(["host_id", "slot", "rank", "time_utc", "key"])
+    kept = ordered.unique(subset=["host_id", "slot"], keep="first", maintain_order=True)
+    before = Counter(frame.get_column("host_id").to_list())
+    after = Counter(kept.get_column("host_id").to_list())
+    return kept, {h: before[h] - after[h] for h in before if before[h] - after[h]}
+
+
+def anomaly_threshold(baseline: QuantileSketch | None, settings: AggregateSettings) -> float | None:
+    """The download below which a host's test is an anomaly [Mbit/s] (``None``: no rule).
+
+    ``max(floor, median - max(k * 1.4826 * MAD, min_drop * median))`` over the host's
+    trailing-window sketch when it holds at least ``anomaly_min_baseline_tests`` tests;
+    otherwise the floor alone.
+    """
+    floor = settings.anomaly_floor_download_mbps
+    relative = None
+    if baseline is not None and baseline.count >= settings.anomaly_min_baseline_tests:
+        median, mad = baseline.quantile(0.5), baseline.mad()
+        margin = max(settings.anomaly_mad_factor * MAD_TO_SIGMA * mad,
+                     settings.anomaly_min_drop_fraction * median)
+        relative = median - margin
+    candidates = [v for v in (floor, relative) if v is not None]
+    return max(candidates) if candidates else None
+
+
+def _host_of_key(key: str) -> str | None:
+    match = _HOST_IN_KEY.match(key)
+    return match.group(1) if match else None
+
+
+def hourly_summaries(period: Period, results: Sequence[tuple[str, SpeedTestResult]],
+                     rejected: Sequence[tuple[str, str]] = (), *,
+                     thresholds: Mapping[str, float | None] | None = None,
+                     plan_for: Callable, fraction: float = 0.8, timezone: str = "Asia/Kolkata",
+                     settings: AggregateSettings = AggregateSettings(),
+                     ) -> dict[str | None, TierSummary]:
+    """Summaries of one hour: one per host that stored anything, and the all-hosts one (key None).
+
+    Parameters
+    ----------
+    period : Period
+        The hour (``tier == "hourly"``).
+    results : sequence of (key, SpeedTestResult)
+        Valid results whose slot is in the hour (several per slot allowed).
+    rejected : sequence of (key, reason)
+        Objects of the hour that could not be used; counted per host (from ``host=`` in
+        the key) and in total.
+    thresholds : mapping host -> float or None
+        Each host's anomaly threshold (:func:`anomaly_threshold`) [Mbit/s].
+    plan_for : callable
+        ``plan_for(host_id or None)`` -> an object with ``download_mbps``/``upload_mbps``
+        (``Config.plan_for``).
+    """
+    if period.tier != "hourly":
+        raise ValueError(f"hourly_summaries needs an hour, not a {period.tier} period")
+    alpha = settings.sketch_alpha
+    thresholds = dict(thresholds or {})
+    kept, duplicates = dedupe_slots(results_frame(results))
+    limits = pl.DataFrame({"host_id": list(thresholds), "threshold": list(thresholds.values())},
+                          schema={"host_id": pl.String, "threshold": pl.Float64})
+    kept = kept.join(limits, on="host_id", how="left").with_columns(
+        anomaly=((pl.col("status") == "ok") & (pl.col("download_mbps") < pl.col("threshold")))
+        .fill_null(False))
+    ok = pl.col("status") == "ok"
+    aggs = [pl.len().alias("slots"), ok.sum().alias("ok"), (~ok).sum().alias("failed"),
+            pl.col("anomaly").sum().alias("anomalies"),
+            pl.col("connection_type").filter(ok).unique().alias("types")]
+    for metric in METRICS:
+        values = pl.col(metric).filter(ok & pl.col(metric).is_not_null())
+        q = _quantise_expr(values)
+        aggs += [values.count().alias(f"{metric}.count"), q.sum().alias(f"{metric}.sum"),
+                 (q.cast(pl.Int128) * q.cast(pl.Int128)).sum().alias(f"{metric}.sum_sq"),
+                 values.min().alias(f"{metric}.min"), values.max().alias(f"{metric}.max"),
+                 values.alias(f"{metric}.values")]
+    per_host = kept.group_by("host_id").agg(aggs).sort("host_id")
+
+    accs: dict[str, Accumulator] = {}
+    for row in per_host.iter_rows(named=True):
+        acc = Accumulator.empty(alpha)
+        host = row["host_id"]
+        acc.hosts = {host}
+        acc.records = int(row["ok"])
+        acc.records_by_host = Counter({host: acc.records} if acc.records else {})
+        acc.failed_tests = int(row["failed"])
+        acc.slots_with_result = int(row["slots"])
+        acc.days = int(acc.records > 0)
+        acc.anomalies_count = int(row["anomalies"])
+        acc.connection_types = set(row["types"])
+        for metric in METRICS:
+            acc.stats[metric] = MetricStats(
+                int(row[f"{metric}.count"]), int(row[f"{metric}.sum"]), int(row[f"{metric}.sum_sq"]),
+                row[f"{metric}.min"], row[f"{metric}.max"],
+                QuantileSketch.of(row[f"{metric}.values"], alpha))
+        accs[host] = acc
+    for host, n in duplicates.items():
+        accs[host].duplicates_ignored = n
+    unattributed = 0
+    for key, _reason in rejected:
+        host = _host_of_key(key)
+        if host is None:
+            unattributed += 1
+            continue
+        if host not in accs:
+            accs[host] = Accumulator.empty(alpha)
+            accs[host].hosts = {host}
+        accs[host].rejected_records += 1
+
+    everyone = Accumulator.empty(alpha)
+    for host in sorted(accs):
+        everyone.add(accs[host])
+    everyone.rejected_records += unattributed
+    everyone.days = int(everyone.records > 0)
+    common = dict(plan_for=plan_for, fraction=fraction, timezone=timezone)
+    out: dict[str | None, TierSummary] = {
+        host: summary_from_accumulator(acc, period, host, **common) for host, acc in sorted(accs.items())}
+    out[None] = summary_from_accumulator(everyone, period, None, **common)
+    return out
+
+
+# =========================================================================== summaries -> coarser
+
+def merge_summaries(period: Period, host_id: str | None, children: Sequence[Mapping[str, Any]], *,
+                    plan_for: Callable, fraction: float = 0.8, timezone: str = "Asia/Kolkata",
+                    settings: AggregateSettings = AggregateSettings(),
+                    sources: Sequence[str | None] | None = None) -> TierSummary:
+    """The summary of ``period`` from its children's summaries (hours -> day, days -> week or
+    month, months -> year), for one host or all hosts.
+
+    Statistics merge exactly (counts, sums, min, max, sketches); ``days`` is 1 for a day with
+    data and the sum of the children's ``days`` above that.
+
+    Raises
+    ------
+    InvalidRecord
+        If a child is not a valid summary (the caller counts and skips it instead).
+    """
+    acc = Accumulator.empty(settings.sketch_alpha)
+    for i, child in enumerate(children):
+        source = sources[i] if sources else None
+        acc.add(Accumulator.from_summary(child, settings.sketch_alpha, source))
+    if period.tier == "daily":
+        acc.days = int(acc.days > 0 or acc.records > 0)
+    return summary_from_accumulator(acc, period, host_id, plan_for=plan_for, fraction=fraction,
+                                    timezone=timezone)
