@@ -238,7 +238,7 @@ def _summary_groups(store: Store, buckets: Buckets, tier: str, host_id: str | No
             plan.scanned += 1
             folders[(key.host_id or "", key.label)].append(info.key)
     for (host, label), keys in sorted(folders.items()):
-        if len(keys) > 1:
+        if len(keys) > 1 or keys[0].rsplit("/", 1)[-1] != SUMMARY_NAME:  # a lone stray counts too
             start = parse_summary_key(keys[0]).period(zone).start
             plan.groups.append(DuplicateGroup(tier, bucket, host or None, label, start,
                                               plan_summary_folder(keys, tier, label)))
