@@ -183,7 +183,8 @@ def use_colour(mode: str, stream) -> bool:
 class LogFile:
     """One ``<job>.jsonl`` read incrementally: :meth:`read_new` returns what was appended
     since the last call (complete lines only; a partial last line waits for its newline).
-    A file that shrank (rotated or truncated) is read again from the start."""
+    A file that shrank (truncated) or was replaced (rotated: a new inode) is read again from
+    the start."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
@@ -191,13 +192,16 @@ class LogFile:
         self.offset = 0
         self.line_no = 0
         self._partial = b""
+        self._inode: int | None = None
 
     def read_new(self) -> list[LogLine | BadLine]:
         """Parsed new lines (and :class:`BadLine` for malformed ones)."""
         try:
-            size = self.path.stat().st_size
-            if size < self.offset:
+            stat = self.path.stat()
+            size = stat.st_size
+            if size < self.offset or stat.st_ino != self._inode:  # truncated, or a new file
                 self.offset, self.line_no, self._partial = 0, 0, b""
+                self._inode = stat.st_ino
             if size == self.offset:
                 return []
             with open(self.path, "rb") as handle:
