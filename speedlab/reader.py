@@ -52,6 +52,8 @@ class RawRead:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     newest_modified: datetime | None = None
     objects: int = 0
+    #: Objects the store failed to return (also in ``rejected``): not bad data, a failed read.
+    unreadable: list[tuple[str, Exception]] = field(default_factory=list)
 
 
 def list_hosts(store: Store, buckets: Buckets = Buckets()) -> list[str]:
@@ -141,14 +143,24 @@ def parse_result(key: str, body: bytes, raw: RawKey | None = None) -> SpeedTestR
 def read_results(store: Store, buckets: Buckets, period: Period,
                  hosts: Iterable[str] | None = None) -> RawRead:
     """Read and validate every raw result of ``hosts`` (default: all) whose slot is in ``period``."""
-    out = RawRead()
     objects: list[RawObject] = []
+    listing_rejects: list[tuple[str, str]] = []
     for host in (list(hosts) if hosts is not None else list_hosts(store, buckets)):
         found, rejected = list_raw(store, buckets, host, period)
         objects.extend(found)
-        out.rejected.extend(rejected)
-    out.objects = len(objects) + len(out.rejected)
-    bodies = fetch_many(store, buckets.raw, [o.info.key for o in objects])
+        listing_rejects.extend(rejected)
+    out = read_objects(store, buckets, objects)
+    out.rejected[:0] = listing_rejects
+    out.objects += len(listing_rejects)
+    return out
+
+
+def read_objects(store: Store, buckets: Buckets, objects: Sequence[RawObject],
+                 max_workers: int = MAX_WORKERS) -> RawRead:
+    """GET and validate already-listed raw objects in parallel (the second half of
+    :func:`read_results`, for callers that list once and read in batches)."""
+    out = RawRead(objects=len(objects))
+    bodies = fetch_many(store, buckets.raw, [o.info.key for o in objects], max_workers)
     for obj in objects:
         key = obj.info.key
         if out.newest_modified is None or obj.info.modified > out.newest_modified:
@@ -158,6 +170,7 @@ def read_results(store: Store, buckets: Buckets, period: Period,
             continue  # deleted between listing and reading: it is no longer data
         if isinstance(body, Exception):
             out.rejected.append((key, f"could not read: {body}"))
+            out.unreadable.append((key, body))
             continue
         try:
             out.results.append((key, parse_result(key, body, obj.key)))
