@@ -235,7 +235,7 @@ def log_dir(config) -> Path:
         When it is inside a local store folder that does not exist (a wrong ``--store``).
     """
     path = Path(config.state_path) / "logs"
-    if not config.state_dir and not config.store.startswith("s3:"):
+    if not config.store.startswith("s3:"):
         store = config.open_store()
         if isinstance(store, LocalStore) and not store.root.is_dir():
             raise LogError(f"local store folder {store.root} does not exist, so it has no logs: "
