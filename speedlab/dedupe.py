@@ -390,14 +390,14 @@ def dedupe(config, scope: str = "all", host: str | None = None, delete: bool = F
         log.end(f"dedupe failed: {exc}", level="error")
         raise
     for bucket, key, reason in plan.problems:
-        log.warning(f"not a layout key: {key}: {reason}", bucket=bucket, key=key)
+        log.warning(f"not a layout key: {reason}", bucket=bucket, key=key)
     report = DedupeReport(plan, dry_run=not delete)
     if delete:
         changed, report.deleted, report.failures = apply_plan(store, plan)
         for bucket, key in report.deleted:
-            log.info(f"deleted duplicate {key}", bucket=bucket, key=key)
+            log.info("deleted duplicate", bucket=bucket, key=key)
         for bucket, key, reason in report.failures:
-            log.error(f"could not delete {key}: {reason}", bucket=bucket, key=key)
+            log.error(f"could not delete a duplicate: {reason}", bucket=bucket, key=key)
         report.stale, report.stale_error = _mark_stale(config, changed)
         if report.stale_error:
             log.warning(report.stale_error)

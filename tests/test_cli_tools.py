@@ -72,7 +72,7 @@ def test_each_tool_answers_in_json(store, state, capsys, monkeypatch):
 
     code, out, _ = _run(capsys, "logs", "--store", url, "--job", "dedupe", "--no-follow", "--json")
     lines = [json.loads(line) for line in out.splitlines()]
-    assert code == 0 and [line["message"] for line in lines] == [f"deleted duplicate {extra}"]
+    assert code == 0 and [(line["message"], line["key"]) for line in lines] == [("deleted duplicate", extra)]
     code, out, _ = _run(capsys, "logs", "--store", url, "--no-follow", "--events", "--color", "always")
     assert out.count("[start]") == 3 and "\033[32mINFO" in out
 

@@ -98,7 +98,7 @@ def test_delete_removes_exactly_the_extras_and_marks_stale(store, config_for, mo
     assert len(report.stale) == 6 and report.stale_error is None
     log = [json.loads(line) for line in (Path(config.state_path) / "logs" / "dedupe.jsonl").read_text().splitlines()]
     assert [line.get("event") for line in (log[0], log[-1])] == ["start", "end"]
-    assert sorted(line["key"] for line in log if line["message"].startswith("deleted duplicate")) == sorted(
+    assert sorted(line["key"] for line in log if line["message"] == "deleted duplicate") == sorted(
         k[name] for name in EXTRAS)
     again = dedupe(config, delete=True)                           # idempotent: nothing left to do
     assert again.plan.deletions == [] and again.deleted == []
