@@ -185,9 +185,126 @@ def _run_logs(args, config: Config) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- collect, schedule
+def _add_collect(sub, common) -> None:
+    parser = sub.add_parser("collect", parents=[common], help="run one speed test and store it in its slot",
+                            description="Run one speed test (speedtest-cli) and store it in this host's "
+                                        "15-minute slot, exactly once; keep it in the local spool while "
+                                        "the store is unreachable. Exit 0 also when the slot was filled.")
+    parser.add_argument("--host-id", help="this host's id (default: [host_id], $SPEEDLAB_HOST_ID, hostname)")
+    parser.add_argument("--secure", action=argparse.BooleanOptionalAction, default=None,
+                        help="HTTPS to speedtest.net (default: [collector] secure, else off)")
+    parser.add_argument("--server", dest="servers", type=int, action="append", metavar="ID",
+                        help="test only against this speedtest.net server id (repeatable)")
+    parser.add_argument("--flush", action="store_true", help="upload the spool without testing")
+    parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
+
+
+def _run_collect(args, config: Config) -> int:
+    from . import collect
+    if args.flush:
+        report = collect.flush_spool(config)
+        if args.json:
+            _print_json(report.as_dict())
+        else:
+            print(f"spool: {len(report.uploaded)} uploaded, {len(report.already_filled)} already filled, "
+                  f"{len(report.rejected)} rejected, {report.remaining} waiting"
+                  + (f" (store: {report.error})" if report.error else ""))
+            for path in report.rejected:
+                print(f"corrupt spool entry set aside: {path}", file=sys.stderr)
+        return 0
+    outcome = collect.collect_once(config, secure=args.secure, servers=args.servers)
+    if args.json:
+        _print_json(outcome.as_dict())
+    else:
+        print(f"{outcome.status}: {outcome.message}")
+        extra = [f"{n} {what}" for n, what in ((outcome.flushed, "spooled result(s) uploaded"),
+                                               (outcome.dropped, "dropped: spool full"),
+                                               (outcome.rejected, "corrupt spool entr(y/ies) set aside")) if n]
+        if extra:
+            print("spool: " + ", ".join(extra), file=sys.stderr if outcome.dropped or outcome.rejected else sys.stdout)
+    return 0
+
+
+def _add_schedule(sub, common) -> None:
+    parser = sub.add_parser("schedule", parents=[common], help="print or install the every-15-minutes collector entry",
+                            description="Print the scheduler entries that run 'speedlab collect' every 15 "
+                                        "minutes (crontab line, systemd service + timer, Windows Task "
+                                        "Scheduler XML and schtasks line); --install adds them here.")
+    parser.add_argument("--platform", choices=["cron", "systemd", "windows", "all"], default="all",
+                        help="which scheduler (default all; with --install: this machine's)")
+    parser.add_argument("--install", action="store_true", help="install the entry (crontab, systemctl, schtasks)")
+    parser.add_argument("--offset-minutes", type=int, default=None, metavar="M",
+                        help="start M minutes into each slot, 0-14 (default: [collector] "
+                             "start_offset_minutes, else 2-10 chosen from the host id)")
+    parser.add_argument("--json", action="store_true", help="print the entries as JSON")
+
+
+def _run_schedule(args, config: Config) -> int:
+    from .schedule import schedule_collector
+    result = schedule_collector(config, platform=args.platform, offset_minutes=args.offset_minutes,
+                                install=args.install)
+    if args.json:
+        _print_json(result)
+        return 0
+    names = {"cron": "crontab line (crontab -e)", "systemd_service": "systemd: speedlab-collect.service",
+             "systemd_timer": "systemd: speedlab-collect.timer",
+             "windows_task_xml": "Windows: speedlab-collect.xml (schtasks /Create /TN speedlab-collect /XML speedlab-collect.xml)",
+             "schtasks": "Windows: one-line alternative (cannot set StartWhenAvailable)"}
+    if not args.install:
+        for key, text in result["entries"].items():
+            print(f"# ---- {names[key]}\n{text.rstrip()}\n")
+    for line in result["installed"]:
+        print(line)
+    return 0
+
+
+# --------------------------------------------------------------------------- dashboard
+def _add_query(sub, common) -> None:
+    parser = sub.add_parser("query", parents=[common], help="the dashboard's rows as JSON",
+                            description="Print the rows the dashboard shows (oldest first) as JSON: "
+                                        "one per period, periods without data as null values with a status.")
+    parser.add_argument("--mode", default="daily",
+                        choices=["minute", "hourly", "daily", "weekly", "monthly", "yearly"],
+                        help="minute (raw 15-min results) or a summary tier (default daily)")
+    parser.add_argument("--days", type=int, default=None, metavar="N",
+                        help="how many days (minute/hourly/daily), weeks, months or years, ending "
+                             "with the current one (default: the dashboard's default for the mode)")
+    parser.add_argument("--host", default="all", metavar="HOST_ID", help="one host, or 'all' (default)")
+    parser.add_argument("--now", default=None, metavar="ISO8601",
+                        help="pretend it is this moment (e.g. 2026-03-15T10:20:00+05:30)")
+
+
+def _run_query(args, config: Config) -> int:
+    from .query import DEFAULT_DAYS, parse_now, rows
+    days = args.days if args.days is not None else DEFAULT_DAYS[args.mode]
+    _print_json(rows(args.mode, days, args.host, config=config, now=parse_now(args.now)))
+    return 0
+
+
+def _add_dashboard(sub, common) -> None:
+    parser = sub.add_parser("dashboard", parents=[common], help="serve the dashboard with Voila on 127.0.0.1",
+                            description="Serve notebooks/dashboard.ipynb with Voila on 127.0.0.1 against "
+                                        "the configured store (--store works). Stop with Ctrl+C.")
+    parser.add_argument("--port", type=int, default=8866, help="TCP port (default 8866)")
+    parser.add_argument("--now", default=None, metavar="ISO8601",
+                        help="pin the dashboard's clock to this moment (to look at the past)")
+    parser.add_argument("--cull-idle", type=int, default=600, metavar="SECONDS",
+                        help="stop a page's kernel after this long idle (default 600)")
+
+
+def _run_dashboard(args, config: Config) -> int:
+    from .dashboard import serve
+    print(f"speedlab dashboard: http://127.0.0.1:{args.port}/ (store {config.store}; Ctrl+C stops)",
+          flush=True)
+    return serve(config, args.port, now=args.now, cull_idle_s=args.cull_idle)
+
+
 #: subcommand name -> (declare arguments, run). Order is the order of ``--help``.
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "config": (_add_config, _run_config),
+    "collect": (_add_collect, _run_collect),
+    "schedule": (_add_schedule, _run_schedule),
     "infra": (_add_infra, _run_infra),
     "latest": (_add_latest, _run_latest),
     "coverage": (_add_coverage, _run_coverage),

@@ -52,3 +52,7 @@ class CredentialsRefused(StoreError):
 
 class ScheduleError(SpeedlabError):
     """Raised when a scheduler entry cannot be rendered or installed."""
+
+
+class SpoolError(SpeedlabError):
+    """Raised when the collector's local spool folder cannot be read or written."""

@@ -45,8 +45,9 @@ from xml.sax.saxutils import escape
 
 from .errors import ScheduleError
 
-__all__ = ["PLATFORMS", "native_platform", "render_entries", "install_entries",
-           "merge_crontab", "cron_tag"]
+__all__ = ["PLATFORMS", "COLLECTOR_JOB", "collector_argv", "cron_tag", "default_offset_minutes",
+           "install_entries", "merge_crontab", "native_platform", "render_entries",
+           "schedule_collector"]
 
 #: ``--platform`` values and the entry keys each one needs.
 PLATFORMS = {
@@ -361,3 +362,79 @@ def install_entries(platform: str, name: str, entries: dict[str, str], *,
     _checked(run, ["schtasks", "/Create", "/TN", name, "/XML", str(xml_path), "/F"])
     done.append(f"schtasks: created task {name}")
     return done
+
+
+# --------------------------------------------------------------------------- the collector's schedule
+
+COLLECTOR_JOB = "speedlab-collect"
+
+
+def default_offset_minutes(host_id: str) -> int:
+    """A start offset of 2-10 minutes into the slot, fixed per host (hosts spread out, tests end in the slot)."""
+    import zlib
+    return 2 + zlib.crc32(host_id.encode("utf-8")) % 9
+
+
+def collector_argv(config) -> list[str]:
+    """The command a scheduler runs: this Python, ``-m speedlab.cli collect`` and the resolved settings.
+
+    Schedulers start jobs with a bare environment and another working folder, so the store
+    (absolute for a local folder; the S3 endpoint and region in the URL), the config file,
+    the host id and the time zone are passed explicitly. Secrets are never put on the
+    command line: S3 credentials come from the config file, a profile or the service's
+    environment.
+    """
+    from urllib.parse import urlencode
+
+    from .store import LocalStore
+    argv = [sys.executable, "-m", "speedlab.cli", "collect", "--host-id", config.host_id]
+    if config.source:
+        argv += ["--config", str(Path(config.source).expanduser().resolve())]
+    store = config.store
+    if store.startswith("s3:"):
+        extra = {k: config.s3[k] for k in ("endpoint_url", "region") if config.s3.get(k) and f"{k}=" not in store}
+        if extra:
+            store += ("&" if "?" in store else "?") + urlencode(extra)
+    else:
+        opened = config.open_store()
+        if isinstance(opened, LocalStore):
+            store = str(opened.root)
+    return argv + ["--store", store, "--timezone", config.timezone]
+
+
+def schedule_collector(config, *, platform: str = "all", offset_minutes: int | None = None,
+                       install: bool = False, run: Runner = subprocess.run,
+                       unit_dir: str | os.PathLike | None = None) -> dict:
+    """Render (and with ``install``, install) the entries that run the collector every 15 minutes.
+
+    Parameters
+    ----------
+    config : Config
+    platform : str
+        ``cron``, ``systemd``, ``windows`` or ``all`` (``all`` with ``install`` means this
+        machine's scheduler, see :func:`native_platform`).
+    offset_minutes : int, optional
+        Minutes into each slot (0-14); default ``[collector] start_offset_minutes``, else a
+        per-host value from :func:`default_offset_minutes`.
+
+    Returns
+    -------
+    dict
+        ``name``, ``argv``, ``every_minutes``, ``offset_minutes``, ``platform``, ``entries``
+        (the chosen platform's texts) and ``installed`` (what was done).
+    """
+    from .collect import CollectorSettings
+    if platform not in (*PLATFORMS, "all"):
+        raise ScheduleError(f"unknown platform {platform!r}: use cron, systemd, windows or all")
+    if offset_minutes is None:
+        offset_minutes = CollectorSettings.from_config(config).start_offset_minutes
+    if offset_minutes is None:
+        offset_minutes = default_offset_minutes(config.host_id)
+    argv = collector_argv(config)
+    entries = render_entries(COLLECTOR_JOB, argv, 15, offset_minutes,
+                             f"speedlab collector: one speed test per 15-minute slot for {config.host_id}")
+    target = native_platform() if install and platform == "all" else platform
+    keys = [k for p, ks in PLATFORMS.items() if target in (p, "all") for k in ks]
+    installed = install_entries(target, COLLECTOR_JOB, entries, run=run, unit_dir=unit_dir) if install else []
+    return {"name": COLLECTOR_JOB, "argv": argv, "every_minutes": 15, "offset_minutes": offset_minutes,
+            "platform": target, "entries": {k: entries[k] for k in keys}, "installed": installed}

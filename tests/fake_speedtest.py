@@ -323,3 +323,40 @@ class FakeSpeedtest:
             f'id="{sid}" host="{self.host}" />\n'
             for i, sid in enumerate(self.server_ids, 1))
         return f'<?xml version="1.0" encoding="UTF-8"?>\n<settings>\n<servers>\n{rows}</servers>\n</settings>\n'
+
+
+class QuickEngine:
+    """A collector engine that answers at once, in speedtest-cli's ``results.dict()`` shape.
+
+    For tests that need many runs (races, outages) and for code that substitutes the engine.
+    ``calls`` counts runs; ``before`` (a callable) runs first in each call (a barrier, a
+    sleep); ``fail`` (an exception) is raised instead of answering.
+    """
+
+    name = "quick-fake"
+
+    def __init__(self, download_mbps: float = 100.0, upload_mbps: float = 50.0, ping_ms: float = 12.5,
+                 before=None, fail: BaseException | None = None) -> None:
+        self.download_mbps = download_mbps
+        self.upload_mbps = upload_mbps
+        self.ping_ms = ping_ms
+        self.before = before
+        self.fail = fail
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> dict:
+        with self._lock:
+            self.calls += 1
+        if self.before is not None:
+            self.before()
+        if self.fail is not None:
+            raise self.fail
+        return {
+            "download": self.download_mbps * 1e6, "upload": self.upload_mbps * 1e6, "ping": self.ping_ms,
+            "server": {"url": "http://127.0.0.1:9/speedtest/upload.php", "lat": "12.97", "lon": "77.59",
+                       "name": "Quick", "country": "India", "cc": "IN", "sponsor": "speedlab tests",
+                       "id": "4242", "host": "127.0.0.1:9", "d": 1.5, "latency": self.ping_ms},
+            "timestamp": "2025-12-29T08:33:12.000000Z", "bytes_sent": 1000, "bytes_received": 2000,
+            "share": None, "client": {"ip": "203.0.113.7", "isp": "Impersonated ISP"},
+        }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -195,3 +196,84 @@ def test_native_platform():
     assert native_platform("linux", systemd_running=True) == "systemd"
     assert native_platform("linux", systemd_running=False) == "cron"
     assert native_platform("darwin") == "cron"
+
+
+# ----------------------------------------------------------------------------- the collector's entries
+from speedlab import cli  # noqa: E402
+from speedlab.config import load_config  # noqa: E402
+from speedlab.schedule import collector_argv, default_offset_minutes, schedule_collector  # noqa: E402
+
+
+def test_collector_argv_carries_resolved_settings(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config(env={}, store="data", host_id="home-primary", timezone="Europe/Berlin")
+    assert collector_argv(config)[1:] == ["-m", "speedlab.cli", "collect", "--host-id", "home-primary",
+                                          "--store", str(tmp_path / "data"), "--timezone", "Europe/Berlin"]
+    s3 = load_config(env={}, store="s3://", host_id="h1",
+                     s3={"endpoint_url": "http://127.0.0.1:9000", "region": "eu-west-1",
+                         "secret_access_key": "never-on-a-command-line"})
+    argv = collector_argv(s3)
+    assert argv[argv.index("--store") + 1] == "s3://?endpoint_url=http%3A%2F%2F127.0.0.1%3A9000&region=eu-west-1"
+    assert not any("never-on-a-command-line" in a for a in argv)
+
+
+def test_the_scheduled_command_runs(tmp_path):
+    config = load_config(env={}, store=str(tmp_path / "data"), host_id="home-primary")
+    argv = collector_argv(config) + ["--flush", "--json"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd="/")
+    assert done.returncode == 0, done.stderr
+    assert '"remaining": 0' in done.stdout
+
+
+def test_offset_defaults(tmp_path):
+    offsets = {default_offset_minutes(f"host-{i}") for i in range(200)}
+    assert offsets == set(range(2, 11))
+    assert default_offset_minutes("home-primary") == default_offset_minutes("home-primary")
+    config = load_config(env={}, store=str(tmp_path), host_id="home-primary")
+    assert schedule_collector(config)["offset_minutes"] == default_offset_minutes("home-primary")
+    pinned = load_config(env={}, store=str(tmp_path), host_id="home-primary",
+                         sections={"collector": {"start_offset_minutes": 7}})
+    assert schedule_collector(pinned)["offset_minutes"] == 7
+    assert schedule_collector(pinned, offset_minutes=0)["offset_minutes"] == 0
+    with pytest.raises(ScheduleError, match="from 0 to 14"):
+        schedule_collector(pinned, offset_minutes=20)
+
+
+def test_schedule_collector_installs_the_chosen_platform(tmp_path):
+    config = load_config(env={}, store=str(tmp_path / "data"), host_id="home-primary")
+    runner = FakeRunner(crontab="")
+    result = schedule_collector(config, platform="cron", offset_minutes=4, install=True, run=runner)
+    assert result["platform"] == "cron" and list(result["entries"]) == ["cron"]
+    assert runner.calls[1][1].startswith("4,19,34,49 * * * * ")
+    assert runner.calls[1][1].rstrip().endswith("# speedlab:speedlab-collect")
+
+
+def test_cli_schedule_prints_all_three_platforms(tmp_path, capsys):
+    status = cli.main(["schedule", "--store", str(tmp_path / "data"), "--offset-minutes", "4",
+                       "--timezone", "Asia/Kolkata"])
+    out = capsys.readouterr().out
+    assert status == 0
+    cron = next(line for line in out.splitlines() if line.startswith("4,19,34,49 * * * * "))
+    assert "-m speedlab.cli collect --host-id " in cron and f"--store {tmp_path / 'data'} " in cron
+    assert "OnCalendar=*-*-* *:04/15:00" in out and "Type=oneshot" in out
+    assert "<StartWhenAvailable>true</StartWhenAvailable>" in out
+    assert "<StartBoundary>2024-01-01T00:04:00</StartBoundary>" in out
+    assert '/SC MINUTE /MO 15 /ST 00:04' in out
+
+
+@pytest.mark.parametrize("platform, present, absent", [
+    ("cron", "4,19,34,49 * * * *", "OnCalendar"),
+    ("systemd", "OnCalendar=*-*-* *:04/15:00", "StartWhenAvailable"),
+    ("windows", "<Interval>PT15M</Interval>", "OnCalendar"),
+])
+def test_cli_schedule_one_platform_json(tmp_path, capsys, platform, present, absent):
+    assert cli.main(["schedule", "--platform", platform, "--offset-minutes", "4", "--json",
+                     "--store", str(tmp_path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    text = "\n".join(result["entries"].values())
+    assert present in text and absent not in text and result["every_minutes"] == 15
+
+
+def test_cli_schedule_bad_offset_is_one_line(tmp_path, capsys):
+    assert cli.main(["schedule", "--offset-minutes", "15", "--store", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.startswith("speedlab schedule: error: offset_minutes=15")
