@@ -38,9 +38,8 @@ import ipywidgets as widgets
 from .config import Config, load_config
 from .errors import ConfigError, SpeedlabError
 from .joblog import JobLog
-from .periods import parse_timestamp
 from .query import (ALL_HOSTS, DEFAULT_DAYS, HEATMAP_DAYS, MAX_DAYS, MODES, QueryError, check_query,
-                    get_rows, headline, heatmap, rows)
+                    get_rows, headline, heatmap, parse_now, rows)
 from .reader import list_hosts
 from .store import Store
 
@@ -382,16 +381,6 @@ def heatmap_chart(cells: Sequence[dict], title: str = ""):
 
 # ============================================================================ the app
 
-def _parse_now(value: str | datetime | None) -> datetime | None:
-    if value is None or value == "" or isinstance(value, datetime):
-        return value or None
-    try:
-        return parse_timestamp(str(value))
-    except ValueError:
-        raise ConfigError(f"now={value!r} is not an ISO 8601 time with an offset, "
-                          "e.g. 2026-03-15T10:20:00+05:30") from None
-
-
 class App:
     """The dashboard: controls, charts, headline statistics, the table and a heatmap.
 
@@ -463,7 +452,7 @@ class App:
             config = config if config is not None else load_config(env=environ)
             if store:
                 config = config.with_overrides(store=str(store))
-            moment = _parse_now(now if now is not None else environ.get("SPEEDLAB_DASHBOARD_NOW"))
+            moment = parse_now(now if now is not None else environ.get("SPEEDLAB_DASHBOARD_NOW"))
             return cls(config.open_store(), config, query_string=query_string, now=moment, **kwargs)
         except SpeedlabError as exc:
             return cls(None, config if isinstance(config, Config) else None, query_string=query_string,
@@ -706,7 +695,7 @@ def voila_env(config: Config, now: str | None = None, base: Mapping[str, str] | 
         env["SPEEDLAB_PLAN_UPLOAD_MBPS"] = str(config.plan.upload_mbps)
     env["SPEEDLAB_BELOW_EXPECTED_FRACTION"] = str(config.below_expected_fraction)
     if now:
-        _parse_now(now)
+        parse_now(now)
         env["SPEEDLAB_DASHBOARD_NOW"] = now
     env.pop("QUERY_STRING", None)
     return env

@@ -47,7 +47,8 @@ from .config import Config, load_config
 from .errors import InvalidHostId, InvalidRecord, ObjectNotFound, SpeedlabError
 from .joblog import JobLog
 from .layout import summary_key, validate_host_id
-from .periods import SLOT, UTC, Period, get_zone, period_of, periods_between, slot_of, to_local
+from .periods import (SLOT, UTC, Period, get_zone, parse_timestamp, period_of, periods_between, slot_of,
+                      to_local)
 from .reader import MAX_WORKERS, fetch_many, list_hosts, list_raw, parse_result, read_summaries
 from .records import SpeedTestResult, TierSummary
 from .store import Store
@@ -55,7 +56,7 @@ from .store import Store
 __all__ = [
     "ALL_HOSTS", "CACHE_TTL_S", "DEFAULT_DAYS", "MAX_DAYS", "MODES", "ROW_FIELDS", "DataCache",
     "QueryError", "RowsAnswer", "cache_for", "cache_key", "check_query", "get_rows", "headline",
-    "heatmap", "heatmap_cells", "minute_row", "rows", "slot_window", "summary_periods",
+    "heatmap", "heatmap_cells", "minute_row", "parse_now", "rows", "slot_window", "summary_periods",
     "summary_row",
 ]
 
@@ -121,6 +122,23 @@ def check_query(mode: str, days: Any, host: str | None = ALL_HOSTS) -> tuple[str
         except InvalidHostId as exc:
             raise QueryError(f"{exc}; or use 'all' for every host") from None
     return mode, number, host
+
+
+def parse_now(value: str | datetime | None) -> datetime | None:
+    """Read a pinned "now" (ISO 8601 with an offset); ``None`` or ``""`` mean the live clock.
+
+    Raises
+    ------
+    QueryError
+        If the text is not an ISO 8601 time with a UTC offset.
+    """
+    if value is None or value == "" or isinstance(value, datetime):
+        return value or None
+    try:
+        return parse_timestamp(str(value))
+    except ValueError:
+        raise QueryError(f"now={value!r} is not an ISO 8601 time with an offset: write it like "
+                         "2026-03-15T10:20:00+05:30") from None
 
 
 # ============================================================================ windows (pure)

@@ -6,8 +6,10 @@ dashboard tests check :mod:`speedlab.query` against an independent computation.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -40,7 +42,24 @@ def make_result(host: str, slot: datetime, download: float | None, upload: float
         ping_ms=None if failed else ping, connection_type=connection_type)
 
 
-def synthetic(host: str, slot: datetime, day_index: int) -> SpeedTestResult | None:
+@dataclass(frozen=True)
+class Sample:
+    """A light stand-in for a result (same attribute names), cheap to make by the ten thousand."""
+
+    host_id: str
+    slot_start: datetime
+    ok: bool
+    download_mbps: float | None
+    upload_mbps: float | None
+    ping_ms: float | None
+    connection_type: str
+
+    def to_result(self) -> SpeedTestResult:
+        return make_result(self.host_id, self.slot_start, self.download_mbps, self.upload_mbps,
+                           self.ping_ms, failed=not self.ok, connection_type=self.connection_type)
+
+
+def synthetic(host: str, slot: datetime, day_index: int) -> Sample | None:
     """The made-up result of ``host`` in ``slot``: a daily rhythm per host, some failures, gaps.
 
     Values are multiples of 0.25 so that sums are exact in floating point.
@@ -49,12 +68,11 @@ def synthetic(host: str, slot: datetime, day_index: int) -> SpeedTestResult | No
     if host == "backup-location" and day_index % 11 == 5:
         return None  # this host is off one day in eleven
     if n % 97 == 13:
-        return make_result(host, slot, None, failed=True, connection_type=CONNECTION[host])
+        return Sample(host, slot, False, None, None, None, CONNECTION[host])
     evening = 0.5 if 18 <= slot.hour <= 22 else 1.0  # evenings are slower
     download = BASE_MBPS[host] * evening + (n % 8) * 0.25 + day_index % 5
-    upload = download / 2
     ping = 5.0 + slot.hour % 7 + HOSTS.index(host)
-    return make_result(host, slot, download, upload, ping, connection_type=CONNECTION[host])
+    return Sample(host, slot, True, download, download / 2, ping, CONNECTION[host])
 
 
 def slots_between(first: datetime, end: datetime) -> list[datetime]:
@@ -80,7 +98,7 @@ def _median(values: list[float]) -> float | None:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
-def summarize(period: Period, host_id: str | None, results: list[SpeedTestResult],
+def summarize(period: Period, host_id: str | None, results: list[Sample],
               n_hosts: int = 1) -> dict:
     """A summary object following the contract, from plain Python sums over ``results``."""
     ok = [r for r in results if r.ok]
@@ -108,7 +126,7 @@ def summarize(period: Period, host_id: str | None, results: list[SpeedTestResult
         stats[attr] = {"count": len(values), "sum": sum(values), "sum_sq": sum(v * v for v in values),
                        "min": data[f"min_{short}"], "max": data[f"max_{short}"], "sketch": {}}
     expected = period.expected_slots * n_hosts
-    with_result = len({(r.host_id, r.slot) for r in results})
+    with_result = len({(r.host_id, r.slot_start) for r in results})
     below = None
     if data["avg_download"] is not None:
         below = data["avg_download"] < 0.8 * plan[0] or data["avg_upload"] < 0.8 * plan[1]
@@ -129,12 +147,19 @@ class Dataset:
 
     first: datetime
     now: datetime
-    results: list[SpeedTestResult] = field(default_factory=list)
+    results: list[Sample] = field(default_factory=list)
     summaries: dict[tuple[str, str, str | None], dict] = field(default_factory=dict)
     raw_keys: list[str] = field(default_factory=list)
+    _starts: list[datetime] = field(default_factory=list)
 
-    def results_in(self, start: datetime, end: datetime, host: str | None = None) -> list[SpeedTestResult]:
-        return [r for r in self.results if start <= r.slot_start < end and host in (None, r.host_id)]
+    def add(self, result: Sample, slot: datetime) -> None:
+        self.results.append(result)  # in slot order
+        self._starts.append(slot.astimezone(UTC))
+
+    def results_in(self, start: datetime, end: datetime, host: str | None = None) -> list[Sample]:
+        lo = bisect.bisect_left(self._starts, start.astimezone(UTC))
+        hi = bisect.bisect_left(self._starts, end.astimezone(UTC))
+        return [r for r in self.results[lo:hi] if host in (None, r.host_id)]
 
 
 def build_store(store, first: datetime, now: datetime, *, hosts=HOSTS, raw_days: int = 2,
@@ -155,13 +180,13 @@ def build_store(store, first: datetime, now: datetime, *, hosts=HOSTS, raw_days:
         for host in hosts:
             result = synthetic(host, slot, (slot.date() - first_day).days)
             if result is not None:
-                data.results.append(result)
+                data.add(result, slot)
+    writes: list[tuple[str, str, bytes]] = []
     raw_from = now - timedelta(days=raw_days)
-    for result in data.results:
-        if result.slot_start >= raw_from:
-            key = layout.raw_key(result.host_id, result.slot_start)
-            store.put(B.raw, key, result.to_json().encode())
-            data.raw_keys.append(key)
+    for result in data.results_in(raw_from, now):
+        key = layout.raw_key(result.host_id, result.slot_start)
+        writes.append((B.raw, key, result.to_result().to_json().encode()))
+        data.raw_keys.append(key)
     for tier in tiers:
         since = now - timedelta(days=hourly_days) if tier == "hourly" else first
         for period in periods_between(tier, since, now, IST):
@@ -173,9 +198,11 @@ def build_store(store, first: datetime, now: datetime, *, hosts=HOSTS, raw_days:
                 if not chosen:
                     continue  # no result at all: no summary (the period shows as missing)
                 summary = summarize(period, host_id, chosen, len(hosts) if host_id is None else 1)
-                store.put(B.for_tier(tier), layout.summary_key(period, host_id),
-                          json.dumps(summary).encode())
+                writes.append((B.for_tier(tier), layout.summary_key(period, host_id),
+                               json.dumps(summary).encode()))
                 data.summaries[(tier, period.label, host_id)] = summary
+    with ThreadPoolExecutor(16) as pool:  # a test store: written in parallel to save time
+        list(pool.map(lambda w: store.put(*w), writes))
     return data
 
 
