@@ -300,47 +300,6 @@ def _run_dashboard(args, config: Config) -> int:
     return serve(config, args.port, now=args.now, cull_idle_s=args.cull_idle)
 
 
-# --------------------------------------------------------------------------- dashboard
-def _add_query(sub, common) -> None:
-    parser = sub.add_parser("query", parents=[common], help="the dashboard's rows as JSON",
-                            description="Print the rows the dashboard shows (oldest first) as JSON: "
-                                        "one per period, periods without data as null values with a status.")
-    parser.add_argument("--mode", default="daily",
-                        choices=["minute", "hourly", "daily", "weekly", "monthly", "yearly"],
-                        help="minute (raw 15-min results) or a summary tier (default daily)")
-    parser.add_argument("--days", type=int, default=None, metavar="N",
-                        help="how many days (minute/hourly/daily), weeks, months or years, ending "
-                             "with the current one (default: the dashboard's default for the mode)")
-    parser.add_argument("--host", default="all", metavar="HOST_ID", help="one host, or 'all' (default)")
-    parser.add_argument("--now", default=None, metavar="ISO8601",
-                        help="pretend it is this moment (e.g. 2026-03-15T10:20:00+05:30)")
-
-
-def _run_query(args, config: Config) -> int:
-    from .query import DEFAULT_DAYS, parse_now, rows
-    days = args.days if args.days is not None else DEFAULT_DAYS[args.mode]
-    _print_json(rows(args.mode, days, args.host, config=config, now=parse_now(args.now)))
-    return 0
-
-
-def _add_dashboard(sub, common) -> None:
-    parser = sub.add_parser("dashboard", parents=[common], help="serve the dashboard with Voila on 127.0.0.1",
-                            description="Serve notebooks/dashboard.ipynb with Voila on 127.0.0.1 against "
-                                        "the configured store (--store works). Stop with Ctrl+C.")
-    parser.add_argument("--port", type=int, default=8866, help="TCP port (default 8866)")
-    parser.add_argument("--now", default=None, metavar="ISO8601",
-                        help="pin the dashboard's clock to this moment (to look at the past)")
-    parser.add_argument("--cull-idle", type=int, default=600, metavar="SECONDS",
-                        help="stop a page's kernel after this long idle (default 600)")
-
-
-def _run_dashboard(args, config: Config) -> int:
-    from .dashboard import serve
-    print(f"speedlab dashboard: http://127.0.0.1:{args.port}/ (store {config.store}; Ctrl+C stops)",
-          flush=True)
-    return serve(config, args.port, now=args.now, cull_idle_s=args.cull_idle)
-
-
 #: subcommand name -> (declare arguments, run). Order is the order of ``--help``.
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "config": (_add_config, _run_config),
