@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -44,8 +44,9 @@ from .periods import Period
 from .records import SCHEMA_VERSION, SpeedTestResult, TierSummary
 from .sketch import DEFAULT_ALPHA, QuantileSketch
 
-__all__ = ["METRICS", "SCALE", "Accumulator", "AggregateSettings", "MetricStats",
-           "anomaly_threshold", "dedupe_slots", "hourly_summaries", "label_fields",
+__all__ = ["METRICS", "SCALE", "Accumulator", "AggregateSettings", "HourPart", "MetricStats",
+           "anomaly_threshold", "count_anomalies", "dedupe_slots", "hour_summaries",
+           "hourly_parts", "hourly_summaries", "label_fields",
            "merge_summaries", "quantise", "results_frame", "summary_from_accumulator"]
 
 #: The metrics summarised, with the short name used in the seed's field names.
@@ -449,18 +450,10 @@ def results_frame(results: Sequence[tuple[str, SpeedTestResult]]) -> pl.DataFram
     return pl.DataFrame(rows, schema=_FRAME_SCHEMA)
 
 
-def dedupe_slots(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Keep one result per host and slot: the earliest complete one (see the module doc).
-
-    Returns
-    -------
-    (kept, duplicates_by_host)
-    """
+def dedupe_slots(frame: pl.DataFrame) -> pl.DataFrame:
+    """Keep one result per host and slot: the earliest complete one (see the module doc)."""
     ordered = frame.sort(["host_id", "slot", "rank", "time_utc", "key"])
-    kept = ordered.unique(subset=["host_id", "slot"], keep="first", maintain_order=True)
-    before = Counter(frame.get_column("host_id").to_list())
-    after = Counter(kept.get_column("host_id").to_list())
-    return kept, {h: before[h] - after[h] for h in before if before[h] - after[h]}
+    return ordered.unique(subset=["host_id", "slot"], keep="first", maintain_order=True)
 
 
 def anomaly_threshold(baseline: QuantileSketch | None, settings: AggregateSettings) -> float | None:
@@ -484,6 +477,114 @@ def anomaly_threshold(baseline: QuantileSketch | None, settings: AggregateSettin
 def _host_of_key(key: str) -> str | None:
     match = _HOST_IN_KEY.match(key)
     return match.group(1) if match else None
+
+
+@dataclass
+class HourPart:
+    """One host's hour before anomalies are counted: its statistics and kept downloads."""
+
+    acc: Accumulator
+    downloads: list[float] = field(default_factory=list)
+
+
+def count_anomalies(downloads: Iterable[float], threshold: float | None) -> int:
+    """How many downloads are below ``threshold`` (0 without a threshold)."""
+    return 0 if threshold is None else sum(1 for d in downloads if d < threshold)
+
+
+def hourly_parts(results: Mapping[str, Sequence[tuple[str, SpeedTestResult]]],
+                 rejected: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+                 settings: AggregateSettings = AggregateSettings(),
+                 ) -> tuple[dict[str, dict[str, HourPart]], dict[str, int]]:
+    """Statistics of many hours at once (one polars pass), per hour label and host.
+
+    Parameters
+    ----------
+    results : mapping hour label -> sequence of (key, SpeedTestResult)
+        Valid results of each hour (several per slot allowed).
+    rejected : mapping hour label -> sequence of (key, reason)
+        Objects of each hour that could not be used; counted per host (``host=`` in the key).
+
+    Returns
+    -------
+    (parts, unattributed)
+        ``parts[label][host]``; ``unattributed[label]``: rejected objects without a host.
+    """
+    alpha = settings.sketch_alpha
+    labels, rows = [], []
+    for label, items in results.items():
+        labels.extend([label] * len(items))
+        rows.extend(items)
+    frame = results_frame(rows).with_columns(hour=pl.Series(labels, dtype=pl.String))
+    kept = dedupe_slots(frame)
+    ok = pl.col("status") == "ok"
+    aggs = [pl.len().alias("results"), ok.sum().alias("ok"), (~ok).sum().alias("failed"),
+            pl.col("connection_type").filter(ok).unique().alias("types")]
+    for metric in METRICS:
+        values = pl.col(metric).filter(ok & pl.col(metric).is_not_null())
+        q = _quantise_expr(values)
+        aggs += [values.count().alias(f"{metric}.count"), q.sum().alias(f"{metric}.sum"),
+                 (q.cast(pl.Int128) * q.cast(pl.Int128)).sum().alias(f"{metric}.sum_sq"),
+                 values.min().alias(f"{metric}.min"), values.max().alias(f"{metric}.max"),
+                 values.alias(f"{metric}.values")]
+    grouped = kept.group_by(["hour", "host_id"]).agg(aggs)
+    totals = frame.group_by(["hour", "host_id"]).agg(pl.len().alias("all"))
+    grouped = grouped.join(totals, on=["hour", "host_id"], how="left")
+
+    parts: dict[str, dict[str, HourPart]] = defaultdict(dict)
+    for row in grouped.sort(["hour", "host_id"]).iter_rows(named=True):
+        acc = Accumulator.empty(alpha)
+        host = row["host_id"]
+        acc.hosts = {host}
+        acc.records = int(row["ok"])
+        acc.records_by_host = Counter({host: acc.records} if acc.records else {})
+        acc.failed_tests = int(row["failed"])
+        acc.slots_with_result = int(row["results"])
+        acc.duplicates_ignored = int(row["all"]) - int(row["results"])
+        acc.days = int(acc.records > 0)
+        acc.connection_types = set(row["types"])
+        for metric in METRICS:
+            acc.stats[metric] = MetricStats(
+                int(row[f"{metric}.count"]), int(row[f"{metric}.sum"]), int(row[f"{metric}.sum_sq"]),
+                row[f"{metric}.min"], row[f"{metric}.max"],
+                QuantileSketch.of(row[f"{metric}.values"], alpha))
+        parts[row["hour"]][host] = HourPart(acc, list(row["download_mbps.values"]))
+    unattributed: dict[str, int] = Counter()
+    for label, items in (rejected or {}).items():
+        for key, _reason in items:
+            host = _host_of_key(key)
+            if host is None:
+                unattributed[label] += 1
+                continue
+            if host not in parts[label]:
+                empty = Accumulator.empty(alpha)
+                empty.hosts = {host}
+                parts[label][host] = HourPart(empty)
+            parts[label][host].acc.rejected_records += 1
+    return dict(parts), dict(unattributed)
+
+
+def hour_summaries(period: Period, parts: Mapping[str, HourPart], *,
+                   thresholds: Mapping[str, float | None] | None = None, unattributed: int = 0,
+                   plan_for: Callable, fraction: float = 0.8, timezone: str = "Asia/Kolkata",
+                   settings: AggregateSettings = AggregateSettings()) -> dict[str | None, TierSummary]:
+    """Finish one hour from :func:`hourly_parts`: count anomalies against each host's
+    threshold, then the per-host summaries and the all-hosts one (key ``None``)."""
+    thresholds = thresholds or {}
+    common = dict(plan_for=plan_for, fraction=fraction, timezone=timezone)
+    everyone = Accumulator.empty(settings.sketch_alpha)
+    out: dict[str | None, TierSummary] = {}
+    for host in sorted(parts):
+        part = parts[host]
+        acc = Accumulator.empty(settings.sketch_alpha)
+        acc.add(part.acc)
+        acc.anomalies_count = count_anomalies(part.downloads, thresholds.get(host))
+        everyone.add(acc)
+        out[host] = summary_from_accumulator(acc, period, host, **common)
+    everyone.rejected_records += unattributed
+    everyone.days = int(everyone.records > 0)
+    out[None] = summary_from_accumulator(everyone, period, None, **common)
+    return out
 
 
 def hourly_summaries(period: Period, results: Sequence[tuple[str, SpeedTestResult]],
@@ -511,68 +612,10 @@ def hourly_summaries(period: Period, results: Sequence[tuple[str, SpeedTestResul
     """
     if period.tier != "hourly":
         raise ValueError(f"hourly_summaries needs an hour, not a {period.tier} period")
-    alpha = settings.sketch_alpha
-    thresholds = dict(thresholds or {})
-    kept, duplicates = dedupe_slots(results_frame(results))
-    limits = pl.DataFrame({"host_id": list(thresholds), "threshold": list(thresholds.values())},
-                          schema={"host_id": pl.String, "threshold": pl.Float64})
-    kept = kept.join(limits, on="host_id", how="left").with_columns(
-        anomaly=((pl.col("status") == "ok") & (pl.col("download_mbps") < pl.col("threshold")))
-        .fill_null(False))
-    ok = pl.col("status") == "ok"
-    aggs = [pl.len().alias("slots"), ok.sum().alias("ok"), (~ok).sum().alias("failed"),
-            pl.col("anomaly").sum().alias("anomalies"),
-            pl.col("connection_type").filter(ok).unique().alias("types")]
-    for metric in METRICS:
-        values = pl.col(metric).filter(ok & pl.col(metric).is_not_null())
-        q = _quantise_expr(values)
-        aggs += [values.count().alias(f"{metric}.count"), q.sum().alias(f"{metric}.sum"),
-                 (q.cast(pl.Int128) * q.cast(pl.Int128)).sum().alias(f"{metric}.sum_sq"),
-                 values.min().alias(f"{metric}.min"), values.max().alias(f"{metric}.max"),
-                 values.alias(f"{metric}.values")]
-    per_host = kept.group_by("host_id").agg(aggs).sort("host_id")
-
-    accs: dict[str, Accumulator] = {}
-    for row in per_host.iter_rows(named=True):
-        acc = Accumulator.empty(alpha)
-        host = row["host_id"]
-        acc.hosts = {host}
-        acc.records = int(row["ok"])
-        acc.records_by_host = Counter({host: acc.records} if acc.records else {})
-        acc.failed_tests = int(row["failed"])
-        acc.slots_with_result = int(row["slots"])
-        acc.days = int(acc.records > 0)
-        acc.anomalies_count = int(row["anomalies"])
-        acc.connection_types = set(row["types"])
-        for metric in METRICS:
-            acc.stats[metric] = MetricStats(
-                int(row[f"{metric}.count"]), int(row[f"{metric}.sum"]), int(row[f"{metric}.sum_sq"]),
-                row[f"{metric}.min"], row[f"{metric}.max"],
-                QuantileSketch.of(row[f"{metric}.values"], alpha))
-        accs[host] = acc
-    for host, n in duplicates.items():
-        accs[host].duplicates_ignored = n
-    unattributed = 0
-    for key, _reason in rejected:
-        host = _host_of_key(key)
-        if host is None:
-            unattributed += 1
-            continue
-        if host not in accs:
-            accs[host] = Accumulator.empty(alpha)
-            accs[host].hosts = {host}
-        accs[host].rejected_records += 1
-
-    everyone = Accumulator.empty(alpha)
-    for host in sorted(accs):
-        everyone.add(accs[host])
-    everyone.rejected_records += unattributed
-    everyone.days = int(everyone.records > 0)
-    common = dict(plan_for=plan_for, fraction=fraction, timezone=timezone)
-    out: dict[str | None, TierSummary] = {
-        host: summary_from_accumulator(acc, period, host, **common) for host, acc in sorted(accs.items())}
-    out[None] = summary_from_accumulator(everyone, period, None, **common)
-    return out
+    parts, unattributed = hourly_parts({period.label: results}, {period.label: rejected}, settings)
+    return hour_summaries(period, parts.get(period.label, {}), thresholds=thresholds,
+                          unattributed=unattributed.get(period.label, 0), plan_for=plan_for,
+                          fraction=fraction, timezone=timezone, settings=settings)
 
 
 # =========================================================================== summaries -> coarser

@@ -7,7 +7,7 @@ in ``rejected`` with its key and the reason, so callers can count and log them.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Sequence
@@ -96,12 +96,13 @@ def list_raw(store: Store, buckets: Buckets, host_id: str, period: Period | None
     return found, rejected
 
 
-def fetch_many(store: Store, bucket: str, keys: Sequence[str], max_workers: int = MAX_WORKERS
-               ) -> dict[str, bytes | Exception]:
+def fetch_many(store: Store, bucket: str, keys: Sequence[str], max_workers: int = MAX_WORKERS,
+               executor: Executor | None = None) -> dict[str, bytes | Exception]:
     """GET many objects in parallel; each value is the bytes or the exception it raised.
 
     :class:`~speedlab.errors.StoreUnavailable` is raised rather than returned when every
     request failed that way (the store is down: the caller should stop, not count rejects).
+    ``executor``: a long-lived pool to use instead of starting one per call (batch jobs).
     """
     def one(key: str):
         try:
@@ -113,6 +114,8 @@ def fetch_many(store: Store, bucket: str, keys: Sequence[str], max_workers: int 
         return {}
     if len(keys) == 1:
         out = dict([one(keys[0])])
+    elif executor is not None:
+        out = dict(executor.map(one, keys))
     else:
         with ThreadPoolExecutor(min(max_workers, len(keys))) as pool:
             out = dict(pool.map(one, keys))
@@ -156,11 +159,11 @@ def read_results(store: Store, buckets: Buckets, period: Period,
 
 
 def read_objects(store: Store, buckets: Buckets, objects: Sequence[RawObject],
-                 max_workers: int = MAX_WORKERS) -> RawRead:
+                 max_workers: int = MAX_WORKERS, executor: Executor | None = None) -> RawRead:
     """GET and validate already-listed raw objects in parallel (the second half of
     :func:`read_results`, for callers that list once and read in batches)."""
     out = RawRead(objects=len(objects))
-    bodies = fetch_many(store, buckets.raw, [o.info.key for o in objects], max_workers)
+    bodies = fetch_many(store, buckets.raw, [o.info.key for o in objects], max_workers, executor)
     for obj in objects:
         key = obj.info.key
         if out.newest_modified is None or obj.info.modified > out.newest_modified:

@@ -1,0 +1,846 @@
+"""Rolling up: read -> :mod:`speedlab.aggregate` -> write, for one period, a backfill, or
+whatever the schedule says is due.
+
+Entry points
+------------
+* :func:`rollup` — one tier and period: the all-hosts summary and one per host, at
+  :func:`speedlab.layout.summary_key` in the tier's bucket. Children that are missing (an
+  hour of a day, a day of a month, ...) and have ended are rolled up first.
+* :func:`backfill` — every period of every tier between two dates, with a progress bar.
+* :func:`run_due` — the scheduler's job: what :func:`speedlab.scheduler.plan_due` finds
+  missing, stale or marked, finest tier first.
+* :func:`mark_stale` — for tools that change raw data (``speedlab dedupe``): the next
+  ``run-due`` re-aggregates that hour, and with it its day, week, month and year.
+* :func:`aggregate` — the ``speedlab aggregate`` response ``{"message", "mode", "result"}``.
+
+How it reads
+------------
+Hours are read a day at a time: one listing per host and day, then every object of the
+due hours in parallel (a bounded pool of ``[aggregate] max_workers``). Coarser periods list
+their children's all-hosts summaries (for their ``modified`` times, which the summary
+records as provenance) and read them, and each host's, from an in-memory cache when this
+run wrote them, else from the store. Bad objects (corrupt JSON, an invalid record, a key
+outside the layout) are skipped, counted in ``rejected_records`` and logged with their key;
+a store that fails to answer fails the run (:class:`~speedlab.errors.StoreUnavailable`)
+before anything is written for the hours concerned, so the next run does them again.
+
+Provenance written into every summary: ``source_objects`` (how many input objects were
+listed: raw objects of the hour, or child summaries), ``source_max_modified`` (the newest
+input's ``modified`` time, UTC) and ``generated_at``.
+
+How stale marks work
+--------------------
+:func:`mark_stale` writes ``stale/hour=YYYYMMDDHH/<host>.json`` into the hourly bucket (a
+prefix no summary reader lists). ``run-due`` lists ``stale/``, rolls those hours up again,
+which makes their day, week, month and year due again ("children re-aggregated"), and
+deletes the markers it acted on. Old summaries stay readable meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from os.path import commonprefix
+from typing import Any, Iterable, Sequence
+
+from .aggregate import (AggregateSettings, Accumulator, anomaly_threshold, hour_summaries,
+                        hourly_parts, merge_summaries)
+from .errors import (InvalidHostId, InvalidRecord, LayoutError, ObjectNotFound, SpeedlabError,
+                     StoreUnavailable)
+from .joblog import JobLog
+from .layout import (SUMMARY_NAME, parse_raw_key, parse_summary_key, raw_period_prefix,
+                     summary_dir, summary_key, validate_host_id)
+from .periods import (CHILD_TIER, TIERS, Period, children, get_zone, parse_period, period_of,
+                      periods_between, previous_period, to_local)
+from .reader import RawObject, fetch_many, list_hosts, read_objects
+from .records import TierSummary, decode_json
+from .scheduler import InputState, PlanItem, Recorded, TierState, plan_due
+from .sketch import QuantileSketch
+from .store import ObjectInfo, Store
+
+__all__ = ["CountingStore", "RollupReport", "aggregate", "backfill", "mark_stale",
+           "parse_any_period", "rollup", "run_due", "settings_for", "STALE_PREFIX"]
+
+UTC = timezone.utc
+#: Where stale marks live in the hourly bucket.
+STALE_PREFIX = "stale/"
+_HOUR_IN_KEY = re.compile(r"/hour=(\d{10})/")
+_RANK = {tier: i for i, tier in enumerate(TIERS)}
+#: How long finished periods stay in the in-memory cache, by tier (children of later work).
+_KEEP = {"hourly": timedelta(hours=49), "daily": timedelta(days=40), "weekly": timedelta(0),
+         "monthly": timedelta(days=370), "yearly": timedelta(0)}
+
+
+def settings_for(config) -> AggregateSettings:
+    """The validated ``[aggregate]`` table of ``config``."""
+    return AggregateSettings.from_section(config.section("aggregate"))
+
+
+# =========================================================================== request counting
+
+class CountingStore:
+    """A store wrapper that counts requests by kind (thread-safe), for reports and benchmarks.
+
+    ``list``/``list_prefixes`` are counted once per call and, in ``*_pages``, once per 1,000
+    keys returned (what S3 bills as requests).
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.inner = store.inner if isinstance(store, CountingStore) else store
+        self.url = store.url
+        self.counts: Counter = store.counts if isinstance(store, CountingStore) else Counter()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"CountingStore({self.inner!r})"
+
+    def _count(self, kind: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[kind] += n
+
+    @property
+    def requests(self) -> int:
+        """GET + PUT + DELETE + list pages + other calls."""
+        return sum(n for kind, n in self.counts.items() if kind not in ("list", "list_prefixes"))
+
+    def get(self, bucket: str, key: str) -> bytes:
+        self._count("get")
+        return self.inner.get(bucket, key)
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        self._count("put")
+        self.inner.put(bucket, key, data)
+
+    def put_if_absent(self, bucket: str, key: str, data: bytes) -> bool:
+        self._count("put")
+        return self.inner.put_if_absent(bucket, key, data)
+
+    def list(self, bucket: str, prefix: str = ""):
+        out = list(self.inner.list(bucket, prefix))
+        self._count("list")
+        self._count("list_pages", max(1, -(-len(out) // 1000)))
+        return iter(out)
+
+    def list_prefixes(self, bucket: str, prefix: str = "") -> list[str]:
+        out = self.inner.list_prefixes(bucket, prefix)
+        self._count("list_prefixes")
+        self._count("list_pages", max(1, -(-len(out) // 1000)))
+        return out
+
+    def delete(self, bucket: str, key: str) -> None:
+        self._count("delete")
+        self.inner.delete(bucket, key)
+
+    def bucket_exists(self, bucket: str) -> bool:
+        self._count("head")
+        return self.inner.bucket_exists(bucket)
+
+    def create_bucket(self, bucket: str) -> bool:
+        self._count("create")
+        return self.inner.create_bucket(bucket)
+
+
+# =========================================================================== report
+
+@dataclass
+class RollupReport:
+    """What a rollup, backfill or run-due did.
+
+    Attributes
+    ----------
+    items : list of dict
+        One per period rolled up: ``tier``, ``period``, ``reason``, ``records``,
+        ``rejected``, ``hosts``.
+    summaries : dict
+        ``(tier, label) -> {host_id or None: TierSummary}`` for the periods rolled up.
+    rejected : list of (key, reason)
+        Every input skipped as bad data.
+    results_read : int
+        Raw results read and validated.
+    requests : dict
+        Store requests by kind (``get``, ``put``, ``list``, ``list_pages``, ...).
+    seconds : float
+        Wall time.
+    """
+
+    items: list[dict] = field(default_factory=list)
+    summaries: dict[tuple[str, str], dict[str | None, TierSummary]] = field(default_factory=dict)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    results_read: int = 0
+    requests: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    plan: list[dict] = field(default_factory=list)
+    markers_cleared: int = 0
+
+    @property
+    def periods(self) -> int:
+        """How many periods were rolled up."""
+        return len(self.items)
+
+    def to_dict(self) -> dict:
+        """Plain data for ``--json`` (without the summaries themselves)."""
+        by_tier = Counter(item["tier"] for item in self.items)
+        return {"periods": self.periods, "by_tier": {t: by_tier[t] for t in TIERS if by_tier[t]},
+                "results_read": self.results_read, "rejected": len(self.rejected),
+                "requests": dict(self.requests), "seconds": round(self.seconds, 3),
+                "markers_cleared": self.markers_cleared, "items": self.items}
+
+
+# =========================================================================== the roller
+
+def _now(now: datetime | None) -> datetime:
+    return (now or datetime.now(UTC)).astimezone(UTC)
+
+
+class _Roller:
+    """Rolls up a list of periods in order, batching reads and caching what it wrote."""
+
+    def __init__(self, config, store: CountingStore, log: JobLog, now: datetime,
+                 settings: AggregateSettings, progress=None) -> None:
+        self.config = config
+        self.store = store
+        self.log = log
+        self.now = now
+        self.settings = settings
+        self.zone = get_zone(config.timezone)
+        self.buckets = config.buckets
+        self.progress = progress
+        self.report = RollupReport()
+        #: (tier, label, host) -> (end_utc, summary dict) for summaries read or written
+        self.cache: dict[tuple[str, str, str | None], tuple[datetime, dict]] = {}
+        #: per-host hourly summary folders listed (host, day label), and the keys found
+        self.listed_days: set[tuple[str, str]] = set()
+        self.existing: set[str] = set()
+        self.sketches: dict[tuple[str, str], QuantileSketch | None] = {}
+        self.done: set[tuple[str, str]] = set()
+        self._hosts: list[str] | None = None
+        self._earliest: list[datetime | None] = []
+        self._common = dict(plan_for=config.plan_for, fraction=config.below_expected_fraction,
+                            timezone=config.timezone)
+        #: one bounded pool for every parallel request of the run (threads start once)
+        self.pool = ThreadPoolExecutor(settings.max_workers, thread_name_prefix="speedlab-rollup")
+
+    # ------------------------------------------------------------------ helpers
+    def hosts(self) -> list[str]:
+        if self._hosts is None:
+            self._hosts = list_hosts(self.store, self.buckets)
+        return self._hosts
+
+    def earliest(self) -> datetime | None:
+        """The start of the earliest hour with raw data (periods before it need no summary)."""
+        if not self._earliest:
+            self._earliest.append(_earliest_raw(self.store, self.buckets, self.hosts(), self.zone))
+        return self._earliest[0]
+
+    def _pool_map(self, fn, items: Sequence) -> list:
+        if len(items) <= 1:
+            return [fn(item) for item in items]
+        return list(self.pool.map(fn, items))
+
+    def close(self) -> None:
+        """Stop the worker threads."""
+        self.pool.shutdown(wait=True)
+
+    def _put_many(self, writes: Sequence[tuple[str, str, bytes]]) -> None:
+        def put(item):
+            bucket, key, data = item
+            self.store.put(bucket, key, data)
+        self._pool_map(put, writes)
+
+    def _remember(self, tier: str, period: Period, host: str | None, data: dict) -> None:
+        self.cache[(tier, period.label, host)] = (period.end_utc, data)
+
+    def _evict(self, moment: datetime) -> None:
+        for cache_key in [k for k, (end, _) in self.cache.items() if end < moment - _KEEP[k[0]]]:
+            del self.cache[cache_key]
+        old = moment - _KEEP["hourly"]
+        for sketch_key in [k for k in self.sketches
+                           if parse_period("hourly", k[1], self.zone).end_utc < old]:
+            del self.sketches[sketch_key]
+
+    def _finish_item(self, period: Period, reason: str, summaries: dict[str | None, TierSummary],
+                     rejected: list[tuple[str, str]]) -> None:
+        for key, why in rejected:
+            self.log.warning(f"skipped bad object {key}: {why}", key=key, tier=period.tier,
+                             period=period.label)
+        self.report.rejected.extend(rejected)
+        whole = summaries[None]
+        self.report.items.append({"tier": period.tier, "period": period.label, "reason": reason,
+                                  "records": whole.records_aggregated,
+                                  "rejected": whole.get("rejected_records", 0),
+                                  "hosts": whole.get("hosts", [])})
+        self.report.summaries[(period.tier, period.label)] = summaries
+        self.done.add((period.tier, period.label))
+        if self.progress is not None:
+            self.progress.update(1)
+
+    @staticmethod
+    def _provenance(summary: TierSummary, infos: Sequence[ObjectInfo | datetime]) -> TierSummary:
+        times = [i.modified if isinstance(i, ObjectInfo) else i for i in infos]
+        newest = max(times) if times else None
+        return summary.with_fields(
+            source_objects=len(times),
+            source_max_modified=newest.astimezone(UTC).isoformat() if newest else None,
+            generated_at=datetime.now(UTC).isoformat(timespec="seconds"))
+
+    # ------------------------------------------------------------------ running a plan
+    def run(self, items: Sequence[PlanItem]) -> None:
+        """Roll up ``items`` in order (hours of one day are read together)."""
+        i = 0
+        while i < len(items):
+            period = items[i].period
+            if (period.tier, period.label) in self.done:
+                i += 1
+                continue
+            if period.tier == "hourly":
+                j = i
+                day = period.start.date()
+                while (j < len(items) and items[j].period.tier == "hourly"
+                       and items[j].period.start.date() == day):
+                    j += 1
+                batch = [it for it in items[i:j] if ("hourly", it.period.label) not in self.done]
+                self._roll_hours(batch)
+                i = j
+            else:
+                self._roll_coarse(period, items[i].reason)
+                i += 1
+            self._evict(period.end_utc)
+
+    # ------------------------------------------------------------------ hours
+    def _list_raw_day(self, host: str, day: Period, labels: set[str]):
+        objects: dict[str, list[RawObject]] = defaultdict(list)
+        infos: dict[tuple[str, str], list[ObjectInfo]] = defaultdict(list)
+        rejected: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for info in self.store.list(self.buckets.raw, raw_period_prefix(host, day)):
+            match = _HOUR_IN_KEY.search(info.key)
+            if not match or match.group(1) not in labels:
+                continue
+            label = match.group(1)
+            infos[(label, host)].append(info)
+            try:
+                objects[label].append(RawObject(info, parse_raw_key(info.key)))
+            except (LayoutError, InvalidHostId) as exc:
+                rejected[label].append((info.key, str(exc)))
+        return objects, infos, rejected
+
+    def _baseline_prefetch(self, hours: list[Period], hosts: Iterable[str]) -> None:
+        """Make sure the per-host hourly summaries of every batch hour's window are known."""
+        window = timedelta(hours=self.settings.anomaly_window_hours)
+        first = hours[0].start_utc - window
+        wanted_days = periods_between("daily", first, hours[-1].start_utc, self.zone)
+        batch = {h.label for h in hours}
+        window_hours = [p for p in periods_between("hourly", first, hours[-1].start_utc, self.zone)
+                        if p.label not in batch]
+        to_list = [(host, day) for host in hosts for day in wanted_days
+                   if (host, day.label) not in self.listed_days]
+
+        def listing(item):
+            host, day = item
+            prefix = summary_dir(day, host)  # a day's folder holds its hour= folders
+            return item, [i.key for i in self.store.list(self.buckets.hourly, prefix)]
+        for (host, day), keys in self._pool_map(listing, to_list):
+            self.listed_days.add((host, day.label))
+            self.existing.update(keys)
+        need = []
+        for host in hosts:
+            for p in window_hours:
+                key = summary_key(p, host)
+                if ("hourly", p.label, host) not in self.cache and (host, p.label) not in self.sketches \
+                        and key in self.existing:
+                    need.append((p, host, key))
+        if not need:
+            return
+        bodies = fetch_many(self.store, self.buckets.hourly, [k for _, _, k in need],
+                            self.settings.max_workers, self.pool)
+        for p, host, key in need:
+            body = bodies.get(key)
+            if isinstance(body, StoreUnavailable):
+                raise body
+            self.sketches[(host, p.label)] = None
+            if isinstance(body, bytes):
+                try:
+                    data = decode_json(body, key)
+                    self.sketches[(host, p.label)] = QuantileSketch.from_dict(
+                        data["stats"]["download_mbps"]["sketch"], key)
+                except (InvalidRecord, KeyError, TypeError):
+                    pass  # no usable baseline from this hour
+
+    def _download_sketch(self, host: str, hour: Period) -> QuantileSketch | None:
+        if (host, hour.label) in self.sketches:
+            return self.sketches[(host, hour.label)]
+        cached = self.cache.get(("hourly", hour.label, host))
+        sketch = None
+        if cached is not None:
+            sketch = QuantileSketch.from_dict(cached[1]["stats"]["download_mbps"]["sketch"])
+        self.sketches[(host, hour.label)] = sketch
+        return sketch
+
+    def _thresholds(self, hour: Period, hosts: Iterable[str]) -> dict[str, float | None]:
+        out = {}
+        window = [hour.start_utc - timedelta(hours=k)
+                  for k in range(1, self.settings.anomaly_window_hours + 1)]
+        periods = [period_of("hourly", t, self.zone) for t in window]
+        for host in hosts:
+            sketches = [s for s in (self._download_sketch(host, p) for p in periods) if s is not None]
+            baseline = QuantileSketch.merge_all(sketches, self.settings.sketch_alpha) if sketches else None
+            out[host] = anomaly_threshold(baseline, self.settings)
+        return out
+
+    def _roll_hours(self, items: Sequence[PlanItem]) -> None:
+        if not items:
+            return
+        hours = [it.period for it in items]
+        labels = {h.label for h in hours}
+        day = period_of("daily", hours[0].start, self.zone)
+        hosts = self.hosts()
+        objects: dict[str, list[RawObject]] = defaultdict(list)
+        infos: dict[tuple[str, str], list[ObjectInfo]] = defaultdict(list)
+        rejected: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for o, i, r in self._pool_map(lambda h: self._list_raw_day(h, day, labels), hosts):
+            for label, objs in o.items():
+                objects[label].extend(objs)
+            infos.update(i)
+            for label, rej in r.items():
+                rejected[label].extend(rej)
+        read = read_objects(self.store, self.buckets, [o for label in labels for o in objects[label]],
+                            self.settings.max_workers, self.pool)
+        if read.unreadable:
+            key, exc = read.unreadable[0]
+            raise StoreUnavailable(f"could not read {len(read.unreadable)} raw object(s) for "
+                                   f"{day.iso_label} (first {key}: {exc}); nothing was written "
+                                   "for those hours: run again when the store answers")
+        self.report.results_read += len(read.results)
+        results: dict[str, list] = defaultdict(list)
+        for key, record in read.results:
+            results[_HOUR_IN_KEY.search(key).group(1)].append((key, record))
+        for key, why in read.rejected:
+            rejected[_HOUR_IN_KEY.search(key).group(1)].append((key, why))
+        parts, unattributed = hourly_parts(results, rejected, self.settings)
+        self._baseline_prefetch(hours, hosts)
+
+        host_writes, global_writes = [], []
+        for item in items:
+            hour = item.period
+            hour_parts = parts.get(hour.label, {})
+            for host in hosts:  # this hour's baseline sketches are about to change
+                self.sketches.pop((host, hour.label), None)
+            summaries = hour_summaries(hour, hour_parts,
+                                       thresholds=self._thresholds(hour, sorted(hour_parts)),
+                                       unattributed=unattributed.get(hour.label, 0),
+                                       settings=self.settings, **self._common)
+            for host, summary in summaries.items():
+                if host is None:
+                    source = [i for h in hosts for i in infos.get((hour.label, h), [])]
+                else:
+                    source = infos.get((hour.label, host), [])
+                summary = self._provenance(summary, source)
+                summaries[host] = summary
+                self._remember("hourly", hour, host, summary.to_dict())
+                write = (self.buckets.hourly, summary_key(hour, host), summary.to_json().encode())
+                (global_writes if host is None else host_writes).append(write)
+                if host is not None:
+                    self.existing.add(write[1])
+            self._finish_item(hour, item.reason, summaries, rejected[hour.label])
+        self._put_many(host_writes)
+        self._put_many(global_writes)
+
+    # ------------------------------------------------------------------ coarser tiers
+    def _list_modified(self, bucket: str, keys: Iterable[str]) -> dict[str, datetime]:
+        groups: dict[str, list[str]] = defaultdict(list)
+        for key in keys:
+            groups["/".join(key.split("/")[:3])].append(key)
+        wanted = set(k for g in groups.values() for k in g)
+        out = {}
+        for group in groups.values():
+            for info in self.store.list(bucket, commonprefix(group)):
+                if info.key in wanted:
+                    out[info.key] = info.modified
+        return out
+
+    def _load(self, tier: str, wanted: Sequence[tuple[Period, str | None]]
+              ) -> tuple[dict[tuple[str, str | None], dict], list[tuple[Period, str, str]]]:
+        """Summaries from the cache or the store; returns (found, invalid (period, key, why))."""
+        found, invalid, fetch = {}, [], []
+        for period, host in wanted:
+            cached = self.cache.get((tier, period.label, host))
+            if cached is not None:
+                found[(period.label, host)] = cached[1]
+            else:
+                fetch.append((period, host, summary_key(period, host)))
+        if fetch:
+            bodies = fetch_many(self.store, self.buckets.for_tier(tier), [k for *_, k in fetch],
+                                self.settings.max_workers, self.pool)
+            for period, host, key in fetch:
+                body = bodies[key]
+                if isinstance(body, ObjectNotFound):
+                    continue
+                if isinstance(body, Exception):
+                    if isinstance(body, SpeedlabError) and not isinstance(body, StoreUnavailable):
+                        invalid.append((period, key, str(body)))
+                        continue
+                    raise StoreUnavailable(f"could not read {key}: {body}; run again when the "
+                                           "store answers") from None
+                try:
+                    data = decode_json(body, key)
+                    Accumulator.from_summary(data, self.settings.sketch_alpha, key)
+                except InvalidRecord as exc:
+                    invalid.append((period, key, str(exc)))
+                    continue
+                found[(period.label, host)] = data
+                self._remember(tier, period, host, data)
+        return found, invalid
+
+    def _ensure(self, periods: Sequence[Period], reason: str) -> None:
+        items = sorted((PlanItem(p, reason) for p in periods),
+                       key=lambda it: (it.period.end_utc, _RANK[it.period.tier]))
+        self.run(items)
+
+    def _roll_coarse(self, period: Period, reason: str, depth: int = 0) -> None:
+        tier = period.tier
+        child_tier = CHILD_TIER[tier]
+        bucket = self.buckets.for_tier(child_tier)
+        kids = children(period)
+        keys = {summary_key(c, None): c for c in kids}
+        modified = self._list_modified(bucket, keys)
+        missing = [c for key, c in keys.items() if key not in modified and c.end_utc <= self.now
+                   and (child_tier, c.label) not in self.done]
+        earliest = self.earliest() if missing else None
+        missing = [c for c in missing if earliest is not None and c.end_utc > earliest]
+        if missing:
+            self._ensure(missing, f"needed by {tier} {period.label}")
+            modified = self._list_modified(bucket, keys)
+        present = [c for key, c in keys.items() if key in modified]
+        found, invalid = self._load(child_tier, [(c, None) for c in present])
+        hosts = sorted({h for (label, _), data in found.items() for h in (data.get("hosts") or [])})
+        if any(not isinstance(data.get("hosts"), list) for data in found.values()):
+            hosts = sorted(set(hosts) | set(self.hosts()))
+        per_host_wanted = [(c, h) for c in present for h in hosts
+                           if (c.label, None) not in found
+                           or h in (found[(c.label, None)].get("hosts") or hosts)]
+        host_found, host_invalid = self._load(child_tier, per_host_wanted)
+        bad = invalid + host_invalid
+        if bad:
+            if depth >= 1:
+                period_, key, why = bad[0]
+                raise InvalidRecord(f"{key} is still unusable after rolling it up again: {why}")
+            for p, key, why in bad:
+                self.log.warning(f"unusable summary {key}: {why}; rolling it up again", key=key)
+                self.done.discard((child_tier, p.label))
+            for p in sorted({p for p, _, _ in bad}, key=lambda p: p.start_utc):
+                self._ensure([p], f"replaces an unusable summary for {tier} {period.label}")
+            return self._roll_coarse(period, reason, depth + 1)
+
+        summaries: dict[str | None, TierSummary] = {}
+        times = [modified[k] for k in keys if k in modified]
+        for host in hosts:
+            kids_data = [host_found[(c.label, host)] for c in present if (c.label, host) in host_found]
+            if not kids_data:
+                continue
+            summary = merge_summaries(period, host, kids_data, settings=self.settings, **self._common)
+            summaries[host] = summary.with_fields(
+                source_objects=len(kids_data),
+                source_max_modified=max(times).isoformat() if times else None,
+                generated_at=datetime.now(UTC).isoformat(timespec="seconds"))
+        everyone = merge_summaries(period, None, [found[(c.label, None)] for c in present
+                                                  if (c.label, None) in found],
+                                   settings=self.settings, **self._common)
+        summaries[None] = self._provenance(everyone, times)
+        out_bucket = self.buckets.for_tier(tier)
+        host_writes = []
+        for host, summary in summaries.items():
+            self._remember(tier, period, host, summary.to_dict())
+            if host is not None:
+                host_writes.append((out_bucket, summary_key(period, host), summary.to_json().encode()))
+        self._put_many(host_writes)
+        self.store.put(out_bucket, summary_key(period, None), summaries[None].to_json().encode())
+        self._finish_item(period, reason, summaries, [])
+
+
+# =========================================================================== public functions
+
+def _session(config, job: str, store: Store | None, now: datetime | None, progress=None):
+    settings = settings_for(config)
+    log = JobLog.for_config(config, job)
+    counting = CountingStore(store if store is not None else config.open_store())
+    return _Roller(config, counting, log, _now(now), settings, progress), log
+
+
+def _close(roller: _Roller, started: float) -> RollupReport:
+    report = roller.report
+    report.requests = dict(roller.store.counts)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _run_logged(roller: _Roller, log: JobLog, what: str, fields: dict, body) -> RollupReport:
+    started = time.perf_counter()
+    log.start(f"{what} started", **fields)
+    try:
+        body()
+    except BaseException as exc:
+        log.end(f"{what} failed: {exc}", level="error", **fields)
+        raise
+    finally:
+        roller.close()
+    report = _close(roller, started)
+    log.end(f"{what} finished: {report.periods} periods, {len(report.rejected)} bad objects skipped",
+            periods=report.periods, rejected=len(report.rejected), requests=report.requests,
+            seconds=round(report.seconds, 3), **fields)
+    return report
+
+
+def rollup(config, tier: str, period: Period, *, now: datetime | None = None,
+           store: Store | None = None) -> RollupReport:
+    """Roll up one ``tier`` ``period``: the all-hosts summary and one per host.
+
+    Missing children that have ended are rolled up first. ``report.summaries[(tier,
+    period.label)]`` holds the summaries written.
+
+    Raises
+    ------
+    StoreUnavailable
+        If the store cannot be read or written (nothing half-done is left: run it again).
+    """
+    if period.tier != tier:
+        raise LayoutError(f"period {period.label} is {period.tier}, not {tier}")
+    roller, log = _session(config, "aggregator", store, now)
+    return _run_logged(roller, log, f"{tier} rollup of {period.label}",
+                       {"tier": tier, "period": period.label},
+                       lambda: roller.run([PlanItem(period, "requested")]))
+
+
+def parse_any_period(text: str, tz) -> Period:
+    """A period from any label ``parse_period`` understands, whatever its tier
+    (``2025122914``, ``2025-12-29``, ``2025W44``, ``2025-12``, ``2025``...).
+
+    Raises
+    ------
+    LayoutError
+        If no tier understands ``text``.
+    """
+    for tier in TIERS:
+        try:
+            return parse_period(tier, text, tz)
+        except LayoutError:
+            continue
+    raise LayoutError(f"{text!r} is not a period: write a date (2025-12-29), a month (2025-12), "
+                      "a year (2025), an ISO week (2025W44) or an hour (2025122914)")
+
+
+def backfill(config, first: str | Period, last: str | Period, *, progress: bool = True,
+             now: datetime | None = None, store: Store | None = None) -> RollupReport:
+    """Roll up every period of every tier from ``first`` to ``last`` (inclusive), finest first.
+
+    ``first``/``last`` are periods or labels of any tier (``2025-01-01``, ``2025-12``,
+    ``2025``). Periods that have not ended at ``now`` are left out; coarser periods that
+    reach outside the range are included, rolling up missing children they need. Existing
+    summaries in the range are replaced. A tqdm progress bar goes to stderr.
+    """
+    now_utc = _now(now)
+    tz = config.timezone
+    start = (first if isinstance(first, Period) else parse_any_period(first, tz)).start_utc
+    end = (last if isinstance(last, Period) else parse_any_period(last, tz)).end_utc
+    if end <= start:
+        raise LayoutError(f"backfill range is empty: {first} comes after {last}")
+    items = [PlanItem(p, "backfill") for tier in TIERS
+             for p in periods_between(tier, start, end - timedelta(microseconds=1), tz)
+             if p.end_utc <= now_utc]
+    items.sort(key=lambda it: (it.period.end_utc, _RANK[it.period.tier]))
+    from tqdm.auto import tqdm
+    bar = tqdm(total=len(items), unit="period", desc="backfill", disable=not progress,
+               dynamic_ncols=True)
+    roller, log = _session(config, "aggregator", store, now_utc, bar)
+    try:
+        return _run_logged(roller, log, "backfill", {"first": str(first), "last": str(last)},
+                           lambda: roller.run(items))
+    finally:
+        bar.close()
+
+
+# =========================================================================== stale marks
+
+def _marker_key(hour: Period, host_id: str | None) -> str:
+    return f"{STALE_PREFIX}hour={hour.label}/{host_id or 'all'}.json"
+
+
+def mark_stale(config, host_id: str | None, slot_time: datetime, *, store: Store | None = None) -> str:
+    """Make the next ``run-due`` re-aggregate the hour holding ``slot_time`` for every host,
+    and therefore its day, week, month and year. Returns the marker's key.
+
+    ``host_id`` (``None``: all hosts) is recorded for the log; the rollup always redoes the
+    whole hour.
+    """
+    if host_id is not None:
+        validate_host_id(host_id)
+    hour = period_of("hourly", slot_time, config.timezone)
+    key = _marker_key(hour, host_id)
+    body = {"hour": hour.label, "host_id": host_id, "slot": to_local(slot_time, config.timezone).isoformat(),
+            "marked_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    (store if store is not None else config.open_store()).put(
+        config.buckets.hourly, key, json.dumps(body).encode())
+    return key
+
+
+# =========================================================================== run-due
+
+def _earliest_raw(store: Store, buckets, hosts: Sequence[str], zone) -> datetime | None:
+    """The start of the earliest hour holding a raw result, over all hosts."""
+    found = []
+    for host in hosts:
+        prefix = f"host={host}/"
+        for _ in range(4):  # year= -> month= -> day= -> hour=
+            subs = store.list_prefixes(buckets.raw, prefix)
+            if not subs:
+                break
+            prefix = subs[0]
+        match = re.search(r"hour=(\d{10})/$", prefix)
+        if match:
+            try:
+                found.append(parse_period("hourly", match.group(1), zone).start)
+            except LayoutError:
+                continue
+    return min(found) if found else None
+
+
+def _list_global(store: Store, bucket: str, tier: str) -> dict[str, datetime]:
+    out = {}
+    for info in store.list(bucket, "aggregated/year="):
+        try:
+            parsed = parse_summary_key(info.key)
+        except (LayoutError, InvalidHostId):
+            continue
+        if parsed.tier == tier and parsed.host_id is None and parsed.name == SUMMARY_NAME:
+            out[parsed.label] = info.modified
+    return out
+
+
+def _raw_inputs(store: Store, buckets, hosts: Sequence[str], start: datetime, now: datetime,
+                zone) -> dict[str, InputState]:
+    """Raw objects per hour label (all hosts) in the months from ``start`` to ``now``."""
+    counts: Counter = Counter()
+    newest: dict[str, datetime] = {}
+    months = periods_between("monthly", start, now, zone)
+
+    def listing(item):
+        host, month = item
+        return list(store.list(buckets.raw, raw_period_prefix(host, month)))
+    jobs = [(h, m) for h in hosts for m in months]
+    with ThreadPoolExecutor(max(1, min(8, len(jobs)))) as pool:
+        for infos in pool.map(listing, jobs):
+            for info in infos:
+                match = _HOUR_IN_KEY.search(info.key)
+                if not match:
+                    continue
+                label = match.group(1)
+                counts[label] += 1
+                if label not in newest or info.modified > newest[label]:
+                    newest[label] = info.modified
+    return {label: InputState(counts[label], newest[label]) for label in counts}
+
+
+def _recorded(store: Store, buckets, tier: str, periods: Sequence[Period]) -> dict[str, Recorded]:
+    keys = {summary_key(p, None): p.label for p in periods}
+    bodies = fetch_many(store, buckets.for_tier(tier), list(keys))
+    out = {}
+    for key, label in keys.items():
+        body = bodies[key]
+        if isinstance(body, StoreUnavailable):
+            raise body
+        try:
+            data = decode_json(body, key) if isinstance(body, bytes) else {}
+            newest = data.get("source_max_modified")
+            out[label] = Recorded(data.get("source_objects"),
+                                  datetime.fromisoformat(newest) if isinstance(newest, str) else None)
+        except (InvalidRecord, ValueError, AttributeError):
+            out[label] = Recorded(None, None)
+    return out
+
+
+def run_due(config, now: datetime | None = None, *, store: Store | None = None,
+            progress: bool = False) -> RollupReport:
+    """The scheduler's job: roll up every period that is due and missing, stale or marked.
+
+    Idempotent: a second call right after the first finds nothing to do. See
+    :mod:`speedlab.scheduler` for the rules; ``report.plan`` lists what was found due and why.
+
+    Raises
+    ------
+    StoreUnavailable
+        If the store cannot be listed, read or written; the next call picks up where this
+        one stopped.
+    """
+    now_utc = _now(now)
+    roller, log = _session(config, "scheduler", store, now_utc)
+    store_ = roller.store
+    zone, buckets, settings = roller.zone, roller.buckets, roller.settings
+
+    def body():
+        hosts = roller.hosts()
+        earliest = roller.earliest()
+        states = {tier: TierState(summaries=_list_global(store_, buckets.for_tier(tier), tier))
+                  for tier in TIERS}
+        lookback = now_utc - timedelta(days=settings.late_data_days)
+        states["hourly"].inputs = _raw_inputs(store_, buckets, hosts, lookback, now_utc, zone)
+        markers = {}
+        for info in store_.list(buckets.hourly, STALE_PREFIX):
+            match = re.match(rf"{STALE_PREFIX}hour=(\d{{10}})/", info.key)
+            if match:
+                markers.setdefault(match.group(1), []).append(info.key)
+        states["hourly"].marked = set(markers)
+        grace = timedelta(minutes=settings.staleness_grace_minutes)
+        now_local = now_utc.astimezone(zone)
+        plan, checks = plan_due(states, earliest, now_local, zone, grace)
+        if checks:
+            for tier, periods in checks.items():
+                states[tier].recorded.update(_recorded(store_, buckets, tier, periods))
+            plan, checks = plan_due(states, earliest, now_local, zone, grace)
+        roller.report.plan = [item.to_dict() for item in plan]
+        log.info(f"{len(plan)} periods due", due=len(plan), checked=sum(map(len, checks.values())))
+        roller.run(plan)
+        cleared = [k for label, keys in markers.items() for k in keys
+                   if ("hourly", label) in roller.done
+                   or (earliest is not None and parse_period("hourly", label, zone).end <= earliest)]
+        for key in cleared:
+            store_.delete(buckets.hourly, key)
+        roller.report.markers_cleared = len(cleared)
+
+    return _run_logged(roller, log, "run-due", {"now": now_utc.isoformat()}, body)
+
+
+# =========================================================================== CLI helper
+
+def aggregate(config, mode: str, period: str | None = None, host: str | None = None, *,
+              now: datetime | None = None, store: Store | None = None) -> dict:
+    """``speedlab aggregate``: roll up one period and return the seed's response shape
+    ``{"message": "ok", "mode": mode, "result": summary}`` (the all-hosts summary, or
+    ``host``'s).
+
+    ``period`` is a label of ``mode``'s tier (``2025122914``, ``20251229``/``2025-12-29``,
+    ``2025W44``, ``202512``/``2025-12``, ``2025``); default the previous complete period.
+
+    Raises
+    ------
+    LayoutError
+        For an unknown mode or a period label that does not fit it.
+    SpeedlabError
+        If ``host`` stored nothing in the period.
+    """
+    if mode not in TIERS:
+        raise LayoutError(f"unknown mode {mode!r}: use one of {', '.join(TIERS)}")
+    if host is not None:
+        validate_host_id(host)
+    target = (parse_period(mode, period, config.timezone) if period
+              else previous_period(mode, _now(now), config.timezone))
+    report = rollup(config, mode, target, now=now, store=store)
+    summaries = report.summaries[(mode, target.label)]
+    if host is not None and host not in summaries:
+        have = ", ".join(h for h in summaries if h) or "none"
+        raise SpeedlabError(f"host {host!r} stored nothing in {mode} period {target.label} "
+                            f"(hosts with data: {have}); check the host id or pick another period")
+    return {"message": "ok", "mode": mode, "result": summaries[host].to_dict()}
