@@ -94,13 +94,15 @@ def _add_latest(sub, common) -> None:
     _add_host_json(parser, "one host (summaries: that host's own instead of all hosts')")
 
 
+def _answer(args, as_json, as_text) -> None:
+    """Print an answer as JSON (``--json``) or as the text for people."""
+    _print_json(as_json()) if args.json else print(as_text())
+
+
 def _run_latest(args, config: Config) -> int:
     from . import latest
     entries = latest.latest(config, args.period, args.last, args.host)
-    if args.json:
-        _print_json([entry.to_dict() for entry in entries])
-    else:
-        print(latest.latest_table(entries))
+    _answer(args, lambda: [entry.to_dict() for entry in entries], lambda: latest.latest_table(entries))
     return 0
 
 
@@ -117,10 +119,7 @@ def _add_coverage(sub, common) -> None:
 def _run_coverage(args, config: Config) -> int:
     from . import coverage
     report = coverage.coverage(config, args.date, args.host)
-    if args.json:
-        _print_json(report)
-    else:
-        print(coverage.coverage_table(report))
+    _answer(args, lambda: report, lambda: coverage.coverage_table(report))
     return 0
 
 
@@ -139,10 +138,7 @@ def _add_dedupe(sub, common) -> None:
 def _run_dedupe(args, config: Config) -> int:
     from . import dedupe
     report = dedupe.dedupe(config, args.period, args.host, delete=args.delete)
-    if args.json:
-        _print_json(report.to_dict())
-    else:
-        print(dedupe.dedupe_table(report))
+    _answer(args, report.to_dict, lambda: dedupe.dedupe_table(report))
     return 1 if report.failures else 0
 
 

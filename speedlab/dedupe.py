@@ -244,6 +244,13 @@ def _summary_groups(store: Store, buckets: Buckets, tier: str, host_id: str | No
                                               plan_summary_folder(keys, tier, label)))
 
 
+def _check_arguments(scope: str, host: str | None) -> None:
+    if scope not in SCOPES:
+        raise LayoutError(f"unknown period {scope!r}: use one of {', '.join(SCOPES)}")
+    if host is not None:
+        validate_host_id(host)
+
+
 def find_duplicates(store: Store, buckets: Buckets = Buckets(), scope: str = "all",
                     host: str | None = None, tz: str | ZoneInfo = DEFAULT_TIMEZONE) -> DedupePlan:
     """List (and for raw slots, read) the store and plan what to delete. Deletes nothing.
@@ -269,10 +276,7 @@ def find_duplicates(store: Store, buckets: Buckets = Buckets(), scope: str = "al
     StoreError
         When the store or a bucket does not exist or cannot be reached.
     """
-    if scope not in SCOPES:
-        raise LayoutError(f"unknown period {scope!r}: use one of {', '.join(SCOPES)}")
-    if host is not None:
-        validate_host_id(host)
+    _check_arguments(scope, host)
     zone = tz if isinstance(tz, ZoneInfo) else get_zone(tz)
     plan = DedupePlan()
     if scope in ("all", "raw"):
@@ -376,10 +380,7 @@ def dedupe(config, scope: str = "all", host: str | None = None, delete: bool = F
     period are marked stale for the next ``scheduler run-due``. Start, end, every deletion and
     every failure are written to the ``dedupe`` job log.
     """
-    if scope not in SCOPES:
-        raise LayoutError(f"unknown period {scope!r}: use one of {', '.join(SCOPES)}")
-    if host is not None:
-        validate_host_id(host)
+    _check_arguments(scope, host)
     store = store or config.open_store()
     list_hosts(store, config.buckets)  # a store or bucket that does not exist fails here, before
     log = JobLog.for_config(config, "dedupe")  # the log would create a local store's folder

@@ -144,44 +144,34 @@ def newest_summaries(store: Store, buckets: Buckets, tier: str, host_id: str | N
 
 # --------------------------------------------------------------------------- reading
 
-def _raw_entries(store: Store, buckets: Buckets, found: list[tuple[RawKey, ObjectInfo]]) -> list[Entry]:
-    bodies = fetch_many(store, buckets.raw, [info.key for _, info in found])
+def _entries(store: Store, bucket: str, tier: str, found: list[tuple[str | None, str, ObjectInfo]],
+             decode: Callable[[ObjectInfo, bytes], dict]) -> list[Entry]:
+    """GET the listed objects in parallel and decode each; failures become ``Entry.error``."""
+    bodies = fetch_many(store, bucket, [info.key for _, _, info in found])
     entries = []
-    for key, info in found:
+    for host_id, label, info in found:
         data, error = None, None
         body = bodies[info.key]
         if isinstance(body, Exception):
             error = f"could not read: {body}"
         else:
             try:
-                data = parse_result(info.key, body, key).to_dict()
+                data = decode(info, body)
             except InvalidRecord as exc:
                 error = str(exc)
-        entries.append(Entry("raw", key.host_id, key.slot_local.strftime("%Y-%m-%dT%H:%M"),
-                             buckets.raw, info.key, info.size, info.modified, data, error))
+        entries.append(Entry(tier, host_id, label, bucket, info.key, info.size, info.modified, data, error))
     return entries
 
 
-def _summary_entries(store: Store, buckets: Buckets, tier: str, host_id: str | None,
-                     found: list[tuple[str, ObjectInfo]]) -> list[Entry]:
-    bucket = buckets.for_tier(tier)
-    bodies = fetch_many(store, bucket, [info.key for _, info in found])
-    entries = []
-    for label, info in found:
-        data, error = None, None
-        body = bodies[info.key]
-        if isinstance(body, Exception):
-            error = f"could not read: {body}"
-        else:
-            try:
-                data = decode_json(body, info.key)
-                if not isinstance(data, dict):
-                    data, error = None, f"summary is not a JSON object in {info.key}"
-            except InvalidRecord as exc:
-                error = str(exc)
-        entries.append(Entry(tier, host_id, label, bucket, info.key, info.size, info.modified,
-                             data, error))
-    return entries
+def _raw_record(info: ObjectInfo, body: bytes) -> dict:
+    return parse_result(info.key, body).to_dict()
+
+
+def _summary_object(info: ObjectInfo, body: bytes) -> dict:
+    data = decode_json(body, info.key)
+    if not isinstance(data, dict):
+        raise InvalidRecord(f"summary is not a JSON object in {info.key}")
+    return data
 
 
 def latest(config, period: str = "latest", last: int | None = None, host: str | None = None,
@@ -226,7 +216,8 @@ def latest(config, period: str = "latest", last: int | None = None, host: str | 
     buckets = config.buckets
     if period in TIERS:
         found = newest_summaries(store, buckets, period, host, last)
-        return _summary_entries(store, buckets, period, host, found)
+        return _entries(store, buckets.for_tier(period), period,
+                        [(host, label, info) for label, info in found], _summary_object)
     hosts = [host] if host else list_hosts(store, buckets)
     per_host = [newest_raw(store, buckets, h, last) for h in hosts]
     merged = [item for items in per_host for item in items]
@@ -234,7 +225,8 @@ def latest(config, period: str = "latest", last: int | None = None, host: str | 
                                   pair[0].name), reverse=True)
     if period == "minutes":
         merged = merged[:last]
-    return _raw_entries(store, buckets, merged)
+    return _entries(store, buckets.raw, "raw", [(key.host_id, key.slot_local.strftime("%Y-%m-%dT%H:%M"), info)
+                                                for key, info in merged], _raw_record)
 
 
 # --------------------------------------------------------------------------- tables
