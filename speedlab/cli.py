@@ -68,6 +68,33 @@ def _run_infra(args, config: Config) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- health
+def _add_health(sub, common) -> None:
+    parser = sub.add_parser("health", parents=[common], help="check hosts, summaries and runs; alert",
+                            description="Check that every host reports, every tier's summaries are on "
+                                        "schedule, scheduled runs succeed and results meet the plan; send "
+                                        "debounced alerts ([alerts]). Exit 0 healthy, 1 unhealthy, 2 the "
+                                        "check could not run.")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--no-alerts", action="store_true",
+                        help="only report: send nothing and leave incident state unchanged")
+
+
+def _run_health(args, config: Config) -> int:
+    from .health import cli_health
+    report, code, error = cli_health(config, send_alerts=not args.no_alerts)
+    if report is None:
+        print(f"speedlab health: error: {error}", file=sys.stderr)
+    elif args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.to_text())
+    return code
+
+
+_run_health.error_exit = 2  # a configuration error means the check could not run
+
+
 # --------------------------------------------------------------------------- operator tools
 def _one_line_usage_errors(parser):
     """Usage mistakes (``--last abc``) as one line and exit 2, instead of the usage text."""
@@ -302,6 +329,7 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "collect": (_add_collect, _run_collect),
     "schedule": (_add_schedule, _run_schedule),
     "infra": (_add_infra, _run_infra),
+    "health": (_add_health, _run_health),
     "latest": (_add_latest, _run_latest),
     "coverage": (_add_coverage, _run_coverage),
     "dedupe": (_add_dedupe, _run_dedupe),
@@ -347,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command][1](args, config) or 0
     except SpeedlabError as exc:
         print(f"speedlab {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        return getattr(COMMANDS[args.command][1], "error_exit", 1)
     except KeyboardInterrupt:
         print(f"speedlab {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,350 @@
+"""Alert channels: a generic JSON webhook, e-mail over SMTP, and the job log.
+
+:mod:`speedlab.health` decides *when* to alert (debounced, once per incident, with a recovery
+message); this module only says it. Payloads and messages are built by pure functions
+(:func:`webhook_payload`, :func:`email_message`); the channel classes send them.
+
+Configuration (``speedlab.toml``)::
+
+    [alerts]
+    log = true                                  # also write alerts to the health job log
+    webhook_url = "https://hooks.slack.com/services/T000/B000/XXXX"   # one webhook, or:
+    webhook_format = "slack"                    # generic (default) | slack | discord | ntfy | gotify
+
+    [alerts.webhooks.phone]                     # any number of named webhooks
+    webhook_url = "https://ntfy.sh"
+    format = "ntfy"
+    topic = "speedlab-home"                     # ntfy's topic (JSON publishing posts to the root URL)
+    token = "tk_..."                            # sent as "Authorization: Bearer <token>" (ntfy, Gotify)
+    headers = { "X-Extra" = "value" }           # anything else the receiver needs
+    timeout_s = 10
+
+    [alerts.email]
+    smtp_host = "smtp.example.com"
+    smtp_port = 587
+    security = "starttls"                       # starttls (default) | ssl | none
+    username = "alerts@example.com"
+    password = "..."                            # or password_env = "SPEEDLAB_SMTP_PASSWORD"
+    from = "speedlab <alerts@example.com>"
+    to = ["ops@example.com"]
+
+The ``generic`` payload carries every field the common receivers read, so one URL format
+works for Slack (``text``), Discord (``content``), ntfy (``topic``, ``title``, ``message``,
+``priority`` 1-5, ``tags``), Gotify (``title``, ``message``, ``priority``) and anything that
+wants structured data (``speedlab``: kind, check, subject, incident id, details). Pick a named
+format to send only one service's fields.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+import ssl
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any, Protocol
+
+from .errors import ConfigError, SpeedlabError
+
+__all__ = ["Alert", "AlertDeliveryError", "EmailChannel", "LogChannel", "WebhookChannel",
+           "FORMATS", "channels_from_config", "deliver", "email_message", "webhook_payload"]
+
+FORMATS = ("generic", "slack", "discord", "ntfy", "gotify")
+#: Discord refuses ``content`` longer than this [characters].
+DISCORD_MAX_CHARS = 2000
+
+
+class AlertDeliveryError(SpeedlabError):
+    """Raised when a channel could not deliver an alert (the health check retries it next run)."""
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One message about one incident.
+
+    Attributes
+    ----------
+    kind : str
+        ``incident`` (a problem started) or ``recovery`` (it cleared).
+    check : str
+        The check's id, ``KIND:SUBJECT`` (``below_expected:home-primary``, ``tier_stale:daily``).
+    subject : str
+        What the check is about: a host, a tier, a scheduled job.
+    title : str
+        One short line.
+    message : str
+        What is wrong (or that it cleared) and what to do.
+    time_utc : str
+        When the alert was raised (ISO 8601, UTC).
+    incident_id : str
+        The same for an incident's alert and its recovery.
+    details : dict
+        Numbers behind the message (JSON-serialisable).
+    """
+
+    kind: str
+    check: str
+    subject: str
+    title: str
+    message: str
+    time_utc: str
+    incident_id: str
+    details: dict = field(default_factory=dict)
+
+    @property
+    def check_kind(self) -> str:
+        """The part of :attr:`check` before ``:`` (``below_expected``)."""
+        return self.check.split(":", 1)[0]
+
+    def to_dict(self) -> dict:
+        """Plain data (state files, ``--json``, the webhook's ``speedlab`` field)."""
+        return {"kind": self.kind, "check": self.check, "subject": self.subject, "title": self.title,
+                "message": self.message, "time_utc": self.time_utc, "incident_id": self.incident_id,
+                "details": self.details}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Alert":
+        """The inverse of :meth:`to_dict`."""
+        return cls(**{k: data[k] for k in ("kind", "check", "subject", "title", "message",
+                                             "time_utc", "incident_id")}, details=data.get("details") or {})
+
+
+# =========================================================================== pure builders
+
+def headline(alert: Alert) -> str:
+    """``[speedlab] ALERT: title`` or ``[speedlab] RESOLVED: title``."""
+    return f"[speedlab] {'RESOLVED' if alert.kind == 'recovery' else 'ALERT'}: {alert.title}"
+
+
+def webhook_payload(alert: Alert, fmt: str = "generic", topic: str | None = None) -> dict:
+    """The JSON body a webhook receives (see the module docstring for the fields)."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"webhook format {fmt!r} is not one of {', '.join(FORMATS)}")
+    text = f"{headline(alert)}\n{alert.message}"
+    recovery = alert.kind == "recovery"
+    ntfy = {"title": headline(alert), "message": alert.message, "priority": 3 if recovery else 4,
+            "tags": ["white_check_mark" if recovery else "warning", "speedlab"]}
+    if topic:
+        ntfy["topic"] = topic
+    if fmt == "slack":
+        return {"text": text}
+    if fmt == "discord":
+        return {"content": text[:DISCORD_MAX_CHARS]}
+    if fmt == "ntfy":
+        return ntfy
+    if fmt == "gotify":
+        return {"title": ntfy["title"], "message": alert.message, "priority": 4 if recovery else 8}
+    return {"text": text, "content": text[:DISCORD_MAX_CHARS], **ntfy, "speedlab": alert.to_dict()}
+
+
+def email_message(alert: Alert, sender: str, recipients: list[str]) -> EmailMessage:
+    """The e-mail for one alert: the headline as subject, message and details as text."""
+    msg = EmailMessage()
+    msg["Subject"] = headline(alert)
+    msg["From"] = sender
+    msg["To"] = ", ".join(recipients)
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = make_msgid(domain="speedlab")
+    msg["X-Speedlab-Incident"] = alert.incident_id
+    details = json.dumps(alert.details, indent=2, sort_keys=True, default=str)
+    msg.set_content(f"{alert.message}\n\ncheck: {alert.check}\nincident: {alert.incident_id}\n"
+                    f"time (UTC): {alert.time_utc}\n\ndetails:\n{details}\n")
+    return msg
+
+
+# =========================================================================== channels
+
+class Channel(Protocol):
+    """What a channel does: a ``name`` and ``send(alert)`` that raises AlertDeliveryError."""
+
+    name: str
+
+    def send(self, alert: Alert) -> None:
+        """Deliver one alert or raise :class:`AlertDeliveryError`."""
+
+
+@dataclass
+class WebhookChannel:
+    """POST the alert as JSON to ``url``."""
+
+    name: str
+    url: str
+    format: str = "generic"
+    topic: str | None = None
+    token: str | None = None
+    headers: dict = field(default_factory=dict)
+    timeout_s: float = 10.0
+
+    def send(self, alert: Alert) -> None:
+        body = json.dumps(webhook_payload(alert, self.format, self.topic)).encode("utf-8")
+        headers = {"Content-Type": "application/json", "User-Agent": "speedlab-alerts",
+                   **({"Authorization": f"Bearer {self.token}"} if self.token else {}),
+                   **{str(k): str(v) for k, v in self.headers.items()}}
+        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        where = self.url.split("?", 1)[0]
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            raise AlertDeliveryError(f"webhook {self.name} ({where}) answered HTTP {exc.code}: check "
+                                     "its URL, format and token") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise AlertDeliveryError(f"webhook {self.name} ({where}) could not be reached: {reason}") from None
+
+
+@dataclass
+class EmailChannel:
+    """Send the alert by SMTP (``starttls``, ``ssl`` or plain ``none``)."""
+
+    name: str
+    smtp_host: str
+    sender: str
+    recipients: list[str]
+    smtp_port: int = 587
+    security: str = "starttls"
+    username: str | None = None
+    password: str | None = None
+    timeout_s: float = 20.0
+
+    def send(self, alert: Alert) -> None:
+        msg = email_message(alert, self.sender, self.recipients)
+        try:
+            if self.security == "ssl":
+                smtp = smtplib.SMTP_SSL(self.smtp_host, self.smtp_port, timeout=self.timeout_s,
+                                        context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=self.timeout_s)
+            with smtp:
+                if self.security == "starttls":
+                    smtp.starttls(context=ssl.create_default_context())
+                if self.username:
+                    smtp.login(self.username, self.password or "")
+                refused = smtp.send_message(msg)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise AlertDeliveryError(f"e-mail via {self.smtp_host}:{self.smtp_port} failed: {exc}; "
+                                     "check [alerts.email] (host, port, security, login)") from None
+        if refused:
+            raise AlertDeliveryError(f"e-mail via {self.smtp_host} refused recipient(s) "
+                                     f"{', '.join(sorted(refused))}")
+
+
+@dataclass
+class LogChannel:
+    """Write the alert to a :class:`~speedlab.joblog.JobLog` (warning; recovery as info)."""
+
+    log: Any
+    name: str = "log"
+
+    def send(self, alert: Alert) -> None:
+        level = "info" if alert.kind == "recovery" else "warning"
+        self.log.log(level, headline(alert) + " - " + alert.message, alert=alert.kind,
+                     check=alert.check, incident_id=alert.incident_id)
+
+
+# =========================================================================== configuration
+
+def _webhook(name: str, table: dict, url_key: str = "webhook_url", format_key: str = "format") -> WebhookChannel:
+    allowed = {url_key, format_key, "topic", "token", "headers", "timeout_s"}
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"[alerts.webhooks.{name}]: unknown key(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(allowed))}")
+    url = table.get(url_key)
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ConfigError(f"[alerts] webhook {name}: {url_key} must be an http(s) URL")
+    fmt = table.get(format_key, "generic")
+    if fmt not in FORMATS:
+        raise ConfigError(f"[alerts] webhook {name}: format {fmt!r} is not one of {', '.join(FORMATS)}")
+    headers = table.get("headers", {})
+    if not isinstance(headers, dict):
+        raise ConfigError(f"[alerts] webhook {name}: headers must be a table of name = value")
+    return WebhookChannel(f"webhook:{name}", url, fmt, table.get("topic"), table.get("token"), headers,
+                          float(table.get("timeout_s", 10.0)))
+
+
+def _email(table: dict, env) -> EmailChannel:
+    allowed = {"smtp_host", "smtp_port", "security", "username", "password", "password_env", "from",
+               "to", "timeout_s"}
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"[alerts.email]: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
+    recipients = table.get("to")
+    if isinstance(recipients, str):
+        recipients = [recipients]
+    if not table.get("smtp_host") or not table.get("from") or not recipients:
+        raise ConfigError("[alerts.email] needs smtp_host, from and to")
+    security = table.get("security", "starttls")
+    if security not in ("starttls", "ssl", "none"):
+        raise ConfigError(f"[alerts.email] security = {security!r} must be starttls, ssl or none")
+    password = table.get("password")
+    if table.get("password_env"):
+        password = env.get(table["password_env"])
+        if password is None:
+            raise ConfigError(f"[alerts.email] password_env names {table['password_env']}, which is not set")
+    port = table.get("smtp_port", 465 if security == "ssl" else 587)
+    return EmailChannel("email", str(table["smtp_host"]), str(table["from"]), list(recipients),
+                        int(port), security, table.get("username"), password,
+                        float(table.get("timeout_s", 20.0)))
+
+
+def channels_from_config(table: dict, log=None, env=None) -> list:
+    """The channels an ``[alerts]`` table configures (``config.section("alerts")``).
+
+    Parameters
+    ----------
+    table : dict
+    log : JobLog, optional
+        The log channel writes here (when ``log`` is not switched off).
+    env : mapping, optional
+        For ``password_env`` (default ``os.environ``).
+
+    Raises
+    ------
+    ConfigError
+        For unknown keys, a webhook without an http(s) URL, e-mail without host/from/to.
+    """
+    env = os.environ if env is None else env
+    allowed = {"log", "webhook_url", "webhook_format", "webhooks", "email"}
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"[alerts]: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
+    channels: list = []
+    if table.get("log", True) and log is not None:
+        channels.append(LogChannel(log))
+    if "webhook_url" in table:
+        channels.append(_webhook("default", {"webhook_url": table["webhook_url"],
+                                             "format": table.get("webhook_format", "generic")}))
+    for name, sub in sorted(dict(table.get("webhooks", {})).items()):
+        if not isinstance(sub, dict):
+            raise ConfigError(f"[alerts.webhooks.{name}] must be a table")
+        channels.append(_webhook(name, sub))
+    if "email" in table:
+        channels.append(_email(dict(table["email"]), env))
+    return channels
+
+
+def deliver(alert: Alert, channels: list, skip: set[str] | frozenset = frozenset()) -> dict[str, str | None]:
+    """Send ``alert`` on every channel not in ``skip``; never raises.
+
+    Returns
+    -------
+    dict
+        Channel name -> ``None`` (delivered) or the error message (to retry later).
+    """
+    out: dict[str, str | None] = {}
+    for channel in channels:
+        if channel.name in skip:
+            continue
+        try:
+            channel.send(alert)
+            out[channel.name] = None
+        except AlertDeliveryError as exc:
+            out[channel.name] = str(exc)
+        except Exception as exc:  # a broken channel must not stop the others
+            out[channel.name] = f"{type(exc).__name__}: {exc}"
+    return out

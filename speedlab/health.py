@@ -1,0 +1,675 @@
+"""Health checks with debounced alerts: the original system's CloudWatch alarms, without AWS.
+
+``speedlab health`` (cron, a systemd timer, or a monitoring system) checks that
+
+* **host_silent** - each known host reported within its cadence (newest raw result no older
+  than ``silent_after_minutes``);
+* **tier_stale** - each tier's newest all-hosts summary is at least the period the schedule
+  says must exist by now (:mod:`speedlab.scheduler`: hourly at :10, daily 06:00, weekly
+  Tuesday 02:00, monthly the 1st 02:00, yearly 1 January 02:00, in the configured zone), plus
+  ``grace_minutes``; nothing is expected for periods that ended before the first raw result;
+* **run_failed** - the newest record of each scheduled run (``<state>/runs``) did not fail;
+* **below_expected** - recent results are not below the plan times
+  ``below_expected_fraction``; **tests_failing** - recent tests did not fail.
+
+Debouncing. Every check turns what it saw into *observations* (good or bad): each new speed
+test result for ``below_expected``/``tests_failing``, one per health run for the others. An
+incident opens when ``alert_after`` of the last ``window`` observations are bad (``window``
+defaults to ``alert_after``: N in a row; ``alert_after = 3, window = 5`` is "3 of the last
+5"), alerts once, and closes with one recovery message when the last ``recover_after``
+observations are good. The state (history, open incidents, alerts still to deliver) lives in
+``<state>/health/state.json``; an alert a channel could not take is retried on the next runs.
+
+Settings (``speedlab.toml``; every key optional)::
+
+    [health]
+    hosts = ["home-primary", "office-main", "backup-location"]  # known even before they report
+    silent_after_minutes = 50          # 3 missed 15-minute slots plus upload time
+    grace_minutes = 30                 # a summary may be this late before it is stale
+    tiers = ["hourly", "daily", "weekly", "monthly", "yearly"]
+    max_retry_hours = 24               # give up re-sending an alert after this (logged)
+    [health.silent_after_minutes_by_host]
+    backup-location = 180
+    [health.debounce.below_expected]   # also tests_failing, host_silent, tier_stale, run_failed
+    alert_after = 5
+    window = 5
+    recover_after = 1
+
+Exit status of ``speedlab health``: 0 healthy, 1 an incident is open, 2 the check itself could
+not run (store unreachable, bad configuration).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from .alerts import Alert, channels_from_config, deliver
+from .config import Plan
+from .errors import BucketNotFound, ConfigError, InvalidHostId, LayoutError, SpeedlabError
+from .latest import newest_raw, newest_summaries
+from .layout import Buckets, parse_raw_key, raw_host_prefix, validate_host_id
+from .periods import TIERS, parse_period, parse_timestamp, to_local
+from .reader import RawObject, list_hosts, read_objects
+from .records import SpeedTestResult
+from .scheduler import due_at, last_due_period
+from .store import Store
+
+__all__ = ["CHECK_KINDS", "Debounce", "HealthSettings", "HealthReport", "CheckOutcome",
+           "health_settings", "debounce", "host_is_silent", "result_below_expected",
+           "tier_due_period", "read_run_records", "run_health", "EXIT_HEALTHY", "EXIT_UNHEALTHY",
+           "EXIT_CHECK_FAILED"]
+
+EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_CHECK_FAILED = 0, 1, 2
+CHECK_KINDS = ("host_silent", "tier_stale", "run_failed", "below_expected", "tests_failing")
+#: Checks whose observations are speed test results (the others observe once per run).
+RESULT_KINDS = ("below_expected", "tests_failing")
+STATE_VERSION = 1
+FAILED_RUN_STATUSES = frozenset({"failed", "error", "errored", "crashed", "timeout", "timed_out"})
+
+
+# =========================================================================== settings
+
+@dataclass(frozen=True)
+class Debounce:
+    """When an incident opens and closes.
+
+    ``alert_after`` bad observations among the last ``window`` open it; ``recover_after``
+    good ones in a row close it.
+    """
+
+    alert_after: int = 1
+    window: int = 1
+    recover_after: int = 1
+
+
+DEFAULT_DEBOUNCE = {
+    "host_silent": Debounce(1, 1, 1),
+    "tier_stale": Debounce(1, 1, 1),
+    "run_failed": Debounce(1, 1, 1),
+    "below_expected": Debounce(5, 5, 1),
+    "tests_failing": Debounce(3, 3, 1),
+}
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    """The ``[health]`` table, checked (see the module docstring)."""
+
+    hosts: tuple[str, ...] = ()
+    silent_after_minutes: float = 50.0
+    silent_after_minutes_by_host: dict = field(default_factory=dict)
+    grace_minutes: float = 30.0
+    tiers: tuple[str, ...] = TIERS
+    max_retry_hours: float = 24.0
+    debounce: dict = field(default_factory=lambda: dict(DEFAULT_DEBOUNCE))
+
+    def silent_after(self, host_id: str) -> float:
+        """How long ``host_id`` may be quiet [min]."""
+        return float(self.silent_after_minutes_by_host.get(host_id, self.silent_after_minutes))
+
+    @property
+    def results_to_read(self) -> int:
+        """How many newest results per host the result checks need."""
+        return max(max(d.window, d.recover_after) for k, d in self.debounce.items() if k in RESULT_KINDS) + 5
+
+
+def _positive(table: Mapping, name: str, default: float, where: str = "[health]") -> float:
+    value = table.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"{where} {name} = {value!r} must be a positive number")
+    return float(value)
+
+
+def health_settings(table: Mapping[str, Any]) -> HealthSettings:
+    """Check the ``[health]`` table (``config.section("health")``).
+
+    Raises
+    ------
+    ConfigError
+        For unknown keys, bad host ids, unknown tiers, non-positive numbers or a debounce
+        rule that can never fire (``alert_after`` > ``window``).
+    """
+    table = dict(table)
+    known = {"hosts", "silent_after_minutes", "silent_after_minutes_by_host", "grace_minutes",
+             "tiers", "max_retry_hours", "debounce"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"[health]: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    try:
+        hosts = tuple(validate_host_id(h) for h in table.get("hosts", ()))
+        by_host = {validate_host_id(h): _positive({"m": m}, "m", 1, f"[health.silent_after_minutes_by_host] {h}")
+                   for h, m in dict(table.get("silent_after_minutes_by_host", {})).items()}
+    except InvalidHostId as exc:
+        raise ConfigError(f"[health]: {exc}") from None
+    tiers = tuple(table.get("tiers", TIERS))
+    bad = [t for t in tiers if t not in TIERS]
+    if bad:
+        raise ConfigError(f"[health] tiers: unknown {', '.join(map(str, bad))}; use {', '.join(TIERS)}")
+    rules = dict(DEFAULT_DEBOUNCE)
+    for kind, sub in dict(table.get("debounce", {})).items():
+        if kind not in CHECK_KINDS:
+            raise ConfigError(f"[health.debounce.{kind}]: unknown check; use {', '.join(CHECK_KINDS)}")
+        unknown = sorted(set(sub) - {"alert_after", "window", "recover_after"})
+        if unknown:
+            raise ConfigError(f"[health.debounce.{kind}]: unknown key(s) {', '.join(unknown)}")
+        values = {}
+        for name in ("alert_after", "window", "recover_after"):
+            value = sub.get(name, sub.get("alert_after") if name == "window" else getattr(rules[kind], name))
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+                raise ConfigError(f"[health.debounce.{kind}] {name} = {value!r} must be a whole number from 1 to 1000")
+            values[name] = value
+        if values["alert_after"] > values["window"]:
+            raise ConfigError(f"[health.debounce.{kind}] alert_after = {values['alert_after']} cannot exceed "
+                              f"window = {values['window']}")
+        rules[kind] = Debounce(**values)
+    return HealthSettings(hosts, _positive(table, "silent_after_minutes", 50.0), by_host,
+                          _positive(table, "grace_minutes", 30.0), tiers,
+                          _positive(table, "max_retry_hours", 24.0), rules)
+
+
+# =========================================================================== pure rules
+
+def host_is_silent(last_slot: datetime | None, now: datetime, silent_after_minutes: float) -> bool:
+    """Whether a host whose newest result is in the slot starting ``last_slot`` is overdue."""
+    return last_slot is None or now - last_slot > timedelta(minutes=silent_after_minutes)
+
+
+def result_below_expected(result: SpeedTestResult, plan: Plan, fraction: float) -> bool | None:
+    """Whether one ``ok`` result is below ``plan`` x ``fraction`` (``None``: not judged).
+
+    Not judged: a failed test (``tests_failing`` covers it) or a host without a plan.
+    """
+    if not result.ok:
+        return None
+    judged = [value < promised * fraction
+              for value, promised in ((result.download_mbps, plan.download_mbps),
+                                      (result.upload_mbps, plan.upload_mbps))
+              if value is not None and promised is not None]
+    return any(judged) if judged else None
+
+
+def tier_due_period(tier: str, now: datetime, tz: str, grace_minutes: float,
+                    earliest: datetime | None):
+    """The newest ``tier`` period whose summary must exist at ``now`` (``None``: none yet).
+
+    That is the last period due ``grace_minutes`` ago by the schedule, unless it ended before
+    the first raw result (``earliest``) of the deployment.
+    """
+    period = last_due_period(tier, now - timedelta(minutes=grace_minutes), tz)
+    if earliest is None or period.end <= earliest:
+        return None
+    return period
+
+
+def debounce(state: dict, observations: Sequence[bool], rule: Debounce) -> tuple[dict, list[str]]:
+    """Feed observations (``True`` = bad) to one check's state; return it and the events.
+
+    ``state`` holds ``history`` (the last ``window`` observations, oldest first) and ``open``.
+    Events are ``"open"`` (the incident starts: alert) and ``"recover"`` (it cleared). Pure.
+    """
+    history = list(state.get("history", []))
+    is_open = bool(state.get("open", False))
+    events = []
+    for bad in observations:
+        history = (history + [bool(bad)])[-max(rule.window, rule.recover_after):]
+        recent = history[-rule.window:]
+        if not is_open and sum(recent) >= rule.alert_after:
+            is_open = True
+            events.append("open")
+        elif is_open and len(history) >= rule.recover_after and not any(history[-rule.recover_after:]):
+            is_open = False
+            events.append("recover")
+    return {**state, "history": history, "open": is_open}, events
+
+
+# =========================================================================== reading
+
+@dataclass
+class CheckOutcome:
+    """What one check saw this run.
+
+    Attributes
+    ----------
+    check : str
+        ``KIND:SUBJECT``.
+    kind, subject : str
+    bad : bool or None
+        The condition now (``None``: could not be judged, e.g. no plan).
+    message : str
+        One line about the current condition.
+    observations : list of (str, bool)
+        New observations ``(id, bad)``, oldest first (result ids are slot times in UTC).
+    details : dict
+    """
+
+    check: str
+    kind: str
+    subject: str
+    bad: bool | None
+    message: str
+    observations: list[tuple[str, bool]] = field(default_factory=list)
+    details: dict = field(default_factory=dict)
+
+
+def _fmt(moment: datetime | None, tz: str) -> str:
+    return to_local(moment, tz).strftime("%Y-%m-%d %H:%M %Z") if moment else "never"
+
+
+def _earliest_raw(store: Store, buckets: Buckets, host_id: str, tz: str) -> datetime | None:
+    """The slot of a host's oldest raw result, walking the oldest folders first (listing only)."""
+    prefix = raw_host_prefix(host_id)
+    for level in ("year=", "month=", "day="):
+        children = [p for p in store.list_prefixes(buckets.raw, prefix) if p[len(prefix):].startswith(level)]
+        if not children:
+            return None
+        prefix = children[0]
+    slots = []
+    for info in store.list(buckets.raw, prefix):
+        try:
+            slots.append(parse_raw_key(info.key).slot(tz))
+        except (LayoutError, InvalidHostId):
+            continue
+    return min(slots) if slots else None
+
+
+def _recent_results(store: Store, buckets: Buckets, host_id: str, count: int, tz: str
+                    ) -> tuple[datetime | None, list[tuple[datetime, SpeedTestResult]], int]:
+    """The host's newest slot, and its newest ``count`` valid results, one per slot, oldest first."""
+    found = newest_raw(store, buckets, host_id, count)
+    if not found:
+        return None, [], 0
+    newest_slot = found[0][0].slot(tz)
+    read = read_objects(store, buckets, [RawObject(info, key) for key, info in found])
+    per_slot: dict[datetime, SpeedTestResult] = {}
+    for key, result in read.results:
+        slot = parse_raw_key(key).slot(tz)
+        if slot not in per_slot or (result.ok and not per_slot[slot].ok):
+            per_slot[slot] = result  # an ok result wins a slot holding a duplicate
+    rejected = len(read.rejected)
+    return newest_slot, sorted(per_slot.items(), key=lambda item: item[0]), rejected
+
+
+def read_run_records(runs_dir: Path) -> dict[str, dict]:
+    """The newest record of each scheduled job under ``runs_dir`` (JSON files, any depth).
+
+    A record is a JSON object with a ``status`` and a job name (``job``, ``name``, ``tier`` or
+    ``notebook``) and a time (``finished_at``, ``ended_at`` or ``started_at``); files that are
+    not such objects are skipped.
+    """
+    newest: dict[str, dict] = {}
+    if not runs_dir.is_dir():
+        return newest
+    for path in sorted(runs_dir.rglob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or "status" not in data:
+            continue
+        job = next((str(data[k]) for k in ("job", "name", "tier", "notebook") if data.get(k)), None)
+        when = next((str(data[k]) for k in ("finished_at", "ended_at", "started_at") if data.get(k)), "")
+        if job is None:
+            continue
+        record = {**data, "_job": job, "_time": when, "_path": str(path)}
+        if job not in newest or when >= newest[job]["_time"]:
+            newest[job] = record
+    return newest
+
+
+# =========================================================================== the checks
+
+def _observe_state(kind: str, subject: str, bad: bool, message: str, now: datetime, **details) -> CheckOutcome:
+    return CheckOutcome(f"{kind}:{subject}", kind, subject, bad, message,
+                        [(now.astimezone(timezone.utc).isoformat(), bad)], details)
+
+
+def _host_checks(config, settings: HealthSettings, store: Store, host: str, now: datetime,
+                 seen: Mapping[str, str]) -> list[CheckOutcome]:
+    tz = config.timezone
+    newest_slot, results, rejected = _recent_results(store, config.buckets, host, settings.results_to_read, tz)
+    silent_after = settings.silent_after(host)
+    silent = host_is_silent(newest_slot, now, silent_after)
+    age = None if newest_slot is None else round((now - newest_slot).total_seconds() / 60)
+    message = (f"host {host} has not reported since {_fmt(newest_slot, tz)} "
+               f"({'no results at all' if age is None else f'{age} min ago'}; allowed {silent_after:g} min): "
+               "check its collector schedule, its network, and `speedlab logs` on it"
+               if silent else f"host {host} reported at {_fmt(newest_slot, tz)}")
+    out = [_observe_state("host_silent", host, silent, message, now,
+                          last_slot=newest_slot.isoformat() if newest_slot else None, minutes_since=age)]
+    plan = config.plan_for(host)
+    fraction = config.below_expected_fraction
+    for kind in RESULT_KINDS:
+        check = f"{kind}:{host}"
+        after = seen.get(check)
+        observations, judged = [], []
+        for slot, result in results:
+            bad = (result_below_expected(result, plan, fraction) if kind == "below_expected"
+                   else not result.ok)
+            if bad is None:
+                continue
+            judged.append((slot, result, bad))
+            slot_id = slot.astimezone(timezone.utc).isoformat()
+            if after is None or slot_id > after:
+                observations.append((slot_id, bad))
+        if kind == "below_expected" and plan.download_mbps is None and plan.upload_mbps is None:
+            out.append(CheckOutcome(check, kind, host, None, f"host {host} has no plan: [plan] "
+                                    "download_mbps/upload_mbps to check results against it"))
+            continue
+        recent = judged[-settings.debounce[kind].window:]
+        bad_now = sum(b for _, _, b in recent)
+        latest = judged[-1][1] if judged else None
+        if kind == "below_expected":
+            wanted = (f"{(plan.download_mbps or 0) * fraction:g}/{(plan.upload_mbps or 0) * fraction:g}")
+            message = (f"{bad_now} of the last {len(recent)} results on {host} are below {fraction:.0%} of "
+                       f"the plan ({wanted} Mbit/s down/up)"
+                       + (f"; latest {latest.download_mbps}/{latest.upload_mbps} Mbit/s" if latest else ""))
+        else:
+            message = (f"{bad_now} of the last {len(recent)} tests on {host} failed"
+                       + (f"; latest: {latest.error.kind}: {latest.error.message}"
+                          if latest is not None and latest.error else ""))
+        out.append(CheckOutcome(check, kind, host, bool(judged) and bool(recent[-1][2]), message,
+                                observations, {"bad_of_recent": [bad_now, len(recent)],
+                                               "rejected_objects": rejected}))
+    return out
+
+
+def _tier_checks(config, settings: HealthSettings, store: Store, now: datetime,
+                 earliest: datetime | None) -> list[CheckOutcome]:
+    out = []
+    for tier in settings.tiers:
+        due = tier_due_period(tier, now, config.timezone, settings.grace_minutes, earliest)
+        newest = newest_summaries(store, config.buckets, tier, None, 1)
+        label = newest[0][0] if newest else None
+        if due is None:
+            out.append(_observe_state("tier_stale", tier, False, f"no {tier} summary is due yet", now,
+                                      newest=label, due=None))
+            continue
+        fresh = label is not None and parse_period(tier, label, config.timezone).start >= due.start
+        message = (f"{tier} summaries are current (newest {label})" if fresh else
+                   f"the {tier} summary for {due.label} was due at {_fmt(due_at(due), config.timezone)} "
+                   f"(+{settings.grace_minutes:g} min grace) but the newest is {label or 'none'}: check "
+                   "that `speedlab scheduler run-due` is scheduled and its runs succeed")
+        out.append(_observe_state("tier_stale", tier, not fresh, message, now, newest=label, due=due.label))
+    return out
+
+
+def _run_checks(config, now: datetime) -> list[CheckOutcome]:
+    out = []
+    for job, record in sorted(read_run_records(Path(config.state_path) / "runs").items()):
+        failed = str(record.get("status", "")).lower() in FAILED_RUN_STATUSES
+        error = record.get("error") or record.get("message") or ""
+        message = (f"the last {job} run ({record['_time'] or 'time unknown'}) failed"
+                   + (f": {error}" if error else "") + f"; its record: {record['_path']}"
+                   if failed else f"the last {job} run ({record['_time']}) succeeded")
+        out.append(_observe_state("run_failed", job, failed, message, now, status=record.get("status"),
+                                  record=record["_path"]))
+    return out
+
+
+# =========================================================================== state
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock beside the state file, so overlapping runs never double-alert."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a+") as handle:
+        try:
+            import fcntl
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except ImportError:  # pragma: no cover - Windows: runs do not overlap under Task Scheduler
+            pass
+        yield
+
+
+def load_state(path: Path) -> dict:
+    """The persisted incident state (an empty one if there is none).
+
+    Raises
+    ------
+    ConfigError
+        If the file exists but is not speedlab health state (move it away to start afresh).
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {"version": STATE_VERSION, "checks": {}, "pending": []}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"health state {path} is unreadable ({exc}): move it away to start afresh") from None
+    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+        raise ConfigError(f"health state {path} is not version {STATE_VERSION}: move it away to start afresh")
+    data.setdefault("checks", {})
+    data.setdefault("pending", [])
+    return data
+
+
+def save_state(path: Path, state: dict) -> None:
+    """Write the state atomically (temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(state, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# =========================================================================== running
+
+@dataclass
+class HealthReport:
+    """The outcome of one health run.
+
+    Attributes
+    ----------
+    checked_at : str
+        ``now`` (UTC ISO).
+    checks : list of dict
+        Every check: id, kind, subject, status (``ok``, ``pending`` = bad but not yet an
+        incident, ``alerting``, ``unknown``), message, details.
+    alerts : list of dict
+        Alerts raised this run (incidents and recoveries).
+    delivery_errors : list of str
+        Channels that could not take an alert (it is retried next run).
+    open_incidents : list of str
+        Check ids with an open incident after this run.
+    """
+
+    checked_at: str
+    checks: list[dict] = field(default_factory=list)
+    alerts: list[dict] = field(default_factory=list)
+    delivery_errors: list[str] = field(default_factory=list)
+    open_incidents: list[str] = field(default_factory=list)
+    sent: bool = True
+
+    @property
+    def healthy(self) -> bool:
+        """No incident is open."""
+        return not self.open_incidents
+
+    @property
+    def exit_code(self) -> int:
+        """0 healthy, 1 unhealthy."""
+        return EXIT_HEALTHY if self.healthy else EXIT_UNHEALTHY
+
+    def to_dict(self) -> dict:
+        """Plain data for ``--json``."""
+        return {"healthy": self.healthy, "checked_at": self.checked_at, "open_incidents": self.open_incidents,
+                "checks": self.checks, "alerts": self.alerts, "alerts_sent": self.sent,
+                "delivery_errors": self.delivery_errors}
+
+    def to_text(self) -> str:
+        """Lines for people: one per check, then the alerts."""
+        marks = {"ok": "ok  ", "pending": "warn", "alerting": "FAIL", "unknown": "?   "}
+        lines = [f"{'healthy' if self.healthy else 'UNHEALTHY'} at {self.checked_at}"]
+        lines += [f"  {marks[c['status']]} {c['check']}: {c['message']}" for c in self.checks]
+        verb = "alert sent" if self.sent else "would alert (--no-alerts)"
+        lines += [f"{verb}: {a['kind']} {a['check']}" for a in self.alerts]
+        lines += [f"delivery failed: {e}" for e in self.delivery_errors]
+        return "\n".join(lines)
+
+
+def _alert(kind: str, outcome: CheckOutcome, incident_id: str, now: datetime) -> Alert:
+    recovery = kind == "recover"
+    title = {"host_silent": f"host {outcome.subject} silent", "tier_stale": f"{outcome.subject} summaries late",
+             "run_failed": f"scheduled run {outcome.subject} failed",
+             "below_expected": f"{outcome.subject} below expected speed",
+             "tests_failing": f"speed tests failing on {outcome.subject}"}[outcome.kind]
+    if recovery:
+        title = title.replace(" silent", " reporting again").replace(" late", " current again") \
+            .replace(" failed", " succeeded again").replace(" below expected speed", " back to expected speed") \
+            .replace("speed tests failing on", "speed tests working again on")
+    return Alert("recovery" if recovery else "incident", outcome.check, outcome.subject, title,
+                 outcome.message, now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 incident_id, outcome.details)
+
+
+def evaluate(config, *, now: datetime, store: Store | None = None,
+             settings: HealthSettings | None = None, seen: Mapping[str, str] | None = None) -> list[CheckOutcome]:
+    """Run every check once and return what each saw (reads the store; no state, no alerts).
+
+    Raises
+    ------
+    StoreError
+        If the store cannot be read.
+    """
+    settings = settings or health_settings(config.section("health"))
+    store = store or config.open_store()
+    if not store.bucket_exists(config.buckets.raw):
+        raise BucketNotFound(f"the main bucket {config.buckets.raw!r} does not exist in {store.url}: check "
+                             "--store/[buckets], or create it with `speedlab infra apply`")
+    hosts = sorted(set(list_hosts(store, config.buckets)) | set(settings.hosts))
+    outcomes: list[CheckOutcome] = []
+    earliest = None
+    for host in hosts:
+        outcomes.extend(_host_checks(config, settings, store, host, now, seen or {}))
+        first = _earliest_raw(store, config.buckets, host, config.timezone)
+        if first is not None and (earliest is None or first < earliest):
+            earliest = first
+    outcomes.extend(_tier_checks(config, settings, store, now, earliest))
+    outcomes.extend(_run_checks(config, now))
+    return outcomes
+
+
+def run_health(config, *, now: datetime, store: Store | None = None, send_alerts: bool = True,
+               channels: list | None = None, log=None) -> HealthReport:
+    """Check, debounce, alert and remember; the library side of ``speedlab health``.
+
+    Parameters
+    ----------
+    config : Config
+    now : datetime
+        Aware; the clock is the caller's.
+    store : Store, optional
+    send_alerts : bool
+        False (``--no-alerts``) evaluates and reports what *would* be alerted, but sends
+        nothing and changes no incident state.
+    channels : list, optional
+        Alert channels (default: from ``[alerts]``, with ``log`` as the log channel).
+    log : JobLog, optional
+        Default: the ``health`` job log of ``config``. The run's start and end, delivery
+        failures and (through the log channel) alerts are written to it.
+
+    Raises
+    ------
+    SpeedlabError
+        If the checks could not run (the CLI exits 2).
+    """
+    if log is None:
+        from .joblog import JobLog
+        log = JobLog.for_config(config, "health")
+    log.start("health check", send_alerts=send_alerts)
+    try:
+        report = _check_and_alert(config, now, store, send_alerts, channels, log)
+    except Exception as exc:
+        log.end(f"health check could not run: {exc}", level="error")
+        raise
+    for error in report.delivery_errors:
+        log.warning(f"alert delivery failed (retried next run): {error}")
+    log.end("healthy" if report.healthy else f"unhealthy: {', '.join(report.open_incidents)}",
+            level="info" if report.healthy else "warning", open_incidents=report.open_incidents)
+    return report
+
+
+def _check_and_alert(config, now: datetime, store: Store | None, send_alerts: bool,
+                     channels: list | None, log) -> HealthReport:
+    settings = health_settings(config.section("health"))
+    if channels is None:
+        channels = channels_from_config(config.section("alerts"), log)
+    state_path = Path(config.state_path) / "health" / "state.json"
+    with _locked(state_path):
+        state = load_state(state_path)
+        seen = {check: s["last_observation"] for check, s in state["checks"].items() if s.get("last_observation")}
+        outcomes = evaluate(config, now=now, store=store, settings=settings, seen=seen)
+        report = HealthReport(now.astimezone(timezone.utc).isoformat())
+        new_alerts: list[Alert] = []
+        for outcome in outcomes:
+            before = state["checks"].get(outcome.check, {})
+            after, events = debounce(before, [bad for _, bad in outcome.observations], settings.debounce[outcome.kind])
+            if outcome.observations:
+                after["last_observation"] = outcome.observations[-1][0]
+            for event in events:
+                if event == "open":
+                    after["incident_id"] = f"{outcome.check}@{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
+                    after["opened_at"] = now.astimezone(timezone.utc).isoformat()
+                new_alerts.append(_alert(event, outcome, after.get("incident_id", outcome.check), now))
+            after["message"] = outcome.message
+            state["checks"][outcome.check] = after
+            status = ("alerting" if after["open"] else "unknown" if outcome.bad is None
+                      else "pending" if outcome.bad else "ok")
+            report.checks.append({"check": outcome.check, "kind": outcome.kind, "subject": outcome.subject,
+                                  "status": status, "message": outcome.message, "details": outcome.details})
+        report.alerts = [a.to_dict() for a in new_alerts]
+        report.open_incidents = sorted(o.check for o in outcomes if state["checks"][o.check]["open"])
+        report.sent = send_alerts
+        if not send_alerts:
+            return report
+        pending = state["pending"] + [{"alert": a.to_dict(), "channels": [c.name for c in channels],
+                                       "first_attempt": now.astimezone(timezone.utc).isoformat()}
+                                      for a in new_alerts]
+        state["pending"] = _send(pending, channels, now, settings, report, log)
+        save_state(state_path, state)
+    return report
+
+
+def _send(pending: list[dict], channels: list, now: datetime, settings: HealthSettings,
+          report: HealthReport, log) -> list[dict]:
+    """Deliver every pending alert to the channels that still owe it; return what is left."""
+    left = []
+    by_name = {c.name for c in channels}
+    for item in pending:
+        alert = Alert.from_dict(item["alert"])
+        owed = [name for name in item["channels"] if name in by_name]
+        results = deliver(alert, channels, skip=set(by_name) - set(owed))
+        failed = [name for name, error in results.items() if error]
+        for name in failed:
+            report.delivery_errors.append(f"{alert.check} via {name}: {results[name]}")
+        if not failed:
+            continue
+        age = now - parse_timestamp(item["first_attempt"])
+        if age > timedelta(hours=settings.max_retry_hours):
+            if log is not None:
+                log.error(f"gave up delivering {alert.kind} alert for {alert.check} via "
+                          f"{', '.join(failed)} after {settings.max_retry_hours:g} h", incident_id=alert.incident_id)
+            continue
+        left.append({**item, "channels": failed})
+    return left
+
+
+def cli_health(config, *, now: datetime | None = None, send_alerts: bool = True
+               ) -> tuple[HealthReport | None, int, str]:
+    """Run the health check for the command line: ``(report, exit code, error line)``.
+
+    Any :class:`~speedlab.errors.SpeedlabError`, or an unexpected failure while checking,
+    becomes exit code 2 with its message (a crash must not read as "unhealthy" to a monitor).
+    """
+    try:
+        report = run_health(config, now=now or datetime.now(timezone.utc), send_alerts=send_alerts)
+    except SpeedlabError as exc:
+        return None, EXIT_CHECK_FAILED, str(exc)
+    except Exception as exc:
+        return None, EXIT_CHECK_FAILED, (f"the health check crashed ({type(exc).__name__}: {exc}); "
+                                         "see the health job log")
+    return report, report.exit_code, ""

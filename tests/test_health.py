@@ -1,0 +1,265 @@
+"""speedlab.health: the pure rules, debouncing, and whole incidents with a local webhook receiver."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from alert_receivers import WebhookReceiver
+from dashboard_data import make_result
+
+from speedlab.cli import main
+from speedlab.config import Plan
+from speedlab.errors import ConfigError
+from speedlab.health import (Debounce, debounce, health_settings, host_is_silent, result_below_expected,
+                             run_health, tier_due_period)
+from speedlab.layout import raw_key, summary_key
+from speedlab.periods import parse_period
+
+IST = ZoneInfo("Asia/Kolkata")
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=IST)
+
+
+# ----------------------------------------------------------------------------- pure rules
+
+@pytest.mark.parametrize("tier, now, grace, label", [
+    ("hourly", "2025-12-29 14:39", 30, "2025122912"),   # 13:10 run (+30) covers 12:00
+    ("hourly", "2025-12-29 14:40", 30, "2025122913"),   # 14:10 + 30 min
+    ("daily", "2025-12-29 06:29", 30, "20251227"),
+    ("daily", "2025-12-29 06:30", 30, "20251228"),
+    ("weekly", "2025-12-30 02:29", 30, "2025W51"),      # Tuesday 02:00 + 30 min
+    ("weekly", "2025-12-30 02:30", 30, "2025W52"),
+    ("monthly", "2026-01-01 02:30", 30, "202512"),
+    ("monthly", "2026-01-01 02:29", 30, "202511"),
+    ("yearly", "2026-01-01 02:30", 30, "2025"),
+    ("yearly", "2026-01-01 02:29", 30, "2024"),
+])
+def test_tier_due_period_follows_the_schedule(tier, now, grace, label):
+    assert tier_due_period(tier, at(now), "Asia/Kolkata", grace, at("2020-01-01 00:00")).label == label
+
+
+def test_nothing_is_due_before_the_first_result():
+    now = at("2025-12-29 14:40")
+    assert tier_due_period("hourly", now, "Asia/Kolkata", 30, at("2025-12-29 13:59")).label == "2025122913"
+    assert tier_due_period("hourly", now, "Asia/Kolkata", 30, at("2025-12-29 14:00")) is None
+    assert tier_due_period("yearly", now, "Asia/Kolkata", 30, at("2025-06-01 00:00")) is None
+    assert tier_due_period("daily", now, "Asia/Kolkata", 30, None) is None
+
+
+def test_host_silence_and_below_expected():
+    now = at("2025-12-29 14:20")
+    assert not host_is_silent(at("2025-12-29 13:30"), now, 50)
+    assert host_is_silent(at("2025-12-29 13:29"), now, 50)
+    assert host_is_silent(None, now, 50)
+    plan = Plan(200, 100)
+    slot = at("2025-12-29 14:00")
+    assert result_below_expected(make_result("h", slot, 160, 80), plan, 0.8) is False
+    assert result_below_expected(make_result("h", slot, 159.9, 80), plan, 0.8) is True
+    assert result_below_expected(make_result("h", slot, 300, 79), plan, 0.8) is True
+    assert result_below_expected(make_result("h", slot, 10, 5), Plan(), 0.8) is None
+    assert result_below_expected(make_result("h", slot, None, failed=True), plan, 0.8) is None
+    assert result_below_expected(make_result("h", slot, 10, 5), Plan(upload_mbps=4), 0.8) is False
+
+
+def test_debounce_n_in_a_row_and_m_of_n():
+    rule = Debounce(alert_after=3, window=3, recover_after=1)
+    state, events = debounce({}, [True, True, False, True, True], rule)
+    assert events == [] and state["open"] is False
+    state, events = debounce(state, [True], rule)
+    assert events == ["open"]
+    state, events = debounce(state, [True, True], rule)
+    assert events == []  # once per incident
+    state, events = debounce(state, [False], rule)
+    assert events == ["recover"] and state["open"] is False
+
+    m_of_n = Debounce(alert_after=3, window=5, recover_after=2)
+    state, events = debounce({}, [True, False, True, False, True], m_of_n)
+    assert events == ["open"]
+    state, events = debounce(state, [False], m_of_n)
+    assert events == []  # one good result is not yet a recovery
+    state, events = debounce(state, [False], m_of_n)
+    assert events == ["recover"]
+    # a long gap can hold a whole incident: both messages go out
+    assert debounce({}, [True] * 3 + [False] * 2, m_of_n)[1] == ["open", "recover"]
+
+
+def test_settings_are_checked():
+    s = health_settings({"hosts": ["a"], "debounce": {"below_expected": {"alert_after": 3, "window": 5}}})
+    assert s.hosts == ("a",) and s.debounce["below_expected"] == Debounce(3, 5, 1)
+    assert health_settings({"debounce": {"tests_failing": {"alert_after": 4}}}).debounce["tests_failing"] == Debounce(4, 4, 1)
+    for table, words in [({"hosts": ["a/b"]}, "invalid host id"),
+                         ({"tiers": ["daily", "decadely"]}, "unknown decadely"),
+                         ({"silent_after_minutes": 0}, "positive"),
+                         ({"debounce": {"below_expected": {"alert_after": 6, "window": 5}}}, "cannot exceed"),
+                         ({"debounce": {"ping": {}}}, "unknown check"),
+                         ({"debounce": {"run_failed": {"alert_after": 0}}}, "from 1 to 1000"),
+                         ({"sms": 1}, "unknown key")]:
+        with pytest.raises(ConfigError, match=words):
+            health_settings(table)
+
+
+# ----------------------------------------------------------------------------- a whole story
+
+class Deployment:
+    """A store with two hosts, hourly summaries and run records, and a clock."""
+
+    def __init__(self, store, config_for, hook_url, **health):
+        self.store = store
+        self.config = config_for(store, plan=Plan(200, 100), sections={
+            "health": {"tiers": ["hourly", "daily"], **health},
+            "alerts": {"webhook_url": hook_url}})
+        self.runs = self.config.state_path / "runs"
+        for bucket in set(self.config.buckets.as_dict().values()):
+            store.create_bucket(bucket)  # as `speedlab infra apply` does
+
+    def results(self, host, first, last, download=250.0, upload=120.0):
+        slot = at(first)
+        while slot <= at(last):
+            record = make_result(host, slot, download, upload)
+            self.store.put(self.config.buckets.raw, raw_key(host, slot, "Asia/Kolkata"), record.to_json().encode())
+            slot += timedelta(minutes=15)
+
+    def hourly(self, *labels):
+        for label in labels:
+            period = parse_period("hourly", label, "Asia/Kolkata")
+            self.store.put(self.config.buckets.hourly, summary_key(period), b'{"schema_version": 1}')
+
+    def run_record(self, name, status, finished):
+        self.runs.mkdir(parents=True, exist_ok=True)
+        (self.runs / f"{name}.json").write_text(json.dumps(
+            {"job": "hourly", "status": status, "finished_at": at(finished).isoformat(),
+             "error": "PapermillExecutionError: cell 3 failed" if status == "failed" else None}))
+
+    def check(self, now, **kwargs):
+        return run_health(self.config, now=at(now), **kwargs)
+
+
+def test_one_alert_per_incident_and_one_recovery(store, config_for):
+    with WebhookReceiver() as hook:
+        d = Deployment(store, config_for, hook.url)
+        d.results("home-primary", "2025-12-29 10:00", "2025-12-29 14:15")
+        d.results("office-main", "2025-12-29 10:00", "2025-12-29 12:00")   # then silent
+        d.hourly("2025122910", "2025122911")                                # 12:00 is due at 13:10
+        d.run_record("hourly-1", "failed", "2025-12-29 13:11")
+
+        first = d.check("2025-12-29 14:20")
+        assert first.open_incidents == ["host_silent:office-main", "run_failed:hourly", "tier_stale:hourly"]
+        assert first.exit_code == 1
+        statuses = {c["check"]: c["status"] for c in first.checks}
+        assert statuses == {"host_silent:home-primary": "ok", "host_silent:office-main": "alerting",
+                            "below_expected:home-primary": "ok", "tests_failing:home-primary": "ok",
+                            "below_expected:office-main": "ok", "tests_failing:office-main": "ok",
+                            "tier_stale:hourly": "alerting", "tier_stale:daily": "ok",
+                            "run_failed:hourly": "alerting"}
+        assert "no daily summary is due yet" == next(c["message"] for c in first.checks
+                                                     if c["check"] == "tier_stale:daily")
+        assert d.check("2025-12-29 14:25").alerts == []                       # nothing new: no repeat
+
+        # office-main's spool flushes, the aggregator catches up, home-primary slows down
+        d.results("office-main", "2025-12-29 12:15", "2025-12-29 15:15")
+        d.hourly("2025122912", "2025122913")
+        d.run_record("hourly-2", "ok", "2025-12-29 15:11")
+        d.results("home-primary", "2025-12-29 14:30", "2025-12-29 15:15", download=100.0)  # 4 slow
+        third = d.check("2025-12-29 15:20")
+        assert sorted((a["kind"], a["check"]) for a in third.alerts) == [
+            ("recovery", "host_silent:office-main"), ("recovery", "run_failed:hourly"),
+            ("recovery", "tier_stale:hourly")]
+        assert third.exit_code == 0
+        below = next(c for c in third.checks if c["check"] == "below_expected:home-primary")
+        assert below["status"] == "pending" and below["details"]["bad_of_recent"] == [4, 5]
+
+        d.results("home-primary", "2025-12-29 15:30", "2025-12-29 15:30", download=100.0)  # the 5th
+        d.results("office-main", "2025-12-29 15:30", "2025-12-29 15:30")
+        d.hourly("2025122914")
+        fourth = d.check("2025-12-29 15:40")
+        assert [(a["kind"], a["check"]) for a in fourth.alerts] == [("incident", "below_expected:home-primary")]
+        assert fourth.open_incidents == ["below_expected:home-primary"] and fourth.exit_code == 1
+        assert "5 of the last 5 results on home-primary are below 80% of the plan (160/80 Mbit/s" in \
+            fourth.alerts[0]["message"]
+        assert d.check("2025-12-29 15:45").alerts == []
+
+        d.results("home-primary", "2025-12-29 15:45", "2025-12-29 15:45")
+        d.results("office-main", "2025-12-29 15:45", "2025-12-29 15:45")
+        last = d.check("2025-12-29 15:55")
+        assert [(a["kind"], a["check"]) for a in last.alerts] == [("recovery", "below_expected:home-primary")]
+        assert last.healthy and last.exit_code == 0
+
+    kinds = [(m["speedlab"]["check"], m["speedlab"]["kind"]) for m in hook.received]
+    assert sorted(kinds) == sorted([(c, k) for c in ("host_silent:office-main", "run_failed:hourly",
+                                                     "tier_stale:hourly", "below_expected:home-primary")
+                                    for k in ("incident", "recovery")])
+    by_check = {}
+    for m in hook.received:
+        by_check.setdefault(m["speedlab"]["check"], set()).add(m["speedlab"]["incident_id"])
+    assert all(len(ids) == 1 for ids in by_check.values())  # the recovery names its incident
+    silent = next(m for m in hook.received if m["speedlab"]["check"] == "host_silent:office-main")
+    assert silent["text"].startswith("[speedlab] ALERT: host office-main silent\nhost office-main has not "
+                                     "reported since 2025-12-29 12:00 IST (140 min ago; allowed 50 min)")
+    log = (d.config.state_path / "logs" / "health.jsonl").read_text().splitlines()
+    assert sum('"alert": "incident"' in line for line in log) == 4
+
+
+def test_failed_tests_open_their_own_incident(local_store, config_for):
+    with WebhookReceiver() as hook:
+        d = Deployment(local_store, config_for, hook.url, tiers=[])
+        d.results("home-primary", "2025-12-29 13:00", "2025-12-29 13:30")
+        for minute in ("13:45", "14:00", "14:15"):
+            slot = at(f"2025-12-29 {minute}")
+            local_store.put("vd-speed-test", raw_key("home-primary", slot, "Asia/Kolkata"),
+                            make_result("home-primary", slot, None, failed=True).to_json().encode())
+        report = d.check("2025-12-29 14:20")
+    assert [(a["kind"], a["check"]) for a in report.alerts] == [("incident", "tests_failing:home-primary")]
+    assert "latest: no_connectivity: network unreachable" in report.alerts[0]["message"]
+    # failed tests are not judged against the plan
+    assert next(c for c in report.checks if c["check"] == "below_expected:home-primary")["status"] == "ok"
+
+
+def test_undelivered_alerts_are_retried_once_the_receiver_answers(local_store, config_for):
+    with WebhookReceiver(status=503) as hook:
+        d = Deployment(local_store, config_for, hook.url, hosts=["backup-location"], tiers=[])
+        failed = d.check("2025-12-29 14:20")
+        assert failed.open_incidents == ["host_silent:backup-location"]
+        assert len(failed.delivery_errors) == 1 and "answered HTTP 503" in failed.delivery_errors[0]
+        hook.status = 200
+        retried = d.check("2025-12-29 14:25")
+        assert retried.alerts == [] and retried.delivery_errors == []
+        assert d.check("2025-12-29 14:30").delivery_errors == []
+    assert [m["speedlab"]["kind"] for m in hook.received] == ["incident", "incident"]  # 503, then delivered
+    log = (d.config.state_path / "logs" / "health.jsonl").read_text()
+    assert log.count('"alert": "incident"') == 1  # the log channel took it the first time only
+
+
+def test_no_alerts_sends_nothing_and_changes_no_state(local_store, config_for):
+    with WebhookReceiver() as hook:
+        d = Deployment(local_store, config_for, hook.url, hosts=["backup-location"], tiers=[])
+        dry = d.check("2025-12-29 14:20", send_alerts=False)
+        assert [a["check"] for a in dry.alerts] == ["host_silent:backup-location"] and not dry.sent
+        assert not (d.config.state_path / "health" / "state.json").exists()
+        real = d.check("2025-12-29 14:21")
+        assert [a["check"] for a in real.alerts] == ["host_silent:backup-location"]
+    assert len(hook.received) == 1
+
+
+def test_cli_exit_codes(tmp_path, capsys):
+    store = tmp_path / "data"
+    (store / "vd-speed-test").mkdir(parents=True)
+    cfg = tmp_path / "speedlab.toml"
+    cfg.write_text(f'store = "{store}"\n[health]\ntiers = []\n')
+    assert main(["health", "--config", str(cfg), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["healthy"] is True
+    cfg.write_text(f'store = "{store}"\n[health]\ntiers = []\nhosts = ["office-main"]\n')
+    assert main(["health", "--config", str(cfg)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("UNHEALTHY") and "FAIL host_silent:office-main: host office-main has not reported" in out
+    cfg.write_text(f'store = "{tmp_path / "missing"}"\n')
+    assert main(["health", "--config", str(cfg)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    cfg.write_text(f'store = "{store}"\n[health]\nsilent_after_minutes = -1\n')
+    assert main(["health", "--config", str(cfg)]) == 2
+    assert "must be a positive number" in capsys.readouterr().err
