@@ -166,7 +166,7 @@ def _run_dedupe(args, config: Config) -> int:
     from . import dedupe
     report = dedupe.dedupe(config, args.period, args.host, delete=args.delete)
     _answer(args, report.to_dict, lambda: dedupe.dedupe_table(report))
-    return 1 if report.failures else 0
+    return 0 if report.ok else 1
 
 
 def _add_logs(sub, common) -> None:

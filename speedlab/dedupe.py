@@ -345,6 +345,11 @@ class DedupeReport:
     stale: list[dict] = field(default_factory=list)
     stale_error: str | None = None
 
+    @property
+    def ok(self) -> bool:
+        """False when a planned deletion or a stale mark failed."""
+        return not self.failures and self.stale_error is None
+
     def to_dict(self) -> dict:
         """Plain data for ``--json``."""
         data = self.plan.to_dict()
@@ -354,20 +359,23 @@ class DedupeReport:
         return data
 
 
-def _mark_stale(config, groups: Sequence[DuplicateGroup]) -> tuple[list[dict], str | None]:
-    """Tell the rollup which hours/days/... to redo; returns what was marked, or why not."""
-    try:
-        from .rollup import mark_stale
-    except ImportError:
-        return [], "speedlab.rollup.mark_stale is not available: run the rollups for these periods by hand"
+def _mark_stale(config, store: Store, groups: Sequence[DuplicateGroup]) -> tuple[list[dict], str | None]:
+    """Mark the hour holding each changed slot or period start stale, so the next
+    ``scheduler run-due`` redoes it and its day, week, month and year. Returns what was
+    marked, and why marking stopped (``None`` when all went well)."""
+    from .rollup import mark_stale  # imported here: polars is not needed to plan or delete
     marked, seen = [], set()
     for group in groups:
         item = (group.host_id, group.start)
         if item in seen:
             continue
         seen.add(item)
-        mark_stale(config, group.host_id, group.start)
-        marked.append({"host": group.host_id, "time": group.start.isoformat()})
+        try:
+            key = mark_stale(config, group.host_id, group.start, store=store)
+        except StoreError as exc:
+            return marked, (f"could not mark {group.label} stale ({exc}): run speedlab aggregate "
+                            "for the changed periods by hand")
+        marked.append({"host": group.host_id, "time": group.start.isoformat(), "marker": key})
     return marked, None
 
 
@@ -399,9 +407,9 @@ def dedupe(config, scope: str = "all", host: str | None = None, delete: bool = F
             log.info("deleted duplicate", bucket=bucket, key=key)
         for bucket, key, reason in report.failures:
             log.error(f"could not delete a duplicate: {reason}", bucket=bucket, key=key)
-        report.stale, report.stale_error = _mark_stale(config, changed)
+        report.stale, report.stale_error = _mark_stale(config, store, changed)
         if report.stale_error:
-            log.warning(report.stale_error)
+            log.error(report.stale_error)
     log.end(f"dedupe finished: {len(plan.groups)} groups, {len(plan.deletions)} extras, "
             f"{len(report.deleted)} deleted", level="error" if report.failures else "info",
             dry_run=not delete)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from datetime import datetime
 from pathlib import Path
 
@@ -76,41 +74,49 @@ def test_dry_run_lists_the_legacy_duplicates_and_changes_nothing(store, config_f
     assert "speed_data_ookla_00_1766997540.json" in text
 
 
-def test_delete_removes_exactly_the_extras_and_marks_stale(store, config_for, monkeypatch):
-    calls = []
-    fake = types.ModuleType("speedlab.rollup")
-    fake.mark_stale = lambda config, host_id, slot_time: calls.append((host_id, slot_time))
-    monkeypatch.setitem(sys.modules, "speedlab.rollup", fake)
+def test_delete_removes_exactly_the_extras_and_marks_stale(store, config_for):
     k = _seed_store(store)
     before = everything(store)
     config = config_for(store)
     report = dedupe(config, delete=True)
     after = everything(store)
-    gone = {key for _, key in before} - {key for _, key in after}
-    assert gone == {k[name] for name in EXTRAS}
-    assert all(after[item] == before[item] for item in after)   # kept objects untouched
-    assert report.failures == [] and len(report.deleted) == 6
-    assert sorted((h or "", t.isoformat()) for h, t in calls) == [
+    assert {key for _, key in before} - {key for _, key in after} == {k[name] for name in EXTRAS}
+    assert all(after[item] == before[item] for item in before if item in after)   # kept: untouched
+    assert report.ok and report.failures == [] and len(report.deleted) == 6
+    assert sorted((m["host"] or "", m["time"]) for m in report.stale) == [
         ("", "2025-12-29T14:00:00+05:30"),
         ("home-primary", "2025-12-29T00:00:00+05:30"), ("home-primary", "2025-12-29T14:00:00+05:30"),
         ("home-primary", "2025-12-29T14:15:00+05:30"), ("home-primary", "2025-12-30T09:00:00+05:30"),
         ("office-main", "2025-12-29T10:00:00+05:30")]
-    assert len(report.stale) == 6 and report.stale_error is None
+    markers = sorted(info.key for info in store.list(B.hourly, "stale/"))
+    assert markers == ["stale/hour=2025122900/home-primary.json", "stale/hour=2025122910/office-main.json",
+                       "stale/hour=2025122914/all.json", "stale/hour=2025122914/home-primary.json",
+                       "stale/hour=2025123009/home-primary.json"]
+    assert {(b, key) for b, key in after} - set(before) == {(B.hourly, m) for m in markers}
     log = [json.loads(line) for line in (Path(config.state_path) / "logs" / "dedupe.jsonl").read_text().splitlines()]
     assert [line.get("event") for line in (log[0], log[-1])] == ["start", "end"]
     assert sorted(line["key"] for line in log if line["message"] == "deleted duplicate") == sorted(
         k[name] for name in EXTRAS)
     again = dedupe(config, delete=True)                           # idempotent: nothing left to do
-    assert again.plan.deletions == [] and again.deleted == []
+    assert again.plan.deletions == [] and again.deleted == [] and again.stale == []
 
 
-def test_without_rollup_module_the_report_says_so(local_store, config_for, monkeypatch):
-    monkeypatch.setitem(sys.modules, "speedlab.rollup", None)    # import fails
+def test_a_failed_stale_mark_is_reported_not_hidden(local_store, config_for, monkeypatch):
+    from speedlab import rollup
+    from speedlab.errors import StoreUnavailable
+
+    def refuse(*args, **kwargs):
+        raise StoreUnavailable("hourly bucket unreachable")
+    monkeypatch.setattr(rollup, "mark_stale", refuse)
     put_raw(local_store, result("home-primary", "2025-12-29 14:02:00"), legacy=True)
     put_raw(local_store, result("home-primary", "2025-12-29 14:09:00"), legacy=True)
-    report = dedupe(config_for(local_store), "raw", delete=True)
-    assert len(report.deleted) == 1 and report.stale == []
-    assert "mark_stale is not available" in report.stale_error
+    config = config_for(local_store)
+    report = dedupe(config, "raw", delete=True)
+    assert len(report.deleted) == 1 and report.stale == [] and not report.ok
+    assert report.stale_error == ("could not mark 2025-12-29T14:00 stale (hourly bucket unreachable): "
+                                  "run speedlab aggregate for the changed periods by hand")
+    log = (Path(config.state_path) / "logs" / "dedupe.jsonl").read_text()
+    assert '"level": "error", "run_id"' in log and "could not mark" in log
 
 
 def test_scope_and_host_filters(store, config_for):
