@@ -42,7 +42,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from .config import Config
-from .errors import ConfigError, InvalidRecord, StoreError
+from .errors import ConfigError, InvalidRecord, SpoolError, StoreError
 from .joblog import JobLog
 from .layout import raw_key, raw_slot_prefix
 from .netinfo import ConnectionInfo, detect_connection
@@ -343,7 +343,7 @@ def record_from_output(output: dict, *, host_id: str, engine: str, started: date
 def measure(engine: Callable[[], dict], *, host_id: str, started: datetime, tz: str,
             max_test_s: float, detect: Callable[[str | None], ConnectionInfo] = detect_connection) -> SpeedTestResult:
     """Run ``engine`` and return its record, ``ok`` or ``failed`` (never raises for a failed test)."""
-    name = getattr(engine, "name", None) or type(engine).__name__
+    name = getattr(engine, "name", None) or getattr(engine, "__name__", None) or type(engine).__name__
     clock = time.monotonic()
     try:
         output = run_engine(engine, max_test_s)
@@ -489,6 +489,13 @@ def flush_spool(config: Config, *, store: Store | None = None, log: JobLog | Non
     return report
 
 
+def _holds_slot(spool: Spool, host: str, slot: datetime) -> bool:
+    try:
+        return spool.holds_slot(host, slot)
+    except SpoolError:
+        return False
+
+
 def collect_once(config: Config, *, now: datetime | None = None, engine: Callable[[], dict] | None = None,
                  log: JobLog | None = None, secure: bool | None = None, servers=None,
                  detect: Callable[[str | None], ConnectionInfo] = detect_connection) -> CollectOutcome:
@@ -534,13 +541,18 @@ def collect_once(config: Config, *, now: datetime | None = None, engine: Callabl
     log.start("collector run started", slot=slot.isoformat(), key=key)
     spool = open_spool(config, settings)
     store: Store | None = None
-    flush = FlushReport(remaining=len(spool))
+    flush = FlushReport()
     try:
         store = config.open_store()
     except StoreError as exc:
         flush.error = str(exc)
-    if store is not None:
-        flush = spool.flush(lambda record: _write(store, bucket, tz, record)[0], log)
+    try:
+        if store is not None:
+            flush = spool.flush(lambda record: _write(store, bucket, tz, record)[0], log)
+        else:
+            flush.remaining = len(spool)
+    except SpoolError as exc:  # an unreadable spool must not stop today's measurement
+        log.warning(f"cannot read the spool, testing anyway: {exc}")
     counts = dict(flushed=flush.flushed, rejected=len(flush.rejected), spool=flush.as_dict())
     if flush.flushed:
         log.info(f"uploaded {flush.flushed} spooled result(s)", **flush.as_dict())
@@ -564,7 +576,7 @@ def collect_once(config: Config, *, now: datetime | None = None, engine: Callabl
         return done(CollectOutcome("slot_filled", None, key, existing=existing, **counts,
                                    message=f"slot already filled ({', '.join(k.rsplit('/', 1)[1] for k in existing)}): "
                                            "no test run"))
-    if existing is None and spool.holds_slot(host, slot):
+    if existing is None and _holds_slot(spool, host, slot):
         return done(CollectOutcome("slot_filled", None, key, **counts,
                                    message="slot already filled by a result waiting in the spool: no test run"))
 
@@ -591,7 +603,12 @@ def collect_once(config: Config, *, now: datetime | None = None, engine: Callabl
             return done(CollectOutcome("slot_filled", record, key, existing=[key], **counts,
                                        message="slot already filled by a concurrent run: measurement not stored"),
                         level="warning")
-    path, dropped = spool.add(record)
+    try:
+        path, dropped = spool.add(record)
+    except SpoolError as exc:
+        log.end(f"store unreachable ({flush.error}) and the spool cannot be written: result NOT saved "
+                f"({exc})", level="error", status="lost", key=key, record=record.to_dict())
+        raise
     for name in dropped:
         log.warning(f"spool full ({spool.max_entries} entries): dropped the oldest result {name}",
                     dropped_log=str(spool.dropped_log))

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,12 +37,13 @@ from typing import Callable
 
 from .errors import InvalidRecord, SpoolError, StoreError
 from .records import SpeedTestResult, decode_json
+from .store import LocalStore
 
 __all__ = ["DEFAULT_MAX_ENTRIES", "FlushReport", "Spool", "SpoolError"]
 
 #: 30 days of 15-minute results.
 DEFAULT_MAX_ENTRIES = 2880
-_TMP = ".tmp-"
+_TMP = LocalStore._TMP  # temporary files of an add in progress
 
 
 @dataclass
@@ -79,19 +79,6 @@ class FlushReport:
         """Plain data for JSON output and logs."""
         return {"uploaded": len(self.uploaded), "already_filled": len(self.already_filled),
                 "rejected": self.rejected, "remaining": self.remaining, "error": self.error}
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return  # Windows cannot open folders; NTFS metadata is journalled
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def entry_name(record: SpeedTestResult) -> str:
@@ -142,7 +129,7 @@ class Spool:
         try:
             names = [e.name for e in os.scandir(self.folder)
                      if e.is_file() and e.name.endswith(".json") and not e.name.startswith(_TMP)]
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return []
         except OSError as exc:
             raise SpoolError(f"cannot read the spool folder {self.folder}: {exc.strerror}") from None
@@ -176,25 +163,16 @@ class Spool:
             If the spool folder cannot be written: the caller must then report the result
             as not saved.
         """
-        data = record.to_json().encode("utf-8")
         path = self.folder / entry_name(record)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             dropped = self._make_room()
-            fd, tmp = tempfile.mkstemp(prefix=_TMP, suffix=".part", dir=self.folder)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError as exc:
-            raise SpoolError(f"cannot write the spool entry {path}: {exc.strerror or exc}; free disk "
-                             "space or fix the permissions of the state folder (state_dir)") from None
-        _fsync_dir(self.folder)
+            # the local store's write: temporary file, fsync, rename, fsync of the folder
+            LocalStore(self.folder.parent).put(self.folder.name, path.name, record.to_json().encode("utf-8"))
+        except (OSError, StoreError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise SpoolError(f"cannot write the spool entry {path}: {reason}; free disk space or fix "
+                             "the permissions of the state folder (state_dir)") from None
         return path, dropped
 
     def _make_room(self) -> list[str]:
@@ -250,22 +228,13 @@ class Spool:
                 report.remaining = len(entries) - index
                 break
             try:
-                record = SpeedTestResult.from_json(data, source=f"spool entry {path.name}")
-            except InvalidRecord as exc:
+                stored = write(SpeedTestResult.from_json(data, source=f"spool entry {path.name}"))
+            except InvalidRecord as exc:  # unreadable, or refused by the writer's validation
                 moved = self._reject(path)
                 if moved:
                     report.rejected.append(moved)
                     if log is not None:
                         log.warning(f"corrupt spool entry set aside: {exc}", path=moved)
-                continue
-            try:
-                stored = write(record)
-            except InvalidRecord as exc:
-                moved = self._reject(path)
-                if moved:
-                    report.rejected.append(moved)
-                    if log is not None:
-                        log.warning(f"spool entry refused by the writer, set aside: {exc}", path=moved)
                 continue
             except StoreError as exc:
                 report.error = str(exc)
@@ -275,8 +244,6 @@ class Spool:
                 break
             (report.uploaded if stored else report.already_filled).append(path.name)
             path.unlink(missing_ok=True)
-        if report.flushed:
-            _fsync_dir(self.folder)
         if report.error is None:
             report.remaining = len(self.entries())
         return report

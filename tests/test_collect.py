@@ -22,7 +22,7 @@ from speedlab import cli, collect
 from speedlab.collect import (CollectorSettings, EngineFailure, classify_failure, collect_once,
                               flush_spool, record_from_output, run_engine, store_result)
 from speedlab.config import Config
-from speedlab.errors import ConfigError, InvalidRecord
+from speedlab.errors import ConfigError, InvalidRecord, SpoolError
 from speedlab.layout import legacy_raw_name, raw_key, raw_slot_prefix
 from speedlab.netinfo import ConnectionInfo
 from speedlab.records import SpeedTestResult
@@ -413,3 +413,17 @@ def test_cli_bad_collector_table_is_one_line(tmp_path, capsys):
     assert cli.main(["collect", "--config", str(config), "--store", str(tmp_path / "s")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("speedlab collect: error: [collector] servers") and err.count("\n") == 1
+
+
+def test_store_and_spool_both_unwritable_is_an_error_with_the_record_logged(tmp_path, config_for):
+    (tmp_path / "state-file").write_text("not a folder")
+    config = config_for(_down_local(tmp_path), state_dir=str(tmp_path / "state-file" / "state"))
+    logged = []
+
+    class Log:
+        def __getattr__(self, level):
+            return lambda message, **fields: logged.append((level, message, fields))
+    with pytest.raises(SpoolError, match="cannot write the spool entry"):
+        collect_once(config, now=T0, engine=QuickEngine(download_mbps=123), log=Log(), detect=no_detect)
+    level, message, fields = logged[-1]
+    assert level == "end" and "result NOT saved" in message and fields["record"]["download_mbps"] == 123
