@@ -223,10 +223,12 @@ def test_a_hung_server_is_a_timeout_record(proxied, local_store, config_for):
 
 def test_configured_server_is_the_one_tested(proxied, local_store, config_for):
     config = config_for(local_store, sections={"collector": {"servers": [4343]}})
-    outcome = collect_once(config, now=T0)
+    seen = []
+    outcome = collect_once(config, now=T0, detect=lambda host: seen.append(host) or ETHERNET)
     assert outcome.status == "stored" and outcome.record.ok
     assert outcome.record.server.id == "4343" and outcome.record.server.name == "Loopback 2"
-    assert outcome.record.connection_type == "Unknown" and outcome.record.interface == "lo"
+    assert seen == [proxied.host]  # the link is looked up towards the server that was tested
+    assert outcome.record.connection_type == "Ethernet" and outcome.record.interface == "eth0"
 
 
 # ============================================================================ exactly once

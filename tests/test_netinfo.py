@@ -230,8 +230,10 @@ def test_detect_linux_ethernet(tmp_path):
     assert info == ConnectionInfo("Ethernet", "enp3s0")
 
 
-def test_detect_on_this_machine_loopback_is_unknown():
-    assert detect_connection("127.0.0.1:8080").connection_type == "Unknown"
+def test_loopback_is_unknown_with_this_machines_sysfs():
+    run = canned({"ip": "local 127.0.0.1 dev lo table local src 127.0.0.1 uid 0 \n    cache <local> \n"})
+    assert detect_connection("127.0.0.1:8080", system="linux", run=run) == ConnectionInfo("Unknown", "lo")
+    assert run.calls == [["ip", "route", "get", "127.0.0.1"]]
 
 
 # ----------------------------------------------------------------------------- macOS
