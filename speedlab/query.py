@@ -55,7 +55,7 @@ from .store import Store
 
 __all__ = [
     "ALL_HOSTS", "CACHE_TTL_S", "DEFAULT_DAYS", "MAX_DAYS", "MODES", "ROW_FIELDS", "DataCache",
-    "QueryError", "RowsAnswer", "cache_for", "cache_key", "check_query", "get_rows", "headline",
+    "QueryError", "RowsAnswer", "cache_for", "cache_key", "check_query", "clear_caches", "get_rows", "headline",
     "heatmap", "heatmap_cells", "minute_row", "parse_now", "rows", "slot_window", "summary_periods",
     "summary_row",
 ]
@@ -473,6 +473,12 @@ class DataCache:
 _CACHES: "OrderedDict[str, DataCache]" = OrderedDict()
 _CACHES_LOCK = threading.Lock()
 _MAX_CACHES = 16
+
+
+def clear_caches() -> None:
+    """Forget every cached row (all stores)."""
+    with _CACHES_LOCK:
+        _CACHES.clear()
 
 
 def cache_for(store: Store, config: Config, now: datetime | None = None) -> DataCache:

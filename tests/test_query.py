@@ -1,0 +1,415 @@
+"""speedlab.query: the dashboard's rows, checked against plain-Python sums over the raw samples."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from dashboard_data import B, HOSTS, build_store, ist, make_result, period
+from speedlab import layout, query
+from speedlab.cli import main
+from speedlab.config import Plan, load_config
+from speedlab.joblog import JobLog
+from speedlab.query import (DataCache, QueryError, cache_for, check_query, get_rows, headline,
+                            heatmap, rows, slot_window, summary_periods)
+from speedlab.store import LocalStore, S3Store
+
+NOW = ist(2026, 1, 5, 10, 20)       # a Monday, 10:20 IST
+FIRST = ist(2025, 12, 20)
+SKIP = ("20251227",)                # no host has a result that day
+SEED_KEYS = ["date_ist", "date_ist_str", "download_avg", "upload_avg", "ping_avg", "days",
+             "connection_type", "below_expected"]
+PLANS = dict(plan=Plan(200.0, 100.0), host_plans={"office-main": Plan(500.0, 500.0)})
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    query.clear_caches()
+    yield
+    query.clear_caches()
+
+
+def _config(store, tmp, **extra):
+    s3 = {}
+    if isinstance(store, S3Store):
+        s3 = {"endpoint_url": store.endpoint_url, "region": "us-east-1",
+              "access_key_id": "testing", "secret_access_key": "testing"}
+    url = "s3://" if s3 else store.url
+    return load_config(env={}, store=url, s3=s3, state_dir=str(tmp / "state"), host_id="home-primary",
+                       **extra)
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def built(request, tmp_path_factory):
+    """One store per backend, written once: 3 hosts, 20 Dec 2025 to NOW; read-only tests only."""
+    tmp = tmp_path_factory.mktemp(f"query-{request.param}")
+    if request.param == "local":
+        store = LocalStore(tmp / "store")
+        store.root.mkdir()
+    else:
+        moto = request.getfixturevalue("moto_server")
+        moto.reset()
+        store = S3Store(endpoint_url=moto.endpoint_url, region="us-east-1",
+                        access_key_id="testing", secret_access_key="testing")
+        for bucket in set(B.as_dict().values()):
+            store.create_bucket(bucket)
+    data = build_store(store, FIRST, NOW, raw_days=1, hourly_days=2, skip_days=SKIP)
+    return store, _config(store, tmp, **PLANS), data
+
+
+class CountingStore:
+    """Wraps a store; counts calls and the most GETs in flight at once."""
+
+    def __init__(self, inner, delay_s: float = 0.0):
+        self.inner, self.url, self.delay_s = inner, inner.url, delay_s
+        self.calls: Counter = Counter()
+        self.active = self.max_active = 0
+        self._lock = threading.Lock()
+
+    def get(self, bucket, key):
+        with self._lock:
+            self.calls["get"] += 1
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            time.sleep(self.delay_s)
+            return self.inner.get(bucket, key)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def list(self, bucket, prefix=""):
+        self.calls["list"] += 1
+        return self.inner.list(bucket, prefix)
+
+    def list_prefixes(self, bucket, prefix=""):
+        self.calls["list_prefixes"] += 1
+        return self.inner.list_prefixes(bucket, prefix)
+
+    def put(self, bucket, key, data):
+        return self.inner.put(bucket, key, data)
+
+
+def _plain(data, start, end, host):
+    """Averages and counts over the samples of ``host`` (or all) in [start, end): plain Python."""
+    chosen = data.results_in(start, end, None if host == "all" else host)
+    ok = [r for r in chosen if r.ok]
+    out = {"tests": len(ok), "failed": len(chosen) - len(ok)}
+    for name, attr in (("download", "download_mbps"), ("upload", "upload_mbps"), ("ping", "ping_ms")):
+        values = [getattr(r, attr) for r in ok]
+        out[f"{name}_avg"] = sum(values) / len(values) if values else None
+        out[f"{name}_min"] = min(values) if values else None
+        out[f"{name}_max"] = max(values) if values else None
+    out["hosts_reporting"] = len({(r.host_id, r.slot_start) for r in chosen})
+    return out
+
+
+# ---------------------------------------------------------------------------- the seed's shape
+
+def test_weekly_rows_have_the_seed_dashboard_api_shape(built):
+    store, config, _ = built
+    got = rows("weekly", 2, store=store, config=config, now=NOW)
+    assert [list(r)[:8] for r in got] == [SEED_KEYS, SEED_KEYS]
+    done, current = got
+    assert done["date_ist"] == "2025-12-29"
+    assert done["date_ist_str"] == "2025-12-29 to 2026-01-04"
+    assert isinstance(done["download_avg"], float) and isinstance(done["upload_avg"], float)
+    assert isinstance(done["ping_avg"], float)
+    assert done["days"] == 7
+    assert done["connection_type"] == "Ethernet, Wi-Fi 2.4GHz, Wi-Fi 5GHz"
+    assert done["below_expected"] is False
+    assert (done["period"], done["status"], done["complete"]) == ("2026W01", "ok", True)
+    # the current week has no summary yet: it is a row of nulls that says so, not zeros
+    assert (current["period"], current["status"], current["complete"]) == ("2026W02", "pending", False)
+    assert [current[k] for k in SEED_KEYS[2:]] == [None] * 6
+    assert json.loads(json.dumps(got)) == got
+
+
+# ---------------------------------------------------------------------------- every mode
+
+WINDOWS = {
+    ("minute", 1): [f"{(ist(2026, 1, 4, 10, 30) + timedelta(minutes=15 * i)):%Y%m%d%H%M}" for i in range(96)],
+    ("hourly", 1): [f"{(ist(2026, 1, 4, 11) + timedelta(hours=i)):%Y%m%d%H}" for i in range(24)],
+    ("daily", 14): [f"{(ist(2025, 12, 23) + timedelta(days=i)):%Y%m%d}" for i in range(14)],
+    ("weekly", 3): ["2025W52", "2026W01", "2026W02"],
+    ("monthly", 2): ["202512", "202601"],
+    ("yearly", 3): ["2024", "2025", "2026"],
+}
+
+
+@pytest.mark.parametrize("host", ["all", "office-main", "backup-location"])
+@pytest.mark.parametrize("mode,days", list(WINDOWS))
+def test_every_mode_matches_plain_sums_over_the_samples(built, mode, days, host):
+    store, config, data = built
+    got = rows(mode, days, host, store=store, config=config, now=NOW)
+    assert [r["period"] for r in got] == WINDOWS[(mode, days)]
+    n_hosts = len(HOSTS) if host == "all" else 1
+    for row in got:
+        start, end = datetime.fromisoformat(row["period_start"]), datetime.fromisoformat(row["period_end"])
+        want = _plain(data, start, end, host)
+        where = f"{mode} {row['period']} {host}"
+        if not row["complete"]:  # the dataset has nothing in the current period
+            assert row["status"] == "pending" and row["download_avg"] is None, where
+            continue
+        assert row["status"] == ("ok" if want["tests"] else "failed" if want["failed"] else "missing"), where
+        assert (row["tests"], row["failed"]) == (want["tests"], want["failed"]), where
+        for key in ("download_avg", "upload_avg", "ping_avg", "download_min", "download_max",
+                    "upload_min", "upload_max", "ping_min", "ping_max"):
+            assert row[key] == pytest.approx(want[key], rel=1e-12), (where, key)
+        if row["complete"]:
+            expected_slots = n_hosts * (1 if mode == "minute" else period(mode, start).expected_slots)
+            assert row["coverage_pct"] == pytest.approx(100.0 * want["hosts_reporting"] / expected_slots), where
+    statuses = Counter(r["status"] for r in got)
+    if (mode, host) == ("daily", "all"):
+        assert got[4]["period"] == "20251227" and got[4]["status"] == "missing"
+        assert got[-1]["status"] == "pending"
+    if (mode, host) == ("daily", "backup-location"):   # off on 25 Dec, and nobody had 27 Dec
+        assert [r["period"] for r in got if r["status"] == "missing"] == ["20251225", "20251227"]
+    if (mode, host) == ("minute", "office-main"):      # failed tests are visible as such
+        assert (statuses["failed"], statuses["ok"], statuses["pending"]) == (1, 94, 1)
+    if (mode, host) == ("minute", "backup-location"):  # off all of 5 Jan so far
+        assert statuses["missing"] == 41 and got[-2]["status"] == "missing"
+    if (mode, host) == ("yearly", "all"):
+        assert [r["status"] for r in got] == ["missing", "ok", "pending"]
+
+
+def test_below_expected_and_plan_speeds_come_with_the_rows(built):
+    store, config, _ = built
+    office = rows("daily", 2, "office-main", store=store, config=config, now=NOW)[0]
+    home = rows("daily", 2, "home-primary", store=store, config=config, now=NOW)[0]
+    every = rows("daily", 2, store=store, config=config, now=NOW)[0]
+    assert (office["expected_download_mbps"], office["expected_upload_mbps"]) == (500.0, 500.0)
+    assert office["below_expected"] is True        # ~360 Mbit/s against 0.8 x 500
+    assert (home["expected_download_mbps"], home["below_expected"]) == (200.0, True)   # ~140 < 160
+    assert (every["expected_download_mbps"], every["below_expected"]) == (200.0, False)  # ~185
+
+
+def test_cli_query_prints_the_same_rows(built, capsys, tmp_path, monkeypatch):
+    store, config, _ = built
+    if not isinstance(store, LocalStore):
+        pytest.skip("the CLI's --store takes a URL; the S3 flavour is covered by rows() itself")
+    monkeypatch.chdir(tmp_path)
+    assert main(["query", "--store", str(store.root), "--mode", "weekly", "--days", "3",
+                 "--host", "office-main", "--now", NOW.isoformat()]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    same = rows("weekly", 3, "office-main", store=store, config=load_config(env={}, store=str(store.root)),
+                now=NOW, force_refresh=True)
+    assert printed == same and len(printed) == 3
+    assert main(["query", "--store", str(store.root), "--mode", "weekly", "--days", "0"]) == 1
+    assert "days=0 is out of range for mode weekly: use 1 to 520 weeks" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- odd objects
+
+def test_minute_rows_count_failed_unreadable_and_duplicate_objects(local_store, tmp_path):
+    config = _config(local_store, tmp_path)
+    slot = ist(2026, 1, 5, 10, 0)
+    good = make_result("home-primary", slot, 100.0)
+    local_store.put(B.raw, layout.raw_key("home-primary", slot), good.to_json().encode())
+    legacy = layout.raw_slot_prefix("home-primary", slot) + layout.legacy_raw_name("ookla", 0, 1767587000)
+    local_store.put(B.raw, legacy, make_result("home-primary", slot, 900.0).to_json().encode())
+    failed = make_result("office-main", slot, None, failed=True)
+    local_store.put(B.raw, layout.raw_key("office-main", slot), failed.to_json().encode())
+    bad_slot = slot - timedelta(minutes=15)
+    local_store.put(B.raw, layout.raw_key("office-main", bad_slot), b'{"schema_version": 1, "host')
+    log = JobLog(tmp_path / "logs", "dashboard")
+    got = rows("minute", 1, store=local_store, config=config, now=NOW, log=log)
+    by_period = {r["period"]: r for r in got}
+    at = by_period["202601051000"]
+    # the legacy object sorts first, so it is kept; test.json is counted as a duplicate
+    assert (at["status"], at["tests"], at["failed"], at["duplicates"]) == ("ok", 1, 1, 1)
+    assert at["download_avg"] == 900.0 and at["hosts"] == ["home-primary", "office-main"]
+    assert at["coverage_pct"] == 100.0
+    before = by_period["202601050945"]
+    assert (before["status"], before["rejected"], before["download_avg"]) == ("unreadable", 1, None)
+    assert "corrupt JSON" in before["error"]
+    assert by_period["202601050930"]["status"] == "missing"
+    assert got[-1]["status"] == "pending" and got[-1]["period"] == "202601051015"
+    assert any("rejected raw result" in line["message"] for line in log.lines)
+    only_office = rows("minute", 1, "office-main", store=local_store, config=config, now=NOW)
+    assert {r["period"]: r["status"] for r in only_office}["202601051000"] == "failed"
+
+
+def test_original_summaries_with_only_the_seed_fields_are_read(local_store, tmp_path):
+    config = _config(local_store, tmp_path, plan=Plan(200.0, 100.0))
+    day = period("daily", ist(2026, 1, 4))
+    seed = {"avg_download": 150.5, "avg_upload": 90.25, "avg_ping": 12.0, "min_download": 40.0,
+            "max_download": 210.0, "records_aggregated": 90, "connection_types": ["Ethernet", "Wi-Fi 5GHz"],
+            "anomalies_count": 2}
+    local_store.put(B.daily, layout.summary_key(day), json.dumps(seed).encode())
+    row = rows("daily", 2, store=local_store, config=config, now=NOW)[0]
+    assert (row["download_avg"], row["upload_avg"], row["ping_avg"]) == (150.5, 90.25, 12.0)
+    assert (row["download_min"], row["download_max"], row["upload_min"]) == (40.0, 210.0, None)
+    assert (row["tests"], row["failed"], row["days"], row["anomalies"]) == (90, 0, 1, 2)
+    assert row["connection_type"] == "Ethernet, Wi-Fi 5GHz"
+    assert row["coverage_pct"] is None
+    # no below_expected in the summary: judged against the configured plan (0.8 x 200 = 160)
+    assert (row["expected_download_mbps"], row["below_expected"]) == (200.0, True)
+
+
+def test_corrupt_and_invalid_summaries_are_unreadable_rows_and_logged(local_store, tmp_path):
+    config = _config(local_store, tmp_path)
+    days = [period("daily", ist(2026, 1, d)) for d in (3, 4)]
+    local_store.put(B.daily, layout.summary_key(days[0]), b"{not json")
+    local_store.put(B.daily, layout.summary_key(days[1]), json.dumps({"avg_download": "fast"}).encode())
+    log = JobLog(tmp_path / "logs", "dashboard")
+    got = rows("daily", 3, store=local_store, config=config, now=NOW, log=log)
+    assert [r["status"] for r in got] == ["unreadable", "unreadable", "pending"]
+    assert "corrupt JSON" in got[0]["error"] and "missing field" in got[1]["error"]
+    assert got[0]["download_avg"] is None
+    assert [line["level"] for line in log.lines] == ["warning", "warning"]
+
+
+# ---------------------------------------------------------------------------- cache and pool
+
+def test_cache_key_force_refresh_and_per_host_isolation(local_store, tmp_path):
+    counting = CountingStore(local_store)
+    config = _config(local_store, tmp_path)
+    data = build_store(local_store, ist(2026, 1, 1), NOW, hosts=("home-primary", "office-main"),
+                       raw_days=0, hourly_days=0, tiers=("daily",))
+    first = get_rows("daily", 3, "office-main", store=counting, config=config, now=NOW)
+    assert not first.from_cache and counting.calls["get"] == 3
+    again = get_rows("daily", 3, "office-main", store=counting, config=config, now=NOW)
+    assert again.from_cache and again.rows == first.rows and counting.calls["get"] == 3
+    assert get_rows("daily", 3, store=counting, config=config, now=NOW).from_cache is False
+    cache = cache_for(counting, config, NOW)
+    assert cache.keys() == ["daily_all_daily_3", "daily_office-main_daily_3", "hosts"]
+    # new data is not seen until the cache expires or a refresh bypasses it
+    day = period("daily", ist(2026, 1, 4))
+    changed = dict(data.summaries[("daily", "20260104", "office-main")], avg_download=1.5)
+    local_store.put(B.daily, layout.summary_key(day, "office-main"), json.dumps(changed).encode())
+    assert rows("daily", 3, "office-main", store=counting, config=config, now=NOW)[1]["download_avg"] != 1.5
+    refreshed = get_rows("daily", 3, "office-main", store=counting, config=config, now=NOW, force_refresh=True)
+    assert not refreshed.from_cache and refreshed.rows[1]["download_avg"] == 1.5
+    assert counting.calls["get"] == 3 + 3 + 3
+    # the refreshed rows are cached; mutating what a caller got does not touch the cache
+    refreshed.rows[1]["download_avg"] = -1
+    assert rows("daily", 3, "office-main", store=counting, config=config, now=NOW)[1]["download_avg"] == 1.5
+    assert cache.invalidate("office-main") == 1
+    assert cache.keys() == ["daily_all_daily_3", "hosts"]
+
+
+def test_cache_entries_expire_after_the_ttl():
+    clock = [1000.0]
+    cache = DataCache(ttl_s=120, clock=lambda: clock[0])
+    loads = []
+    value, hit = cache.get_or_load("daily_all_daily_7", lambda: loads.append(1) or ["rows"])
+    assert (value, hit) == (["rows"], False)
+    clock[0] += 119.9
+    assert cache.get_or_load("daily_all_daily_7", lambda: loads.append(1) or ["new"]) == (["rows"], True)
+    clock[0] += 0.1
+    assert cache.get_or_load("daily_all_daily_7", lambda: loads.append(1) or ["new"]) == (["new"], False)
+    assert len(loads) == 2 and (cache.hits, cache.misses) == (1, 2)
+    assert query.cache_key("daily", "home-primary", "daily", 30) == "daily_home-primary_daily_30"
+
+
+def test_store_reads_run_in_parallel_on_a_bounded_pool(local_store, tmp_path):
+    build_store(local_store, ist(2026, 1, 3), NOW, hosts=("home-primary",), raw_days=0, hourly_days=3,
+                tiers=("hourly",))
+    counting = CountingStore(local_store, delay_s=0.02)
+    config = _config(local_store, tmp_path)
+    started = time.perf_counter()
+    got = rows("hourly", 2, "home-primary", store=counting, config=config, now=NOW, max_workers=4)
+    elapsed = time.perf_counter() - started
+    assert len(got) == 48 and counting.calls["get"] == 48
+    assert 2 <= counting.max_active <= 4
+    assert elapsed < 48 * 0.02 / 2       # well under the sequential time
+
+
+def test_concurrent_callers_of_one_key_share_one_load(local_store, tmp_path):
+    build_store(local_store, ist(2026, 1, 1), NOW, hosts=("home-primary",), raw_days=0, hourly_days=0,
+                tiers=("daily",))
+    counting = CountingStore(local_store, delay_s=0.02)
+    config = _config(local_store, tmp_path)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(
+        get_rows("daily", 5, "home-primary", store=counting, config=config, now=NOW))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert counting.calls["get"] == 5
+    assert sorted(a.from_cache for a in answers) == [False, True, True, True]
+
+
+# ---------------------------------------------------------------------------- pure parts
+
+@pytest.mark.parametrize("args,message", [
+    (("fortnightly", 3), "unknown mode 'fortnightly': use one of minute, hourly, daily, weekly, monthly, yearly"),
+    (("daily", 0), "days=0 is out of range for mode daily: use 1 to 3660 days"),
+    (("minute", 32), "days=32 is out of range for mode minute: use 1 to 31 days"),
+    (("yearly", "five"), "days='five' is not a whole number: give how many periods to show, e.g. 5"),
+    (("daily", 2.5), "days=2.5 is not a whole number"),
+    (("daily", 7, "../etc"), "invalid host id '../etc'"),
+])
+def test_bad_queries_say_what_to_do(args, message):
+    with pytest.raises(QueryError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        check_query(*args)
+
+
+def test_check_query_normalises():
+    assert check_query("15-min", "7", None) == ("minute", 7, "all")
+    assert check_query("Weekly", 56.0, "office-main") == ("weekly", 56, "office-main")
+
+
+def test_windows_follow_local_days_iso_weeks_and_months():
+    assert [p.label for p in summary_periods("weekly", 2, ist(2026, 1, 1, 12), "Asia/Kolkata")] == \
+        ["2025W52", "2026W01"]
+    assert [p.label for p in summary_periods("monthly", 3, ist(2026, 1, 15), "Asia/Kolkata")] == \
+        ["202511", "202512", "202601"]
+    assert [p.label for p in summary_periods("yearly", 5, ist(2026, 6, 1), "Asia/Kolkata")] == \
+        ["2022", "2023", "2024", "2025", "2026"]
+    # 18:45 UTC on 31 Dec is 00:15 IST on 1 Jan
+    late = datetime(2025, 12, 31, 18, 45, tzinfo=timezone.utc)
+    assert [p.label for p in summary_periods("daily", 1, late, "Asia/Kolkata")] == ["20260101"]
+    hours = summary_periods("hourly", 2, late, "Asia/Kolkata")
+    assert len(hours) == 48 and hours[-1].label == "2026010100" and hours[0].label == "2025123001"
+    slots = slot_window(1, late, "Asia/Kolkata")
+    assert len(slots) == 96 and slots[-1] == ist(2026, 1, 1, 0, 15) and slots[0] == ist(2025, 12, 31, 0, 30)
+
+
+def _row(**values):
+    row = dict.fromkeys(query.ROW_FIELDS)
+    row.update(tests=0, failed=0, rejected=0, status="ok", download_count=0, upload_count=0, ping_count=0)
+    row.update(values)
+    return row
+
+
+def test_headline_weights_averages_by_test_counts_and_counts_gaps():
+    got = headline([
+        _row(download_avg=100.0, download_count=1, download_min=90.0, download_max=110.0, tests=1,
+             expected_slots=4, slots_with_result=1, below_expected=True),
+        _row(download_avg=200.0, download_count=3, download_min=150.0, download_max=260.0, tests=3,
+             failed=1, expected_slots=4, slots_with_result=4, below_expected=False),
+        _row(status="missing", expected_slots=4, slots_with_result=0, coverage_pct=0.0),
+        _row(status="pending"),
+    ])
+    assert got["download_avg"] == 175.0 and got["upload_avg"] is None
+    assert (got["download_min"], got["download_max"]) == (90.0, 260.0)
+    assert (got["tests"], got["failed"]) == (4, 1)
+    assert got["coverage_pct"] == pytest.approx(100.0 * 5 / 12)
+    assert (got["periods"], got["periods_with_data"], got["periods_missing"], got["periods_pending"]) == (4, 2, 1, 1)
+    assert (got["periods_below_expected"], got["periods_judged"]) == (1, 2)
+
+
+def test_heatmap_equals_plain_grouping_by_weekday_and_hour(built):
+    store, config, data = built
+    if not isinstance(store, LocalStore):
+        pytest.skip("the grouping is backend-independent; rows() is checked on S3 above")
+    cells = heatmap(2, "office-main", store=store, config=config, now=NOW)
+    start, end = ist(2026, 1, 3, 11), ist(2026, 1, 5, 10)    # complete hours of the 48-hour window
+    groups: dict = {}
+    for sample in data.results_in(start, end, "office-main"):
+        if sample.ok:
+            groups.setdefault((sample.slot_start.weekday(), sample.slot_start.hour), []).append(sample.download_mbps)
+    assert [(c["weekday_index"], c["hour"]) for c in cells] == sorted(groups)
+    for cell in cells:
+        values = groups[(cell["weekday_index"], cell["hour"])]
+        assert cell["download_avg"] == pytest.approx(sum(values) / len(values), rel=1e-12)
+        assert cell["tests"] == len(values)
+    assert cells[0]["weekday"] == "Mon" and cells[-1]["weekday"] == "Sun"
