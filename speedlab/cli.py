@@ -204,7 +204,8 @@ def _run_logs(args, config: Config) -> int:
         print(json.dumps(item.to_dict(), default=str) if args.json
               else logview.format_line(item, colour, config.timezone), flush=True)
     if not shown and not args.json:
-        print(f"no {args.job} log lines since {args.since}", file=sys.stderr)
+        which = "" if args.job == "all" else f" from {args.job}"
+        print(f"no log lines{which} since {args.since} in {logview.log_dir(config)}", file=sys.stderr)
     return 0
 
 

@@ -162,3 +162,9 @@ def test_docs_example_tool_runs(store, state):
         "home-primary    2025-12-29  legacy     2 objects",
         "office-main     2025-12-30  speedlab   1 objects",
         "1 crowded slots; `speedlab dedupe --delete` would remove 1 extras"]
+
+
+def test_logs_says_so_when_there_is_nothing_to_show(local_store, state, capsys):
+    code, out, err = _run(capsys, "logs", "--store", str(local_store.root), "--no-follow", "--job", "collector")
+    assert code == 0 and out == ""
+    assert err == f"no log lines from collector since 1h in {state / 'logs'}\n"
