@@ -384,10 +384,16 @@ def collector_argv(config) -> list[str]:
     command line: S3 credentials come from the config file, a profile or the service's
     environment.
     """
+    return speedlab_argv(config, "collect", "--host-id", config.host_id)
+
+
+def speedlab_argv(config, *command: str) -> list[str]:
+    """``python -m speedlab.cli COMMAND...`` plus the resolved ``--config``, ``--store`` and
+    ``--timezone`` (see :func:`collector_argv`), for any job a scheduler runs."""
     from urllib.parse import urlencode
 
     from .store import LocalStore
-    argv = [sys.executable, "-m", "speedlab.cli", "collect", "--host-id", config.host_id]
+    argv = [sys.executable, "-m", "speedlab.cli", *command]
     if config.source:
         argv += ["--config", str(Path(config.source).expanduser().resolve())]
     store = config.store
