@@ -45,8 +45,8 @@ from .store import Store
 
 __all__ = [
     "App", "PERIOD_CHOICES", "Selection", "charts", "enable_offline_charts", "headline_html",
-    "heatmap_chart", "notebook_path", "parse_query_string", "period_options", "resolve_host",
-    "rows", "serve", "table_html", "voila_command", "voila_env",
+    "heatmap_chart", "launch", "notebook_path", "parse_query_string", "period_options", "resolve_host",
+    "rows", "serve", "stop", "table_html", "voila_command", "voila_env",
 ]
 
 MODE_LABELS = {"minute": "15-min", "hourly": "Hourly", "daily": "Daily", "weekly": "Weekly",
@@ -462,7 +462,8 @@ class App:
     def _build_widgets(self) -> None:
         sel = self.selection
         self.style = widgets.HTML(STYLE)
-        self.title = widgets.HTML("<h2>Internet Speed Overview</h2>")
+        title = (self.config.section("dashboard") if self.config is not None else {}).get("title")
+        self.title = widgets.HTML(f"<h2>{html.escape(str(title or 'Internet Speed Overview'))}</h2>")
         self.mode = widgets.Dropdown(options=[(MODE_LABELS[m], m) for m in MODES], value=sel.mode,
                                      description="Mode", layout=widgets.Layout(width="180px"))
         self.period = widgets.Dropdown(options=period_options(sel.mode, sel.days), value=sel.days,
@@ -489,7 +490,7 @@ class App:
         self.apply_button.on_click(lambda _: self.apply())
         self.refresh_button.on_click(lambda _: self.refresh())
         controls = widgets.HBox([self.mode, self.period, self.host, self.apply_button, self.refresh_button],
-                                layout=widgets.Layout(flex_flow="row wrap", gap="6px"))
+                                layout=widgets.Layout(flex_flow="row wrap"))
         self.container = widgets.VBox(
             [self.style, self.title, controls, self.note, self.status, self.headline, self.chart_box,
              self.heatmap_title, self.heatmap_box, widgets.HTML("<h3>Periods</h3>"), self.table])
@@ -667,9 +668,12 @@ def notebook_path() -> Path:
 
 
 def voila_command(notebook: str | os.PathLike, port: int, *, ip: str = "127.0.0.1",
-                  cull_idle_s: int = 600) -> list[str]:
-    """The Voilà command line: local address only, no browser, idle kernels culled."""
-    return [sys.executable, "-m", "voila", os.fspath(notebook), "--no-browser", f"--port={int(port)}",
+                  cull_idle_s: int = 600, module: str = "voila") -> list[str]:
+    """The Voilà command line: local address only, no browser, idle kernels culled.
+
+    ``module="speedlab.api"`` runs Voilà with speedlab's HTTP API beside the dashboard.
+    """
+    return [sys.executable, "-m", module, os.fspath(notebook), "--no-browser", f"--port={int(port)}",
             f"--Voila.ip={ip}", "--Voila.port_retries=0",
             "--MappingKernelManager.cull_interval=60",
             f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_s)}"]
@@ -702,20 +706,38 @@ def voila_env(config: Config, now: str | None = None, base: Mapping[str, str] | 
 
 
 def serve(config: Config, port: int = 8866, *, now: str | None = None,
-          notebook: str | os.PathLike | None = None, cull_idle_s: int = 600) -> int:
-    """Serve the dashboard with Voilà on 127.0.0.1 until interrupted; return Voilà's exit status."""
-    command = voila_command(notebook or notebook_path(), port, cull_idle_s=cull_idle_s)
+          notebook: str | os.PathLike | None = None, cull_idle_s: int = 600, api: bool = False) -> int:
+    """Serve the dashboard with Voilà on 127.0.0.1 until interrupted; return Voilà's exit status.
+
+    With ``api`` the same server also answers speedlab's HTTP JSON API (:mod:`speedlab.api`).
+    """
     log = JobLog.for_config(config, "dashboard")
     log.start("voila serving", port=port, store=config.store)
-    process = subprocess.Popen(command, env=voila_env(config, now), start_new_session=True)
+    process = launch(config, port, now=now, notebook=notebook, cull_idle_s=cull_idle_s, api=api)
     try:
         code = process.wait()
     except KeyboardInterrupt:
-        process.terminate()
-        try:
-            code = process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            code = process.wait()
+        code = stop(process)
     log.end("voila stopped", exit_code=code)
     return code
+
+
+def launch(config: Config, port: int = 8866, *, now: str | None = None,
+           notebook: str | os.PathLike | None = None, cull_idle_s: int = 600,
+           api: bool = False) -> subprocess.Popen:
+    """Start Voilà (with ``api``, also the HTTP API) on 127.0.0.1 in its own session and return
+    the process without waiting (``speedlab up`` runs it beside the collector); :func:`stop` ends it."""
+    command = voila_command(notebook or notebook_path(), port, cull_idle_s=cull_idle_s,
+                            module="speedlab.api" if api else "voila")
+    return subprocess.Popen(command, env=voila_env(config, now), start_new_session=True)
+
+
+def stop(process: subprocess.Popen, timeout_s: float = 10.0) -> int:
+    """Stop a :func:`launch`-ed server (SIGTERM, then SIGKILL after ``timeout_s``); its exit status."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        return process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()

@@ -1,0 +1,314 @@
+"""speedlab.dashboard without a browser: controls, loading, redraw, URL parameters, serving."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+import pytest
+
+from dashboard_data import B, build_store, ist, period
+from speedlab import layout, query
+from speedlab.cli import main
+from speedlab.config import Plan, load_config
+from speedlab.dashboard import (App, Selection, charts, headline_html, notebook_path,
+                                parse_query_string, period_options, table_html, voila_command,
+                                voila_env)
+from speedlab.store import LocalStore
+
+NOW = ist(2026, 1, 5, 10, 20)
+FIRST = ist(2025, 11, 24)
+SKIP = ("20251227",)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A local store with three hosts from 24 Nov 2025 to NOW, and its configuration."""
+    tmp = tmp_path_factory.mktemp("dashboard")
+    store = LocalStore(tmp / "store")
+    store.root.mkdir()
+    data = build_store(store, FIRST, NOW, raw_days=1, hourly_days=3, skip_days=SKIP)
+    config = load_config(env={}, store=str(store.root), state_dir=str(tmp / "state"),
+                         plan=Plan(200.0, 100.0), sections={"dashboard": {"heatmap_days": 2}})
+    return store, config, data
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    query.clear_caches()
+    yield
+
+
+@pytest.fixture
+def open_app(site):
+    apps = []
+
+    def make(query_string: str = "", **kwargs) -> App:
+        store, config, _ = site
+        app = App(store, config, query_string=query_string, now=NOW, **kwargs)
+        apps.append(app)
+        app.wait()
+        return app
+    yield make
+    for app in apps:
+        app.close()
+
+
+def table_rows(app: App) -> list[list[str]]:
+    """The table's cells as text, one list per row."""
+    return [re.findall(r'<td data-col="[^"]+">([^<]*)</td>', tr)
+            for tr in re.findall(r"<tr class=.*?</tr>", app.table.value)]
+
+
+def descriptions(app: App, name: str = "chart") -> list[str]:
+    """Every mark description (the page's aria-labels) in a chart's spec."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("description"), str) and "values" not in node:
+                found.append(node["description"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+    walk(app._charts[name].spec)
+    return found
+
+
+def state_of(app: App) -> str:
+    return re.search(r'data-state="(\w+)"', app.status.value).group(1)
+
+
+def mean_download(data, tier: str, label_moment: datetime, host: str | None) -> float:
+    p = period(tier, label_moment)
+    values = [s.download_mbps for s in data.results_in(p.start, p.end, host) if s.ok]
+    return sum(values) / len(values)
+
+
+# ---------------------------------------------------------------------------- URL parameters
+
+def test_url_parameters_preselect_the_controls(open_app, site):
+    store, config, _ = site
+    app = open_app("?mode=weekly&days=56&host=office-main")
+    assert (app.mode.value, app.period.value, app.host.value) == ("weekly", 56, "office-main")
+    assert ("Last 56 weeks", 56) in app.period.options
+    assert app.notes == [] and app.note.layout.display == "none"
+    assert state_of(app) == "ready"
+    assert app.state["rows"] == query.rows("weekly", 56, "office-main", store=store, config=config, now=NOW)
+    assert len(table_rows(app)) == 56
+    assert [label for label, _ in app.host.options] == ["All hosts", "backup-location", "home-primary",
+                                                         "office-main"]
+
+
+def test_invalid_url_values_fall_back_to_defaults_with_a_visible_note(open_app):
+    app = open_app("mode=fortnightly&days=-3&host=no/such")
+    assert (app.mode.value, app.period.value, app.host.value) == ("daily", 7, "all")
+    assert len(app.notes) == 3 and app.note.layout.display == ""
+    assert "mode=&#x27;fortnightly&#x27; is not a mode" in app.note.value
+    assert "days=&#x27;-3&#x27; does not fit mode daily (use 1 to 3660 days); showing Last 7 days." in app.note.value
+    assert "host=&#x27;no/such&#x27; is not a valid host id; showing all hosts." in app.note.value
+    assert state_of(app) == "ready" and len(table_rows(app)) == 7
+    ghost = open_app("mode=monthly&days=2&host=ghost")
+    assert (ghost.mode.value, ghost.period.value, ghost.host.value) == ("monthly", 2, "all")
+    assert "host=&#x27;ghost&#x27; has no data in this store" in ghost.note.value
+
+
+def test_parse_query_string_cases():
+    assert parse_query_string("") == (Selection(), [])
+    assert parse_query_string("?mode=15-min&days=3&force_refresh=1&async=1") == \
+        (Selection("minute", 3, "all", True), [])
+    selection, notes = parse_query_string("mode=yearly&days=51")
+    assert selection == Selection("yearly", 5) and notes == [
+        "days='51' does not fit mode yearly (use 1 to 50 years); showing Last 5 years."]
+    assert period_options("yearly") == [("Last 1 year", 1), ("Last 2 years", 2), ("Last 3 years", 3),
+                                        ("Last 5 years", 5), ("Last 10 years", 10)]
+    assert period_options("weekly", 6)[1] == ("Last 6 weeks", 6)
+
+
+# ---------------------------------------------------------------------------- controls and redraw
+
+def test_the_period_menu_follows_the_mode(open_app):
+    app = open_app()
+    assert (app.mode.value, app.period.value) == ("daily", 7)      # the seed's default view
+    app.mode.value = "monthly"
+    assert [v for _, v in app.period.options] == [2, 3, 6, 12, 24] and app.period.value == 6
+    app.mode.value = "minute"
+    assert app.period.options[0] == ("Last 1 day", 1) and app.period.value == 1
+    app.mode.value = "yearly"
+    assert app.period.value == 5
+
+
+def test_apply_redraws_table_chart_and_headline_for_the_new_selection(open_app, site):
+    _, _, data = site
+    app = open_app()
+    app.select(mode="monthly", days=2, host="office-main")
+    app.apply()
+    app.wait()
+    office = mean_download(data, "monthly", ist(2025, 12, 1), "office-main")
+    assert table_rows(app)[0][:2] == ["2025-12-01 to 2025-12-31", f"{office:.2f}"]
+    assert table_rows(app)[1][0] == "2026-01-01 to 2026-01-31" and table_rows(app)[1][-1] == "pending"
+    assert f"Download 2025-12-01 to 2025-12-31: {office:.2f} Mbit/s" in descriptions(app)
+    assert "Monthly · Last 2 months · office-main" in app.status.value
+    assert "last 2 days, office-main" in app.heatmap_title.value
+    app.select(host="home-primary")
+    app.apply()
+    app.wait()
+    home = mean_download(data, "monthly", ist(2025, 12, 1), "home-primary")
+    assert home != pytest.approx(office)
+    assert table_rows(app)[0][1] == f"{home:.2f}"
+    assert f"Download 2025-12-01 to 2025-12-31: {home:.2f} Mbit/s" in descriptions(app)
+    assert f"Download 2025-12-01 to 2025-12-31: {office:.2f} Mbit/s" not in descriptions(app)
+    cells = descriptions(app, "heatmap")
+    assert cells and all(re.fullmatch(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d\d:00: [\d.]+ Mbit/s", c) for c in cells)
+
+
+@pytest.mark.parametrize("mode,days,count", [("minute", 1, 96), ("hourly", 2, 48), ("daily", 14, 14),
+                                             ("weekly", 4, 4), ("monthly", 3, 3), ("yearly", 5, 5)])
+def test_every_mode_loads_and_draws(open_app, mode, days, count):
+    app = open_app(f"mode={mode}&days={days}")
+    assert state_of(app) == "ready", app.status.value
+    assert len(table_rows(app)) == count
+    assert any(d.startswith("Download ") for d in descriptions(app))
+    assert 'data-stat="coverage_pct"' in app.headline.value
+
+
+def test_missing_periods_are_gaps_and_markers_never_zero(open_app):
+    app = open_app("mode=daily&days=14")
+    row = next(r for r in table_rows(app) if r[0] == "2025-12-27")
+    assert row[1:4] == ["—", "—", "—"] and row[-1] == "missing"
+    assert 'class="status-missing" data-period="20251227"' in app.table.value
+    texts = descriptions(app)
+    assert "2025-12-27: no data" in texts
+    assert not any(t.startswith("Download 2025-12-27:") for t in texts)
+    spec = json.dumps(app._charts["chart"].spec)
+    assert '"detail"' in spec          # lines are split into segments at every gap
+
+
+def test_refresh_bypasses_the_cache(open_app, site, tmp_path):
+    store, config, data = site
+    app = open_app("mode=daily&days=3&host=home-primary")
+    before = table_rows(app)[0][1]
+    day = period("daily", ist(2026, 1, 3))
+    original = data.summaries[("daily", "20260103", "home-primary")]
+    try:
+        store.put(B.daily, layout.summary_key(day, "home-primary"),
+                  json.dumps(dict(original, avg_download=1.5)).encode())
+        app.apply()
+        app.wait()
+        assert table_rows(app)[0][1] == before and "from the cache" in app.status.value
+        app.refresh()
+        app.wait()
+        assert table_rows(app)[0][1] == "1.50" and "from the store" in app.status.value
+    finally:
+        store.put(B.daily, layout.summary_key(day, "home-primary"), json.dumps(original).encode())
+
+
+def test_headline_shows_averages_counts_coverage_and_periods_below_plan(open_app, site):
+    _, config, data = site
+    app = open_app("mode=weekly&days=2&host=all")
+    stats = app.state["stats"]
+    p = period("weekly", ist(2025, 12, 29))
+    samples = data.results_in(p.start, p.end)
+    ok = [s for s in samples if s.ok]
+    assert stats["tests"] == len(ok) and stats["failed"] == len(samples) - len(ok)
+    assert stats["download_avg"] == pytest.approx(sum(s.download_mbps for s in ok) / len(ok), rel=1e-12)
+    assert f'{stats["download_avg"]:.2f} Mbit/s' in app.headline.value
+    assert (stats["periods_below_expected"], stats["periods_judged"]) == (0, 1)
+    assert ">0 of 1<" in app.headline.value and ">0 of 2<" in app.headline.value
+
+
+# ---------------------------------------------------------------------------- failures on the page
+
+def test_a_bad_configuration_is_shown_not_raised(tmp_path):
+    app = App.from_config(environ={"SPEEDLAB_STORE": "s3://?bogus=1"}, query_string="")
+    assert state_of(app) == "error" and "unknown S3 store option(s) bogus" in app.status.value
+    app.close()
+    app = App.from_config(environ={"SPEEDLAB_STORE": str(tmp_path)}, now="yesterday")
+    assert "now=&#x27;yesterday&#x27; is not an ISO 8601 time" in app.status.value
+    app.close()
+
+
+def test_an_unreachable_store_is_shown_not_raised(tmp_path):
+    config = load_config(env={}, store=str(tmp_path / "gone"), state_dir=str(tmp_path / "state"))
+    app = App(config.open_store(), config, now=NOW)
+    app.wait()
+    assert state_of(app) == "error"
+    assert "cannot list hosts: local store folder" in app.status.value
+    app.close()
+
+
+# ---------------------------------------------------------------------------- pure HTML and charts
+
+def test_table_and_headline_html_show_missing_values_as_dashes():
+    row = dict.fromkeys(query.ROW_FIELDS)
+    row.update(period="20260101", date_ist_str="2026-01-01", status="missing", tests=0, failed=0,
+               coverage_pct=0.0, error=None)
+    html = table_rows_of(table_html([row]))
+    assert html == [["2026-01-01", "—", "—", "—", "—", "—", "0", "0", "0.0", "—", "—", "—", "missing"]]
+    stats = query.headline([dict(row, rejected=0, download_count=0, upload_count=0, ping_count=0)])
+    text = headline_html(stats)
+    assert "Download avg</div><div class=\"value\">—" in text and "no plan" in text
+
+
+def table_rows_of(markup: str) -> list[list[str]]:
+    return [re.findall(r'<td data-col="[^"]+">([^<]*)</td>', tr) for tr in re.findall(r"<tr class=.*?</tr>", markup)]
+
+
+def test_chart_marks_failed_tests_and_draws_the_plan(site):
+    store, config, _ = site
+    got = query.rows("minute", 1, "office-main", store=store, config=config, now=NOW)
+    spec = charts(got, "minute").to_dict()
+    text = json.dumps(spec)
+    failed = next(r for r in got if r["status"] == "failed")
+    assert f'{failed["date_ist_str"]}: only failed tests' in text
+    assert "Download plan: 200 Mbit/s" in text and "Upload plan: 100 Mbit/s" in text
+    assert f'"Download {failed["date_ist_str"]}:' not in text
+
+
+# ---------------------------------------------------------------------------- notebook and serving
+
+def test_notebook_is_thin_and_runs_with_papermill(site, tmp_path):
+    import nbformat
+    import papermill
+
+    store, _, _ = site
+    notebook = nbformat.read(notebook_path(), as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells)
+    assert notebook.cells[-1].source.strip() == "app.container"
+    assert "parameters" in notebook.cells[0].metadata.get("tags", [])
+    out = tmp_path / "ran.ipynb"
+    papermill.execute_notebook(str(notebook_path()), str(out), kernel_name="python3", progress_bar=False,
+                               parameters={"store": str(store.root), "now": NOW.isoformat()})
+    ran = nbformat.read(out, as_version=4)
+    shown = ran.cells[-1].outputs[0]["data"]
+    assert "application/vnd.jupyter.widget-view+json" in shown
+
+
+def test_voila_command_and_environment(site, tmp_path):
+    command = voila_command("/x/dashboard.ipynb", 8899, cull_idle_s=300)
+    assert command[1:4] == ["-m", "voila", "/x/dashboard.ipynb"]
+    assert {"--no-browser", "--port=8899", "--Voila.ip=127.0.0.1", "--Voila.port_retries=0",
+            "--MappingKernelManager.cull_idle_timeout=300"} <= set(command)
+    config = load_config(env={}, store="s3://", state_dir=str(tmp_path),
+                         s3={"endpoint_url": "http://127.0.0.1:9", "access_key_id": "k", "secret_access_key": "s"})
+    env = voila_env(config, now=NOW.isoformat(), base={"QUERY_STRING": "mode=daily", "PATH": "/bin"})
+    assert env["SPEEDLAB_STORE"] == "s3://" and env["SPEEDLAB_S3_ENDPOINT_URL"] == "http://127.0.0.1:9"
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("k", "s")
+    assert env["SPEEDLAB_DASHBOARD_NOW"] == NOW.isoformat() and "QUERY_STRING" not in env
+    assert load_config(env=env).store == "s3://"
+
+
+def test_cli_dashboard_serves_the_configured_store(monkeypatch, tmp_path, capsys):
+    called = {}
+
+    def fake_serve(config, port, now=None, cull_idle_s=600, **other):
+        called.update(store=config.store, port=port, now=now, cull=cull_idle_s)
+        return 0
+    monkeypatch.setattr("speedlab.dashboard.serve", fake_serve)
+    monkeypatch.chdir(tmp_path)
+    assert main(["dashboard", "--store", str(tmp_path), "--port", "8899", "--cull-idle", "120"]) == 0
+    assert called == {"store": str(tmp_path), "port": 8899, "now": None, "cull": 120}
+    assert "http://127.0.0.1:8899/" in capsys.readouterr().out
