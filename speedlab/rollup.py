@@ -64,8 +64,9 @@ from .scheduler import InputState, PlanItem, Recorded, TierState, plan_due
 from .sketch import QuantileSketch
 from .store import ObjectInfo, Store
 
-__all__ = ["CountingStore", "RollupReport", "aggregate", "backfill", "mark_stale",
-           "parse_any_period", "rollup", "run_due", "settings_for", "STALE_PREFIX"]
+__all__ = ["CountingStore", "RollupReport", "aggregate", "aggregate_command", "backfill",
+           "mark_stale", "parse_any_period", "rollup", "run_due", "run_due_command",
+           "settings_for", "STALE_PREFIX"]
 
 UTC = timezone.utc
 #: Where stale marks live in the hourly bucket.
@@ -844,3 +845,53 @@ def aggregate(config, mode: str, period: str | None = None, host: str | None = N
         raise SpeedlabError(f"host {host!r} stored nothing in {mode} period {target.label} "
                             f"(hosts with data: {have}); check the host id or pick another period")
     return {"message": "ok", "mode": mode, "result": summaries[host].to_dict()}
+
+
+def aggregate_command(config, mode: str | None = None, period: str | None = None,
+                      host: str | None = None, *, via_notebook: bool = False,
+                      backfill_range: Sequence[str] | None = None, now: datetime | None = None,
+                      progress: bool = True) -> dict:
+    """Everything ``speedlab aggregate`` can do, answered as ``{"message", "mode", "result"}``.
+
+    * ``backfill_range=(FROM, TO)``: :func:`backfill` (``mode`` is ``backfill``, the result
+      its report);
+    * ``via_notebook``: run ``scheduled/rollup.ipynb`` through papermill; the response is
+      the notebook's, plus ``run`` (status and where the executed notebook is kept);
+    * otherwise :func:`aggregate`.
+
+    Raises
+    ------
+    LayoutError
+        Without a mode (and no backfill), or for a bad mode or period.
+    NotebookRunFailed
+        If the notebook run failed (its executed notebook is kept and named).
+    """
+    if backfill_range:
+        first, last = backfill_range
+        report = backfill(config, first, last, progress=progress, now=now)
+        return {"message": "ok", "mode": "backfill", "result": report.to_dict()}
+    if mode is None:
+        raise LayoutError("say which tier to roll up: --mode hourly|daily|weekly|monthly|yearly "
+                          "(or --backfill FROM TO)")
+    if via_notebook:
+        from .notebook_runs import run_scheduled
+        run = run_scheduled(config, "rollup", {"mode": mode, "period": period or "", "host": host or "",
+                                               "now": now.isoformat() if now else ""},
+                            job=f"aggregate-{mode}")
+        response = dict(run.result or {"message": "ok", "mode": mode, "result": None})
+        response["run"] = {"status": run.status, "notebook": run.output, "record": run.record}
+        return response
+    return aggregate(config, mode, period, host, now=now)
+
+
+def run_due_command(config, now: datetime | None = None, *, via_notebook: bool = False) -> dict:
+    """``speedlab scheduler run-due``: :func:`run_due` (or ``scheduled/run_due.ipynb`` through
+    papermill) answered as ``{"message": "ok", "mode": "run-due", "result": report}``."""
+    if via_notebook:
+        from .notebook_runs import run_scheduled
+        run = run_scheduled(config, "run_due", {"now": now.isoformat() if now else ""})
+        response = dict(run.result or {"message": "ok", "mode": "run-due", "result": None})
+        response["run"] = {"status": run.status, "notebook": run.output, "record": run.record}
+        return response
+    report = run_due(config, now)
+    return {"message": "ok", "mode": "run-due", "result": {**report.to_dict(), "plan": report.plan}}

@@ -1,0 +1,203 @@
+"""Running the ``scheduled/`` notebooks with papermill; the executed notebook is the run's record.
+
+A run executes a notebook in-process with :func:`papermill.execute_notebook` (a fresh
+kernel; ~1 s of start-up), passing the resolved store, time zone and config file as
+parameters, and keeps:
+
+* ``<state>/runs/<job>/<job>-<UTC time>-<id>.ipynb`` — the executed notebook, outputs
+  included (a failed run keeps it too: papermill marks the failing cell and records the
+  exception in ``metadata.papermill.exception``);
+* ``<state>/runs/<job>/<job>-<UTC time>-<id>.json`` — the run's record: ``job``,
+  ``notebook``, ``status`` (``ok`` or ``failed``), ``started_at``, ``finished_at``,
+  ``seconds``, ``parameters``, ``output`` (the notebook's path), ``error`` and ``result``
+  (what the notebook reported with :func:`show_result`). ``speedlab health`` reads these.
+* with ``[aggregate] runs_in_store = true`` also a copy of both under ``runs/<job>/`` in
+  the hourly bucket, so runs on several machines can be inspected in one place.
+
+``<state>`` is :attr:`speedlab.config.Config.state_path`. Start and end go to the job log.
+Credentials never become parameters: the kernel inherits the environment and reads the
+same config file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import SpeedlabError
+from .joblog import JobLog
+
+__all__ = ["RESULT_MIME", "NotebookRun", "NotebookRunFailed", "SCHEDULED_DIR",
+           "notebook_parameters", "run_notebook", "run_scheduled", "show_result"]
+
+#: Where the scheduled notebooks live (the repository's ``scheduled/`` folder).
+SCHEDULED_DIR = Path(__file__).resolve().parent.parent / "scheduled"
+#: The MIME type a notebook's result is displayed under, so the runner can find it again.
+RESULT_MIME = "application/vnd.speedlab.result+json"
+UTC = timezone.utc
+
+
+class NotebookRunFailed(SpeedlabError):
+    """Raised when a scheduled notebook's run failed (its executed notebook is kept)."""
+
+
+@dataclass
+class NotebookRun:
+    """The outcome of one notebook run (see the module docstring for the record's fields)."""
+
+    job: str
+    notebook: str
+    status: str
+    started_at: str
+    finished_at: str
+    seconds: float
+    parameters: dict
+    output: str
+    record: str
+    error: str | None = None
+    result: Any = None
+    store_keys: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every cell ran."""
+        return self.status == "ok"
+
+    def to_dict(self) -> dict:
+        """The run's record as plain data."""
+        return {"job": self.job, "notebook": self.notebook, "status": self.status,
+                "started_at": self.started_at, "finished_at": self.finished_at,
+                "seconds": round(self.seconds, 3), "parameters": self.parameters,
+                "output": self.output, "record": self.record, "error": self.error,
+                "result": self.result, "store_keys": self.store_keys}
+
+
+def show_result(data: Any) -> None:
+    """Display ``data`` in a notebook so that :func:`run_notebook` can read it back (and a
+    person sees it as JSON)."""
+    from IPython.display import display
+    display({RESULT_MIME: data, "text/plain": json.dumps(data, indent=1, default=str)[:5000]},
+            raw=True)
+
+
+def _result_of(path: Path) -> Any:
+    try:
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    found = None
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []) or []:
+            data = output.get("data") or {}
+            if RESULT_MIME in data:
+                found = data[RESULT_MIME]
+    return found
+
+
+def notebook_parameters(config) -> dict:
+    """The store, time zone, config file and state folder a scheduled notebook needs, as
+    papermill parameters (no secrets: those stay in the config file or the environment)."""
+    from .schedule import speedlab_argv
+    argv = speedlab_argv(config)
+    return {"store": argv[argv.index("--store") + 1], "timezone": config.timezone,
+            "config_path": argv[argv.index("--config") + 1] if "--config" in argv else "",
+            "state_dir": str(config.state_path)}
+
+
+def run_notebook(config, notebook: str | Path, parameters: dict, *, job: str,
+                 kernel_name: str = "python3", raise_on_failure: bool = False,
+                 log: JobLog | None = None) -> NotebookRun:
+    """Execute ``notebook`` with ``parameters`` and keep the executed copy as the run's record.
+
+    Parameters
+    ----------
+    config : Config
+        Decides where runs are kept (``config.state_path / "runs"``) and, with
+        ``[aggregate] runs_in_store``, copies them into the store.
+    job : str
+        The run's name (``aggregate-daily``), used for file names, the record and the log.
+    raise_on_failure : bool
+        Raise :class:`NotebookRunFailed` (after keeping everything) instead of returning a
+        failed run.
+
+    Returns
+    -------
+    NotebookRun
+        ``status`` ``ok`` or ``failed``; ``output`` is the executed notebook's path.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    notebook = Path(notebook)
+    log = log or JobLog.for_config(config, "aggregator")
+    folder = Path(config.state_path) / "runs" / job
+    folder.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    stem = f"{job}-{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    output, record = folder / f"{stem}.ipynb", folder / f"{stem}.json"
+    log.start(f"notebook run {job} started", notebook=str(notebook), output=str(output),
+              parameters=parameters)
+    clock = time.perf_counter()
+    status, error = "ok", None
+    try:
+        papermill.execute_notebook(str(notebook), str(output), parameters=parameters,
+                                   kernel_name=kernel_name, progress_bar=False,
+                                   cwd=str(notebook.parent) if notebook.parent.is_dir() else None)
+    except PapermillExecutionError as exc:
+        status, error = "failed", f"{exc.ename}: {exc.evalue}".strip()
+    except Exception as exc:  # no kernel, unreadable notebook...: still a failed run, recorded
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+    finished = datetime.now(UTC)
+    run = NotebookRun(job, str(notebook), status, started.isoformat(timespec="seconds"),
+                      finished.isoformat(timespec="seconds"), time.perf_counter() - clock,
+                      dict(parameters), str(output), str(record), error,
+                      _result_of(output) if output.exists() else None)
+    from .rollup import settings_for
+    if settings_for(config).runs_in_store:
+        run.store_keys = _copy_to_store(config, job, stem, output, run)
+    record.write_text(json.dumps(run.to_dict(), indent=1, default=str), encoding="utf-8")
+    if run.ok:
+        log.end(f"notebook run {job} finished", notebook=str(notebook), output=str(output),
+                seconds=round(run.seconds, 3))
+    else:
+        log.end(f"notebook run {job} failed: {error}; executed notebook kept at {output}",
+                level="error", notebook=str(notebook), output=str(output), error=error)
+        if raise_on_failure:
+            raise NotebookRunFailed(f"{notebook.name} failed ({error}); the executed notebook is "
+                                    f"kept at {output}: open it to see the failing cell")
+    return run
+
+
+def _copy_to_store(config, job: str, stem: str, output: Path, run: NotebookRun) -> list[str]:
+    store = config.open_store()
+    keys = []
+    for name, data in ((f"{stem}.ipynb", output.read_bytes() if output.exists() else None),
+                       (f"{stem}.json", json.dumps(run.to_dict(), default=str).encode())):
+        if data is None:
+            continue
+        key = f"runs/{job}/{name}"
+        store.put(config.buckets.hourly, key, data)
+        keys.append(key)
+    return keys
+
+
+def run_scheduled(config, name: str, parameters: dict, *, job: str | None = None,
+                  raise_on_failure: bool = True) -> NotebookRun:
+    """Run ``scheduled/<name>.ipynb`` with the config's store/zone/config file plus ``parameters``.
+
+    Raises
+    ------
+    NotebookRunFailed
+        If the notebook does not exist, or (with ``raise_on_failure``) if the run failed.
+    """
+    notebook = SCHEDULED_DIR / f"{name}.ipynb"
+    if not notebook.is_file():
+        raise NotebookRunFailed(f"no scheduled notebook {notebook}: --via-notebook needs speedlab's "
+                                "source folder (scheduled/ is not installed with the package)")
+    return run_notebook(config, notebook, {**notebook_parameters(config), **parameters},
+                        job=job or name, raise_on_failure=raise_on_failure)
