@@ -324,6 +324,86 @@ def _run_dashboard(args, config: Config) -> int:
     return serve(config, args.port, now=args.now, cull_idle_s=args.cull_idle)
 
 
+# --------------------------------------------------------------------------- aggregation
+def _moment(text: str):
+    from .periods import parse_timestamp
+    try:
+        return parse_timestamp(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time with an offset "
+                                         f"(e.g. 2026-01-07T08:00:00+05:30): {exc}") from None
+
+
+def _add_aggregate(sub, common) -> None:
+    parser = sub.add_parser("aggregate", parents=[common], help="roll up one period, or backfill a range",
+                            description="Roll up one period (all hosts and each host) and print the "
+                                        "response {\"message\", \"mode\", \"result\"} as JSON; "
+                                        "or, with --backfill FROM TO, every period of every tier in a range.")
+    parser.add_argument("--mode", choices=["hourly", "daily", "weekly", "monthly", "yearly"],
+                        help="the tier to roll up (required unless --backfill)")
+    parser.add_argument("--period", default=None, metavar="LABEL",
+                        help="2025122914, 2025-12-29, 2025W44, 2025-12 or 2025 (default: the "
+                             "previous complete period)")
+    parser.add_argument("--host", default=None, metavar="HOST_ID",
+                        help="print this host's summary instead of the all-hosts one")
+    parser.add_argument("--via-notebook", action="store_true",
+                        help="run scheduled/rollup.ipynb through papermill and keep the executed "
+                             "notebook as the run's record")
+    parser.add_argument("--backfill", nargs=2, metavar=("FROM", "TO"), default=None,
+                        help="roll up every period from FROM to TO (dates, months, years...)")
+    parser.add_argument("--now", type=_moment, default=None, metavar="ISO8601",
+                        help="act as if it were this moment")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (--backfill)")
+
+
+def _run_aggregate(args, config: Config) -> int:
+    from .rollup import aggregate_command
+    _print_json(aggregate_command(config, args.mode, args.period, args.host,
+                                  via_notebook=args.via_notebook, backfill_range=args.backfill,
+                                  now=args.now, progress=not args.no_progress))
+    return 0
+
+
+def _add_scheduler(sub, common) -> None:
+    parser = sub.add_parser("scheduler", parents=[common], help="roll up what is due; print its cron/systemd entries",
+                            description="run-due: roll up every summary that is due and missing, "
+                                        "stale (late data) or marked stale, finest tier first. print: "
+                                        "the cron line, systemd service + timer and Windows task that "
+                                        "call run-due every few minutes.")
+    parser.add_argument("action", choices=["run-due", "print"])
+    parser.add_argument("--now", type=_moment, default=None, metavar="ISO8601",
+                        help="run-due: act as if it were this moment")
+    parser.add_argument("--via-notebook", action="store_true",
+                        help="run-due: run scheduled/run_due.ipynb through papermill (kept as the record)")
+    parser.add_argument("--every-minutes", type=int, default=5, metavar="N",
+                        help="print: call run-due every N minutes (default 5)")
+    parser.add_argument("--offset-minutes", type=int, default=1, metavar="M",
+                        help="print: M minutes into each period (default 1: :01, :06, :11...)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _run_scheduler(args, config: Config) -> int:
+    if args.action == "print":
+        from .scheduler import run_due_entries
+        result = run_due_entries(config, args.every_minutes, args.offset_minutes)
+        if args.json:
+            _print_json(result)
+        else:
+            for key, text in result["entries"].items():
+                print(f"# ---- {key}\n{text.rstrip()}\n")
+        return 0
+    from .rollup import run_due_command
+    response = run_due_command(config, args.now, via_notebook=args.via_notebook)
+    if args.json:
+        _print_json(response)
+    else:
+        result = response["result"] or {}
+        tiers = ", ".join(f"{t} {n}" for t, n in (result.get("by_tier") or {}).items())
+        print(f"run-due: {result.get('periods', 0)} period(s) rolled up{' (' + tiers + ')' if tiers else ''}; "
+              f"{result.get('rejected', 0)} bad object(s) skipped")
+    return 0
+
+
 #: subcommand name -> (declare arguments, run). Order is the order of ``--help``.
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "config": (_add_config, _run_config),
@@ -337,6 +417,8 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "logs": (_add_logs, _run_logs),
     "query": (_add_query, _run_query),
     "dashboard": (_add_dashboard, _run_dashboard),
+    "aggregate": (_add_aggregate, _run_aggregate),
+    "scheduler": (_add_scheduler, _run_scheduler),
 }
 
 
