@@ -80,13 +80,18 @@ class LocalStore:
     ----------
     root : str or Path
         The folder holding the buckets. Buckets are created on first write.
+    durable : bool
+        fsync every write (default). ``False`` keeps writes atomic (temp file and rename or
+        link) but skips the fsyncs: for data that can be made again, such as
+        ``speedlab demo``'s, where the fsyncs would cost most of the time.
     """
 
     _TMP = ".speedlab-tmp-"
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, durable: bool = True) -> None:
         self.root = Path(root).expanduser().absolute()
         self.url = self.root.as_uri()
+        self.durable = durable
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.root)!r})"
@@ -121,14 +126,16 @@ class LocalStore:
             fd, tmp = tempfile.mkstemp(prefix=self._TMP, dir=path.parent)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+                if self.durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
         except OSError as exc:
             raise StoreUnavailable(f"cannot write {path}: {exc.strerror or exc}") from None
         return Path(tmp)
 
-    @staticmethod
-    def _sync_dir(folder: Path) -> None:
+    def _sync_dir(self, folder: Path) -> None:
+        if not self.durable:
+            return
         try:
             fd = os.open(folder, os.O_RDONLY)
         except OSError:
