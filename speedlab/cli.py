@@ -404,6 +404,47 @@ def _run_scheduler(args, config: Config) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- up, demo
+def _add_up(sub, common) -> None:
+    parser = sub.add_parser("up", parents=[common], help="collect, roll up and serve the dashboard on this machine",
+                            description="Everything on one machine until Ctrl+C: a speed test every 15 "
+                                        "minutes into the (local) store, the rollups when they are due, and "
+                                        "the dashboard (and HTTP API) on 127.0.0.1. Restarting loses and "
+                                        "duplicates nothing.")
+    parser.add_argument("--port", type=int, default=8866, help="dashboard port (default 8866)")
+    parser.add_argument("--no-api", action="store_true", help="serve the dashboard without the HTTP API")
+    parser.add_argument("--no-serve", action="store_true", help="collect and roll up only, no dashboard")
+    parser.add_argument("--interval-seconds", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--start", type=_moment, default=None, help=argparse.SUPPRESS)
+
+
+def _run_up(args, config: Config) -> int:
+    from .up import up
+    up(config, port=args.port, serve=not args.no_serve, api=not args.no_api,
+       interval_s=args.interval_seconds, start=args.start, echo=lambda line: print(line, flush=True))
+    return 0
+
+
+def _add_demo(sub, common) -> None:
+    parser = sub.add_parser("demo", parents=[common], help="sample history in a separate demo store, rolled up and served",
+                            description="Fill a separate demo store (default ./speedlab-demo, --store PATH) "
+                                        "with generated, clearly labelled DEMO DATA for three hosts, roll it up "
+                                        "through papermill and serve the dashboard on it. Needs no internet.")
+    parser.add_argument("--days", type=int, default=90, help="days of history (default 90)")
+    parser.add_argument("--seed", type=int, default=2025, help="random seed: same seed, same data (default 2025)")
+    parser.add_argument("--no-serve", action="store_true", help="fill and roll up only")
+    parser.add_argument("--port", type=int, default=8866, help="dashboard port (default 8866)")
+    parser.add_argument("--now", type=_moment, default=None, help=argparse.SUPPRESS)
+
+
+def _run_demo(args, config: Config) -> int:
+    from .demo import DEFAULT_STORE, run_demo
+    report = run_demo(getattr(args, "store", None) or DEFAULT_STORE, days=args.days, seed=args.seed,
+                      now=args.now, tz=config.timezone, serve=not args.no_serve, port=args.port,
+                      echo=lambda line: print(line, flush=True))
+    return 1 if report.written.rejected or report.written.failed else 0
+
+
 #: subcommand name -> (declare arguments, run). Order is the order of ``--help``.
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "config": (_add_config, _run_config),
@@ -419,6 +460,8 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "dashboard": (_add_dashboard, _run_dashboard),
     "aggregate": (_add_aggregate, _run_aggregate),
     "scheduler": (_add_scheduler, _run_scheduler),
+    "up": (_add_up, _run_up),
+    "demo": (_add_demo, _run_demo),
 }
 
 
