@@ -315,13 +315,15 @@ def _add_dashboard(sub, common) -> None:
                         help="pin the dashboard's clock to this moment (to look at the past)")
     parser.add_argument("--cull-idle", type=int, default=600, metavar="SECONDS",
                         help="stop a page's kernel after this long idle (default 600)")
+    parser.add_argument("--api", action="store_true",
+                        help="also serve the HTTP JSON API under /api/ (token: [api] token; see speedlab/api.py)")
 
 
 def _run_dashboard(args, config: Config) -> int:
     from .dashboard import serve
     print(f"speedlab dashboard: http://127.0.0.1:{args.port}/ (store {config.store}; Ctrl+C stops)",
           flush=True)
-    return serve(config, args.port, now=args.now, cull_idle_s=args.cull_idle)
+    return serve(config, args.port, now=args.now, cull_idle_s=args.cull_idle, api=args.api)
 
 
 # --------------------------------------------------------------------------- aggregation
