@@ -51,12 +51,13 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from .alerts import Alert, channels_from_config, deliver
 from .config import Plan
-from .errors import BucketNotFound, ConfigError, InvalidHostId, LayoutError, SpeedlabError
+from .errors import BucketNotFound, ConfigError, InvalidHostId, SpeedlabError
 from .latest import newest_raw, newest_summaries
-from .layout import Buckets, parse_raw_key, raw_host_prefix, validate_host_id
-from .periods import TIERS, parse_period, parse_timestamp, to_local
+from .layout import Buckets, parse_raw_key, validate_host_id
+from .periods import TIERS, get_zone, parse_period, parse_timestamp, to_local
 from .reader import RawObject, list_hosts, read_objects
 from .records import SpeedTestResult
+from .rollup import _earliest_raw  # the one walk to a deployment's first raw hour
 from .scheduler import due_at, last_due_period
 from .store import Store
 
@@ -261,23 +262,6 @@ def _fmt(moment: datetime | None, tz: str) -> str:
     return to_local(moment, tz).strftime("%Y-%m-%d %H:%M %Z") if moment else "never"
 
 
-def _earliest_raw(store: Store, buckets: Buckets, host_id: str, tz: str) -> datetime | None:
-    """The slot of a host's oldest raw result, walking the oldest folders first (listing only)."""
-    prefix = raw_host_prefix(host_id)
-    for level in ("year=", "month=", "day="):
-        children = [p for p in store.list_prefixes(buckets.raw, prefix) if p[len(prefix):].startswith(level)]
-        if not children:
-            return None
-        prefix = children[0]
-    slots = []
-    for info in store.list(buckets.raw, prefix):
-        try:
-            slots.append(parse_raw_key(info.key).slot(tz))
-        except (LayoutError, InvalidHostId):
-            continue
-    return min(slots) if slots else None
-
-
 def _recent_results(store: Store, buckets: Buckets, host_id: str, count: int, tz: str
                     ) -> tuple[datetime | None, list[tuple[datetime, SpeedTestResult]], int]:
     """The host's newest slot, and its newest ``count`` valid results, one per slot, oldest first."""
@@ -295,30 +279,48 @@ def _recent_results(store: Store, buckets: Buckets, host_id: str, count: int, tz
     return newest_slot, sorted(per_slot.items(), key=lambda item: item[0]), rejected
 
 
-def read_run_records(runs_dir: Path) -> dict[str, dict]:
-    """The newest record of each scheduled job under ``runs_dir`` (JSON files, any depth).
+def _run_record(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or "status" not in data:
+        return None
+    job = next((str(data[k]) for k in ("job", "name", "tier", "notebook") if data.get(k)), None)
+    if job is None:
+        return None
+    when = next((str(data[k]) for k in ("finished_at", "ended_at", "started_at") if data.get(k)), "")
+    return {**data, "_job": job, "_time": when, "_path": str(path)}
 
-    A record is a JSON object with a ``status`` and a job name (``job``, ``name``, ``tier`` or
-    ``notebook``) and a time (``finished_at``, ``ended_at`` or ``started_at``); files that are
-    not such objects are skipped.
+
+def read_run_records(runs_dir: Path) -> dict[str, dict]:
+    """The newest record of each scheduled job under ``runs_dir`` (:mod:`speedlab.notebook_runs`).
+
+    Records are ``<runs>/<job>/<job>-<UTC start>-<id>.json`` objects with ``job``, ``status``
+    and ``finished_at``; per job folder only the newest valid record (by file name, which
+    starts with the start time) is read, so years of hourly runs cost one read per job.
+    JSON records directly in ``runs_dir`` are read too. Files that are not records are skipped.
     """
     newest: dict[str, dict] = {}
     if not runs_dir.is_dir():
         return newest
-    for path in sorted(runs_dir.rglob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(data, dict) or "status" not in data:
-            continue
-        job = next((str(data[k]) for k in ("job", "name", "tier", "notebook") if data.get(k)), None)
-        when = next((str(data[k]) for k in ("finished_at", "ended_at", "started_at") if data.get(k)), "")
-        if job is None:
-            continue
-        record = {**data, "_job": job, "_time": when, "_path": str(path)}
-        if job not in newest or when >= newest[job]["_time"]:
-            newest[job] = record
+    candidates = [sorted(runs_dir.glob("*.json"))]
+    candidates += [sorted(folder.glob("*.json"), reverse=True) for folder in sorted(runs_dir.iterdir())
+                   if folder.is_dir()]
+    for index, paths in enumerate(candidates):
+        first_stem = None
+        for path in paths:
+            stem = path.stem.rsplit("-", 1)[0]  # <job>-<UTC start>, without the run id
+            if index and first_stem is not None and stem != first_stem:
+                break  # a job folder: only the runs that started last (same second) compete
+            record = _run_record(path)
+            if record is None:
+                continue
+            first_stem = first_stem or stem
+            record["_order"] = (record["_time"], path.stat().st_mtime_ns)
+            job = record["_job"]
+            if job not in newest or record["_order"] >= newest[job]["_order"]:
+                newest[job] = record
     return newest
 
 
@@ -404,8 +406,9 @@ def _run_checks(config, now: datetime) -> list[CheckOutcome]:
     for job, record in sorted(read_run_records(Path(config.state_path) / "runs").items()):
         failed = str(record.get("status", "")).lower() in FAILED_RUN_STATUSES
         error = record.get("error") or record.get("message") or ""
+        kept = record.get("output") or record["_path"]
         message = (f"the last {job} run ({record['_time'] or 'time unknown'}) failed"
-                   + (f": {error}" if error else "") + f"; its record: {record['_path']}"
+                   + (f": {error}" if error else "") + f"; open {kept} to see the failing cell"
                    if failed else f"the last {job} run ({record['_time']}) succeeded")
         out.append(_observe_state("run_failed", job, failed, message, now, status=record.get("status"),
                                   record=record["_path"]))
@@ -542,13 +545,11 @@ def evaluate(config, *, now: datetime, store: Store | None = None,
                              "--store/[buckets], or create it with `speedlab infra apply`")
     hosts = sorted(set(list_hosts(store, config.buckets)) | set(settings.hosts))
     outcomes: list[CheckOutcome] = []
-    earliest = None
     for host in hosts:
         outcomes.extend(_host_checks(config, settings, store, host, now, seen or {}))
-        first = _earliest_raw(store, config.buckets, host, config.timezone)
-        if first is not None and (earliest is None or first < earliest):
-            earliest = first
-    outcomes.extend(_tier_checks(config, settings, store, now, earliest))
+    if settings.tiers:
+        earliest = _earliest_raw(store, config.buckets, hosts, get_zone(config.timezone))
+        outcomes.extend(_tier_checks(config, settings, store, now, earliest))
     outcomes.extend(_run_checks(config, now))
     return outcomes
 

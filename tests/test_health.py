@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -130,11 +130,15 @@ class Deployment:
             period = parse_period("hourly", label, "Asia/Kolkata")
             self.store.put(self.config.buckets.hourly, summary_key(period), b'{"schema_version": 1}')
 
-    def run_record(self, name, status, finished):
-        self.runs.mkdir(parents=True, exist_ok=True)
-        (self.runs / f"{name}.json").write_text(json.dumps(
-            {"job": "hourly", "status": status, "finished_at": at(finished).isoformat(),
-             "error": "PapermillExecutionError: cell 3 failed" if status == "failed" else None}))
+    def run_record(self, status, finished):
+        """A record as speedlab.notebook_runs writes it: runs/<job>/<job>-<UTC start>-<id>.json."""
+        folder = self.runs / "aggregate-hourly"
+        folder.mkdir(parents=True, exist_ok=True)
+        utc = at(finished).astimezone(timezone.utc)
+        (folder / f"aggregate-hourly-{utc:%Y%m%dT%H%M%SZ}-abc123.json").write_text(json.dumps(
+            {"job": "aggregate-hourly", "status": status, "finished_at": utc.isoformat(timespec="seconds"),
+             "output": str(folder / "run.ipynb"),
+             "error": "ZeroDivisionError: division by zero" if status == "failed" else None}))
 
     def check(self, now, **kwargs):
         return run_health(self.config, now=at(now), **kwargs)
@@ -146,17 +150,17 @@ def test_one_alert_per_incident_and_one_recovery(store, config_for):
         d.results("home-primary", "2025-12-29 10:00", "2025-12-29 14:15")
         d.results("office-main", "2025-12-29 10:00", "2025-12-29 12:00")   # then silent
         d.hourly("2025122910", "2025122911")                                # 12:00 is due at 13:10
-        d.run_record("hourly-1", "failed", "2025-12-29 13:11")
+        d.run_record("failed", "2025-12-29 13:11")
 
         first = d.check("2025-12-29 14:20")
-        assert first.open_incidents == ["host_silent:office-main", "run_failed:hourly", "tier_stale:hourly"]
+        assert first.open_incidents == ["host_silent:office-main", "run_failed:aggregate-hourly", "tier_stale:hourly"]
         assert first.exit_code == 1
         statuses = {c["check"]: c["status"] for c in first.checks}
         assert statuses == {"host_silent:home-primary": "ok", "host_silent:office-main": "alerting",
                             "below_expected:home-primary": "ok", "tests_failing:home-primary": "ok",
                             "below_expected:office-main": "ok", "tests_failing:office-main": "ok",
                             "tier_stale:hourly": "alerting", "tier_stale:daily": "ok",
-                            "run_failed:hourly": "alerting"}
+                            "run_failed:aggregate-hourly": "alerting"}
         assert "no daily summary is due yet" == next(c["message"] for c in first.checks
                                                      if c["check"] == "tier_stale:daily")
         assert d.check("2025-12-29 14:25").alerts == []                       # nothing new: no repeat
@@ -164,11 +168,11 @@ def test_one_alert_per_incident_and_one_recovery(store, config_for):
         # office-main's spool flushes, the aggregator catches up, home-primary slows down
         d.results("office-main", "2025-12-29 12:15", "2025-12-29 15:15")
         d.hourly("2025122912", "2025122913")
-        d.run_record("hourly-2", "ok", "2025-12-29 15:11")
+        d.run_record("ok", "2025-12-29 15:11")
         d.results("home-primary", "2025-12-29 14:30", "2025-12-29 15:15", download=100.0)  # 4 slow
         third = d.check("2025-12-29 15:20")
         assert sorted((a["kind"], a["check"]) for a in third.alerts) == [
-            ("recovery", "host_silent:office-main"), ("recovery", "run_failed:hourly"),
+            ("recovery", "host_silent:office-main"), ("recovery", "run_failed:aggregate-hourly"),
             ("recovery", "tier_stale:hourly")]
         assert third.exit_code == 0
         below = next(c for c in third.checks if c["check"] == "below_expected:home-primary")
@@ -191,7 +195,7 @@ def test_one_alert_per_incident_and_one_recovery(store, config_for):
         assert last.healthy and last.exit_code == 0
 
     kinds = [(m["speedlab"]["check"], m["speedlab"]["kind"]) for m in hook.received]
-    assert sorted(kinds) == sorted([(c, k) for c in ("host_silent:office-main", "run_failed:hourly",
+    assert sorted(kinds) == sorted([(c, k) for c in ("host_silent:office-main", "run_failed:aggregate-hourly",
                                                      "tier_stale:hourly", "below_expected:home-primary")
                                     for k in ("incident", "recovery")])
     by_check = {}
@@ -263,3 +267,47 @@ def test_cli_exit_codes(tmp_path, capsys):
     cfg.write_text(f'store = "{store}"\n[health]\nsilent_after_minutes = -1\n')
     assert main(["health", "--config", str(cfg)]) == 2
     assert "must be a positive number" in capsys.readouterr().err
+
+
+def test_a_failed_papermill_run_is_an_incident_until_a_run_succeeds(local_store, config_for, tmp_path):
+    """Real run records: speedlab.notebook_runs executing a notebook that fails, then one that works."""
+    import nbformat
+
+    from speedlab.notebook_runs import run_notebook
+
+    notebooks = {}
+    for name, source in (("bad", "1 / 0"), ("good", "x = 1")):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+        notebooks[name] = tmp_path / f"{name}.ipynb"
+        nbformat.write(nb, notebooks[name])
+    with WebhookReceiver() as hook:
+        d = Deployment(local_store, config_for, hook.url, tiers=[])
+        assert run_notebook(d.config, notebooks["bad"], {}, job="aggregate-daily").status == "failed"
+        failed = d.check("2025-12-29 14:20")
+        assert failed.open_incidents == ["run_failed:aggregate-daily"]
+        assert "failed: ZeroDivisionError: division by zero; open " in failed.alerts[0]["message"]
+        assert run_notebook(d.config, notebooks["good"], {}, job="aggregate-daily").ok
+        assert [a["kind"] for a in d.check("2025-12-29 14:25").alerts] == ["recovery"]
+    assert [m["speedlab"]["kind"] for m in hook.received] == ["incident", "recovery"]
+
+
+def test_read_run_records_takes_each_jobs_newest(tmp_path):
+    import os
+
+    from speedlab.health import read_run_records
+
+    folder = tmp_path / "runs" / "aggregate-hourly"
+    folder.mkdir(parents=True)
+    def write(name, status, finished, mtime):
+        path = folder / name
+        path.write_text(json.dumps({"job": "aggregate-hourly", "status": status, "finished_at": finished}))
+        os.utime(path, ns=(mtime, mtime))
+    write("aggregate-hourly-20251229T080000Z-aaaaaa.json", "ok", "2025-12-29T08:00:03+00:00", 1)
+    write("aggregate-hourly-20251229T090000Z-zzzzzz.json", "failed", "2025-12-29T09:00:02+00:00", 2)
+    write("aggregate-hourly-20251229T090000Z-000000.json", "ok", "2025-12-29T09:00:02+00:00", 3)  # same second, later
+    (folder / "aggregate-hourly-20251229T100000Z-junk00.json").write_text("{not json")
+    (tmp_path / "runs" / "notes.json").write_text('["not a record"]')
+    newest = read_run_records(tmp_path / "runs")
+    assert list(newest) == ["aggregate-hourly"]
+    assert newest["aggregate-hourly"]["status"] == "ok" and newest["aggregate-hourly"]["_path"].endswith("-000000.json")
+    assert read_run_records(tmp_path / "missing") == {}
