@@ -41,7 +41,7 @@ def _add_infra(sub, common) -> None:
                                         "apply: create missing buckets, set lifecycle rules and versioning "
                                         "(idempotent); iam-policy: print a least-privilege IAM policy.")
     parser.add_argument("action", choices=["plan", "apply", "iam-policy"])
-    parser.add_argument("--role", choices=["collector", "aggregator", "dashboard", "infra"],
+    parser.add_argument("--role", choices=["collector", "aggregator", "dashboard", "operator", "infra"],
                         default="collector", help="iam-policy: whose policy (default collector)")
     parser.add_argument("--host", dest="policy_host", metavar="HOST_ID",
                         help="iam-policy --role collector: the host the policy is for")

@@ -52,7 +52,11 @@ NONCURRENT_RULE_ID = "speedlab-noncurrent-versions"
 STORAGE_CLASSES = {"STANDARD_IA": 30, "ONEZONE_IA": 30, "INTELLIGENT_TIERING": 0,
                    "GLACIER_IR": 0, "GLACIER": 0, "DEEP_ARCHIVE": 0}
 #: Roles :func:`iam_policy` knows.
-ROLES = ("collector", "aggregator", "dashboard", "infra")
+ROLES = ("collector", "aggregator", "dashboard", "operator", "infra")
+#: Prefixes in the hourly bucket that the aggregator uses besides summaries
+#: (:data:`speedlab.rollup.STALE_PREFIX` and :mod:`speedlab.notebook_runs`' copies).
+STALE_PREFIX = "stale/"
+RUNS_PREFIX = "runs/"
 _INFRA_KEYS = {"raw_transition_days", "raw_storage_class", "raw_expire_days", "versioning",
                "noncurrent_expire_days"}
 
@@ -442,8 +446,11 @@ def iam_policy(role: str, buckets: Buckets = Buckets(), host_id: str | None = No
     role : str
         ``collector`` (needs ``host_id``): put and get only under ``host=H/`` of the main
         bucket, list only that prefix. ``aggregator``: read raw results, read and write
-        summaries (``aggregated/…``) in every tier's bucket. ``dashboard``: read-only on both.
-        ``infra``: create the buckets and manage their lifecycle and versioning.
+        summaries (``aggregated/…``) in every tier's bucket, act on stale marks and copy run
+        records (``stale/``, ``runs/`` in the hourly bucket). ``dashboard``: read-only on
+        results and summaries. ``operator``: what ``speedlab dedupe --delete`` needs (read and
+        delete results and summaries, write stale marks). ``infra``: create the buckets and
+        manage their lifecycle and versioning.
     buckets : Buckets
     host_id : str, optional
         The collector's host.
@@ -478,6 +485,20 @@ def iam_policy(role: str, buckets: Buckets = Buckets(), host_id: str | None = No
             {"Sid": "ReadRawResults", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [raw_all]},
             {"Sid": "ReadAndWriteSummaries", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
              "Resource": summaries},
+            {"Sid": "ActOnStaleMarks", "Effect": "Allow",
+             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+             "Resource": [_arn(buckets.hourly, f"{STALE_PREFIX}*")]},
+            {"Sid": "CopyRunRecords", "Effect": "Allow", "Action": ["s3:PutObject"],
+             "Resource": [_arn(buckets.hourly, f"{RUNS_PREFIX}*")]},
+        ]
+    elif role == "operator":
+        statements = [
+            {"Sid": "ListBuckets", "Effect": "Allow", "Action": ["s3:ListBucket"],
+             "Resource": [_arn(b) for b in all_buckets]},
+            {"Sid": "ReadAndRemoveDuplicates", "Effect": "Allow", "Action": ["s3:GetObject", "s3:DeleteObject"],
+             "Resource": [raw_all, *summaries]},
+            {"Sid": "MarkSummariesStale", "Effect": "Allow", "Action": ["s3:PutObject"],
+             "Resource": [_arn(buckets.hourly, f"{STALE_PREFIX}*")]},
         ]
     elif role == "dashboard":
         statements = [

@@ -188,7 +188,10 @@ def test_aggregator_dashboard_and_infra_policies():
     dash = iam_policy("dashboard", buckets)
     actions = {a for s in dash["Statement"] for a in s["Action"]}
     assert actions == {"s3:ListBucket", "s3:GetObject"}  # read-only
-    assert all("Delete" not in a for s in agg["Statement"] for a in s["Action"])
+    assert all("Delete" not in a for s in agg["Statement"] if s["Sid"] != "ActOnStaleMarks" for a in s["Action"])
+    from speedlab import infra as infra_module
+    from speedlab.rollup import STALE_PREFIX
+    assert infra_module.STALE_PREFIX == STALE_PREFIX  # the aggregator's marks are where it may write
     infra = iam_policy("infra")["Statement"][0]
     assert "s3:PutLifecycleConfiguration" in infra["Action"] and len(infra["Resource"]) == 5
 
@@ -208,7 +211,7 @@ def test_policies_pass_iam_validation(moto_server):
                        aws_access_key_id="testing", aws_secret_access_key="testing")
     moto_server.reset()
     for role, host in [("collector", "home-primary"), ("aggregator", None), ("dashboard", None),
-                       ("infra", None)]:
+                       ("operator", None), ("infra", None)]:
         made = iam.create_policy(PolicyName=f"speedlab-{role}",
                                  PolicyDocument=json.dumps(iam_policy(role, Buckets(), host)))
         assert made["Policy"]["Arn"].endswith(f"policy/speedlab-{role}")
@@ -231,6 +234,12 @@ def test_policies_pass_iam_validation(moto_server):
     ("aggregator", "s3:PutObject", f"{MAIN}/host=home-primary/year=2025/x/test.json", False),
     ("aggregator", "s3:PutObject", "vd-speed-test-weekly-prod/aggregated/year=2025/week=2025W52/s.json", True),
     ("aggregator", "s3:DeleteObject", "vd-speed-test-weekly-prod/aggregated/year=2025/s.json", False),
+    ("aggregator", "s3:DeleteObject", "vd-speed-test-hourly-prod/stale/hour=2025122914/all.json", True),
+    ("aggregator", "s3:PutObject", "vd-speed-test-hourly-prod/runs/aggregate-daily/x.json", True),
+    ("aggregator", "s3:DeleteObject", "vd-speed-test-hourly-prod/runs/aggregate-daily/x.json", False),
+    ("operator", "s3:DeleteObject", f"{MAIN}/host=home-primary/year=2025/x/speed_data_ookla_00_1.json", True),
+    ("operator", "s3:PutObject", f"{MAIN}/host=home-primary/year=2025/x/test.json", False),
+    ("operator", "s3:PutObject", "vd-speed-test-hourly-prod/stale/hour=2025122914/all.json", True),
     ("dashboard", "s3:GetObject", "vd-speed-test-yearly-prod/aggregated/year=2025/s.json", True),
     ("dashboard", "s3:PutObject", "vd-speed-test-yearly-prod/aggregated/year=2025/s.json", False),
     ("infra", "s3:PutLifecycleConfiguration", MAIN, True),
