@@ -206,11 +206,19 @@ def headline_html(stats: Mapping[str, Any]) -> str:
         f'<div class="value">{html.escape(value)}</div></div>' for key, label, value in cards) + "</div>"
 
 
+LEGEND = ('<div class="speedlab-legend">Dashed vertical lines mark periods without a measurement: '
+          f'<span style="color:{GAP_COLORS["missing"]}">grey</span> no data, '
+          f'<span style="color:{GAP_COLORS["failed"]}">red</span> only failed tests, '
+          f'<span style="color:{GAP_COLORS["unreadable"]}">orange</span> unreadable data; '
+          f'<span style="color:{GAP_COLORS["failed"]}">&#9660;</span> failed tests in a period; '
+          "dashed horizontal lines are the plan's speeds. Hover a point for its numbers.</div>")
+
 STYLE = """<style>
 .speedlab-app { max-width: 1100px; font-family: system-ui, sans-serif; }
 .speedlab-app h2 { margin: 4px 0 8px 0; }
 .speedlab-note { color: #8a5300; background: #fff4e0; padding: 4px 8px; border-radius: 4px; }
 .speedlab-status { color: #555; min-height: 1.6em; }
+.speedlab-legend { color: #666; font-size: 12px; }
 .speedlab-status .error { color: #b00020; }
 .speedlab-spinner { display: inline-block; width: 12px; height: 12px; border: 2px solid #bbb;
   border-top-color: #1f77b4; border-radius: 50%; animation: speedlab-spin 0.8s linear infinite;
@@ -223,7 +231,8 @@ STYLE = """<style>
 .speedlab-card .value { font-size: 16px; font-weight: 600; }
 .speedlab-table-wrap { max-height: 420px; overflow: auto; }
 .speedlab-rows { border-collapse: collapse; font-size: 12px; }
-.speedlab-rows th, .speedlab-rows td { border-bottom: 1px solid #eee; padding: 2px 6px; text-align: right; }
+.speedlab-rows th, .speedlab-rows td { border-bottom: 1px solid #eee; padding: 2px 6px; text-align: right;
+  white-space: nowrap; }
 .speedlab-rows th { position: sticky; top: 0; background: #fafafa; }
 .speedlab-rows tr.status-missing td, .speedlab-rows tr.status-pending td { color: #999; }
 .speedlab-rows tr.status-failed td { color: #d62728; }
@@ -334,12 +343,14 @@ def charts(rows: Sequence[dict], mode: str, title: str = ""):
                 y="value:Q", color=color if len(series) > 1 else alt.value("#9467bd"),
                 tooltip=tooltip, description="description:N"),
         ]
-        if gaps:
-            layers.append(alt.Chart(alt.Data(values=gaps)).mark_rule(strokeDash=[4, 3], opacity=0.8).encode(
-                x=x, color=alt.Color("status:N", title="Gaps", scale=alt.Scale(
-                    domain=list(GAP_COLORS), range=list(GAP_COLORS.values()))),
-                tooltip=[alt.Tooltip("period:N", title="Period"), alt.Tooltip("status:N", title="Status")],
-                description="description:N"))
+        for status, stroke in GAP_COLORS.items():  # fixed colours: the legend is the series'
+            marks = [g for g in gaps if g["status"] == status]
+            if marks:
+                layers.append(alt.Chart(alt.Data(values=marks)).mark_rule(
+                    strokeDash=[4, 3], opacity=0.8, color=stroke).encode(
+                    x=x, tooltip=[alt.Tooltip("period:N", title="Period"),
+                                  alt.Tooltip("status:N", title="Status")],
+                    description="description:N"))
         if failures:
             layers.append(alt.Chart(alt.Data(values=failures)).mark_point(
                 shape="triangle-down", filled=True, size=40, color=GAP_COLORS["failed"]).encode(
@@ -477,6 +488,7 @@ class App:
         self.status = widgets.HTML()
         self.headline = widgets.HTML()
         self.chart_box = widgets.Box(layout=widgets.Layout(min_height="420px"))
+        self.legend = widgets.HTML(LEGEND)
         self.heatmap_title = widgets.HTML()
         self.heatmap_box = widgets.Box(layout=widgets.Layout(min_height="200px"))
         self.table = widgets.HTML()
@@ -493,7 +505,7 @@ class App:
                                 layout=widgets.Layout(flex_flow="row wrap"))
         self.container = widgets.VBox(
             [self.style, self.title, controls, self.note, self.status, self.headline, self.chart_box,
-             self.heatmap_title, self.heatmap_box, widgets.HTML("<h3>Periods</h3>"), self.table])
+             self.legend, self.heatmap_title, self.heatmap_box, widgets.HTML("<h3>Periods</h3>"), self.table])
         self.container.add_class("speedlab-app")
 
     @staticmethod
