@@ -521,9 +521,10 @@ class _Roller:
         hosts = sorted({h for (label, _), data in found.items() for h in (data.get("hosts") or [])})
         if any(not isinstance(data.get("hosts"), list) for data in found.values()):
             hosts = sorted(set(hosts) | set(self.hosts()))
-        per_host_wanted = [(c, h) for c in present for h in hosts
-                           if (c.label, None) not in found
-                           or h in (found[(c.label, None)].get("hosts") or hosts)]
+        def listed(child: Period) -> list[str]:
+            named = found.get((child.label, None), {}).get("hosts")
+            return named if isinstance(named, list) else hosts  # the seed's summaries name none
+        per_host_wanted = [(c, h) for c in present for h in listed(c) if h in hosts]
         host_found, host_invalid = self._load(child_tier, per_host_wanted)
         bad = invalid + host_invalid
         if bad:
@@ -879,6 +880,8 @@ def aggregate_command(config, mode: str | None = None, period: str | None = None
                                                "now": now.isoformat() if now else ""},
                             job=f"aggregate-{mode}")
         response = dict(run.result or {"message": "ok", "mode": mode, "result": None})
+        if isinstance(response.get("result"), dict):  # notebooks store JSON with sorted keys
+            response["result"] = TierSummary.from_dict(response["result"]).to_dict()
         response["run"] = {"status": run.status, "notebook": run.output, "record": run.record}
         return response
     return aggregate(config, mode, period, host, now=now)

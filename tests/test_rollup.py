@@ -1,0 +1,180 @@
+"""Rolling up against real stores (local folder and S3 on a moto server): keys, provenance,
+bad objects, a store that is down, anomaly baselines across runs, request counts, the CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+
+from aggdata import IST, B, put, read_json, result, series
+from speedlab import layout
+from speedlab.cli import main
+from speedlab.errors import SpeedlabError, StoreUnavailable
+from speedlab.periods import parse_period
+from speedlab.rollup import CountingStore, aggregate, backfill, mark_stale, rollup, run_due
+from speedlab.store import LocalStore, S3Store
+
+HOUR = "2025122914"
+NOW = datetime(2026, 1, 20, tzinfo=IST)
+
+
+def hour_data(store):
+    keys = [put(store, result("home-primary", "2025-12-29 14:01", 100.0, 50.0, 10.0)),
+            put(store, result("home-primary", "2025-12-29 14:16", 110.0, 55.0, 12.0)),
+            put(store, result("office-main", "2025-12-29 14:31", 300.0, 200.0, 5.0))]
+    bad = "host=office-main/year=2025/month=202512/day=20251229/hour=2025122914/minute=45/test.json"
+    store.put(B.raw, bad, b"\xff\xfe not json")
+    return keys, bad
+
+
+def test_one_hour_all_hosts_and_each_host_at_the_seed_keys(store, config_for):
+    keys, bad = hour_data(store)
+    config = config_for(store)
+    report = rollup(config, "hourly", parse_period("hourly", HOUR, IST), now=NOW)
+    base = "aggregated/year=2025/month=202512/day=20251229/hour=2025122914/speed_test_summary.json"
+    everyone = read_json(store, B.hourly, base)
+    home = read_json(store, B.hourly, "aggregated/host=home-primary/year=2025/month=202512/day=20251229/"
+                                      "hour=2025122914/speed_test_summary.json")
+    office = read_json(store, B.hourly, "aggregated/host=office-main/year=2025/month=202512/day=20251229/"
+                                        "hour=2025122914/speed_test_summary.json")
+    assert (everyone["records_aggregated"], everyone["avg_download"], everyone["rejected_records"],
+            everyone["source_objects"], everyone["hosts"]) == (3, 170.0, 1, 4, ["home-primary", "office-main"])
+    assert (home["host_id"], home["records_aggregated"], home["avg_download"], home["source_objects"]) == (
+        "home-primary", 2, 105.0, 2)
+    assert (office["records_aggregated"], office["rejected_records"], office["source_objects"]) == (1, 1, 2)
+    assert everyone["source_max_modified"] is not None and everyone["generated_at"].endswith("+00:00")
+    assert report.rejected[0][0] == bad and "not UTF-8" in report.rejected[0][1]
+    assert report.summaries[("hourly", HOUR)][None].to_dict()["avg_download"] == 170.0
+    assert report.requests["get"] == 4 and report.requests["put"] == 3
+
+
+def test_a_day_rolls_up_its_missing_hours_first(store, config_for):
+    hour_data(store)
+    put(store, result("home-primary", "2025-12-29 23:59", 90.0))
+    report = rollup(config_for(store), "daily", parse_period("daily", "2025-12-29", IST), now=NOW)
+    rolled = [(i["tier"], i["period"], i["reason"]) for i in report.items]
+    # hours before the earliest raw result (14:00) need no summary; 14:00-23:00 are rolled up
+    assert len(rolled) == 11 and rolled[-1] == ("daily", "20251229", "requested")
+    assert rolled[0] == ("hourly", "2025122914", "needed by daily 20251229")
+    day = read_json(store, B.daily, "aggregated/year=2025/month=202512/day=20251229/speed_test_summary.json")
+    assert (day["records_aggregated"], day["avg_download"], day["source_objects"], day["days"]) == (4, 150.0, 10, 1)
+
+
+def test_aggregate_answers_in_the_seeds_shape(store, config_for):
+    hour_data(store)
+    config = config_for(store)
+    out = aggregate(config, "hourly", HOUR, now=NOW)
+    assert list(out)[:2] == ["message", "mode"] and (out["message"], out["mode"]) == ("ok", "hourly")
+    assert out["result"]["hour"] == "2025-12-29T14" and out["result"]["host_id"] is None
+    mine = aggregate(config, "hourly", "2025-12-29T14", host="office-main", now=NOW)
+    assert mine["result"]["host_id"] == "office-main" and mine["result"]["avg_download"] == 300.0
+    with pytest.raises(SpeedlabError, match="stored nothing in hourly period 2025122914.*home-primary, office-main"):
+        aggregate(config, "hourly", HOUR, host="backup-location", now=NOW)
+    # default period: the previous complete hour (here: the hour before 15:20)
+    assert aggregate(config, "hourly", now=datetime(2025, 12, 29, 15, 20, tzinfo=IST))["result"]["period"] == HOUR
+
+
+def test_a_corrupt_child_summary_is_rolled_up_again(local_store, config_for):
+    hour_data(local_store)
+    config = config_for(local_store)
+    rollup(config, "daily", parse_period("daily", "2025-12-29", IST), now=NOW)
+    hour_key = layout.summary_key(parse_period("hourly", HOUR, IST))
+    local_store.put(B.hourly, hour_key, b"{truncated")
+    report = rollup(config, "daily", parse_period("daily", "2025-12-29", IST), now=NOW)
+    assert [(i["tier"], i["period"]) for i in report.items] == [("hourly", HOUR), ("daily", "20251229")]
+    assert read_json(local_store, B.hourly, hour_key)["records_aggregated"] == 3
+    assert read_json(local_store, B.daily, layout.summary_key(parse_period("daily", "20251229", IST)))[
+        "records_aggregated"] == 3
+    log = (config.state_path / "logs" / "aggregator.jsonl").read_text()
+    assert f"unusable summary {hour_key}" in log
+
+
+def test_a_store_that_is_down_fails_the_run_clearly(tmp_path, config_for):
+    missing = LocalStore(tmp_path / "no-such-folder")
+    config = config_for(missing)
+    with pytest.raises(StoreUnavailable, match="does not exist"):
+        rollup(config, "hourly", parse_period("hourly", HOUR, IST), now=NOW)
+    lines = [json.loads(x) for x in (config.state_path / "logs" / "aggregator.jsonl").read_text().splitlines()]
+    assert lines[-1]["event"] == "end" and lines[-1]["level"] == "error"
+    from servers import free_port
+    dead = S3Store(endpoint_url=f"http://127.0.0.1:{free_port()}", region="us-east-1",
+                   access_key_id="testing", secret_access_key="testing", max_attempts=1,
+                   connect_timeout_s=1)
+    with pytest.raises(StoreUnavailable, match="cannot reach"):
+        run_due(config, NOW, store=dead)
+
+
+def test_anomalies_use_the_hosts_trailing_day_even_across_runs(store, config_for):
+    start = datetime(2025, 12, 28, 18, 0, tzinfo=IST)
+    for record in series("home-primary", start, 24, download=lambda i: 100.0 + i % 3):
+        put(store, record)
+    put(store, result("home-primary", "2025-12-29 00:01", 95.0))     # within the usual range
+    put(store, result("home-primary", "2025-12-29 01:01", 40.0))     # far below ~101: anomaly
+    put(store, result("home-primary", "2026-01-02 10:01", 40.0))     # no recent history
+    config = config_for(store, sections={"aggregate": {"anomaly_window_hours": 24}})
+    rollup(config, "daily", parse_period("daily", "2025-12-28", IST), now=NOW)
+    # later runs read the stored hours of 28 December as their baseline
+    for label, expected in (("2025122900", 0), ("2025122901", 1), ("2026010210", 0)):
+        report = rollup(config, "hourly", parse_period("hourly", label, IST), now=NOW)
+        assert report.summaries[("hourly", label)]["home-primary"].anomalies_count == expected, label
+    assert report.requests.get("get", 0) == 1  # the lonely hour's result; no baseline to read
+
+
+def test_backfill_reads_every_raw_object_once_and_counts_requests(store, config_for):
+    records = series("home-primary", datetime(2025, 12, 30, tzinfo=IST), 30, every=timedelta(minutes=45)) + \
+        series("office-main", datetime(2025, 12, 30, 6, tzinfo=IST), 12)
+    for record in records:
+        put(store, record)
+    report = backfill(config_for(store), "2025-12-30", "2025-12-30", progress=False, now=NOW)
+    assert report.results_read == len(records)
+    assert report.requests["get"] == len(records)           # raw only: children come from memory
+    tiers = {i["tier"] for i in report.items}
+    assert tiers == {"hourly", "daily", "weekly", "monthly", "yearly"}
+    assert report.to_dict()["by_tier"]["daily"] == 6        # 30 Dec to 4 Jan: the rest of 2026W01
+    day = read_json(store, B.daily, "aggregated/year=2025/month=202512/day=20251230/speed_test_summary.json")
+    assert (day["records_aggregated"], day["slots_with_result"], day["expected_slots"]) == (42, 42, 192)
+
+
+def test_counting_store_counts_list_pages(local_store):
+    counting = CountingStore(local_store)
+    for i in range(3):
+        counting.put(B.raw, f"k/{i}.json", b"{}")
+    assert len(list(counting.list(B.raw, "k/"))) == 3
+    assert counting.get(B.raw, "k/1.json") == b"{}"
+    assert dict(counting.counts) == {"put": 3, "list": 1, "list_pages": 1, "get": 1}
+    assert counting.requests == 5
+    assert CountingStore(counting).counts is counting.counts
+
+
+def test_mark_stale_marker_is_acted_on_and_cleared(store, config_for):
+    hour_data(store)
+    config = config_for(store)
+    now = datetime(2025, 12, 29, 16, 0, tzinfo=IST)
+    first = run_due(config, now)
+    assert ("hourly", HOUR) in {(i["tier"], i["period"]) for i in first.items}
+    key = mark_stale(config, "home-primary", datetime(2025, 12, 29, 14, 15, tzinfo=IST))
+    assert key == "stale/hour=2025122914/home-primary.json"
+    assert [i.key for i in store.list(B.hourly, "stale/")] == [key]
+    second = run_due(config, now)
+    assert [(i["tier"], i["period"], i["reason"]) for i in second.items] == [("hourly", HOUR, "marked stale")]
+    assert second.markers_cleared == 1 and list(store.list(B.hourly, "stale/")) == []
+    assert run_due(config, now).periods == 0
+
+
+def test_cli_aggregate_and_backfill_print_json(local_store, config_for, capsys):
+    hour_data(local_store)
+    root = str(local_store.root)
+    assert main(["aggregate", "--store", root, "--mode", "hourly", "--period", HOUR, "--now",
+                 "2026-01-20T00:00:00+05:30"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["message"], out["mode"], out["result"]["records_aggregated"]) == ("ok", "hourly", 3)
+    assert main(["aggregate", "--store", root, "--backfill", "2025-12-29", "2025-12-29", "--no-progress",
+                 "--now", "2026-01-20T00:00:00+05:30"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["mode"] == "backfill" and out["result"]["by_tier"]["hourly"] == 24 + 24 * 6
+    assert main(["aggregate", "--store", root]) == 1
+    assert "--mode hourly|daily" in capsys.readouterr().err
+    assert main(["aggregate", "--store", root, "--mode", "weekly", "--period", "2025W54"]) == 1
+    assert "not a real date" in capsys.readouterr().err
