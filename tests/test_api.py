@@ -197,7 +197,7 @@ def test_a_bug_is_a_json_500_and_logged(deployment, tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- aggregate
 
-def test_post_aggregate_rolls_up_and_answers_in_the_seed_shape(tmp_path):
+def test_post_aggregate_rolls_up_and_answers_in_the_seed_shape(tmp_path, capsys):
     store = LocalStore(tmp_path / "store")
     store.root.mkdir()
     downloads = {"home-primary": [100.0, 120.0, 140.0, 160.0], "office-main": [400.0, 410.0, 420.0, 430.0]}
@@ -217,6 +217,13 @@ def test_post_aggregate_rolls_up_and_answers_in_the_seed_shape(tmp_path):
         assert result["hosts"] == ["home-primary", "office-main"]
         stored = json.loads(store.get(B.hourly, summary_key(parse_period("hourly", "2026010509", "Asia/Kolkata"))))
         assert stored == result
+        assert main(["aggregate", "--store", str(store.root), "--mode", "hourly", "--period", "2026010509",
+                     "--now", NOW.isoformat()]) == 0
+        by_cli = json.loads(capsys.readouterr().out)
+        generated = {"generated_at"}  # when it ran
+        assert {k: v for k, v in by_cli["result"].items() if k not in generated} == \
+            {k: v for k, v in result.items() if k not in generated}
+        assert (by_cli["message"], by_cli["mode"]) == ("ok", "hourly")
         status, one = call(server.url, "POST", "/api/aggregate", mode="hourly", period="2026010509",
                            host="office-main")
         assert status == 200 and one["result"]["avg_download"] == pytest.approx(415.0)
