@@ -438,6 +438,13 @@ def _arn(bucket: str, key_pattern: str | None = None) -> str:
     return f"arn:aws:s3:::{bucket}" + (f"/{key_pattern}" if key_pattern is not None else "")
 
 
+def _allow(sid: str, actions: list[str], resources: list[str], condition: dict | None = None) -> dict:
+    statement = {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
 def iam_policy(role: str, buckets: Buckets = Buckets(), host_id: str | None = None) -> dict:
     """A least-privilege IAM policy document (pure JSON data) for one speedlab role.
 
@@ -464,6 +471,8 @@ def iam_policy(role: str, buckets: Buckets = Buckets(), host_id: str | None = No
     summary_buckets = sorted({buckets.for_tier(t) for t in ("hourly", "daily", "weekly", "monthly", "yearly")})
     raw_all = _arn(buckets.raw, "host=*")
     summaries = [_arn(b, f"{AGGREGATED}/*") for b in summary_buckets]
+    stale_marks = [_arn(buckets.hourly, f"{STALE_PREFIX}*")]
+    list_all = _allow("ListBuckets", ["s3:ListBucket"], [_arn(b) for b in all_buckets])
     if role == "collector":
         if not host_id:
             raise ConfigError("a collector policy is for one host: pass --host HOST_ID")
@@ -472,48 +481,32 @@ def iam_policy(role: str, buckets: Buckets = Buckets(), host_id: str | None = No
         except InvalidHostId as exc:
             raise ConfigError(str(exc)) from None
         statements = [
-            {"Sid": "WriteAndReadOwnResults", "Effect": "Allow",
-             "Action": ["s3:PutObject", "s3:GetObject"], "Resource": [_arn(buckets.raw, prefix + "*")]},
-            {"Sid": "ListOwnPrefixOnly", "Effect": "Allow", "Action": ["s3:ListBucket"],
-             "Resource": [_arn(buckets.raw)],
-             "Condition": {"StringLike": {"s3:prefix": [prefix + "*"]}}},
+            _allow("WriteAndReadOwnResults", ["s3:PutObject", "s3:GetObject"], [_arn(buckets.raw, prefix + "*")]),
+            _allow("ListOwnPrefixOnly", ["s3:ListBucket"], [_arn(buckets.raw)],
+                   {"StringLike": {"s3:prefix": [prefix + "*"]}}),
         ]
     elif role == "aggregator":
         statements = [
-            {"Sid": "ListBuckets", "Effect": "Allow", "Action": ["s3:ListBucket"],
-             "Resource": [_arn(b) for b in all_buckets]},
-            {"Sid": "ReadRawResults", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [raw_all]},
-            {"Sid": "ReadAndWriteSummaries", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
-             "Resource": summaries},
-            {"Sid": "ActOnStaleMarks", "Effect": "Allow",
-             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-             "Resource": [_arn(buckets.hourly, f"{STALE_PREFIX}*")]},
-            {"Sid": "CopyRunRecords", "Effect": "Allow", "Action": ["s3:PutObject"],
-             "Resource": [_arn(buckets.hourly, f"{RUNS_PREFIX}*")]},
+            list_all,
+            _allow("ReadRawResults", ["s3:GetObject"], [raw_all]),
+            _allow("ReadAndWriteSummaries", ["s3:GetObject", "s3:PutObject"], summaries),
+            _allow("ActOnStaleMarks", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], stale_marks),
+            _allow("CopyRunRecords", ["s3:PutObject"], [_arn(buckets.hourly, f"{RUNS_PREFIX}*")]),
         ]
     elif role == "operator":
         statements = [
-            {"Sid": "ListBuckets", "Effect": "Allow", "Action": ["s3:ListBucket"],
-             "Resource": [_arn(b) for b in all_buckets]},
-            {"Sid": "ReadAndRemoveDuplicates", "Effect": "Allow", "Action": ["s3:GetObject", "s3:DeleteObject"],
-             "Resource": [raw_all, *summaries]},
-            {"Sid": "MarkSummariesStale", "Effect": "Allow", "Action": ["s3:PutObject"],
-             "Resource": [_arn(buckets.hourly, f"{STALE_PREFIX}*")]},
+            list_all,
+            _allow("ReadAndRemoveDuplicates", ["s3:GetObject", "s3:DeleteObject"], [raw_all, *summaries]),
+            _allow("MarkSummariesStale", ["s3:PutObject"], stale_marks),
         ]
     elif role == "dashboard":
-        statements = [
-            {"Sid": "ListBuckets", "Effect": "Allow", "Action": ["s3:ListBucket"],
-             "Resource": [_arn(b) for b in all_buckets]},
-            {"Sid": "ReadResultsAndSummaries", "Effect": "Allow", "Action": ["s3:GetObject"],
-             "Resource": [raw_all, *summaries]},
-        ]
+        statements = [list_all, _allow("ReadResultsAndSummaries", ["s3:GetObject"], [raw_all, *summaries])]
     elif role == "infra":
         statements = [
-            {"Sid": "ManageSpeedlabBuckets", "Effect": "Allow",
-             "Action": ["s3:CreateBucket", "s3:ListBucket", "s3:GetLifecycleConfiguration",
-                        "s3:PutLifecycleConfiguration", "s3:GetBucketVersioning",
-                        "s3:PutBucketVersioning"],
-             "Resource": [_arn(b) for b in all_buckets]},
+            _allow("ManageSpeedlabBuckets",
+                   ["s3:CreateBucket", "s3:ListBucket", "s3:GetLifecycleConfiguration",
+                    "s3:PutLifecycleConfiguration", "s3:GetBucketVersioning", "s3:PutBucketVersioning"],
+                   [_arn(b) for b in all_buckets]),
         ]
     else:
         raise ConfigError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
