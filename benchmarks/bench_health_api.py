@@ -1,0 +1,137 @@
+"""Health check and HTTP API: what one run / one request costs, against baselines.
+
+Health (3 hosts, 7 days of raw results every 15 minutes, all summaries), on a local store and
+on a moto_server this script starts on 127.0.0.1:
+
+* baseline: find each host's newest result by listing everything under ``host=H/`` (what a
+  naive "when did it last report?" does; grows with history);
+* health: one full ``speedlab.health.run_health`` (all five checks, debouncing, state file),
+  which walks the newest folders first. Requests are counted per kind.
+
+API: ``GET /api/dashboard?mode=daily&days=7`` over HTTP against calling
+``speedlab.query.rows`` directly (warm cache: the difference is the HTTP + thread hop), and
+``GET /api/latest`` against ``speedlab.latest.latest``.
+
+Run: ``python benchmarks/bench_health_api.py`` (about half a minute; prints ratios).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import conftest  # noqa: E402,F401  (AWS variables pointed at nothing but 127.0.0.1)
+from dashboard_data import B, HOSTS, build_store, ist  # noqa: E402
+from servers import MotoServer  # noqa: E402
+from test_api import ApiServer  # noqa: E402
+
+from speedlab import query  # noqa: E402
+from speedlab.api import api_context  # noqa: E402
+from speedlab.config import load_config  # noqa: E402
+from speedlab.health import run_health  # noqa: E402
+from speedlab.latest import latest  # noqa: E402
+from speedlab.store import LocalStore, S3Store  # noqa: E402
+
+NOW = ist(2026, 1, 5, 10, 20)
+
+
+class Counting:
+    """Wraps a store and counts calls per method."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.calls, self.url = inner, Counter(), inner.url
+
+    def __getattr__(self, name):
+        method = getattr(self.inner, name)
+
+        def counted(*args, **kwargs):
+            self.calls[name] += 1
+            return method(*args, **kwargs)
+        return counted
+
+
+def timed(fn, repeat: int = 5) -> float:
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
+def bench_health(name: str, store, tmp: Path) -> None:
+    build_store(store, ist(2025, 12, 26), NOW, raw_days=7, hourly_days=3)
+    config = load_config(env={}, store=store.url if isinstance(store, LocalStore) else "s3://",
+                         s3={} if isinstance(store, LocalStore) else {
+                             "endpoint_url": store.endpoint_url, "region": "us-east-1",
+                             "access_key_id": "testing", "secret_access_key": "testing"},
+                         state_dir=str(tmp / f"state-{name}"), sections={"alerts": {"log": False}})
+    counting = Counting(store)
+
+    def baseline():
+        for host in HOSTS:
+            max(store.list(B.raw, f"host={host}/"), key=lambda info: info.key)
+
+    def health():
+        run_health(config, now=NOW + timedelta(minutes=5), store=counting, channels=[])
+
+    base_s, health_s = timed(baseline, 3), timed(health, 3)
+    counting.calls.clear()
+    health()
+    print(f"health  {name:5s}  baseline (list all of each host) {base_s * 1000:8.1f} ms | "
+          f"health run {health_s * 1000:8.1f} ms | ratio {health_s / base_s:5.2f} | requests per run "
+          f"{dict(counting.calls)}")
+
+
+def bench_api(tmp: Path) -> None:
+    store = LocalStore(tmp / "api-store")
+    store.root.mkdir()
+    build_store(store, ist(2025, 12, 26), NOW, raw_days=1, hourly_days=1)
+    config = load_config(env={}, store=str(store.root), state_dir=str(tmp / "api-state"),
+                         sections={"api": {"token": "t"}})
+    with ApiServer(api_context(config, env={}, now=NOW)) as server:
+        def get(path):
+            request = urllib.request.Request(server.url + path, headers={"Authorization": "token t"})
+            with urllib.request.urlopen(request) as response:
+                response.read()
+        for label, direct, path in [
+                ("dashboard daily 7 (warm cache)",
+                 lambda: query.rows("daily", 7, store=store, config=config, now=NOW),
+                 "/api/dashboard?mode=daily&days=7"),
+                ("latest (each host's newest)", lambda: latest(config, store=store), "/api/latest")]:
+            direct()
+            get(path)
+            direct_s, http_s = timed(direct, 20), timed(lambda: get(path), 20)
+            print(f"api     {label:32s} direct {direct_s * 1000:7.2f} ms | over HTTP {http_s * 1000:7.2f} ms | "
+                  f"ratio {http_s / direct_s:5.2f} (+{(http_s - direct_s) * 1000:.2f} ms)")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        local = LocalStore(tmp / "store")
+        local.root.mkdir()
+        bench_health("local", local, tmp)
+        moto = MotoServer().start()
+        try:
+            s3 = S3Store(endpoint_url=moto.endpoint_url, region="us-east-1",
+                         access_key_id="testing", secret_access_key="testing")
+            for bucket in set(B.as_dict().values()):
+                s3.create_bucket(bucket)
+            bench_health("s3", s3, tmp)
+        finally:
+            moto.stop()
+        bench_api(tmp)
+
+
+if __name__ == "__main__":
+    main()
