@@ -391,6 +391,16 @@ def heatmap_cells(rows: Sequence[dict]) -> list[dict]:
 
 # ============================================================================ cache
 
+def _copy(value: Any) -> Any:
+    """A copy callers may change: fast for lists of flat rows (lists inside copied), else deep."""
+    if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+        return [{k: (list(v) if isinstance(v, list) else copy.deepcopy(v) if isinstance(v, dict) else v)
+                 for k, v in item.items()} for item in value]
+    if isinstance(value, list) and all(isinstance(item, (str, int, float)) for item in value):
+        return list(value)
+    return copy.deepcopy(value)
+
+
 def cache_key(data_type: str, host: str, mode: str, days: int) -> str:
     """The original dashboard's cache key, ``{data_type}_{host_id}_{mode}_{days}``."""
     return f"{data_type}_{host}_{mode}_{days}"
@@ -426,7 +436,7 @@ class DataCache:
             if self.clock() - entry[0] >= self.ttl_s:
                 del self._entries[key]
                 return None
-            return copy.deepcopy(entry[1])
+            return _copy(entry[1])
 
     def put(self, key: str, value: Any, host: str | None = None) -> None:
         """Store a copy of ``value`` under ``key``, tagged with its ``host`` (drops expired entries)."""
@@ -435,7 +445,7 @@ class DataCache:
             for old in [k for k, (t, _) in self._entries.items() if now - t >= self.ttl_s]:
                 del self._entries[old]
                 self._tags.pop(old, None)
-            self._entries[key] = (now, copy.deepcopy(value))
+            self._entries[key] = (now, _copy(value))
             self._tags[key] = host
 
     def get_or_load(self, key: str, load: Callable[[], Any], force_refresh: bool = False,
@@ -452,7 +462,7 @@ class DataCache:
             self.misses += 1
             value = load()
             self.put(key, value, host)
-            return copy.deepcopy(value), False
+            return _copy(value), False
 
     def invalidate(self, host: str | None = None) -> int:
         """Forget every entry (or only those of ``host``); return how many were dropped."""
@@ -514,7 +524,8 @@ def _hosts(store: Store, config: Config, cache: DataCache, force_refresh: bool) 
 
 
 def _read_summary_rows(store: Store, config: Config, mode: str, periods: list[Period], host: str,
-                       now: datetime, n_hosts: int, max_workers: int, log: JobLog | None) -> list[dict]:
+                       now: datetime, n_hosts: Callable[[], int], max_workers: int,
+                       log: JobLog | None) -> list[dict]:
     found, rejected = read_summaries(store, config.buckets, periods,
                                      None if host == ALL_HOSTS else host, max_workers)
     errors = {}
@@ -523,6 +534,8 @@ def _read_summary_rows(store: Store, config: Config, mode: str, periods: list[Pe
         if log:
             log.warning(f"unreadable summary: {reason}", key=key)
     plan = _plan(config, host)
+    gaps = any(p.label not in found and p.end <= now for p in periods)
+    hosts_count = max(1, n_hosts()) if gaps else 1  # only a missing period needs the host count
     out = []
     for period in periods:
         key = summary_key(period, None if host == ALL_HOSTS else host)
@@ -535,7 +548,7 @@ def _read_summary_rows(store: Store, config: Config, mode: str, periods: list[Pe
                 if log:
                     log.warning(f"invalid summary: {exc}", key=key)
         out.append(summary_row(mode, period, summary, host=host, now=now, plan=plan,
-                               fraction=config.below_expected_fraction, n_hosts=n_hosts, error=error))
+                               fraction=config.below_expected_fraction, n_hosts=hosts_count, error=error))
     return out
 
 
@@ -615,9 +628,10 @@ def get_rows(mode: str, days: int, host: str = ALL_HOSTS, *, store: Store | None
             hosts = _hosts(store, config, cache, force_refresh) if host == ALL_HOSTS else [host]
             return _read_minute_rows(store, config, slot_window(days, moment, zone), host, hosts,
                                      moment, max_workers, log)
-        n_hosts = len(_hosts(store, config, cache, force_refresh)) if host == ALL_HOSTS else 1
+        def n_hosts() -> int:
+            return len(_hosts(store, config, cache, force_refresh)) if host == ALL_HOSTS else 1
         return _read_summary_rows(store, config, mode, summary_periods(mode, days, moment, zone),
-                                  host, moment, max(1, n_hosts), max_workers, log)
+                                  host, moment, n_hosts, max_workers, log)
 
     key = cache_key(mode, host, mode, days)
     value, hit = cache.get_or_load(key, load, force_refresh, host)
