@@ -414,3 +414,26 @@ def test_heatmap_equals_plain_grouping_by_weekday_and_hour(built):
         assert cell["download_avg"] == pytest.approx(sum(values) / len(values), rel=1e-12)
         assert cell["tests"] == len(values)
     assert cells[0]["weekday"] == "Mon" and cells[-1]["weekday"] == "Sun"
+
+
+def test_rows_read_what_the_real_rollup_writes(local_store, tmp_path):
+    """The aggregation developer's summaries (speedlab.rollup) against plain sums over the raw."""
+    from speedlab import rollup
+
+    data = build_store(local_store, ist(2026, 1, 3), NOW, raw_days=3, hourly_days=0, tiers=())
+    config = _config(local_store, tmp_path, **PLANS)
+    rollup.backfill(config, "2026-01-03", "2026-01-04", progress=False, now=NOW, store=local_store)
+    seen = Counter()
+    for mode, days in (("hourly", 2), ("daily", 3), ("weekly", 2)):
+        for host in ("all", "office-main"):
+            for row in rows(mode, days, host, store=local_store, config=config, now=NOW):
+                start, end = datetime.fromisoformat(row["period_start"]), datetime.fromisoformat(row["period_end"])
+                if not (ist(2026, 1, 3) <= start and end <= ist(2026, 1, 5)):
+                    continue                      # outside what was rolled up
+                want = _plain(data, start, end, host)
+                assert row["status"] == "ok" and (row["tests"], row["failed"]) == (want["tests"], want["failed"])
+                for key in ("download_avg", "upload_avg", "ping_avg", "download_min", "download_max"):
+                    assert row[key] == pytest.approx(want[key], rel=1e-9), (mode, row["period"], key)
+                assert row["coverage_pct"] == pytest.approx(100.0)
+                seen[mode] += 1
+    assert seen == {"hourly": 2 * 24 + 2 * 13, "daily": 4}
