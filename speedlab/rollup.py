@@ -215,8 +215,8 @@ class _Roller:
         self.report = RollupReport()
         #: (tier, label, host) -> (end_utc, summary dict) for summaries read or written
         self.cache: dict[tuple[str, str, str | None], tuple[datetime, dict]] = {}
-        #: per-host hourly summary folders listed (host, day label), and the keys found
-        self.listed_days: set[tuple[str, str]] = set()
+        #: per-host hourly summary folders listed (host, month label), and the keys found
+        self.listed_months: set[tuple[str, str]] = set()
         self.existing: set[str] = set()
         self.sketches: dict[tuple[str, str], QuantileSketch | None] = {}
         self.done: set[tuple[str, str]] = set()
@@ -334,19 +334,19 @@ class _Roller:
         """Make sure the per-host hourly summaries of every batch hour's window are known."""
         window = timedelta(hours=self.settings.anomaly_window_hours)
         first = hours[0].start_utc - window
-        wanted_days = periods_between("daily", first, hours[-1].start_utc, self.zone)
+        wanted_months = periods_between("monthly", first, hours[-1].start_utc, self.zone)
         batch = {h.label for h in hours}
         window_hours = [p for p in periods_between("hourly", first, hours[-1].start_utc, self.zone)
                         if p.label not in batch]
-        to_list = [(host, day) for host in hosts for day in wanted_days
-                   if (host, day.label) not in self.listed_days]
+        to_list = [(host, month) for host in hosts for month in wanted_months
+                   if (host, month.label) not in self.listed_months]
 
         def listing(item):
-            host, day = item
-            prefix = summary_dir(day, host)  # a day's folder holds its hour= folders
+            host, month = item
+            prefix = summary_dir(month, host)  # a month's folder holds its day=/hour= folders
             return item, [i.key for i in self.store.list(self.buckets.hourly, prefix)]
-        for (host, day), keys in self._pool_map(listing, to_list):
-            self.listed_days.add((host, day.label))
+        for (host, month), keys in self._pool_map(listing, to_list):
+            self.listed_months.add((host, month.label))
             self.existing.update(keys)
         need = []
         for host in hosts:
