@@ -439,7 +439,7 @@ def plan_delivery(per_host: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]
         tests = [r for r in data.get("minute", ()) if r["status"] == "ok"]
         failed = sum(r["failed"] for r in data.get("minute", ()))
         hours = [r for r in data.get("hourly", ()) if r["status"] == "ok"]
-        plans = [r for r in list(tests) + list(hours)
+        plans = [r for r in list(data.get("minute", ())) + list(data.get("hourly", ()))
                  if r["expected_download_mbps"] is not None or r["expected_upload_mbps"] is not None]
         plan_down = plans[-1]["expected_download_mbps"] if plans else None
         plan_up = plans[-1]["expected_upload_mbps"] if plans else None

@@ -20,6 +20,7 @@ aware time) and ``wait`` (how to sleep, interruptibly). For tests and demonstrat
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 import threading
 import time
@@ -56,27 +57,31 @@ def real_clock() -> datetime:
 
 def fast_clock(start: datetime, interval_s: float, monotonic: Callable[[], float] = time.monotonic
                ) -> Callable[[], datetime]:
-    """A clock that starts at ``start`` and on which one 15-minute slot lasts ``interval_s``
-    real seconds (``interval_s=900`` runs at the real pace)."""
+    """A clock that reads ``start`` when it is first read, and on which one 15-minute slot
+    then lasts ``interval_s`` real seconds (``interval_s=900`` runs at the real pace)."""
     if interval_s <= 0:
         raise ConfigError(f"interval {interval_s!r} s must be positive")
     rate = SLOT_SECONDS / interval_s
-    origin = monotonic()
+    origin: list[float] = []
     start_utc = start.astimezone(UTC)
 
     def clock() -> datetime:
-        return start_utc + timedelta(seconds=(monotonic() - origin) * rate)
+        if not origin:
+            origin.append(monotonic())
+        return start_utc + timedelta(seconds=(monotonic() - origin[0]) * rate)
     clock.rate = rate  # type: ignore[attr-defined]
     return clock
 
 
-def next_run_at(now: datetime, offset_minutes: int, tz: str) -> datetime:
-    """The first moment after ``now`` that is a slot start plus ``offset_minutes`` (pure)."""
+def next_run_at(now: datetime, offset_minutes: int, tz: str, done_slot: datetime | None = None) -> datetime:
+    """When the next cycle runs (pure): ``offset_minutes`` into the current slot if no cycle has
+    run in it yet (``now`` if that moment has passed: a late cycle still gets its slot), else
+    ``offset_minutes`` into the next slot. ``done_slot`` is the slot the last cycle ran in."""
     slot = slot_of(now, tz)
-    candidate = slot + timedelta(minutes=offset_minutes)
-    if candidate.astimezone(UTC) <= now.astimezone(UTC):
-        candidate = (slot.astimezone(UTC) + SLOT).astimezone(slot.tzinfo) + timedelta(minutes=offset_minutes)
-    return candidate
+    if done_slot is None or slot_of(done_slot, tz) != slot:
+        candidate = slot + timedelta(minutes=offset_minutes)
+        return max(candidate, now.astimezone(slot.tzinfo))
+    return (slot.astimezone(UTC) + SLOT).astimezone(slot.tzinfo) + timedelta(minutes=offset_minutes)
 
 
 # =========================================================================== the loop
@@ -168,6 +173,8 @@ def run_up(config: Config, *, clock: Callable[[], datetime] = real_clock, rate: 
     from .dashboard import launch
     from .dashboard import stop as stop_server
     from .rollup import run_due
+    if api and importlib.util.find_spec("speedlab.api") is None:
+        api = False  # an installation without the API module still gets the dashboard
     try:
         if serve:
             process = launch(config, port, api=api)
@@ -188,7 +195,8 @@ def run_up(config: Config, *, clock: Callable[[], datetime] = real_clock, rate: 
             if max_cycles is not None and len(report.cycles) >= max_cycles:
                 break
             now = clock()
-            due = next_run_at(now, offset_minutes, config.timezone)
+            due = next_run_at(now, offset_minutes, config.timezone,
+                              datetime.fromisoformat(report.cycles[-1]["slot"]))
             stop.wait(max(0.0, (due.astimezone(UTC) - now.astimezone(UTC)).total_seconds() / rate))
     except KeyboardInterrupt:
         echo("speedlab up: stopping")
