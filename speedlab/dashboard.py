@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -433,6 +432,7 @@ class App:
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="speedlab-dashboard")
         self._charts: dict[str, Any] = {}
+        self._redraw_lock = threading.RLock()
         self._build_widgets()
         self.log.start("dashboard opened", selection=self.selection.describe(), notes=self.notes)
         for note in self.notes:
@@ -621,6 +621,10 @@ class App:
     # ------------------------------------------------------------------ drawing
     def redraw(self) -> None:
         """Draw ``state`` into the widgets: status, headline, charts, heatmap, table."""
+        with self._redraw_lock:  # the loader thread and a click may both redraw
+            self._redraw()
+
+    def _redraw(self) -> None:
         state, sel = self.state, self.selection
         notes = "".join(f"<div>{html.escape(n)}</div>" for n in self.notes)
         self.note.value = notes
