@@ -116,6 +116,12 @@ def test_invalid_url_values_fall_back_to_defaults_with_a_visible_note(open_app):
     assert "host=&#x27;ghost&#x27; has no data in this store" in ghost.note.value
 
 
+def test_rows_is_importable_from_the_dashboard_module():
+    from speedlab import dashboard
+
+    assert dashboard.rows is query.rows
+
+
 def test_parse_query_string_cases():
     assert parse_query_string("") == (Selection(), [])
     assert parse_query_string("?mode=15-min&days=3&force_refresh=1&async=1") == \
@@ -202,6 +208,10 @@ def test_refresh_bypasses_the_cache(open_app, site, tmp_path):
         app.refresh()
         app.wait()
         assert table_rows(app)[0][1] == "1.50" and "from the store" in app.status.value
+        store.put(B.daily, layout.summary_key(day, "home-primary"),
+                  json.dumps(dict(original, avg_download=2.5)).encode())
+        forced = open_app("mode=daily&days=3&host=home-primary&force_refresh=1")  # the URL's refresh
+        assert table_rows(forced)[0][1] == "2.50" and "from the store" in forced.status.value
     finally:
         store.put(B.daily, layout.summary_key(day, "home-primary"), json.dumps(original).encode())
 
