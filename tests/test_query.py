@@ -189,10 +189,9 @@ def test_below_expected_and_plan_speeds_come_with_the_rows(built):
     assert (every["expected_download_mbps"], every["below_expected"]) == (200.0, False)  # ~185
 
 
+@pytest.mark.parametrize("built", ["local"], indirect=True)   # rows() itself runs on S3 above
 def test_cli_query_prints_the_same_rows(built, capsys, tmp_path, monkeypatch):
     store, config, _ = built
-    if not isinstance(store, LocalStore):
-        pytest.skip("the CLI's --store takes a URL; the S3 flavour is covered by rows() itself")
     monkeypatch.chdir(tmp_path)
     assert main(["query", "--store", str(store.root), "--mode", "weekly", "--days", "3",
                  "--host", "office-main", "--now", NOW.isoformat()]) == 0
@@ -398,10 +397,9 @@ def test_headline_weights_averages_by_test_counts_and_counts_gaps():
     assert (got["periods_below_expected"], got["periods_judged"]) == (1, 2)
 
 
+@pytest.mark.parametrize("built", ["local"], indirect=True)   # the grouping is backend-independent
 def test_heatmap_equals_plain_grouping_by_weekday_and_hour(built):
     store, config, data = built
-    if not isinstance(store, LocalStore):
-        pytest.skip("the grouping is backend-independent; rows() is checked on S3 above")
     cells = heatmap(2, "office-main", store=store, config=config, now=NOW)
     start, end = ist(2026, 1, 3, 11), ist(2026, 1, 5, 10)    # complete hours of the 48-hour window
     groups: dict = {}
