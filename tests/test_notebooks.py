@@ -1,0 +1,135 @@
+"""Every notebook in notebooks/ runs under papermill against a store this test builds.
+
+The store is the demo's history (three hosts, 35 days to 3 January 2026, written through the
+collector's writer and rolled up by ``run_due``). The analysis notebooks' conclusions are
+checked against plain means and shares computed here from the generated records themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from speedlab.config import load_config
+from speedlab.demo import DEMO_HOSTS, demo_config_text, fill_store, generate, prepare_folder
+from speedlab.periods import slot_of
+from speedlab.rollup import run_due
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+IST = ZoneInfo("Asia/Kolkata")
+NOW = datetime(2026, 1, 3, 10, 0, tzinfo=IST)
+START = NOW - timedelta(days=35)
+SEED = 7
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory):
+    root = prepare_folder(tmp_path_factory.mktemp("notebooks") / "demo")
+    toml = root / "speedlab.toml"
+    toml.write_text(demo_config_text(root), encoding="utf-8")
+    config = load_config(toml, env={})
+    records = generate(SEED, START, NOW, config.timezone)
+    written = fill_store(config, root, SEED, START, NOW)
+    assert (written.stored, written.rejected, written.failed) == (len(records), [], [])
+    run_due(config, NOW)
+    return config, toml, records
+
+
+def execute(name: str, tmp_path: Path, **parameters) -> dict:
+    import papermill
+
+    out = tmp_path / f"{name}.out.ipynb"
+    papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters=parameters,
+                               progress_bar=False, cwd=str(tmp_path), kernel_name="python3")
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def outputs(notebook: dict, mime: str) -> list[str]:
+    found = []
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if mime in data:
+                value = data[mime]
+                found.append("".join(value) if isinstance(value, list) else value)
+    return found
+
+
+def mean(values):
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def test_every_notebook_is_covered():
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == sorted(
+        ["dashboard", "long_term", "plan_delivery", "slower_this_month", "time_of_day"])
+
+
+def test_slower_this_month(demo_store, tmp_path):
+    config, toml, records = demo_store
+    book = execute("slower_this_month", tmp_path, store=str(config.store), config_path=str(toml),
+                   host="backup-location", now=NOW.isoformat())
+    (text,) = outputs(book, "text/markdown")
+    ok = [r for r in records if r.host_id == "backup-location" and r.ok]
+    # daily summaries exist for the days that ended before NOW's 06:00 rollup: 1 and 2 January
+    jan = mean(r.download_mbps for r in ok if r.slot_start.astimezone(IST).date() < NOW.date()
+               and r.slot_start.astimezone(IST).month == 1)
+    dec = mean(r.download_mbps for r in ok if r.slot_start.astimezone(IST).month == 12)
+    assert text.startswith("Yes: slower this month for backup-location.")   # the line was downgraded
+    assert f"is {jan:.1f} Mbit/s" in text and f"against {dec:.1f} Mbit/s in 2025-12" in text
+    assert outputs(book, "image/svg+xml")
+
+
+def test_time_of_day(demo_store, tmp_path):
+    config, toml, records = demo_store
+    book = execute("time_of_day", tmp_path, store=str(config.store), config_path=str(toml),
+                   host="home-primary", days=28, now=NOW.isoformat())
+    (text,) = outputs(book, "text/markdown")
+    match = re.search(r"worst around (\d\d):00", text)
+    assert match and 19 <= int(match.group(1)) <= 22                     # the evening slowdown
+    assert re.search(r"Evenings \(19:00-23:00\) average [\d.]+ Mbit/s, \d+ % below", text)
+    assert outputs(book, "image/svg+xml")
+
+
+def test_long_term(demo_store, tmp_path):
+    config, toml, records = demo_store
+    book = execute("long_term", tmp_path, store=str(config.store), config_path=str(toml), host="all",
+                   years=5, now=NOW.isoformat())
+    (text,) = outputs(book, "text/markdown")
+    ok_2025 = [r for r in records if r.ok and r.slot_start.astimezone(IST).year == 2025]
+    assert f"2025: {mean(r.download_mbps for r in ok_2025):.1f} Mbit/s ({len(ok_2025)} tests)" in text
+    assert "too short to call a long-term trend" in text                  # 2 months with data
+    assert outputs(book, "image/svg+xml")
+
+
+def test_plan_delivery(demo_store, tmp_path):
+    config, toml, records = demo_store
+    book = execute("plan_delivery", tmp_path, store=str(config.store), config_path=str(toml), host="all",
+                   days=28, now=NOW.isoformat())
+    (text,) = outputs(book, "text/markdown")
+    last_slot = slot_of(NOW, IST)
+    window = [r for r in records if last_slot - timedelta(days=28) < r.slot_start <= last_slot]
+    for host in DEMO_HOSTS:
+        tests = [r for r in window if r.host_id == host.host_id and r.ok]
+        below = [r for r in tests if r.download_mbps < 0.8 * host.plan_download_mbps
+                 or r.upload_mbps < 0.8 * host.plan_upload_mbps]
+        line = next(l for l in text.splitlines() if l.startswith(f"- {host.host_id}: "))
+        assert f"{100 * len(below) / len(tests):.1f} % of {len(tests)} tests" in line, line
+    assert "- office-main: yes." in text
+    assert "- backup-location: no." in text
+    assert "Wi-Fi" in next(l for l in text.splitlines() if l.startswith("- home-primary"))
+    assert outputs(book, "image/svg+xml")
+
+
+def test_dashboard_notebook(demo_store, tmp_path):
+    config, toml, records = demo_store
+    book = execute("dashboard", tmp_path, store=str(config.store), now=NOW.isoformat())
+    assert book["metadata"]["papermill"]["exception"] is None if "exception" in book["metadata"]["papermill"] else True
+    assert outputs(book, "application/vnd.jupyter.widget-view+json")       # app.container
