@@ -640,9 +640,10 @@ def backfill(config, first: str | Period, last: str | Period, *, progress: bool 
     """Roll up every period of every tier from ``first`` to ``last`` (inclusive), finest first.
 
     ``first``/``last`` are periods or labels of any tier (``2025-01-01``, ``2025-12``,
-    ``2025``). Periods that have not ended at ``now`` are left out; coarser periods that
-    reach outside the range are included, rolling up missing children they need. Existing
-    summaries in the range are replaced. A tqdm progress bar goes to stderr.
+    ``2025``). Only periods that lie wholly inside the range and have ended at ``now`` are
+    rolled up (existing summaries are replaced); a week, month or year that reaches outside
+    the range is left to the next ``scheduler run-due``, which sees its children changed
+    (or it missing) and rolls it up then. A tqdm progress bar goes to stderr.
     """
     now_utc = _now(now)
     tz = config.timezone
@@ -652,7 +653,7 @@ def backfill(config, first: str | Period, last: str | Period, *, progress: bool 
         raise LayoutError(f"backfill range is empty: {first} comes after {last}")
     items = [PlanItem(p, "backfill") for tier in TIERS
              for p in periods_between(tier, start, end - timedelta(microseconds=1), tz)
-             if p.end_utc <= now_utc]
+             if start <= p.start_utc and p.end_utc <= min(end, now_utc)]
     items.sort(key=lambda it: (it.period.end_utc, _RANK[it.period.tier]))
     from tqdm.auto import tqdm
     bar = tqdm(total=len(items), unit="period", desc="backfill", disable=not progress,

@@ -20,7 +20,7 @@ from speedlab.aggregate import (AggregateSettings, Accumulator, MetricStats, ano
 from speedlab.config import Plan
 from speedlab.errors import ConfigError
 from speedlab.periods import TIERS, parse_period, period_of
-from speedlab.rollup import backfill
+from speedlab.rollup import backfill, run_due
 from speedlab.sketch import DEFAULT_ALPHA, QuantileSketch
 
 HOSTS = ("backup-location", "home-primary", "office-main")
@@ -302,13 +302,14 @@ def new_year_store(local_store, config_for):
     put(s, result("office-main", "2027-01-01 00:05", 450.0, 450.0, 7.0))
     config = config_for(s, plan=Plan(200, 100), host_plans={"office-main": Plan(500, 500)},
                         sections={"aggregate": {"anomaly_floor_download_mbps": 60.0}})
-    report = backfill(config, "2026-12-31", "2027-01-01", progress=False,
-                      now=datetime(2027, 1, 15, tzinfo=IST))
-    return s, config, report, corrupt
+    now = datetime(2027, 1, 15, tzinfo=IST)
+    report = backfill(config, "2026-12-31", "2027-01-01", progress=False, now=now)
+    later = run_due(config, now)  # the week, month and year reach outside the backfilled days
+    return s, config, report, later, corrupt
 
 
 def test_hand_built_hours_at_ist_midnight(new_year_store):
-    store, config, report, corrupt = new_year_store
+    store, config, report, later, corrupt = new_year_store
     last = summary_at(store, "hourly", "2026123123")
     assert core(last) == {
         "schema_version": 1, "tier": "hourly", "period": "2026123123", "hour": "2026-12-31T23",
@@ -344,7 +345,7 @@ def test_hand_built_hours_at_ist_midnight(new_year_store):
 
 
 def test_hand_built_days_week_53_month_and_year(new_year_store):
-    store, config, report, _ = new_year_store
+    store, config, report, later, _ = new_year_store
     dec31 = summary_at(store, "daily", "20261231")
     assert (dec31["hosts"], dec31["records_aggregated"], dec31["avg_download"], dec31["expected_slots"],
             dec31["slots_with_result"], dec31["coverage_pct"], dec31["days"], dec31["anomalies_count"],
@@ -387,9 +388,13 @@ def test_hand_built_days_week_53_month_and_year(new_year_store):
     home_week = summary_at(store, "weekly", "2026W53", "home-primary")
     assert (home_week["records_aggregated"], home_week["avg_download"], home_week["days"]) == (2, 100.0, 2)
     # January 2027 has not ended on 15 January: no monthly or yearly summary yet
-    rolled = {(item["tier"], item["period"]) for item in report.items}
+    assert {(i["tier"], i["period"]) for i in report.items} == \
+        {("hourly", f"{d}{h:02d}") for d in ("20261231", "20270101") for h in range(24)} | \
+        {("daily", "20261231"), ("daily", "20270101")}
+    rolled = {(item["tier"], item["period"]) for item in later.items}
     assert ("monthly", "202701") not in rolled and ("yearly", "2027") not in rolled
     assert {("weekly", "2026W53"), ("monthly", "202612"), ("yearly", "2026")} <= rolled
+    assert ("daily", "20270103") in rolled and ("daily", "20261231") not in rolled
 
 
 @pytest.mark.parametrize("moment, week, week_key, day_key, now", [
@@ -405,6 +410,7 @@ def test_iso_week_year_edges_land_at_the_right_keys(local_store, config_for, mom
     put(local_store, result("office-main", moment, 321.0))
     config = config_for(local_store)
     backfill(config, moment[:10], moment[:10], progress=False, now=now)
+    run_due(config, now)
     weekly = read_json(local_store, B.weekly, week_key)
     assert (weekly["week"], weekly["records_aggregated"], weekly["avg_download"], weekly["days"]) == (
         week, 1, 321.0, 1)

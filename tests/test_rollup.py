@@ -124,17 +124,19 @@ def test_anomalies_use_the_hosts_trailing_day_even_across_runs(store, config_for
 
 def test_backfill_reads_every_raw_object_once_and_counts_requests(store, config_for):
     records = series("home-primary", datetime(2025, 12, 30, tzinfo=IST), 30, every=timedelta(minutes=45)) + \
-        series("office-main", datetime(2025, 12, 30, 6, tzinfo=IST), 12)
+        series("office-main", datetime(2025, 12, 30, 6, tzinfo=IST), 12) + \
+        series("office-main", datetime(2026, 1, 3, 6, tzinfo=IST), 4)
     for record in records:
         put(store, record)
-    report = backfill(config_for(store), "2025-12-30", "2025-12-30", progress=False, now=NOW)
+    report = backfill(config_for(store), "2026W01", "2026W01", progress=False, now=NOW)
     assert report.results_read == len(records)
     assert report.requests["get"] == len(records)           # raw only: children come from memory
-    tiers = {i["tier"] for i in report.items}
-    assert tiers == {"hourly", "daily", "weekly", "monthly", "yearly"}
-    assert report.to_dict()["by_tier"]["daily"] == 6        # 30 Dec to 4 Jan: the rest of 2026W01
+    # the week (29 Dec - 4 Jan) and everything in it; December and 2025 reach outside it
+    assert report.to_dict()["by_tier"] == {"hourly": 7 * 24, "daily": 7, "weekly": 1}
     day = read_json(store, B.daily, "aggregated/year=2025/month=202512/day=20251230/speed_test_summary.json")
     assert (day["records_aggregated"], day["slots_with_result"], day["expected_slots"]) == (42, 42, 192)
+    week = read_json(store, B.weekly, "aggregated/year=2026/week=2026W01/speed_test_summary.json")
+    assert (week["records_aggregated"], week["days"], week["source_objects"]) == (46, 2, 7)
 
 
 def test_counting_store_counts_list_pages(local_store):
@@ -173,7 +175,7 @@ def test_cli_aggregate_and_backfill_print_json(local_store, config_for, capsys):
     assert main(["aggregate", "--store", root, "--backfill", "2025-12-29", "2025-12-29", "--no-progress",
                  "--now", "2026-01-20T00:00:00+05:30"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["mode"] == "backfill" and out["result"]["by_tier"]["hourly"] == 24 + 24 * 6
+    assert out["mode"] == "backfill" and out["result"]["by_tier"] == {"hourly": 24, "daily": 1}
     assert main(["aggregate", "--store", root]) == 1
     assert "--mode hourly|daily" in capsys.readouterr().err
     assert main(["aggregate", "--store", root, "--mode", "weekly", "--period", "2025W54"]) == 1

@@ -1,0 +1,195 @@
+"""Backfill throughput: one year of three hosts at 15-minute cadence (105,120 results).
+
+Measures ``speedlab.rollup.backfill`` (hours read a day at a time with a bounded pool of
+parallel GETs; every coarser tier merged from the tier below, children kept in memory) in
+results per second and store requests, against two baselines measured in the same run:
+
+* **naive**: every summary of every tier computed straight from the raw results
+  (``reader.read_results`` per period, so each result is read once per tier);
+* **sequential**: speedlab's backfill with one worker (``[aggregate] max_workers = 1``).
+
+Stores: the local folder store, and S3 on a ``moto_server`` this script starts on
+127.0.0.1 (a free port). moto manages ~100-300 requests per second here, so the S3 runs
+use a shorter span (``--s3-days``, default 14); ratios are per result.
+
+    python benchmarks/bench_backfill.py                 # local year + 14 days on moto
+    python benchmarks/bench_backfill.py --local-days 60 --s3-days 7 --naive-days 14
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from servers import MotoServer, local_env  # noqa: E402
+
+os.environ.update({k: v for k, v in local_env().items() if k.startswith("AWS_")})
+
+from speedlab import layout  # noqa: E402
+from speedlab.aggregate import hour_summaries, hourly_parts  # noqa: E402
+from speedlab.config import load_config  # noqa: E402
+from speedlab.layout import Buckets  # noqa: E402
+from speedlab.periods import TIERS, get_zone, periods_between  # noqa: E402
+from speedlab.reader import read_results  # noqa: E402
+from speedlab.records import SpeedTestResult  # noqa: E402
+from speedlab.rollup import CountingStore, backfill  # noqa: E402
+from speedlab.store import LocalStore, S3Store  # noqa: E402
+
+IST = get_zone("Asia/Kolkata")
+HOSTS = ("home-primary", "office-main", "backup-location")
+START = datetime(2025, 1, 1, tzinfo=IST)
+NOW = datetime(2026, 6, 1, tzinfo=IST)
+B = Buckets()
+
+
+def records(days: int):
+    """(key, JSON bytes) for every host and slot of ``days`` days from 1 January 2025."""
+    for host_index, host in enumerate(HOSTS):
+        for slot in range(days * 96):
+            local = START + timedelta(minutes=15 * slot + 2 + host_index)
+            utc = local.astimezone(timezone.utc)
+            down = 150.0 + 40.0 * ((slot * 7 + host_index * 13) % 11) / 11
+            record = SpeedTestResult(
+                host_id=host, engine="bench", status="ok" if slot % 97 else "failed",
+                error=None if slot % 97 else {"kind": "timeout", "message": "no answer"},
+                timestamp_utc=utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                timestamp_local=local.isoformat(),
+                slot=(local - timedelta(minutes=2 + host_index)).isoformat(),
+                download_mbps=down if slot % 97 else None,
+                upload_mbps=down / 2 if slot % 97 else None, ping_ms=8.0 + slot % 5,
+                connection_type="Ethernet")
+            yield layout.raw_key(host, local, IST), record.to_json().encode()
+
+
+def fill_local(root: Path, days: int) -> int:
+    n = 0
+    for key, body in records(days):
+        path = root / B.raw / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+        n += 1
+    return n
+
+
+def fill_s3(store: S3Store, days: int) -> int:
+    items = list(records(days))
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda kb: store.put(B.raw, kb[0], kb[1]), items))
+    return len(items)
+
+
+def run_backfill(config, store, days: int, workers: int | None = None) -> dict:
+    if workers is not None:
+        config = config.with_overrides(sections={"aggregate": {"max_workers": workers}})
+    first = START.date().isoformat()
+    last = (START + timedelta(days=days - 1)).date().isoformat()
+    counting = CountingStore(store)
+    started = time.perf_counter()
+    report = backfill(config, first, last, progress=False, now=NOW, store=counting)
+    seconds = time.perf_counter() - started
+    return {"results": report.results_read, "seconds": seconds, "requests": counting.requests,
+            "by_kind": dict(counting.counts), "periods": report.periods}
+
+
+def run_naive(config, store, days: int) -> dict:
+    """Every period of every tier inside the span, each straight from the raw results."""
+    counting = CountingStore(store)
+    end = START + timedelta(days=days)
+    started = time.perf_counter()
+    read = 0
+    for tier in TIERS:
+        for period in periods_between(tier, START, end - timedelta(microseconds=1), IST):
+            if period.start < START or period.end > end:
+                continue
+            raw = read_results(counting, config.buckets, period, HOSTS)
+            read += len(raw.results)
+            parts, _ = hourly_parts({period.label: raw.results})
+            for host, summary in hour_summaries(period, parts.get(period.label, {}),
+                                                plan_for=config.plan_for).items():
+                counting.put(config.buckets.for_tier(tier), layout.summary_key(period, host),
+                             summary.to_json().encode())
+    seconds = time.perf_counter() - started
+    return {"results": days * 96 * len(HOSTS), "reads": read, "seconds": seconds,
+            "requests": counting.requests, "by_kind": dict(counting.counts)}
+
+
+def line(name: str, m: dict, base: dict | None = None) -> str:
+    rate = m["results"] / m["seconds"]
+    per = m["requests"] / m["results"]
+    text = (f"  {name:<34} {m['results']:>7} results {m['seconds']:8.1f} s {rate:9.0f} results/s "
+            f"{m['requests']:>8} requests ({per:.2f}/result)")
+    if base:
+        text += (f"  x{rate / (base['results'] / base['seconds']):.1f} faster, "
+                 f"x{(base['requests'] / base['results']) / per:.1f} fewer requests per result")
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--local-days", type=int, default=365)
+    parser.add_argument("--naive-days", type=int, default=31, help="span of the naive baseline (local)")
+    parser.add_argument("--s3-days", type=int, default=14)
+    parser.add_argument("--skip-s3", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="speedlab-bench-") as tmp:
+        root = Path(tmp) / "store"
+        root.mkdir()
+        t = time.perf_counter()
+        n = fill_local(root, args.local_days)
+        print(f"local store: {n} raw results written in {time.perf_counter() - t:.1f} s")
+        store = LocalStore(root)
+        config = load_config(env={}, store=str(root), state_dir=str(Path(tmp) / "state"))
+        full = run_backfill(config, store, args.local_days)
+        print(line(f"speedlab backfill, {args.local_days} days", full))
+        print(f"    requests by kind: {full['by_kind']}; periods written: {full['periods']}")
+        # baselines on a fresh copy of the shorter span
+        root2 = Path(tmp) / "store2"
+        root2.mkdir()
+        fill_local(root2, args.naive_days)
+        store2 = LocalStore(root2)
+        config2 = load_config(env={}, store=str(root2), state_dir=str(Path(tmp) / "state2"))
+        naive = run_naive(config2, store2, args.naive_days)
+        print(line(f"baseline: naive, {args.naive_days} days", naive))
+        ours = run_backfill(config2, store2, args.naive_days)
+        print(line(f"speedlab backfill, {args.naive_days} days", ours, naive))
+        seq = run_backfill(config2, store2, args.naive_days, workers=1)
+        print(line(f"baseline: 1 worker, {args.naive_days} days", seq))
+        print(line(f"speedlab vs 1 worker, {args.naive_days} d", ours, seq))
+
+    if args.skip_s3:
+        return
+    server = MotoServer().start()
+    try:
+        store = S3Store(endpoint_url=server.endpoint_url, region="us-east-1", access_key_id="testing",
+                        secret_access_key="testing", max_pool_connections=32)
+        for bucket in set(B.as_dict().values()):
+            store.create_bucket(bucket)
+        t = time.perf_counter()
+        n = fill_s3(store, args.s3_days)
+        print(f"moto S3: {n} raw results written in {time.perf_counter() - t:.1f} s "
+              f"({n / (time.perf_counter() - t):.0f} PUT/s with 16 threads)")
+        with tempfile.TemporaryDirectory(prefix="speedlab-bench-") as tmp:
+            config = load_config(env={}, store="s3://", state_dir=tmp,
+                                 s3={"endpoint_url": server.endpoint_url, "region": "us-east-1",
+                                     "access_key_id": "testing", "secret_access_key": "testing"})
+            seq = run_backfill(config, store, args.s3_days, workers=1)
+            print(line(f"baseline: 1 worker, moto, {args.s3_days} days", seq))
+            ours = run_backfill(config, store, args.s3_days)
+            print(line(f"speedlab backfill, moto, {args.s3_days} d", ours, seq))
+            print(f"    requests by kind: {ours['by_kind']}")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
