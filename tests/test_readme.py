@@ -1,0 +1,84 @@
+"""The README's quick start: exactly two commands, and they work on a clean clone.
+
+The demo command runs in a new virtual environment (``python -m venv --system-site-packages``,
+so the dependencies already installed here are reused instead of downloaded again; speedlab
+itself is installed from the clone) on a fresh ``git clone`` of this repository (what is
+committed, nothing else). Two arguments are appended to it, ``--port`` (a free port, not 8866)
+and ``--days 7`` (a shorter history, to keep the test short); it runs until it prints the
+dashboard's URL, the URL answers, and Ctrl+C stops it. The test command is checked to be the
+one ``.ci/run`` runs (running the whole suite inside the suite would recurse).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from servers import free_port, local_env, wait_for_http
+from test_up import Lines
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def quick_start_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return [block.strip() for block in re.findall(r"```bash\n(.*?)```", section, re.S)]
+
+
+def ci_test_command() -> str:
+    lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    return lines[lines.index("# The README's test command:") + 1].strip()
+
+
+def test_quick_start_is_two_commands_and_the_second_is_what_ci_runs():
+    demo, tests = quick_start_commands()
+    assert "\n" not in demo and "\n" not in tests
+    assert demo.startswith("python3 -m pip install") and demo.endswith("speedlab demo")
+    assert tests == ci_test_command() == 'python3 -m pip install -q -e ".[test]" && python3 -m pytest'
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_demo_command_on_a_clean_clone_in_a_new_venv(tmp_path):
+    demo, _ = quick_start_commands()
+    clone, venv = tmp_path / "clone", tmp_path / "venv"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    env = local_env(VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+                    PYTHONUNBUFFERED="1")
+    for name in ("SPEEDLAB_CONFIG", "SPEEDLAB_STORE", "PYTHONPATH"):
+        env.pop(name, None)
+    port = free_port()
+    process = subprocess.Popen(["bash", "-c", f"{demo} --port {port} --days 7"], cwd=clone, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    lines = Lines(process)
+    try:
+        url = lines.wait_for(lambda line: "dashboard (demo data) at http://" in line, 240)
+        assert f"http://127.0.0.1:{port}/" in url
+        wait_for_http(f"http://127.0.0.1:{port}/voila/static/favicon.ico", 60, process)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=120) as page:
+            assert page.status == 200 and b"voila" in page.read().lower()
+    finally:
+        os.killpg(process.pid, signal.SIGINT)            # Ctrl+C: the demo stops its dashboard
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+    output = "\n".join(lines.all)
+    # speedlab ran from the clone, not from this checkout
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import speedlab; print(speedlab.__file__)"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path, check=True).stdout.strip()
+    assert where.startswith(str(clone)), where
+    assert "DEMO DATA" in output and (clone / "speedlab-demo" / "DEMO-DATA.txt").is_file()
+    with pytest.raises(OSError):                          # the dashboard stopped with the demo
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/voila/static/favicon.ico", timeout=2)
