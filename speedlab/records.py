@@ -361,8 +361,8 @@ class TierSummary:
         return ordered
 
     def to_json(self) -> str:
-        """The summary as indented JSON text."""
-        return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+        """The summary as compact JSON text (one line: the C encoder, ~5x faster than indented)."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
 
     def get(self, name: str, default: Any = None) -> Any:
         """Any field by its JSON name (core or in ``fields``), ``default`` if absent."""
