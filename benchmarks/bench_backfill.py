@@ -13,7 +13,7 @@ Stores: the local folder store, and S3 on a ``moto_server`` this script starts o
 use a shorter span (``--s3-days``, default 14); ratios are per result.
 
     python benchmarks/bench_backfill.py                 # local year + 14 days on moto
-    python benchmarks/bench_backfill.py --local-days 60 --s3-days 7 --naive-days 14
+    python benchmarks/bench_backfill.py --local-days 60 --s3-days 7 --naive-days 14 --s3-naive-days 0
 """
 
 from __future__ import annotations
@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--local-days", type=int, default=365)
     parser.add_argument("--naive-days", type=int, default=31, help="span of the naive baseline (local)")
     parser.add_argument("--s3-days", type=int, default=14)
+    parser.add_argument("--s3-naive-days", type=int, default=7, help="span of the naive baseline on moto (0: skip)")
     parser.add_argument("--skip-s3", action="store_true")
     args = parser.parse_args()
 
@@ -187,6 +188,10 @@ def main() -> None:
             ours = run_backfill(config, store, args.s3_days)
             print(line(f"speedlab backfill, moto, {args.s3_days} d", ours, seq))
             print(f"    requests by kind: {ours['by_kind']}")
+            if args.s3_naive_days:
+                naive = run_naive(config, store, args.s3_naive_days)
+                print(line(f"baseline: naive, moto, {args.s3_naive_days} days", naive))
+                print(line(f"speedlab vs naive, moto", ours, naive))
     finally:
         server.stop()
 
