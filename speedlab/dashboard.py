@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -730,10 +731,23 @@ def serve(config: Config, port: int = 8866, *, now: str | None = None,
     log = JobLog.for_config(config, "dashboard")
     log.start("voila serving", port=port, store=config.store)
     process = launch(config, port, now=now, notebook=notebook, cull_idle_s=cull_idle_s, api=api)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def on_term(signum, frame):  # SIGTERM (a service manager, a test) stops Voilà too
+            raise KeyboardInterrupt
+        previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        code = process.wait()
+        while True:  # short waits: Ctrl+C is handled even when another thread (polars) caught it
+            try:
+                code = process.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                continue
     except KeyboardInterrupt:
         code = stop(process)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     log.end("voila stopped", exit_code=code)
     return code
 

@@ -534,6 +534,9 @@ def run_demo(store: str | os.PathLike = DEFAULT_STORE, *, days: int = DEFAULT_DA
         echo(f"speedlab demo: dashboard (demo data) at http://127.0.0.1:{port}/ ; the same with "
              f"`speedlab dashboard --config {config_path}`; Ctrl+C stops")
         report.served = serve_dashboard(config, port, now=end.isoformat() if pinned else None)
+        if report.served and report.served > 0:  # negative: stopped by a signal (Ctrl+C)
+            raise DemoError(f"the dashboard server exited with status {report.served} (see its messages "
+                            f"above; is port {port} taken? pass --port); the demo data is in {root}")
     else:
         echo(f"speedlab demo: demo data ready in {root}; serve it with `speedlab dashboard --config {config_path}`")
     return report

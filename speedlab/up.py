@@ -197,7 +197,7 @@ def run_up(config: Config, *, clock: Callable[[], datetime] = real_clock, rate: 
             now = clock()
             due = next_run_at(now, offset_minutes, config.timezone,
                               datetime.fromisoformat(report.cycles[-1]["slot"]))
-            stop.wait(max(0.0, (due.astimezone(UTC) - now.astimezone(UTC)).total_seconds() / rate))
+            _sleep(stop, max(0.0, (due.astimezone(UTC) - now.astimezone(UTC)).total_seconds() / rate))
     except KeyboardInterrupt:
         echo("speedlab up: stopping")
     finally:
@@ -205,6 +205,16 @@ def run_up(config: Config, *, clock: Callable[[], datetime] = real_clock, rate: 
             stop_server(process)
         log.end("up stopped", cycles=len(report.cycles), stored=report.stored)
     return report
+
+
+def _sleep(stop, seconds: float, step_s: float = 1.0) -> None:
+    """Wait ``seconds`` unless ``stop`` is set, in short steps: a Ctrl+C that the kernel hands to
+    another thread (polars' worker threads do not block signals) is acted on within a step."""
+    left = seconds
+    while left > 0 and not stop.is_set():
+        step = min(step_s, left)
+        stop.wait(step)
+        left -= step
 
 
 def _cycle(config: Config, clock, engine, run_due, log: JobLog, echo) -> dict:

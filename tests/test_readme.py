@@ -5,7 +5,9 @@ so the dependencies already installed here are reused instead of downloaded agai
 itself is installed from the clone) on a fresh ``git clone`` of this repository (what is
 committed, nothing else). Two arguments are appended to it, ``--port`` (a free port, not 8866)
 and ``--days 7`` (a shorter history, to keep the test short); it runs until it prints the
-dashboard's URL, the URL answers, and Ctrl+C stops it. The test command is checked to be the
+dashboard's URL, the URL answers, and Ctrl+C stops it. ``JUPYTER_PATH`` names the base
+installation's ``share/jupyter`` (Voilà's templates), which a ``--system-site-packages`` venv
+does not see on its own. The test command is checked to be the
 one ``.ci/run`` runs (running the whole suite inside the suite would recurse).
 """
 
@@ -52,8 +54,12 @@ def test_demo_command_on_a_clean_clone_in_a_new_venv(tmp_path):
     clone, venv = tmp_path / "clone", tmp_path / "venv"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    # Voilà finds its page templates under <prefix>/share/jupyter; in a --system-site-packages
+    # venv they are in the base installation's prefix (a venv with its own voila has them)
     env = local_env(VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
-                    PYTHONUNBUFFERED="1")
+                    PYTHONUNBUFFERED="1",
+                    JUPYTER_PATH=os.pathsep.join(filter(None, [str(Path(sys.base_prefix) / "share" / "jupyter"),
+                                                               os.environ.get("JUPYTER_PATH")])))
     for name in ("SPEEDLAB_CONFIG", "SPEEDLAB_STORE", "PYTHONPATH"):
         env.pop(name, None)
     port = free_port()
@@ -62,7 +68,7 @@ def test_demo_command_on_a_clean_clone_in_a_new_venv(tmp_path):
                                start_new_session=True)
     lines = Lines(process)
     try:
-        url = lines.wait_for(lambda line: "dashboard (demo data) at http://" in line, 240)
+        url = lines.wait_for(lambda line: "dashboard (demo data) at http://" in line, 200)
         assert f"http://127.0.0.1:{port}/" in url
         wait_for_http(f"http://127.0.0.1:{port}/voila/static/favicon.ico", 60, process)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=120) as page:
