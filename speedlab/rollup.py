@@ -47,7 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from os.path import commonprefix
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from .aggregate import (AggregateSettings, Accumulator, anomaly_threshold, hour_summaries,
                         hourly_parts, merge_summaries)

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable, Mapping
+from typing import Mapping
 from zoneinfo import ZoneInfo
 
 from .periods import CHILD_TIER, TIERS, Period, children, period_of, periods_between
@@ -232,10 +232,6 @@ def plan_due(states: Mapping[str, TierState], earliest: datetime | None, now: da
     plan.sort(key=lambda item: (item.period.end_utc, _RANK[item.period.tier], item.period.start_utc))
     return plan, checks
 
-
-def periods_in(items: Iterable[PlanItem], tier: str) -> list[Period]:
-    """The periods of one tier in a plan."""
-    return [item.period for item in items if item.period.tier == tier]
 
 
 def run_due_entries(config, every_minutes: int = RUN_DUE_EVERY_MINUTES, offset_minutes: int = 1) -> dict:

@@ -11,7 +11,7 @@ import pytest
 from aggdata import IST, B, put, read_json, result
 from speedlab import layout
 from speedlab.cli import main
-from speedlab.periods import TIERS, parse_period, periods_between
+from speedlab.periods import TIERS, parse_period
 from speedlab.rollup import run_due
 from speedlab.store import LocalStore
 from speedlab.scheduler import (InputState, Recorded, TierState, due_at, due_periods, is_due,
