@@ -75,3 +75,17 @@ class MotoServer:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def stop_group(process: subprocess.Popen, sig: int = 15, timeout_s: float = 30.0) -> None:
+    """Send ``sig`` (default SIGTERM; SIGINT is Ctrl+C) to the process group of a server started
+    with ``start_new_session=True`` and wait for it; SIGKILL the group if it outlives ``timeout_s``."""
+    import signal
+    try:
+        os.killpg(process.pid, sig)
+        process.wait(timeout_s)
+    except ProcessLookupError:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections import Counter
@@ -20,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from servers import free_port, local_env, wait_for_http
+from servers import free_port, local_env, stop_group, wait_for_http
 from speedlab.config import load_config
 from speedlab.demo import (DEMO_ENGINE, DEMO_HOSTS, MARKER, DemoError, demo_config_text, demo_story, generate,
                            prepare_folder)
@@ -227,9 +226,5 @@ def test_demo_dashboard_loads_in_chromium(demo_run):
             finally:
                 browser.close()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop_group(server)                                 # SIGTERM: speedlab dashboard stops Voila too
         log.close()

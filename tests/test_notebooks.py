@@ -51,6 +51,16 @@ def execute(name: str, tmp_path: Path, **parameters) -> dict:
     return json.loads(out.read_text(encoding="utf-8"))
 
 
+def answer(name: str, tmp_path: Path, demo_store, **parameters) -> tuple[str, dict]:
+    """Run an analysis notebook on the demo store; its one Markdown answer and the notebook."""
+    config, toml, _ = demo_store
+    book = execute(name, tmp_path, store=str(config.store), config_path=str(toml), now=NOW.isoformat(),
+                   **parameters)
+    (text,) = outputs(book, "text/markdown")
+    assert outputs(book, "image/svg+xml")                                 # the chart was drawn
+    return text, book
+
+
 def outputs(notebook: dict, mime: str) -> list[str]:
     found = []
     for cell in notebook["cells"]:
@@ -73,10 +83,8 @@ def test_every_notebook_is_covered():
 
 
 def test_slower_this_month(demo_store, tmp_path):
-    config, toml, records = demo_store
-    book = execute("slower_this_month", tmp_path, store=str(config.store), config_path=str(toml),
-                   host="backup-location", now=NOW.isoformat())
-    (text,) = outputs(book, "text/markdown")
+    records = demo_store[2]
+    text, _ = answer("slower_this_month", tmp_path, demo_store, host="backup-location")
     ok = [r for r in records if r.host_id == "backup-location" and r.ok]
     # daily summaries exist for the days that ended before NOW's 06:00 rollup: 1 and 2 January
     jan = mean(r.download_mbps for r in ok if r.slot_start.astimezone(IST).date() < NOW.date()
@@ -84,36 +92,26 @@ def test_slower_this_month(demo_store, tmp_path):
     dec = mean(r.download_mbps for r in ok if r.slot_start.astimezone(IST).month == 12)
     assert text.startswith("Yes: slower this month for backup-location.")   # the line was downgraded
     assert f"is {jan:.1f} Mbit/s" in text and f"against {dec:.1f} Mbit/s in 2025-12" in text
-    assert outputs(book, "image/svg+xml")
 
 
 def test_time_of_day(demo_store, tmp_path):
-    config, toml, records = demo_store
-    book = execute("time_of_day", tmp_path, store=str(config.store), config_path=str(toml),
-                   host="home-primary", days=28, now=NOW.isoformat())
-    (text,) = outputs(book, "text/markdown")
+    text, _ = answer("time_of_day", tmp_path, demo_store, host="home-primary", days=28)
     match = re.search(r"worst around (\d\d):00", text)
     assert match and 19 <= int(match.group(1)) <= 22                     # the evening slowdown
     assert re.search(r"Evenings \(19:00-23:00\) average [\d.]+ Mbit/s, \d+ % below", text)
-    assert outputs(book, "image/svg+xml")
 
 
 def test_long_term(demo_store, tmp_path):
-    config, toml, records = demo_store
-    book = execute("long_term", tmp_path, store=str(config.store), config_path=str(toml), host="all",
-                   years=5, now=NOW.isoformat())
-    (text,) = outputs(book, "text/markdown")
+    records = demo_store[2]
+    text, _ = answer("long_term", tmp_path, demo_store, host="all", years=5)
     ok_2025 = [r for r in records if r.ok and r.slot_start.astimezone(IST).year == 2025]
     assert f"2025: {mean(r.download_mbps for r in ok_2025):.1f} Mbit/s ({len(ok_2025)} tests)" in text
     assert "too short to call a long-term trend" in text                  # 2 months with data
-    assert outputs(book, "image/svg+xml")
 
 
 def test_plan_delivery(demo_store, tmp_path):
-    config, toml, records = demo_store
-    book = execute("plan_delivery", tmp_path, store=str(config.store), config_path=str(toml), host="all",
-                   days=28, now=NOW.isoformat())
-    (text,) = outputs(book, "text/markdown")
+    records = demo_store[2]
+    text, _ = answer("plan_delivery", tmp_path, demo_store, host="all", days=28)
     last_slot = slot_of(NOW, IST)
     window = [r for r in records if last_slot - timedelta(days=28) < r.slot_start <= last_slot]
     for host in DEMO_HOSTS:
@@ -125,7 +123,6 @@ def test_plan_delivery(demo_store, tmp_path):
     assert "- office-main: yes." in text
     assert "- backup-location: no." in text
     assert "Wi-Fi" in next(l for l in text.splitlines() if l.startswith("- home-primary"))
-    assert outputs(book, "image/svg+xml")
 
 
 def test_dashboard_notebook(demo_store, tmp_path):

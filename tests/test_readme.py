@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from servers import free_port, local_env, wait_for_http
+from servers import free_port, local_env, stop_group, wait_for_http
 from test_up import Lines
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,12 +74,7 @@ def test_demo_command_on_a_clean_clone_in_a_new_venv(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=120) as page:
             assert page.status == 200 and b"voila" in page.read().lower()
     finally:
-        os.killpg(process.pid, signal.SIGINT)            # Ctrl+C: the demo stops its dashboard
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        stop_group(process, signal.SIGINT)               # Ctrl+C: the demo stops its dashboard
     output = "\n".join(lines.all)
     # speedlab ran from the clone, not from this checkout
     where = subprocess.run([str(venv / "bin" / "python"), "-c", "import speedlab; print(speedlab.__file__)"],

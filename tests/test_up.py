@@ -10,7 +10,6 @@ over an overlapping stretch of time, and checks the store.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
 import subprocess
@@ -24,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from fake_speedtest import FakeSpeedtest, QuickEngine
-from servers import free_port, local_env, wait_for_http
+from servers import free_port, local_env, stop_group, wait_for_http
 from speedlab.config import load_config
 from speedlab.layout import parse_raw_key, summary_key
 from speedlab.periods import UTC, parse_period
@@ -185,12 +184,8 @@ def _start_up(tmp_path, fake: FakeSpeedtest, port: int, start: str, interval_s: 
 
 
 def _stop(process: subprocess.Popen, lines: Lines) -> None:
-    os.killpg(process.pid, signal.SIGINT)     # Ctrl+C reaches the whole process group
-    try:
-        lines.drain()
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        raise
+    stop_group(process, signal.SIGINT)        # Ctrl+C reaches the whole process group
+    lines.drain()
 
 
 @pytest.mark.slow
