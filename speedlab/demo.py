@@ -34,6 +34,7 @@ data".
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import shutil
@@ -443,11 +444,19 @@ def roll_up(config: Config, now: datetime) -> list:
     from .notebook_runs import run_scheduled
 
     moment = now.astimezone(UTC).isoformat()
-    runs = [run_scheduled(config, "run_due", {"now": moment}, job="demo-run-due")]
-    for tier in ("daily", "weekly", "monthly", "yearly"):
-        period = period_of(tier, now, config.timezone)
-        runs.append(run_scheduled(config, "rollup", {"mode": tier, "period": period.label, "now": moment},
-                                  job=f"demo-rollup-{tier}"))
+    # papermill warns about every parameter line it cannot infer a type from; the parameters
+    # are injected all the same, so those warnings would only bury the demo's own output
+    quiet = logging.getLogger("papermill")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        runs = [run_scheduled(config, "run_due", {"now": moment}, job="demo-run-due")]
+        for tier in ("daily", "weekly", "monthly", "yearly"):
+            period = period_of(tier, now, config.timezone)
+            runs.append(run_scheduled(config, "rollup", {"mode": tier, "period": period.label, "now": moment},
+                                      job=f"demo-rollup-{tier}"))
+    finally:
+        quiet.setLevel(level)
     return runs
 
 
