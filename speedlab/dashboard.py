@@ -250,6 +250,21 @@ def _cache_dir() -> Path:
     return Path(base) / "speedlab"
 
 
+def skip_iri_grammar() -> None:
+    """Spare a dashboard kernel ~2 s of start-up: keep jsonschema from building an IRI grammar.
+
+    Altair imports jsonschema, whose optional ``iri`` format checker imports
+    ``rfc3987_syntax`` (installed beside Jupyter), which builds a lark grammar at import time:
+    about 2 of Altair's 4 s import here (``benchmarks/bench_dashboard_page.py``). Charts never
+    validate IRIs, so the dashboard kernel marks that optional module as absent before the
+    first import; jsonschema then simply leaves the ``iri`` format unchecked. Does nothing once
+    jsonschema is imported. Called by :meth:`App.from_config` when
+    ``$SPEEDLAB_DASHBOARD_KERNEL`` is set (``voila_env`` sets it; ``=0`` turns it off).
+    """
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # import -> ImportError
+
+
 def enable_offline_charts(cache_dir: str | os.PathLike | None = None) -> None:
     """Make Altair's ``JupyterChart`` load Vega from the kernel, not a CDN.
 
@@ -459,6 +474,8 @@ class App:
         configuration error is shown on the page instead of data.
         """
         environ = os.environ if environ is None else environ
+        if environ.get("SPEEDLAB_DASHBOARD_KERNEL", "0") != "0":
+            skip_iri_grammar()
         query_string = environ.get("QUERY_STRING", "") if query_string is None else query_string
         try:
             config = config if config is not None else load_config(env=environ)
@@ -699,6 +716,7 @@ def voila_command(notebook: str | os.PathLike, port: int, *, ip: str = "127.0.0.
 def voila_env(config: Config, now: str | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for Voilà and its kernels: the configuration as ``SPEEDLAB_*`` variables."""
     env = dict(os.environ if base is None else base)
+    env.setdefault("SPEEDLAB_DASHBOARD_KERNEL", "1")  # see skip_iri_grammar
     env.update(SPEEDLAB_STORE=config.store, SPEEDLAB_TIMEZONE=config.timezone,
                SPEEDLAB_HOST_ID=config.host_id, SPEEDLAB_STATE_DIR=str(config.state_path))
     if config.source:

@@ -322,3 +322,30 @@ def test_cli_dashboard_serves_the_configured_store(monkeypatch, tmp_path, capsys
     assert main(["dashboard", "--store", str(tmp_path), "--port", "8899", "--cull-idle", "120"]) == 0
     assert called == {"store": str(tmp_path), "port": 8899, "now": None, "cull": 120}
     assert "http://127.0.0.1:8899/" in capsys.readouterr().out
+
+
+def test_dashboard_kernel_skips_the_iri_grammar_and_altair_still_works():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, sys\n"
+            "from speedlab.dashboard import App\n"
+            "App.from_config(store=os.environ['STORE'], autoload=False)\n"
+            "import altair as alt\n"
+            "spec = alt.Chart(alt.Data(values=[{'a': 1}])).mark_point().encode(x='a:Q').to_dict()\n"
+            "print(sys.modules.get('rfc3987_syntax', 'missing'), spec['mark']['type'])\n")
+    for flag, expected in (("1", "None point"), ("0", "<module")):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "SPEEDLAB_DASHBOARD_KERNEL": flag, "STORE": "/nonexistent"})
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip().startswith(expected), (flag, out.stdout)
+
+
+def test_voila_env_marks_the_dashboard_kernel(tmp_path):
+    from speedlab.config import load_config
+    from speedlab.dashboard import voila_env
+
+    config = load_config(env={}, store=str(tmp_path))
+    assert voila_env(config, base={})["SPEEDLAB_DASHBOARD_KERNEL"] == "1"
+    assert voila_env(config, base={"SPEEDLAB_DASHBOARD_KERNEL": "0"})["SPEEDLAB_DASHBOARD_KERNEL"] == "0"
