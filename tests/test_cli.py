@@ -46,3 +46,22 @@ def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "speedlab.cli", "--version"], capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == f"speedlab {__version__}"
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    from speedlab.joblog import JobLog
+
+    store = tmp_path / "store"
+    store.mkdir()
+    log = JobLog(store / "_speedlab" / "logs", "collector", "home-primary")
+    for i in range(20000):
+        log.info(f"line {i} " + "x" * 80)
+    process = subprocess.Popen([sys.executable, "-m", "speedlab.cli", "logs", "--store", str(store),
+                                "--no-follow", "--since", "2d", "--color", "never"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = process.stdout.readline()
+    process.stdout.close()  # what `| head -1` does
+    code = process.wait(60)
+    err = process.stderr.read().decode()
+    assert b"line 0" in first
+    assert code == 0 and "Traceback" not in err, err
