@@ -41,6 +41,7 @@ import polars as pl
 
 from .errors import ConfigError, InvalidRecord
 from .periods import Period
+from .reader import slot_preference
 from .records import SCHEMA_VERSION, SpeedTestResult, TierSummary
 from .sketch import DEFAULT_ALPHA, QuantileSketch
 
@@ -426,10 +427,7 @@ _FRAME_SCHEMA = {"key": pl.String, "host_id": pl.String, "slot": pl.Datetime("us
 
 
 def _rank(result: SpeedTestResult) -> int:
-    if not result.ok:
-        return 2
-    complete = None not in (result.download_mbps, result.upload_mbps, result.ping_ms)
-    return 0 if complete else 1
+    return slot_preference("", result)[0]
 
 
 def results_frame(results: Sequence[tuple[str, SpeedTestResult]]) -> pl.DataFrame:

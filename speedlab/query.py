@@ -49,7 +49,8 @@ from .joblog import JobLog
 from .layout import summary_key, validate_host_id
 from .periods import (SLOT, UTC, Period, get_zone, parse_timestamp, period_of, periods_between, slot_of,
                       to_local)
-from .reader import MAX_WORKERS, fetch_many, list_hosts, list_raw, parse_result, read_summaries
+from .reader import (MAX_WORKERS, fetch_many, list_hosts, list_raw, parse_result, read_summaries,
+                     slot_preference)
 from .records import SpeedTestResult, TierSummary
 from .store import Store
 
@@ -582,15 +583,17 @@ def _read_minute_rows(store: Store, config: Config, slots: list[datetime], host:
             if log:
                 log.warning(f"rejected raw result: {exc}", key=key)
             continue
-        if record.host_id in cell["results"]:
-            cell["duplicates"] += 1  # one result per host and slot; the first key wins
-        else:
-            cell["results"][record.host_id] = record
+        # one result per host and slot, chosen as the rollup chooses (earliest complete)
+        previous = cell["results"].get(record.host_id)
+        if previous is not None:
+            cell["duplicates"] += 1
+        if previous is None or slot_preference(key, record) < previous[0]:
+            cell["results"][record.host_id] = (slot_preference(key, record), record)
     plan = _plan(config, host)
     out = []
     for slot in slots:
         cell = by_slot.get(slot.replace(tzinfo=None), {"results": {}, "rejected": [], "duplicates": 0})
-        out.append(minute_row(slot, list(cell["results"].values()), host=host, now=now, plan=plan,
+        out.append(minute_row(slot, [r for _, r in cell["results"].values()], host=host, now=now, plan=plan,
                               fraction=config.below_expected_fraction, n_hosts=len(hosts),
                               rejected=cell["rejected"], duplicates=cell["duplicates"]))
     return out

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -232,6 +233,31 @@ def test_minute_rows_count_failed_unreadable_and_duplicate_objects(local_store, 
     assert any("rejected raw result" in line["message"] for line in log.lines)
     only_office = rows("minute", 1, "office-main", store=local_store, config=config, now=NOW)
     assert {r["period"]: r["status"] for r in only_office}["202601051000"] == "failed"
+
+
+def test_minute_rows_keep_the_result_the_rollup_keeps(local_store, tmp_path):
+    """Several objects in one slot: the earliest complete result counts, as in the hourly
+    summary, whatever the keys' order (a legacy name sorts before test.json)."""
+    config = _config(local_store, tmp_path)
+    slot = ist(2026, 1, 5, 10, 0)
+    def put(host, name, result, seconds):
+        moment = slot + timedelta(seconds=seconds)
+        result = replace(result, timestamp_local=moment.isoformat(),
+                         timestamp_utc=moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        local_store.put(B.raw, layout.raw_slot_prefix(host, slot) + name, result.to_json().encode())
+    legacy = layout.legacy_raw_name("ookla", 0, 1767587400)
+    # home-primary: an ok test.json at +30 s and a failed catch-up run under the seed's name at +600 s
+    put("home-primary", "test.json", make_result("home-primary", slot, 180.0), 30)
+    put("home-primary", legacy, make_result("home-primary", slot, None, failed=True), 600)
+    # office-main: two complete results; the earlier one (test.json) counts
+    put("office-main", "test.json", make_result("office-main", slot, 400.0), 45)
+    put("office-main", legacy, make_result("office-main", slot, 20.0), 600)
+    at = {r["period"]: r for r in rows("minute", 1, store=local_store, config=config, now=NOW)}["202601051000"]
+    assert (at["status"], at["tests"], at["failed"], at["duplicates"]) == ("ok", 2, 0, 2)
+    assert (at["download_avg"], at["download_min"], at["download_max"]) == (290.0, 180.0, 400.0)
+    only_home = rows("minute", 1, "home-primary", store=local_store, config=config, now=NOW, force_refresh=True)
+    home = {r["period"]: r for r in only_home}["202601051000"]
+    assert (home["status"], home["download_avg"], home["failed"]) == ("ok", 180.0, 0)
 
 
 def test_original_summaries_with_only_the_seed_fields_are_read(local_store, tmp_path):
