@@ -197,7 +197,8 @@ def compare_months(daily: Sequence[Mapping[str, Any]], host: str = ALL_HOSTS,
     if out["ping_change_pct"] is not None:
         details.append(f"ping {out['ping_this']:.1f} vs {out['ping_last']:.1f} ms ({out['ping_change_pct']:+.1f} %)")
     if details:
-        text += " " + "; ".join(details).capitalize() + "."
+        joined = "; ".join(details)
+        text += " " + joined[0].upper() + joined[1:] + "."  # not str.capitalize: it lowercases "Mbit/s"
     out["text"] = text
     return out
 

@@ -46,6 +46,8 @@ def test_compare_months_weights_days_by_their_tests():
     assert out["text"].startswith("Yes: slower this month for home-primary. Average download in 2026-03 so far "
                                   "is 105.0 Mbit/s (120 tests on 2 days) against 125.0 Mbit/s in 2026-02 "
                                   "(128 tests on 2 days): -16.0 %.")
+    # the details keep their units' case (Mbit/s, not mbit/s)
+    assert out["text"].endswith(" Upload 40.0 vs 50.0 Mbit/s (-20.0 %); ping 12.0 vs 12.5 ms (-4.0 %).")
 
 
 @pytest.mark.parametrize("this, verdict, start", [(103.0, "about the same", "No: about the same"),
