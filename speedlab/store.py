@@ -274,7 +274,12 @@ class S3Store:
         self.region = region
         query = {k: v for k, v in (("endpoint_url", endpoint_url), ("region", region)) if v}
         self.url = "s3://" + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
-        session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+        from botocore.exceptions import ProfileNotFound
+        try:
+            session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+        except ProfileNotFound:
+            raise ConfigError(f"AWS profile {profile!r} is not in ~/.aws/config or ~/.aws/credentials: "
+                              "name another profile, or give [s3] keys instead") from None
         self._client = session.client(
             "s3", endpoint_url=endpoint_url, region_name=region or session.region_name or "us-east-1",
             aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
@@ -438,5 +443,15 @@ def open_store(url: str | os.PathLike, **options) -> Store:
     if unknown:
         raise ConfigError(f"unknown S3 store option(s) {', '.join(unknown)} in {text!r}; "
                           f"known: {', '.join(sorted(allowed))}")
+    for name in ("max_attempts", "max_pool_connections"):  # URL query values arrive as text
+        if name in merged:
+            value = merged[name]
+            try:
+                merged[name] = int(value)
+                if merged[name] < 1:
+                    raise ValueError
+            except (TypeError, ValueError):
+                raise ConfigError(f"S3 store option {name}={value!r} in {text!r} must be a "
+                                  "whole number of at least 1") from None
     return S3Store(**merged)
 

@@ -165,3 +165,21 @@ def test_open_store_urls(tmp_path):
         open_store("ftp://example/x")
     with pytest.raises(ConfigError, match="unknown S3 store option"):
         open_store("s3://?colour=blue")
+
+
+def test_open_store_url_numbers_are_converted_and_checked():
+    s3 = open_store("s3://?endpoint_url=http://127.0.0.1:1&max_attempts=2&max_pool_connections=5",
+                    access_key_id="a", secret_access_key="b")
+    assert s3.client.meta.config.retries["total_max_attempts"] == 3  # botocore: retries + 1
+    assert s3.client.meta.config.max_pool_connections == 5
+    with pytest.raises(ConfigError, match=r"max_attempts='abc' .* whole number of at least 1"):
+        open_store("s3://?endpoint_url=http://127.0.0.1:1&max_attempts=abc")
+    with pytest.raises(ConfigError, match=r"max_pool_connections='0'"):
+        open_store("s3://?endpoint_url=http://127.0.0.1:1&max_pool_connections=0")
+
+
+def test_unknown_aws_profile_is_a_config_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    with pytest.raises(ConfigError, match="AWS profile 'nope' is not in"):
+        open_store("s3://?endpoint_url=http://127.0.0.1:1&profile=nope")
