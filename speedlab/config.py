@@ -220,6 +220,14 @@ def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | 
     if unknown:
         raise ConfigError(f"config file {path}: unknown key(s) {', '.join(unknown)}; "
                           f"known: {', '.join(sorted(known))}")
+    for key in ("store", "timezone", "host_id", "state_dir"):
+        if key in table and not isinstance(table[key], str):
+            raise ConfigError(f"config file {path}: {key} = {table[key]!r} must be a quoted string, "
+                              f"e.g. {key} = \"...\"")
+    for key in ("buckets", "plan", "s3", *SECTIONS):
+        if key in table and not isinstance(table[key], dict):
+            raise ConfigError(f"config file {path}: {key} = {table[key]!r} must be a table: "
+                              f"write [{key}] and its keys on the lines below")
     values: dict[str, Any] = {k: table[k] for k in ("store", "timezone", "host_id", "state_dir") if k in table}
     for key in ("store", "timezone", "host_id", "state_dir"):
         if env.get(f"SPEEDLAB_{key.upper()}"):

@@ -85,6 +85,10 @@ def test_show_masks_secrets(tmp_path):
     ("[buckets]\nhourly = 'UPPER'", "not a valid S3 bucket name"),
     ("[s3]\nkey = 'x'", "[s3]: unknown key(s) key"),
     ("store = ", "not valid TOML"),
+    ("store = 5", "store = 5 must be a quoted string"),
+    ("host_id = ['a']", "host_id = ['a'] must be a quoted string"),
+    ("s3 = 'http://127.0.0.1:9'", "s3 = 'http://127.0.0.1:9' must be a table: write [s3]"),
+    ("aggregate = 5", "aggregate = 5 must be a table"),
 ])
 def test_bad_configuration_is_named(tmp_path, text, message):
     path = tmp_path / "speedlab.toml"
