@@ -307,11 +307,22 @@ def _run_query(args, config: Config) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    """A TCP port for ``--port`` (a usage error, not a socket traceback, when out of range)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port: use a number from 1 to 65535")
+    return port
+
+
 def _add_dashboard(sub, common) -> None:
     parser = sub.add_parser("dashboard", parents=[common], help="serve the dashboard with Voila on 127.0.0.1",
                             description="Serve notebooks/dashboard.ipynb with Voila on 127.0.0.1 against "
                                         "the configured store (--store works). Stop with Ctrl+C.")
-    parser.add_argument("--port", type=int, default=8866, help="TCP port (default 8866)")
+    parser.add_argument("--port", type=_port, default=8866, help="TCP port (default 8866)")
     parser.add_argument("--now", default=None, metavar="ISO8601",
                         help="pin the dashboard's clock to this moment (to look at the past)")
     parser.add_argument("--cull-idle", type=int, default=600, metavar="SECONDS",
@@ -414,7 +425,7 @@ def _add_up(sub, common) -> None:
                                         "minutes into the (local) store, the rollups when they are due, and "
                                         "the dashboard (and HTTP API) on 127.0.0.1. Restarting loses and "
                                         "duplicates nothing.")
-    parser.add_argument("--port", type=int, default=8866, help="dashboard port (default 8866)")
+    parser.add_argument("--port", type=_port, default=8866, help="dashboard port (default 8866)")
     parser.add_argument("--no-api", action="store_true", help="serve the dashboard without the HTTP API")
     parser.add_argument("--no-serve", action="store_true", help="collect and roll up only, no dashboard")
     parser.add_argument("--interval-seconds", type=float, default=None, help=argparse.SUPPRESS)
@@ -436,7 +447,7 @@ def _add_demo(sub, common) -> None:
     parser.add_argument("--days", type=int, default=90, help="days of history (default 90)")
     parser.add_argument("--seed", type=int, default=2025, help="random seed: same seed, same data (default 2025)")
     parser.add_argument("--no-serve", action="store_true", help="fill and roll up only")
-    parser.add_argument("--port", type=int, default=8866, help="dashboard port (default 8866)")
+    parser.add_argument("--port", type=_port, default=8866, help="dashboard port (default 8866)")
     parser.add_argument("--now", type=_moment, default=None, help=argparse.SUPPRESS)
 
 

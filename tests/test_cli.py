@@ -65,3 +65,14 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     err = process.stderr.read().decode()
     assert b"line 0" in first
     assert code == 0 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("command", ["dashboard", "up", "demo"])
+@pytest.mark.parametrize("port", ["-1", "0", "65536", "http"])
+def test_port_out_of_range_is_a_usage_error(command, port, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--port", port])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --port: {port!r} is not a TCP port: use a number from 1 to 65535" in err
+    assert "Traceback" not in err
