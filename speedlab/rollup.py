@@ -51,8 +51,8 @@ from typing import Iterable, Sequence
 
 from .aggregate import (AggregateSettings, Accumulator, anomaly_threshold, hour_summaries,
                         hourly_parts, merge_summaries)
-from .errors import (InvalidHostId, InvalidRecord, LayoutError, ObjectNotFound, SpeedlabError,
-                     StoreUnavailable)
+from .errors import (BucketNotFound, InvalidHostId, InvalidRecord, LayoutError, ObjectNotFound,
+                     SpeedlabError, StoreUnavailable)
 from .joblog import JobLog
 from .layout import (SUMMARY_NAME, parse_raw_key, parse_summary_key, raw_period_prefix,
                      summary_dir, summary_key, validate_host_id)
@@ -566,10 +566,31 @@ class _Roller:
 
 # =========================================================================== public functions
 
-def _session(config, job: str, store: Store | None, now: datetime | None, progress=None):
+def _require_raw_bucket(config, store: Store, log: JobLog) -> None:
+    """Refuse to roll up a store without its raw bucket (a mistyped ``--store``), before any
+    summary or log line is written: a log folder inside a missing local store would create it."""
+    if store.bucket_exists(config.buckets.raw):
+        return
+    try:
+        list(store.list(config.buckets.raw, "host="))  # a missing folder or bucket: its own error
+        raise BucketNotFound(f"the main bucket {config.buckets.raw!r} does not exist in {store.url}, "
+                             "so there is nothing to roll up: check --store/[buckets], or create it "
+                             "with `speedlab infra apply`")
+    except SpeedlabError as exc:
+        root = getattr(store, "root", None)
+        if not (root is not None and not root.is_dir() and log.path and root in log.path.parents):
+            log.end(f"rollup refused: {exc}", level="error")
+        raise
+
+
+def _session(config, job: str, store: Store | None, now: datetime | None, progress=None,
+             require_raw: bool = False):
     settings = settings_for(config)
+    store = store if store is not None else config.open_store()
     log = JobLog.for_config(config, job)
-    counting = CountingStore(store if store is not None else config.open_store())
+    if require_raw:
+        _require_raw_bucket(config, store, log)
+    counting = CountingStore(store)
     return _Roller(config, counting, log, _now(now), settings, progress), log
 
 
@@ -611,7 +632,7 @@ def rollup(config, tier: str, period: Period, *, now: datetime | None = None,
     """
     if period.tier != tier:
         raise LayoutError(f"period {period.label} is {period.tier}, not {tier}")
-    roller, log = _session(config, "aggregator", store, now)
+    roller, log = _session(config, "aggregator", store, now, require_raw=True)
     return _run_logged(roller, log, f"{tier} rollup of {period.label}",
                        {"tier": tier, "period": period.label},
                        lambda: roller.run([PlanItem(period, "requested")]))
@@ -658,7 +679,7 @@ def backfill(config, first: str | Period, last: str | Period, *, progress: bool 
     from tqdm.auto import tqdm
     bar = tqdm(total=len(items), unit="period", desc="backfill", disable=not progress,
                dynamic_ncols=True)
-    roller, log = _session(config, "aggregator", store, now_utc, bar)
+    roller, log = _session(config, "aggregator", store, now_utc, bar, require_raw=True)
     try:
         return _run_logged(roller, log, "backfill", {"first": str(first), "last": str(last)},
                            lambda: roller.run(items))

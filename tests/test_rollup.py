@@ -180,3 +180,26 @@ def test_cli_aggregate_and_backfill_print_json(local_store, config_for, capsys):
     assert "--mode hourly|daily" in capsys.readouterr().err
     assert main(["aggregate", "--store", root, "--mode", "weekly", "--period", "2025W54"]) == 1
     assert "not a real date" in capsys.readouterr().err
+
+
+def test_rolling_up_a_mistyped_local_store_refuses_and_creates_nothing(tmp_path, capsys):
+    missing = tmp_path / "speedlab-dat"  # a typo for an existing store
+    for argv in (["aggregate", "--mode", "daily", "--period", "2026-01-06"],
+                 ["aggregate", "--backfill", "2026-01-05", "2026-01-06", "--no-progress"]):
+        assert main(["--store", str(missing), *argv]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"speedlab aggregate: error: local store folder {missing} does not exist or is "
+                       "not a folder: create it, or point --store / SPEEDLAB_STORE elsewhere"]
+        assert not missing.exists()
+
+
+def test_rolling_up_a_store_without_the_raw_bucket_refuses_and_writes_nothing(local_store, config_for):
+    config = config_for(local_store, state_dir=None)  # job logs beside the store, as by default
+    with pytest.raises(SpeedlabError, match="main bucket 'vd-speed-test' does not exist"):
+        rollup(config, "daily", parse_period("daily", "20260106", IST))
+    with pytest.raises(SpeedlabError, match="main bucket 'vd-speed-test' does not exist") as info:
+        backfill(config, "2026-01-05", "2026-01-06", progress=False)
+    assert [p.name for p in local_store.root.iterdir()] == ["_speedlab"]  # the job log, no buckets
+    lines = [json.loads(x) for x in (config.state_path / "logs" / "aggregator.jsonl").read_text().splitlines()]
+    assert [(x["event"], x["level"], x["message"]) for x in lines] == [
+        ("end", "error", f"rollup refused: {info.value}")] * 2
