@@ -58,6 +58,10 @@ def test_demo_command_on_a_clean_clone_in_a_new_venv(tmp_path):
     # venv they are in the base installation's prefix (a venv with its own voila has them)
     env = local_env(VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
                     PYTHONUNBUFFERED="1",
+                    # offline: the venv sees this environment's packages, so pip needs no index,
+                    # and builds with the installed setuptools+wheel instead of fetching them
+                    # into an isolated build environment (tests talk to 127.0.0.1 only)
+                    PIP_NO_INDEX="1", PIP_NO_BUILD_ISOLATION="0",
                     JUPYTER_PATH=os.pathsep.join(filter(None, [str(Path(sys.base_prefix) / "share" / "jupyter"),
                                                                os.environ.get("JUPYTER_PATH")])))
     for name in ("SPEEDLAB_CONFIG", "SPEEDLAB_STORE", "PYTHONPATH"):
