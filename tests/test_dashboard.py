@@ -349,3 +349,27 @@ def test_voila_env_marks_the_dashboard_kernel(tmp_path):
     config = load_config(env={}, store=str(tmp_path))
     assert voila_env(config, base={})["SPEEDLAB_DASHBOARD_KERNEL"] == "1"
     assert voila_env(config, base={"SPEEDLAB_DASHBOARD_KERNEL": "0"})["SPEEDLAB_DASHBOARD_KERNEL"] == "0"
+
+
+def test_in_a_kernel_the_loader_threads_redraws_run_on_the_kernels_loop(open_app):
+    import threading
+
+    class Loop:  # stands in for the kernel's tornado IOLoop
+        def __init__(self):
+            self.callbacks = []
+
+        def add_callback(self, fn):
+            self.callbacks.append(fn)
+
+    app = open_app()
+    app._loop = Loop()
+    app.state.update(status="loading", generation=99)
+    worker = threading.Thread(target=app.redraw)
+    worker.start()
+    worker.join()
+    assert len(app._loop.callbacks) == 1                       # handed over, not drawn there
+    assert 'data-generation="99"' not in app.status.value
+    app._loop.callbacks.pop()()                                  # the kernel's thread draws it
+    assert 'data-state="loading" data-generation="99"' in app.status.value
+    app.redraw()                                                 # the main thread draws at once
+    assert app._loop.callbacks == []
