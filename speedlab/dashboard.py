@@ -573,8 +573,8 @@ class App:
         if note:
             self.notes.append(note)
             self.log.warning(note)
-        self.host.options = self._host_options(self.hosts)
-        self.host.value = host
+        options = self._host_options(self.hosts)
+        self._on_kernel_thread(lambda: self._set_host_menu(options, host))
         self.selection = replace(self.selection, host=host)
         with self._lock:
             self._generation += 1
@@ -660,10 +660,18 @@ class App:
         was connecting were lost in about 1 of 6 page loads (status stuck at "heatmap
         loading…"). Outside a kernel (tests, scripts) it draws at once.
         """
+        self._on_kernel_thread(self._redraw_locked)
+
+    def _on_kernel_thread(self, fn) -> None:
+        """Run ``fn`` now on the kernel's thread, or hand it to the kernel's loop (in order)."""
         if self._loop is not None and threading.current_thread() is not self._main_thread:
-            self._loop.add_callback(self._redraw_locked)
+            self._loop.add_callback(fn)
         else:
-            self._redraw_locked()
+            fn()
+
+    def _set_host_menu(self, options, host: str) -> None:
+        self.host.options = options
+        self.host.value = host
 
     def _redraw_locked(self) -> None:
         with self._redraw_lock:  # the loader thread and a click may both redraw
