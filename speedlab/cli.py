@@ -58,10 +58,7 @@ def _run_infra(args, config: Config) -> int:
         result = infra.plan_infra(config)
     else:
         from .joblog import JobLog
-        log = JobLog.for_config(config, "infra", echo=True)
-        log.start("infra apply", store=config.store)
-        result = infra.apply_infra(config, log=log)
-        log.end(result.message, changes=len(result.changes))
+        result = infra.apply_infra(config, log=JobLog.for_config(config, "infra", echo=True))
     if args.json:
         _print_json(result.to_dict())
     else:

@@ -413,13 +413,15 @@ def apply_infra(config, store: Store | None = None, log=None) -> InfraPlan:
     store : Store, optional
         Default ``config.open_store()``.
     log : JobLog, optional
-        Each change is logged as it is made.
+        The run's start, each change as it is made, and the outcome are logged.
 
     Raises
     ------
     StoreError
         If a change is refused; the changes made before it are listed in the log.
     """
+    if log is not None:
+        log.start("infra apply", store=config.store)
     store = store or config.open_store()
     plan = plan_infra(config, store)
     for change in plan.changes:
@@ -429,6 +431,8 @@ def apply_infra(config, store: Store | None = None, log=None) -> InfraPlan:
     plan.applied = True
     plan.message = (f"applied {len(plan.changes)} change(s)" if plan.changes
                     else "nothing to change: the store already matches the configuration")
+    if log is not None:
+        log.end(plan.message, changes=len(plan.changes))
     return plan
 
 
