@@ -212,7 +212,9 @@ def _add_collect(sub, common) -> None:
     parser = sub.add_parser("collect", parents=[common], help="run one speed test and store it in its slot",
                             description="Run one speed test (speedtest-cli) and store it in this host's "
                                         "15-minute slot, exactly once; keep it in the local spool while "
-                                        "the store is unreachable. Exit 0 also when the slot was filled.")
+                                        "the store is unreachable. Exit 0 also when the slot was filled; "
+                                        "1 when the store refused this result, or (--flush) when spool "
+                                        "entries were set aside.")
     parser.add_argument("--host-id", help="this host's id (default: [host_id], $SPEEDLAB_HOST_ID, hostname)")
     parser.add_argument("--secure", action=argparse.BooleanOptionalAction, default=None,
                         help="HTTPS to speedtest.net (default: [collector] secure, else off)")
@@ -230,11 +232,14 @@ def _run_collect(args, config: Config) -> int:
             _print_json(report.as_dict())
         else:
             print(f"spool: {len(report.uploaded)} uploaded, {len(report.already_filled)} already filled, "
-                  f"{len(report.rejected)} rejected, {report.remaining} waiting"
-                  + (f" (store: {report.error})" if report.error else ""))
+                  f"{len(report.rejected)} rejected, {len(report.refused)} refused by the store, "
+                  f"{report.remaining} waiting" + (f" (store: {report.error})" if report.error else ""))
             for path in report.rejected:
                 print(f"corrupt spool entry set aside: {path}", file=sys.stderr)
-        return 0
+            for path in report.refused:
+                print(f"spool entry refused by the store, set aside: {path}: {report.reasons.get(path, '')}",
+                      file=sys.stderr)
+        return 1 if report.rejected or report.refused else 0
     outcome = collect.collect_once(config, secure=args.secure, servers=args.servers)
     if args.json:
         _print_json(outcome.as_dict())
@@ -242,10 +247,13 @@ def _run_collect(args, config: Config) -> int:
         print(f"{outcome.status}: {outcome.message}")
         extra = [f"{n} {what}" for n, what in ((outcome.flushed, "spooled result(s) uploaded"),
                                                (outcome.dropped, "dropped: spool full"),
-                                               (outcome.rejected, "corrupt spool entr(y/ies) set aside")) if n]
+                                               (outcome.rejected, "corrupt spool entr(y/ies) set aside"),
+                                               (outcome.refused, "spool entr(y/ies) refused by the store, set "
+                                                                 "aside")) if n]
         if extra:
-            print("spool: " + ", ".join(extra), file=sys.stderr if outcome.dropped or outcome.rejected else sys.stdout)
-    return 0
+            print("spool: " + ", ".join(extra),
+                  file=sys.stderr if outcome.dropped or outcome.rejected or outcome.refused else sys.stdout)
+    return 1 if outcome.status == "refused" else 0
 
 
 def _add_schedule(sub, common) -> None:

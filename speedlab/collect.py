@@ -3,7 +3,8 @@
 Layers, top to bottom:
 
 * :func:`collect_once` — what ``speedlab collect`` runs: flush the spool, check the slot,
-  run the engine, store the record with a conditional write, spool it if the store is down;
+  run the engine, store the record with a conditional write, spool it if the store is down
+  (set it aside in ``spool/rejected/`` if the store refuses this one write);
   :func:`flush_spool` (``speedlab collect --flush``) and :func:`store_result` (the same
   write path for records made elsewhere, e.g. the demo's generated data);
 * pure functions: :func:`record_from_output` (engine output -> :class:`SpeedTestResult`),
@@ -48,14 +49,14 @@ from .layout import raw_key, raw_slot_prefix
 from .netinfo import ConnectionInfo, detect_connection
 from .periods import UTC, slot_of, to_local
 from .records import MAX_PING_MS, Client, Server, SpeedTestResult, TestError
-from .spool import DEFAULT_MAX_ENTRIES, FlushReport, Spool
+from .spool import DEFAULT_MAX_ENTRIES, FlushReport, Spool, is_refusal
 from .store import Store
 
 __all__ = ["CollectOutcome", "CollectorSettings", "EngineFailure", "SpeedtestCli",
            "classify_failure", "collect_once", "failed_record", "flush_spool", "open_spool",
            "record_from_output", "run_engine", "slot_objects", "store_result"]
 
-STATUSES = ("stored", "slot_filled", "spooled")
+STATUSES = ("stored", "slot_filled", "spooled", "refused")
 
 
 # --------------------------------------------------------------------------- settings
@@ -402,14 +403,16 @@ class CollectOutcome:
     ----------
     status : str
         ``stored`` (the record is in the store), ``slot_filled`` (the slot already held a
-        result: nothing written) or ``spooled`` (store unreachable: the record waits in the
-        spool).
+        result: nothing written), ``spooled`` (store unreachable: the record waits in the
+        spool) or ``refused`` (the store refused this write, e.g. access denied to its key:
+        the record is set aside in ``spool/rejected/`` and not retried).
     record : SpeedTestResult or None
         The measurement (``None`` when the slot was found filled before testing).
     key : str
         The slot's key (``host=…/…/minute=MM/test.json``).
-    flushed, dropped, rejected : int
-        Spool entries uploaded before the test, dropped for room, set aside as corrupt.
+    flushed, dropped, rejected, refused : int
+        Spool entries uploaded before the test, dropped for room, set aside as corrupt, set
+        aside because the store refused them.
     existing : list of str
         Keys found in the slot when it was already filled.
     message : str
@@ -422,6 +425,7 @@ class CollectOutcome:
     flushed: int = 0
     dropped: int = 0
     rejected: int = 0
+    refused: int = 0
     existing: list[str] = field(default_factory=list)
     message: str = ""
     spool: dict | None = None
@@ -430,7 +434,7 @@ class CollectOutcome:
         """Plain data for ``--json``."""
         return {"status": self.status, "key": self.key, "message": self.message,
                 "flushed": self.flushed, "dropped": self.dropped, "rejected": self.rejected,
-                "existing": self.existing, "spool": self.spool,
+                "refused": self.refused, "existing": self.existing, "spool": self.spool,
                 "record": self.record.to_dict() if self.record else None}
 
 
@@ -482,9 +486,10 @@ def flush_spool(config: Config, *, store: Store | None = None, log: JobLog | Non
     else:
         report = spool.flush(lambda record: _write(store, config.buckets.raw, config.timezone, record)[0], log)
     if own_log:
-        level = "warning" if report.error or report.rejected else "info"
+        level = "warning" if report.error or report.rejected or report.refused else "info"
         log.end(f"spool flush: {len(report.uploaded)} uploaded, {len(report.already_filled)} already "
-                f"filled, {len(report.rejected)} rejected, {report.remaining} waiting", level=level,
+                f"filled, {len(report.rejected)} rejected, {len(report.refused)} refused by the store, "
+                f"{report.remaining} waiting", level=level,
                 **report.as_dict())
     return report
 
@@ -507,7 +512,10 @@ def collect_once(config: Config, *, now: datetime | None = None, engine: Callabl
     3. Run the engine (``engine`` or speedtest-cli with ``[collector]`` settings, ``secure``
        and ``servers`` overriding them); a failed test becomes a ``failed`` record.
     4. Write it with a conditional put: ``stored``, or ``slot_filled`` if another run won.
-       If the store cannot be reached, write it to the spool (fsynced): ``spooled``.
+       If the store cannot be reached, write it to the spool (fsynced): ``spooled``. If the
+       store refuses this write (:func:`speedlab.spool.is_refusal`), set it aside in
+       ``spool/rejected/``: ``refused``. Spool entries the store refuses in step 1 are set
+       aside the same way and do not stop the run.
 
     Parameters
     ----------
@@ -553,7 +561,8 @@ def collect_once(config: Config, *, now: datetime | None = None, engine: Callabl
             flush.remaining = len(spool)
     except SpoolError as exc:  # an unreadable spool must not stop today's measurement
         log.warning(f"cannot read the spool, testing anyway: {exc}")
-    counts = dict(flushed=flush.flushed, rejected=len(flush.rejected), spool=flush.as_dict())
+    counts = dict(flushed=flush.flushed, rejected=len(flush.rejected), refused=len(flush.refused),
+                  spool=flush.as_dict())
     if flush.flushed:
         log.info(f"uploaded {flush.flushed} spooled result(s)", **flush.as_dict())
 
@@ -562,16 +571,21 @@ def collect_once(config: Config, *, now: datetime | None = None, engine: Callabl
         log.end(outcome.message, level=level, status=outcome.status, key=outcome.key,
                 test_status=rec.status if rec else None, error=rec.error.kind if rec and rec.error else None,
                 download_mbps=rec.download_mbps if rec else None, upload_mbps=rec.upload_mbps if rec else None,
-                flushed=outcome.flushed, dropped=outcome.dropped, rejected=outcome.rejected)
+                flushed=outcome.flushed, dropped=outcome.dropped, rejected=outcome.rejected,
+                refused=outcome.refused)
         return outcome
 
     # 2. the slot guard: can we tell before testing?
     existing: list[str] | None = None
+    refusal: StoreError | None = None  # the store refuses this host's slot (not an outage)
     if store is not None and flush.error is None:
         try:
             existing = slot_objects(store, bucket, host, slot, tz)
         except StoreError as exc:
-            flush.error = str(exc)
+            if is_refusal(exc):
+                refusal = exc
+            else:
+                flush.error = str(exc)
     if existing:
         return done(CollectOutcome("slot_filled", None, key, existing=existing, **counts,
                                    message=f"slot already filled ({', '.join(k.rsplit('/', 1)[1] for k in existing)}): "
@@ -588,11 +602,14 @@ def collect_once(config: Config, *, now: datetime | None = None, engine: Callabl
         log.warning(f"speed test failed ({record.error.kind}): {record.error.message}")
 
     # 4. write, or spool
-    if store is not None and flush.error is None:
+    if store is not None and flush.error is None and refusal is None:
         try:
             stored, key = _write(store, bucket, tz, record, check_slot=False)
         except StoreError as exc:
-            flush.error = str(exc)
+            if is_refusal(exc):
+                refusal = exc
+            else:
+                flush.error = str(exc)
         else:
             if stored:
                 what = (f"{record.download_mbps:g}/{record.upload_mbps:g} Mbit/s" if record.ok
@@ -603,6 +620,17 @@ def collect_once(config: Config, *, now: datetime | None = None, engine: Callabl
             return done(CollectOutcome("slot_filled", record, key, existing=[key], **counts,
                                        message="slot already filled by a concurrent run: measurement not stored"),
                         level="warning")
+    if refusal is not None:
+        try:
+            path = spool.set_aside(record, str(refusal))
+        except SpoolError as exc:
+            log.end(f"the store refused the result ({refusal}) and it cannot be set aside: result NOT "
+                    f"saved ({exc})", level="error", status="lost", key=key, record=record.to_dict())
+            raise
+        return done(CollectOutcome("refused", record, key, **counts,
+                                   message=f"the store refused this result ({refusal}); it is kept in {path}, "
+                                           "not retried: fix the permission, then move it back into the spool"),
+                    level="error")
     try:
         path, dropped = spool.add(record)
     except SpoolError as exc:

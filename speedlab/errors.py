@@ -50,6 +50,10 @@ class CredentialsRefused(StoreError):
     """Raised when a store rejects the credentials or denies access."""
 
 
+class CredentialsInvalid(CredentialsRefused):
+    """Raised when a store accepts no request with these credentials (missing, unknown, expired, mis-signed)."""
+
+
 class ScheduleError(SpeedlabError):
     """Raised when a scheduler entry cannot be rendered or installed."""
 

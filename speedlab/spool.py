@@ -12,10 +12,14 @@ Rules:
   folder before it returns: once the collector says "spooled", a power cut does not lose it.
 * :meth:`Spool.flush` uploads entries oldest first through the caller's ``write`` function
   (the collector's conditional write) and removes an entry only after ``write`` returned
-  (stored, or "slot already filled"). The first store error stops the flush and leaves the
-  rest in place for the next run.
-* An entry that cannot be read back as a valid record (truncated, corrupt, wrong schema) is
-  moved to ``spool/rejected/`` and reported; it never blocks the entries behind it.
+  (stored, or "slot already filled"). The first error that says the store is down or unusable
+  (:func:`is_refusal` is false: unreachable, 5xx, missing bucket, credentials not accepted at
+  all) stops the flush and leaves the rest in place for the next run.
+* An entry that cannot be read back as a valid record (truncated, corrupt, wrong schema), or
+  that the store refuses on its own (:func:`is_refusal`: access denied to its key, e.g. spooled
+  under another host id; an invalid key; another 4xx), is moved to ``spool/rejected/`` with its
+  reason appended to ``spool/rejected/reasons.jsonl``, and reported; it never blocks the
+  entries behind it. Once the cause is fixed, moving the file back into the spool retries it.
 * The spool holds at most ``max_entries``. Adding to a full spool drops the oldest entries;
   each drop is reported to the caller and appended to ``spool/dropped.jsonl`` with the
   dropped result's host, slot and speeds, so no drop is silent.
@@ -35,11 +39,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from .errors import InvalidRecord, SpoolError, StoreError
+from .errors import (BucketNotFound, CredentialsInvalid, InvalidRecord, SpoolError, StoreError,
+                     StoreUnavailable)
 from .records import SpeedTestResult, decode_json
 from .store import LocalStore
 
-__all__ = ["DEFAULT_MAX_ENTRIES", "FlushReport", "Spool", "SpoolError"]
+__all__ = ["DEFAULT_MAX_ENTRIES", "FlushReport", "Spool", "SpoolError", "is_refusal"]
 
 #: 30 days of 15-minute results.
 DEFAULT_MAX_ENTRIES = 2880
@@ -58,6 +63,10 @@ class FlushReport:
         Entry names whose slot the store already held (removed from the spool).
     rejected : list of str
         Paths of corrupt entries moved to ``spool/rejected/``.
+    refused : list of str
+        Paths of entries the store refused (:func:`is_refusal`), moved to ``spool/rejected/``.
+    reasons : dict
+        Why each entry in ``rejected`` and ``refused`` was set aside (path -> reason).
     remaining : int
         Entries still waiting.
     error : str or None
@@ -67,6 +76,8 @@ class FlushReport:
     uploaded: list[str] = field(default_factory=list)
     already_filled: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)
     remaining: int = 0
     error: str | None = None
 
@@ -78,13 +89,26 @@ class FlushReport:
     def as_dict(self) -> dict:
         """Plain data for JSON output and logs."""
         return {"uploaded": len(self.uploaded), "already_filled": len(self.already_filled),
-                "rejected": self.rejected, "remaining": self.remaining, "error": self.error}
+                "rejected": self.rejected,
+                "refused": [{"path": path, "reason": self.reasons.get(path, "")} for path in self.refused],
+                "remaining": self.remaining, "error": self.error}
 
 
 def entry_name(record: SpeedTestResult) -> str:
     """The spool file name of ``record`` (slot start in UTC first, so names sort by slot)."""
     slot_utc = record.slot_start.astimezone(timezone.utc)
     return f"{slot_utc:%Y%m%dT%H%MZ}+{record.host_id}+{secrets.token_hex(4)}.json"
+
+
+def is_refusal(exc: StoreError) -> bool:
+    """Whether the store refused this one write, rather than being down or unusable for all writes.
+
+    A refusal (access denied to this key, an invalid key, another 4xx) sets the entry aside;
+    anything else (:class:`~speedlab.errors.StoreUnavailable`: unreachable, timeouts, 5xx;
+    :class:`~speedlab.errors.BucketNotFound`; :class:`~speedlab.errors.CredentialsInvalid`:
+    no, unknown or expired credentials) means every entry would fail: they stay in the spool.
+    """
+    return not isinstance(exc, (StoreUnavailable, BucketNotFound, CredentialsInvalid))
 
 
 def _parse_name(name: str) -> tuple[str, str] | None:
@@ -117,6 +141,11 @@ class Spool:
     def rejected_folder(self) -> Path:
         """Where corrupt entries are set aside."""
         return self.folder / "rejected"
+
+    @property
+    def reasons_log(self) -> Path:
+        """One JSON line per entry set aside: when, which entry, ``corrupt`` or ``refused``, why."""
+        return self.rejected_folder / "reasons.jsonl"
 
     @property
     def dropped_log(self) -> Path:
@@ -195,14 +224,43 @@ class Spool:
             dropped.append(path.name)
         return dropped
 
-    def _reject(self, path: Path) -> str | None:
+    def _reject(self, path: Path, kind: str, reason: str) -> str | None:
         target = self.rejected_folder / path.name
         try:
             self.rejected_folder.mkdir(parents=True, exist_ok=True)
             os.replace(path, target)
         except FileNotFoundError:
             return None  # another flusher moved it first
+        self._note_reason(target.name, kind, reason)
         return str(target)
+
+    def _note_reason(self, name: str, kind: str, reason: str) -> None:
+        line = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "entry": name,
+                "kind": kind, "reason": reason}
+        try:
+            with open(self.reasons_log, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(line) + "\n")
+        except OSError:
+            pass  # the entry is set aside and reported to the caller; the note is a convenience
+
+    def set_aside(self, record: SpeedTestResult, reason: str) -> Path:
+        """Write ``record`` straight to ``spool/rejected/`` (the store refused it); return its path.
+
+        Raises
+        ------
+        SpoolError
+            If the folder cannot be written: the caller must report the result as not saved.
+        """
+        path = self.rejected_folder / entry_name(record)
+        try:
+            self.rejected_folder.mkdir(parents=True, exist_ok=True)
+            LocalStore(self.folder).put(self.rejected_folder.name, path.name, record.to_json().encode("utf-8"))
+        except (OSError, StoreError) as exc:
+            reason_text = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise SpoolError(f"cannot write {path}: {reason_text}; free disk space or fix the permissions "
+                             "of the state folder (state_dir)") from None
+        self._note_reason(path.name, "refused", reason)
+        return path
 
     # ------------------------------------------------------------------ forwarding
     def flush(self, write: Callable[[SpeedTestResult], bool], log=None) -> FlushReport:
@@ -214,7 +272,7 @@ class Spool:
             ``write(record) -> bool``: True when stored, False when the slot was already
             filled; raises :class:`~speedlab.errors.StoreError` when the store cannot take it.
         log : JobLog, optional
-            Receives a warning per rejected entry and for a store error.
+            Receives a warning per rejected or refused entry and for a store error.
         """
         report = FlushReport()
         entries = self.entries()
@@ -230,13 +288,22 @@ class Spool:
             try:
                 stored = write(SpeedTestResult.from_json(data, source=f"spool entry {path.name}"))
             except InvalidRecord as exc:  # unreadable, or refused by the writer's validation
-                moved = self._reject(path)
+                moved = self._reject(path, "corrupt", str(exc))
                 if moved:
                     report.rejected.append(moved)
+                    report.reasons[moved] = str(exc)
                     if log is not None:
                         log.warning(f"corrupt spool entry set aside: {exc}", path=moved)
                 continue
             except StoreError as exc:
+                if is_refusal(exc):  # this entry only: the entries behind it still go
+                    moved = self._reject(path, "refused", str(exc))
+                    if moved:
+                        report.refused.append(moved)
+                        report.reasons[moved] = str(exc)
+                        if log is not None:
+                            log.warning(f"the store refused a spool entry, set aside: {exc}", path=moved)
+                    continue
                 report.error = str(exc)
                 report.remaining = len(entries) - index
                 if log is not None:

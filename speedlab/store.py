@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Iterator, Protocol, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .errors import (BucketNotFound, ConfigError, CredentialsRefused, ObjectNotFound, StoreError,
-                     StoreUnavailable)
+from .errors import (BucketNotFound, ConfigError, CredentialsInvalid, CredentialsRefused, ObjectNotFound,
+                     StoreError, StoreUnavailable)
 
 __all__ = ["BACKENDS", "LocalStore", "ObjectInfo", "S3Store", "Store", "open_store"]
 
@@ -305,7 +305,7 @@ class S3Store:
         where = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
         endpoint = self.endpoint_url or "AWS S3"
         if isinstance(exc, NoCredentialsError):
-            return CredentialsRefused(f"no AWS credentials found for {where}: set AWS_ACCESS_KEY_ID/"
+            return CredentialsInvalid(f"no AWS credentials found for {where}: set AWS_ACCESS_KEY_ID/"
                                       "AWS_SECRET_ACCESS_KEY, a profile, or [s3] keys in speedlab.toml")
         if isinstance(exc, (EndpointConnectionError, ReadTimeoutError, ConnectTimeoutError)):
             return StoreUnavailable(f"cannot reach {endpoint} for {where}: {exc}")
@@ -317,8 +317,10 @@ class S3Store:
             if code == "NoSuchBucket" or (code in ("404", "NotFound") and not key):
                 return BucketNotFound(f"bucket {bucket!r} does not exist at {endpoint}: create it "
                                       "(speedlab infra apply) or name another in [buckets]")
-            if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-                        "ExpiredToken", "InvalidToken", "403", "AllAccessDisabled"):
+            if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
+                return CredentialsInvalid(f"{endpoint} refused access to {where} ({code}): check the "
+                                          "credentials (access key, secret, token expiry, clock)")
+            if code in ("AccessDenied", "403", "AllAccessDisabled"):  # this request, not every request
                 return CredentialsRefused(f"{endpoint} refused access to {where} ({code}): check the "
                                           "credentials and that their policy allows this")
             if status >= 500 or code in ("SlowDown", "ServiceUnavailable", "InternalError"):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import urllib.error
+import urllib.parse
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -21,7 +22,7 @@ from servers import free_port, local_env
 from speedlab import cli, collect
 from speedlab.collect import (CollectorSettings, EngineFailure, classify_failure, collect_once,
                               flush_spool, record_from_output, run_engine, store_result)
-from speedlab.config import Config
+from speedlab.config import Config, load_config
 from speedlab.errors import ConfigError, InvalidRecord, SpoolError
 from speedlab.layout import legacy_raw_name, raw_key, raw_slot_prefix
 from speedlab.netinfo import ConnectionInfo
@@ -352,6 +353,94 @@ def test_s3_down_then_back_loses_nothing(s3_store, config_for, monkeypatch):
     assert objects(s3_store) == [raw_key("home-primary", t) for t in slots]
 
 
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **kwargs):
+        yield self.data
+
+
+class RefusingLocalStore(LocalStore):
+    """A local store that denies writes under ``refused_prefix`` the way S3 does (CredentialsRefused)."""
+
+    refused_prefix = "host=office-main/"
+
+    def put_if_absent(self, bucket, key, data):
+        if key.startswith(self.refused_prefix):
+            from speedlab.errors import CredentialsRefused
+            raise CredentialsRefused(f"{self.url} refused access to {key} (AccessDenied)")
+        return super().put_if_absent(bucket, key, data)
+
+
+def refusing(store, host="office-main"):
+    """``store`` refusing every write under ``host=HOST/``: S3 answers a real 403 AccessDenied."""
+    if isinstance(store, LocalStore):
+        return RefusingLocalStore(store.root)
+    from botocore.awsrequest import AWSResponse
+
+    def deny(request, **kwargs):
+        if urllib.parse.unquote(request.url.split("?")[0]).split("/vd-speed-test/", 1)[-1].startswith(f"host={host}/"):
+            body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+                    b'<Message>Access Denied</Message></Error>')
+            return AWSResponse(request.url, 403, {"Content-Type": "application/xml"}, _Body(body))
+        return None
+    store.client.meta.events.register("before-send.s3.PutObject", deny)
+    return store
+
+
+def test_a_spool_entry_the_store_refuses_does_not_keep_later_results_out(store, config_for, monkeypatch):
+    """The refused entry (another host's id) is set aside; the rest and the new result are stored."""
+    config = config_for(store)
+    refuser = refusing(store)
+    monkeypatch.setattr(Config, "open_store", lambda self: refuser)
+    spool = collect.open_spool(config)
+    foreign = record_from_output(QuickEngine()(), host_id="office-main", engine="e", started=T0 - timedelta(hours=1),
+                                 tz="Asia/Kolkata")
+    own = record_from_output(QuickEngine(download_mbps=50)(), host_id="home-primary", engine="e",
+                             started=T0 - timedelta(minutes=30), tz="Asia/Kolkata")
+    foreign_path, _ = spool.add(foreign)
+    spool.add(own)
+    outcome = collect_once(config, now=T0, engine=QuickEngine(download_mbps=200), detect=no_detect)
+    assert (outcome.status, outcome.flushed, outcome.refused, outcome.rejected) == ("stored", 1, 1, 0)
+    assert objects(store) == [raw_key("home-primary", own.slot_start), KEY0]
+    assert objects(store, "host=office-main/") == []
+    assert len(spool) == 0 and [p.name for p in spool.rejected_folder.glob("*.json")] == [foreign_path.name]
+    assert "AccessDenied" in json.loads(spool.reasons_log.read_text())["reason"]
+    assert any("the store refused a spool entry" in line["message"] for line in _log_lines(config))
+    later = collect_once(config, now=T0 + timedelta(minutes=15), engine=QuickEngine(), detect=no_detect)
+    assert (later.status, later.refused) == ("stored", 0)
+
+
+def test_the_store_refusing_this_hosts_own_result_sets_it_aside_as_refused(store, config_for, monkeypatch, capsys):
+    config = config_for(store, host_id="office-main")
+    refuser = refusing(store)
+    monkeypatch.setattr(Config, "open_store", lambda self: refuser)
+    outcome = collect_once(config, now=T0, engine=QuickEngine(download_mbps=77), detect=no_detect)
+    spool = collect.open_spool(config)
+    assert outcome.status == "refused" and "AccessDenied" in outcome.message
+    assert len(spool) == 0  # not retried: it would be refused again
+    kept = list(spool.rejected_folder.glob("*.json"))
+    assert len(kept) == 1 and SpeedTestResult.from_json(kept[0].read_bytes()) == outcome.record
+    assert objects(store, "host=office-main/") == []
+
+
+def test_cli_flush_exits_non_zero_when_the_store_refused_an_entry(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "s"
+    root.mkdir()
+    monkeypatch.setattr(Config, "open_store", lambda self: RefusingLocalStore(root))
+    config = load_config(env={}, store=str(root), host_id="home-primary")
+    spool = collect.open_spool(config)
+    spool.add(record_from_output(QuickEngine()(), host_id="office-main", engine="e", started=T0, tz="Asia/Kolkata"))
+    spool.add(record_from_output(QuickEngine()(), host_id="home-primary", engine="e", started=T0, tz="Asia/Kolkata"))
+    status = cli.main(["collect", "--flush", "--store", str(root), "--host-id", "home-primary"])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert "1 uploaded" in out and "1 refused by the store" in out and "0 waiting" in out
+    assert err.count("\n") == 1 and "spool entry refused by the store, set aside" in err and "AccessDenied" in err
+    assert cli.main(["collect", "--flush", "--store", str(root), "--host-id", "home-primary"]) == 0  # nothing left
+
+
 def test_spool_bound_drops_are_counted_and_logged(tmp_path, config_for):
     config = config_for(_down_local(tmp_path), sections={"collector": {"spool_max_entries": 2}})
     outcomes = [collect_once(config, now=T0 + timedelta(minutes=15 * i), engine=QuickEngine(), detect=no_detect)
@@ -406,7 +495,7 @@ def test_cli_flush(tmp_path, capsys):
     status = cli.main(["collect", "--flush", "--store", str(tmp_path / "s"), "--json"])
     assert status == 0
     assert json.loads(capsys.readouterr().out) == {"uploaded": 0, "already_filled": 0, "rejected": [],
-                                                   "remaining": 0, "error": None}
+                                                   "refused": [], "remaining": 0, "error": None}
 
 
 def test_cli_bad_collector_table_is_one_line(tmp_path, capsys):

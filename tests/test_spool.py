@@ -10,7 +10,8 @@ import pytest
 from fake_speedtest import QuickEngine
 
 from speedlab.collect import record_from_output
-from speedlab.errors import InvalidRecord, SpoolError, StoreUnavailable
+from speedlab.errors import (BucketNotFound, CredentialsInvalid, CredentialsRefused, InvalidRecord, SpoolError,
+                             StoreError, StoreUnavailable)
 from speedlab.layout import raw_key
 from speedlab.spool import Spool
 from speedlab.store import LocalStore
@@ -112,6 +113,56 @@ def test_entry_the_writer_refuses_as_invalid_is_set_aside(tmp_path):
         raise InvalidRecord("host id reserved")
     report = spool.flush(write)
     assert len(report.rejected) == 1 and spool.entries() == []
+
+
+@pytest.mark.parametrize("refusal", [
+    CredentialsRefused("127.0.0.1 refused access to s3://vd-speed-test/host=office-main/... (AccessDenied)"),
+    StoreError("127.0.0.1 refused s3://vd-speed-test/host=office-main/...: KeyTooLongError (HTTP 400)"),
+])
+def test_an_entry_the_store_refuses_is_set_aside_with_its_reason_and_the_rest_flow(tmp_path, refusal):
+    spool = Spool(tmp_path / "spool")
+    foreign, _ = spool.add(make(0, host="office-main"))  # the oldest: flushed first
+    spool.add(make(15))
+    spool.add(make(30))
+    uploaded = []
+
+    def write(record):
+        if record.host_id == "office-main":
+            raise refusal
+        uploaded.append(record.slot)
+        return True
+    report = spool.flush(write)
+    target = str(tmp_path / "spool" / "rejected" / foreign.name)
+    assert uploaded == ["2025-12-29T14:15:00+05:30", "2025-12-29T14:30:00+05:30"]
+    assert (report.refused, report.rejected, report.error, report.remaining) == ([target], [], None, 0)
+    assert report.reasons == {target: str(refusal)}
+    assert report.as_dict()["refused"] == [{"path": target, "reason": str(refusal)}]
+    assert spool.entries() == [] and json.loads(open(target).read())["host_id"] == "office-main"
+    note = json.loads(spool.reasons_log.read_text())
+    assert (note["entry"], note["kind"], note["reason"]) == (foreign.name, "refused", str(refusal))
+
+
+@pytest.mark.parametrize("outage", [
+    StoreUnavailable("cannot reach 127.0.0.1"), BucketNotFound("bucket 'vd-speed-test' does not exist"),
+    CredentialsInvalid("127.0.0.1 refused the credentials (InvalidAccessKeyId)"),
+])
+def test_an_outage_or_unusable_credentials_stop_the_flush_and_set_nothing_aside(tmp_path, outage):
+    spool = Spool(tmp_path / "spool")
+    for minutes in (0, 15):
+        spool.add(make(minutes))
+
+    def write(record):
+        raise outage
+    report = spool.flush(write)
+    assert (report.refused, report.rejected, report.remaining, report.error) == ([], [], 2, str(outage))
+    assert len(spool) == 2 and not spool.rejected_folder.exists()
+
+
+def test_set_aside_writes_the_record_to_rejected_with_its_reason(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    path = spool.set_aside(make(), "AccessDenied")
+    assert path.parent == spool.rejected_folder and json.loads(path.read_text()) == make().to_dict()
+    assert spool.entries() == [] and json.loads(spool.reasons_log.read_text())["reason"] == "AccessDenied"
 
 
 def test_the_bound_drops_oldest_and_says_so(tmp_path):

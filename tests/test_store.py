@@ -154,6 +154,24 @@ def test_s3_access_denied_maps_to_credentials_refused(s3_store):
     assert "refused access" in str(err) and "check the credentials" in str(err)
 
 
+def test_s3_unusable_credentials_are_told_apart_from_a_denied_key(s3_store):
+    """The spool sets aside an entry whose key is denied but keeps every entry when no key would do."""
+    from botocore.exceptions import ClientError
+
+    from speedlab.errors import CredentialsInvalid
+    from speedlab.spool import is_refusal
+
+    def translate(code):
+        return s3_store._translate(ClientError({"Error": {"Code": code, "Message": "no"},
+                                                "ResponseMetadata": {"HTTPStatusCode": 403}}, "PutObject"),
+                                   BUCKET, "host=office-main/k.json")
+    for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
+        assert isinstance(translate(code), CredentialsInvalid) and not is_refusal(translate(code))
+    denied = translate("AccessDenied")
+    assert isinstance(denied, CredentialsRefused) and not isinstance(denied, CredentialsInvalid)
+    assert is_refusal(denied)
+
+
 def test_open_store_urls(tmp_path):
     assert isinstance(open_store(str(tmp_path)), LocalStore)
     assert open_store(tmp_path.as_uri()).root == tmp_path
