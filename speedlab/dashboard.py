@@ -35,6 +35,7 @@ from urllib.parse import parse_qs
 
 import ipywidgets as widgets
 
+from .bundled import dashboard_notebook
 from .config import Config, load_config
 from .errors import ConfigError, SpeedlabError
 from .joblog import JobLog
@@ -727,13 +728,8 @@ class App:
 # ============================================================================ serving
 
 def notebook_path() -> Path:
-    """The dashboard notebook: ``notebooks/dashboard.ipynb`` of the source tree."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "notebooks" / "dashboard.ipynb", here / "notebooks" / "dashboard.ipynb"):
-        if candidate.is_file():
-            return candidate
-    raise ConfigError("the dashboard notebook is missing: expected notebooks/dashboard.ipynb next to "
-                      "the speedlab package; reinstall speedlab from its source tree")
+    """The dashboard notebook (``notebooks/dashboard.ipynb``, shipped inside the package)."""
+    return dashboard_notebook()
 
 
 def voila_command(notebook: str | os.PathLike, port: int, *, ip: str = "127.0.0.1",

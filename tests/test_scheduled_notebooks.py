@@ -12,12 +12,13 @@ import pytest
 
 from aggdata import IST, B, put, read_json, result
 from speedlab import layout
-from speedlab.notebook_runs import (SCHEDULED_DIR, NotebookRunFailed, notebook_parameters,
+from speedlab.bundled import scheduled_notebook, scheduled_notebooks
+from speedlab.notebook_runs import (NotebookRunFailed, notebook_parameters,
                                     run_notebook)
 from speedlab.periods import parse_period
 from speedlab.rollup import aggregate_command
 
-NOTEBOOKS = sorted(SCHEDULED_DIR.glob("*.ipynb"))
+NOTEBOOKS = scheduled_notebooks()
 PARAMETERS = {  # what each notebook is run with, beyond the store/zone/config/state ones
     "rollup": {"mode": "daily", "period": "2025-12-29", "host": "", "now": "2026-01-10T00:00:00+05:30"},
     "run_due": {"now": "2025-12-30T07:00:00+05:30"},
@@ -65,7 +66,7 @@ def test_every_scheduled_notebook_runs_against_a_built_store(path, small_store):
 
 def test_a_failing_run_is_reported_failed_and_its_notebook_kept(small_store):
     store, config = small_store
-    run = run_notebook(config, SCHEDULED_DIR / "rollup.ipynb",
+    run = run_notebook(config, scheduled_notebook("rollup"),
                        {**notebook_parameters(config), "mode": "weekly", "period": "2025W54"},
                        job="aggregate-weekly")
     assert run.status == "failed" and "LayoutError" in run.error and "not a real date" in run.error
