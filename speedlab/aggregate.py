@@ -287,8 +287,12 @@ class Accumulator:
         Raises
         ------
         InvalidRecord
-            If the summary's fields have the wrong types.
+            If ``data`` is not a JSON object or breaks :meth:`TierSummary.from_dict`'s rules
+            (wrong types, negative counts, ...).
         """
+        if not isinstance(data, Mapping):
+            raise InvalidRecord(f"summary must be a JSON object, not {type(data).__name__}"
+                                f"{' in ' + source if source else ''}")
         summary = TierSummary.from_dict(dict(data), source)
         acc = cls.empty(alpha)
         host = summary.host_id

@@ -27,7 +27,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from .errors import InvalidRecord
+from .errors import InvalidHostId, InvalidRecord
 from .layout import validate_host_id
 from .periods import SLOT_MINUTES, parse_timestamp
 
@@ -316,6 +316,53 @@ def decode_json(text: str | bytes, source: str | None = None) -> Any:
                             f"column {exc.colno}") from None
 
 
+#: Summary fields that are counts: a non-negative integer when present (``null`` allowed).
+_SUMMARY_COUNTS = ("records_aggregated", "anomalies_count", "failed_tests", "rejected_records",
+                   "duplicates_ignored", "expected_slots", "slots_with_result", "days",
+                   "legacy_inputs", "source_objects")
+#: Summary fields that are measurements: a finite number >= 0 when present (``null`` allowed).
+_SUMMARY_FIGURES = tuple(f"{kind}_{metric}" for metric in ("download", "upload", "ping")
+                         for kind in ("avg", "min", "max", "median", "p95"))
+
+
+def _check_summary_values(data: dict, source: str | None) -> None:
+    """The value rules of a stored summary beyond the field types (one rule for every reader).
+
+    Counts are non-negative integers, measurements finite and non-negative, ``hosts`` and
+    ``connection_types`` lists of strings, ``records_by_host`` a mapping of host to count.
+
+    Raises
+    ------
+    InvalidRecord
+        Naming the first field that breaks a rule and ``source``.
+    """
+    for name in _SUMMARY_COUNTS:
+        value = data.get(name)
+        _check_type(source, name, value, (int,), True)
+        if value is not None and value < 0:
+            raise InvalidRecord(f"field {name!r} = {value} must not be negative{_where(source)}")
+    for name in _SUMMARY_FIGURES:
+        value = data.get(name)
+        _check_type(source, name, value, (int, float), True)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise InvalidRecord(f"field {name!r} = {value!r} must be a finite number >= 0{_where(source)}")
+    for name in ("hosts", "connection_types"):
+        value = data.get(name)
+        _check_type(source, name, value, (list, tuple), True)
+        if value is not None and not all(isinstance(v, str) for v in value):
+            raise InvalidRecord(f"field {name!r} must be a list of strings{_where(source)}")
+    by_host = data.get("records_by_host")
+    _check_type(source, "records_by_host", by_host, (dict,), True)
+    if by_host is not None and not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in by_host.values()):
+        raise InvalidRecord(f"field 'records_by_host' must map each host to a count >= 0{_where(source)}")
+    for host in [*(data.get("hosts") or ()), *(by_host or ())]:
+        try:
+            validate_host_id(host)
+        except InvalidHostId as exc:
+            raise InvalidRecord(f"field 'hosts'/'records_by_host' names {exc}{_where(source)}") from None
+
+
 @dataclass(frozen=True)
 class TierSummary:
     """One period's roll-up for one host or for all hosts (``host_id`` ``None``).
@@ -380,7 +427,8 @@ class TierSummary:
     def from_dict(cls, data: Any, source: str | None = None) -> "TierSummary":
         """Validate and build a summary from a decoded JSON object (seed summaries too)."""
         if not isinstance(data, dict):
-            raise InvalidRecord(f"summary must be a JSON object{_where(source)}")
+            raise InvalidRecord(f"summary must be a JSON object, not {type(data).__name__}"
+                                f"{_where(source)}")
         version = data.get("schema_version", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
             raise InvalidRecord(f"unknown summary schema_version {version!r}{_where(source)}: "
@@ -396,6 +444,7 @@ class TierSummary:
         _check_type(source, "connection_types", data.get("connection_types"), (list, tuple), True)
         _check_type(source, "host_id", data.get("host_id"), (str,), True)
         _check_type(source, "stats", data.get("stats"), (dict,), True)
+        _check_summary_values(data, source)
         core = {n: data.get(n) for n in cls._CORE if n != "schema_version"}
         core["connection_types"] = tuple(core.get("connection_types") or ())
         core["anomalies_count"] = core.get("anomalies_count") or 0

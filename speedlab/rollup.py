@@ -65,7 +65,7 @@ from .sketch import QuantileSketch
 from .store import ObjectInfo, Store
 
 __all__ = ["CountingStore", "RollupReport", "aggregate", "aggregate_command", "backfill",
-           "mark_stale", "parse_any_period", "rollup", "run_due", "run_due_command",
+           "mark_stale", "parse_any_period", "read_input_summary", "rollup", "run_due", "run_due_command",
            "settings_for", "STALE_PREFIX"]
 
 UTC = timezone.utc
@@ -162,6 +162,9 @@ class RollupReport:
         ``(tier, label) -> {host_id or None: TierSummary}`` for the periods rolled up.
     rejected : list of (key, reason)
         Every input skipped as bad data.
+    replaced : list of (key, reason)
+        Every input summary found unusable (not a JSON object, wrong types, negative
+        counts, ...) and therefore rolled up again from its own inputs.
     results_read : int
         Raw results read and validated.
     requests : dict
@@ -173,6 +176,7 @@ class RollupReport:
     items: list[dict] = field(default_factory=list)
     summaries: dict[tuple[str, str], dict[str | None, TierSummary]] = field(default_factory=dict)
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    replaced: list[tuple[str, str]] = field(default_factory=list)
     results_read: int = 0
     requests: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -190,10 +194,32 @@ class RollupReport:
         return {"periods": self.periods, "by_tier": {t: by_tier[t] for t in TIERS if by_tier[t]},
                 "results_read": self.results_read, "rejected": len(self.rejected),
                 "requests": dict(self.requests), "seconds": round(self.seconds, 3),
-                "markers_cleared": self.markers_cleared, "items": self.items}
+                "markers_cleared": self.markers_cleared,
+                "replaced_summaries": [{"key": k, "reason": why} for k, why in self.replaced],
+                "items": self.items}
 
 
 # =========================================================================== the roller
+
+def read_input_summary(body: bytes, key: str, alpha: float) -> tuple[dict | None, str | None]:
+    """The one validity check of a stored summary that a rollup reads as an input.
+
+    Returns
+    -------
+    (data, None) or (None, reason)
+        The decoded summary, or why it cannot be used (corrupt JSON, not a JSON object, wrong
+        field types, negative counts, a sketch of another ``alpha``...), naming ``key``.
+        Never raises for bad content: the caller rolls the period up again.
+    """
+    try:
+        data = decode_json(body, key)
+        Accumulator.from_summary(data, alpha, key)
+    except InvalidRecord as exc:
+        return None, str(exc)
+    except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as exc:
+        return None, f"not a usable summary in {key}: {type(exc).__name__}: {exc}"
+    return data, None
+
 
 def _now(now: datetime | None) -> datetime:
     return (now or datetime.now(UTC)).astimezone(UTC)
@@ -378,7 +404,10 @@ class _Roller:
         cached = self.cache.get(("hourly", hour.label, host))
         sketch = None
         if cached is not None:
-            sketch = QuantileSketch.from_dict(cached[1]["stats"]["download_mbps"]["sketch"])
+            try:  # a summary read back may be the original system's, without statistics
+                sketch = QuantileSketch.from_dict(cached[1]["stats"]["download_mbps"]["sketch"])
+            except (InvalidRecord, KeyError, TypeError):
+                sketch = None
         self.sketches[(host, hour.label)] = sketch
         return sketch
 
@@ -487,11 +516,9 @@ class _Roller:
                         continue
                     raise StoreUnavailable(f"could not read {key}: {body}; run again when the "
                                            "store answers") from None
-                try:
-                    data = decode_json(body, key)
-                    Accumulator.from_summary(data, self.settings.sketch_alpha, key)
-                except InvalidRecord as exc:
-                    invalid.append((period, key, str(exc)))
+                data, why = read_input_summary(body, key, self.settings.sketch_alpha)
+                if why is not None:
+                    invalid.append((period, key, why))
                     continue
                 found[(period.label, host)] = data
                 self._remember(tier, period, host, data)
@@ -527,16 +554,18 @@ class _Roller:
         per_host_wanted = [(c, h) for c in present for h in listed(c) if h in hosts]
         host_found, host_invalid = self._load(child_tier, per_host_wanted)
         bad = invalid + host_invalid
-        if bad:
-            if depth >= 1:
-                period_, key, why = bad[0]
-                raise InvalidRecord(f"{key} is still unusable after rolling it up again: {why}")
+        if bad and depth == 0:
             for p, key, why in bad:
-                self.log.warning(f"unusable summary {key}: {why}; rolling it up again", key=key)
+                self.log.warning(f"unusable summary {key}: {why}; rolling it up again", key=key,
+                                 reason=why)
+                self.report.replaced.append((key, why))
                 self.done.discard((child_tier, p.label))
             for p in sorted({p for p, _, _ in bad}, key=lambda p: p.start_utc):
                 self._ensure([p], f"replaces an unusable summary for {tier} {period.label}")
             return self._roll_coarse(period, reason, depth + 1)
+        # what rolling up again could not replace is left out of this period and reported
+        skipped = [(key, f"summary still unusable after rolling it up again: {why}")
+                   for _, key, why in bad]
 
         summaries: dict[str | None, TierSummary] = {}
         times = [modified[k] for k in keys if k in modified]
@@ -561,7 +590,7 @@ class _Roller:
                 host_writes.append((out_bucket, summary_key(period, host), summary.to_json().encode()))
         self._put_many(host_writes)
         self.store.put(out_bucket, summary_key(period, None), summaries[None].to_json().encode())
-        self._finish_item(period, reason, summaries, [])
+        self._finish_item(period, reason, summaries, skipped)
 
 
 # =========================================================================== public functions
@@ -612,8 +641,10 @@ def _run_logged(roller: _Roller, log: JobLog, what: str, fields: dict, body) -> 
     finally:
         roller.close()
     report = _close(roller, started)
-    log.end(f"{what} finished: {report.periods} periods, {len(report.rejected)} bad objects skipped",
-            periods=report.periods, rejected=len(report.rejected), requests=report.requests,
+    replaced = f", {len(report.replaced)} unusable summaries rolled up again" if report.replaced else ""
+    log.end(f"{what} finished: {report.periods} periods, {len(report.rejected)} bad objects skipped"
+            f"{replaced}", periods=report.periods, rejected=len(report.rejected),
+            replaced=len(report.replaced), requests=report.requests,
             seconds=round(report.seconds, 3), **fields)
     return report
 
@@ -768,7 +799,10 @@ def _raw_inputs(store: Store, buckets, hosts: Sequence[str], start: datetime, no
     return {label: InputState(counts[label], newest[label]) for label in counts}
 
 
-def _recorded(store: Store, buckets, tier: str, periods: Sequence[Period]) -> dict[str, Recorded]:
+def _recorded(store: Store, buckets, tier: str, periods: Sequence[Period], alpha: float,
+              unusable: list[tuple[str, str]]) -> dict[str, Recorded]:
+    """The provenance recorded in these periods' all-hosts summaries; an unusable summary
+    records nothing (so it is stale and rolled up again) and is added to ``unusable``."""
     keys = {summary_key(p, None): p.label for p in periods}
     bodies = fetch_many(store, buckets.for_tier(tier), list(keys))
     out = {}
@@ -776,12 +810,15 @@ def _recorded(store: Store, buckets, tier: str, periods: Sequence[Period]) -> di
         body = bodies[key]
         if isinstance(body, StoreUnavailable):
             raise body
+        data, why = read_input_summary(body, key, alpha) if isinstance(body, bytes) else ({}, None)
+        if why is not None:
+            unusable.append((key, why))
         try:
-            data = decode_json(body, key) if isinstance(body, bytes) else {}
-            newest = data.get("source_max_modified")
-            out[label] = Recorded(data.get("source_objects"),
-                                  datetime.fromisoformat(newest) if isinstance(newest, str) else None)
-        except (InvalidRecord, ValueError, AttributeError):
+            newest = (data or {}).get("source_max_modified")
+            newest = datetime.fromisoformat(newest) if isinstance(newest, str) else None
+            out[label] = Recorded((data or {}).get("source_objects"),  # naive: unusable, so stale
+                                  newest if newest is not None and newest.tzinfo else None)
+        except ValueError:
             out[label] = Recorded(None, None)
     return out
 
@@ -819,10 +856,16 @@ def run_due(config, now: datetime | None = None, *, store: Store | None = None,
         states["hourly"].marked = set(markers)
         grace = timedelta(minutes=settings.staleness_grace_minutes)
         now_local = now_utc.astimezone(zone)
+        unusable: list[tuple[str, str]] = []
         plan, checks = plan_due(states, earliest, now_local, zone, grace)
         if checks:
             for tier, periods in checks.items():
-                states[tier].recorded.update(_recorded(store_, buckets, tier, periods))
+                states[tier].recorded.update(_recorded(store_, buckets, tier, periods,
+                                                       settings.sketch_alpha, unusable))
+            for key, why in unusable:
+                log.warning(f"unusable summary {key}: {why}; rolling it up again", key=key,
+                            reason=why)
+            roller.report.replaced.extend(unusable)
             plan, checks = plan_due(states, earliest, now_local, zone, grace)
         roller.report.plan = [item.to_dict() for item in plan]
         log.info(f"{len(plan)} periods due", due=len(plan), checked=sum(map(len, checks.values())))

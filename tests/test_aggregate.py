@@ -420,3 +420,14 @@ def test_iso_week_year_edges_land_at_the_right_keys(local_store, config_for, mom
     assert read_json(local_store, B.daily, day_key)["records_aggregated"] == 1
     monthly_key = "aggregated/year={0}/month={0}{1}/speed_test_summary.json".format(moment[:4], moment[5:7])
     assert read_json(local_store, B.monthly, monthly_key)["records_aggregated"] == 1
+
+
+@pytest.mark.parametrize("data", [[1, 2], "hello", 42, None, {"avg_download": 1, "avg_upload": 1, "avg_ping": 1,
+                                                            "records_aggregated": -5},
+                                  {"avg_download": -1.0, "avg_upload": 1, "avg_ping": 1, "records_aggregated": 1},
+                                  {"avg_download": 1, "avg_upload": 1, "avg_ping": 1, "records_aggregated": 1,
+                                   "days": "1"}])
+def test_from_summary_refuses_a_non_object_or_impossible_summary_with_invalid_record(data):
+    from speedlab.errors import InvalidRecord
+    with pytest.raises(InvalidRecord, match="in day.json"):
+        Accumulator.from_summary(data, DEFAULT_ALPHA, "day.json")

@@ -203,3 +203,64 @@ def test_rolling_up_a_store_without_the_raw_bucket_refuses_and_writes_nothing(lo
     lines = [json.loads(x) for x in (config.state_path / "logs" / "aggregator.jsonl").read_text().splitlines()]
     assert [(x["event"], x["level"], x["message"]) for x in lines] == [
         ("end", "error", f"rollup refused: {info.value}")] * 2
+
+
+# --------------------------------------------------------------------------- unusable input summaries
+
+BAD_SUMMARIES = {
+    "a json list": b"[1,2]", "a json string": b'"hello"', "a json number": b"42", "json null": b"null",
+    "a text average": b'{"avg_download":"fast","avg_upload":1,"avg_ping":1,"records_aggregated":3}',
+    "a negative count": b'{"avg_download":1,"avg_upload":1,"avg_ping":1,"records_aggregated":-5}',
+    "a bad host list": b'{"avg_download":1,"avg_upload":1,"avg_ping":1,"records_aggregated":1,"hosts":[1]}',
+    "bad counts by host": b'{"avg_download":1,"avg_upload":1,"avg_ping":1,"records_aggregated":1,'
+                          b'"records_by_host":{"home-primary":"x"}}',
+    "not a number": b'{"avg_download":NaN,"avg_upload":1,"avg_ping":1,"records_aggregated":1}',
+}
+
+
+def _two_days(store, config_for):
+    put(store, result("home-primary", "2025-12-29 14:01", 100.0))
+    put(store, result("office-main", "2025-12-30 09:01", 200.0))
+    config = config_for(store)
+    rollup(config, "weekly", parse_period("weekly", "2026W01", IST), now=NOW)
+    return config
+
+
+@pytest.mark.parametrize("shape", sorted(BAD_SUMMARIES))
+def test_weekly_rollup_survives_a_daily_summary_that_is_not_a_valid_object(local_store, config_for, shape):
+    config = _two_days(local_store, config_for)
+    day_key = layout.summary_key(parse_period("daily", "20251229", IST))
+    local_store.put(B.daily, day_key, BAD_SUMMARIES[shape])
+    report = rollup(config, "weekly", parse_period("weekly", "2026W01", IST), now=NOW)
+    assert [k for k, _ in report.replaced] == [day_key]
+    assert [(i["tier"], i["period"]) for i in report.items] == [("daily", "20251229"), ("weekly", "2026W01")]
+    assert report.summaries[("weekly", "2026W01")][None].records_aggregated == 2
+    assert read_json(local_store, B.daily, day_key)["records_aggregated"] == 1  # replaced
+    log = (config.state_path / "logs" / "aggregator.jsonl").read_text()
+    assert f"unusable summary {day_key}" in log
+
+
+@pytest.mark.parametrize("body", [b"[1]", b"null", b'{"avg_download":1,"avg_upload":1,"avg_ping":1,'
+                                               b'"records_aggregated":1,"failed_tests":-1}'])
+def test_daily_rollup_survives_an_hourly_host_summary_that_is_not_a_valid_object(store, config_for, body):
+    config = _two_days(store, config_for)
+    hour_key = layout.summary_key(parse_period("hourly", HOUR, IST), "home-primary")
+    store.put(B.hourly, hour_key, body)
+    report = rollup(config, "daily", parse_period("daily", "20251229", IST), now=NOW)
+    assert [k for k, _ in report.replaced] == [hour_key]
+    assert report.summaries[("daily", "20251229")]["home-primary"].records_aggregated == 1
+    assert read_json(store, B.hourly, hour_key)["host_id"] == "home-primary"
+
+
+def test_run_due_survives_a_daily_summary_that_is_a_json_list_and_reports_it(local_store, config_for):
+    config = _two_days(local_store, config_for)
+    assert run_due(config, NOW).periods > 0
+    day_key = layout.summary_key(parse_period("daily", "20251229", IST))
+    local_store.put(B.daily, day_key, b"[1,2]")
+    report = run_due(config, NOW)
+    out = report.to_dict()
+    assert out["replaced_summaries"] == [{"key": day_key, "reason": "summary must be a JSON object, "
+                                          f"not list in {day_key}"}]
+    assert ("weekly", "2026W01") in {(i["tier"], i["period"]) for i in report.items}
+    assert read_json(local_store, B.daily, day_key)["records_aggregated"] == 1
+    assert run_due(config, NOW).periods == 0
