@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 from . import __version__
 from .config import Config, load_config
 from .errors import SpeedlabError
+from .layout import printable
 
 
 def _print_json(data) -> None:
@@ -519,7 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              host_id=getattr(args, "host_id", None) if args.command == "collect" else None)
         return COMMANDS[args.command][1](args, config) or 0
     except SpeedlabError as exc:
-        print(f"speedlab {args.command}: error: {exc}", file=sys.stderr)
+        print(f"speedlab {args.command}: error: {printable(exc)}", file=sys.stderr)
         return getattr(COMMANDS[args.command][1], "error_exit", 1)
     except KeyboardInterrupt:
         print(f"speedlab {args.command}: interrupted", file=sys.stderr)

@@ -27,9 +27,11 @@ ok / failed
 missing
     Expected slots with no valid result, as minutes (``"15"``); in ``total``, their count.
 duplicates
-    Objects beyond the first in a slot (what ``speedlab dedupe`` looks at).
+    Valid objects beyond the first in a slot (what ``speedlab dedupe`` looks at, and what the
+    rollup counts as ``duplicates_ignored``).
 invalid
-    Objects in the hour that could not be read or validated (listed in ``problems``).
+    Objects in the hour that could not be read or validated (listed in ``problems``); they are
+    never counted as duplicates.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from datetime import date as Date, datetime, timezone
 from typing import Iterable
 
 from .errors import LayoutError, SpeedlabError
-from .layout import parse_raw_key, validate_host_id
+from .layout import parse_raw_key, printable, validate_host_id
 from .latest import format_table
 from .periods import SLOT, Period, get_zone, period_of
 from .reader import list_hosts, read_results
@@ -122,8 +124,8 @@ def host_coverage(day: Period, observations: Iterable[tuple[datetime, str]], now
         if not seen and slot.astimezone(UTC) + SLOT > now_utc:
             continue  # not over yet, nothing there: not expected
         hour["expected"] += 1
-        hour["duplicates"] += max(0, len(seen) - 1)
         hour["invalid"] += seen.count("invalid")
+        hour["duplicates"] += max(0, len(seen) - seen.count("invalid") - 1)
         if "ok" in seen:
             hour["ok"] += 1
         elif "failed" in seen:
@@ -199,13 +201,13 @@ def coverage_table(report: dict) -> str:
     parts = []
     for host, data in report["hosts"].items():
         t = data["total"]
-        parts.append(f"{host}  {report['date']} ({report['timezone']}): {t['ok']}/{t['expected']} ok, "
+        parts.append(f"{printable(host)}  {report['date']} ({report['timezone']}): {t['ok']}/{t['expected']} ok, "
                      f"{t['failed']} failed, {t['missing']} missing, {t['duplicates']} duplicates, "
                      f"{t['invalid']} invalid")
         rows = [(hour, h["expected"], h["ok"], h["failed"], " ".join(h["missing"]) or "",
                  h["duplicates"] or "", h["invalid"] or "") for hour, h in data["hours"].items()]
         parts.append(format_table(("hour", "expected", "ok", "failed", "missing minutes",
                                    "duplicates", "invalid"), rows, right=(1, 2, 3, 5, 6)))
-        parts.extend(f"  problem: {p['key']}: {p['reason']}" for p in data["problems"])
+        parts.extend("  " + printable(f"problem: {p['key']}: {p['reason']}") for p in data["problems"])
         parts.append("")
     return "\n".join(parts).rstrip()

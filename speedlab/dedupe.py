@@ -47,7 +47,7 @@ from zoneinfo import ZoneInfo
 from .errors import InvalidRecord, LayoutError, ObjectNotFound, StoreError
 from .joblog import JobLog
 from .latest import format_table
-from .layout import SUMMARY_NAME, Buckets, parse_summary_key, summary_prefix, validate_host_id
+from .layout import SUMMARY_NAME, Buckets, parse_summary_key, printable, summary_prefix, validate_host_id
 from .periods import DEFAULT_TIMEZONE, TIERS, get_zone
 from .reader import RawObject, fetch_many, list_hosts, list_raw, parse_result
 from .store import Store
@@ -427,8 +427,8 @@ def dedupe_table(report: DedupeReport) -> str:
                  a.key.rsplit("/", 1)[-1], a.reason)
                 for g in plan.groups for a in g.actions]
         lines.append(format_table(("tier", "host", "slot/period", "action", "object", "why"), rows))
-    lines.extend(f"problem: {b}/{k}: {r}" for b, k, r in plan.problems)
-    lines.extend(f"failed: {b}/{k}: {r}" for b, k, r in report.failures)
+    lines.extend(printable(f"problem: {b}/{k}: {r}") for b, k, r in plan.problems)
+    lines.extend(printable(f"failed: {b}/{k}: {r}") for b, k, r in report.failures)
     count = len(plan.deletions)
     if report.dry_run:
         lines.append(f"dry run: {plan.scanned} objects scanned, {len(plan.groups)} groups with "

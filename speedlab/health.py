@@ -53,7 +53,7 @@ from .alerts import Alert, channels_from_config, deliver
 from .config import Plan
 from .errors import BucketNotFound, ConfigError, InvalidHostId, SpeedlabError
 from .latest import newest_raw, newest_summaries
-from .layout import Buckets, parse_raw_key, validate_host_id
+from .layout import Buckets, parse_raw_key, printable, validate_host_id
 from .periods import TIERS, get_zone, parse_period, parse_timestamp, to_local
 from .reader import RawObject, list_hosts, read_objects
 from .records import SpeedTestResult
@@ -507,10 +507,10 @@ class HealthReport:
         """Lines for people: one per check, then the alerts."""
         marks = {"ok": "ok  ", "pending": "warn", "alerting": "FAIL", "unknown": "?   "}
         lines = [f"{'healthy' if self.healthy else 'UNHEALTHY'} at {self.checked_at}"]
-        lines += [f"  {marks[c['status']]} {c['check']}: {c['message']}" for c in self.checks]
+        lines += [f"  {marks[c['status']]} " + printable(f"{c['check']}: {c['message']}") for c in self.checks]
         verb = "alert sent" if self.sent else "would alert (--no-alerts)"
-        lines += [f"{verb}: {a['kind']} {a['check']}" for a in self.alerts]
-        lines += [f"delivery failed: {e}" for e in self.delivery_errors]
+        lines += [printable(f"{verb}: {a['kind']} {a['check']}") for a in self.alerts]
+        lines += [printable(f"delivery failed: {e}") for e in self.delivery_errors]
         return "\n".join(lines)
 
 

@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 
 from .errors import InvalidRecord, LayoutError
 from .layout import (SUMMARY_NAME, Buckets, RawKey, parse_raw_key, parse_summary_key,
-                     raw_host_prefix, summary_prefix, validate_host_id)
+                     printable, raw_host_prefix, summary_prefix, validate_host_id)
 from .periods import TIERS
 from .reader import fetch_many, list_hosts, parse_result
 from .records import decode_json
@@ -232,8 +232,12 @@ def latest(config, period: str = "latest", last: int | None = None, host: str | 
 # --------------------------------------------------------------------------- tables
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence], right: Sequence[int] = ()) -> str:
-    """Rows as aligned plain-text columns under ``headers``; columns in ``right`` align right."""
-    cells = [[str(h) for h in headers]] + [["-" if v is None else str(v) for v in row] for row in rows]
+    """Rows as aligned plain-text columns under ``headers``; columns in ``right`` align right.
+
+    Cells are shown with :func:`~speedlab.layout.printable`: a key holding a newline stays in
+    its row.
+    """
+    cells = [[str(h) for h in headers]] + [["-" if v is None else printable(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
 
     def line(row):

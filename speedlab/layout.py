@@ -72,6 +72,20 @@ class Buckets:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+def printable(text) -> str:
+    """``text`` as one printable line: control characters are shown escaped (pure).
+
+    Keys come from the store, which accepts any bytes in a name: a newline, a carriage return
+    or an ANSI escape in a key (or an id or message that quotes one) must not forge lines or
+    colours in a table, ``speedlab logs`` or an error line. ``"a\\nb"`` -> ``a\\nb``,
+    ``"\\x1b[31m"`` -> ``\\x1b[31m``; printable text (also non-ASCII) is returned unchanged.
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def validate_host_id(host_id: str) -> str:
     """Return ``host_id`` if it is safe in a key, else raise.
 

@@ -27,6 +27,7 @@ from typing import Callable, Iterator
 
 from .errors import SpeedlabError
 from .joblog import JOBS, LEVELS
+from .layout import printable
 from .periods import get_zone, parse_timestamp
 from .store import LocalStore
 
@@ -154,18 +155,20 @@ def keep_line(line: LogLine, since: datetime | None, level: str = "debug", event
 
 def format_line(line: LogLine, colour: bool = False, tz=None) -> str:
     """One line for people: ``time job host LEVEL message key=value…``, coloured by level,
-    the time in zone ``tz`` (a name or ZoneInfo; default UTC)."""
+    the time in zone ``tz`` (a name or ZoneInfo; default UTC). Control characters in the
+    message, job, host and fields are shown escaped (:func:`~speedlab.layout.printable`): a key
+    holding a newline cannot forge a line."""
     zone = get_zone(tz) if isinstance(tz, str) else tz or UTC
     moment = line.time.astimezone(zone)
-    extra = " ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
+    extra = " ".join(printable(f"{k}={json.dumps(v) if not isinstance(v, str) else v}")
                      for k, v in line.fields.items())
     level = f"{line.level.upper():7}"
     if colour:
         level = f"{_COLOURS.get(line.level, '')}{level}{_RESET}"
-    text = (f"{moment:%Y-%m-%d %H:%M:%S} {line.job:10} {line.host or '-':14} {level} "
-            f"{line.message}")
+    text = (f"{moment:%Y-%m-%d %H:%M:%S} {printable(line.job):10} {printable(line.host or '-'):14} {level} "
+            f"{printable(line.message)}")
     if line.event:
-        text += f" [{line.event}]"
+        text += f" [{printable(line.event)}]"
     return f"{text}  {extra}" if extra else text
 
 

@@ -164,6 +164,27 @@ def test_docs_example_tool_runs(store, state):
         "1 crowded slots; `speedlab dedupe --delete` would remove 1 extras"]
 
 
+def test_a_key_holding_a_newline_cannot_forge_lines_in_tables_or_logs(local_store, state, capsys):
+    url = store_url(local_store)
+    key = put_raw(local_store, result("home-primary", "2025-12-29 14:02:00"))
+    folder = key.rsplit("/", 1)[0] + "/"
+    forged = "x\n2025-12-29 14:15  home-primary  ok  999.0\x1b[31m.json"
+    local_store.put(B.raw, folder + forged, result("home-primary", "2025-12-29 14:05:00").to_json().encode())
+    local_store.put(B.raw, folder + "bad\nname.json", b"[1, 2]")
+    for argv, rows in ((("latest", "--period", "minutes"), 3 + 2), (("dedupe",), 2 + 3 + 1),
+                       (("coverage", "--date", "2025-12-29"), 1 + 2 + 24 + 1)):
+        code, out, _ = _run(capsys, *argv, "--store", url)
+        assert code == 0 and "\x1b" not in out, argv
+        assert len(out.splitlines()) == rows, (argv, out)
+        assert "x\\n2025-12-29 14:15" in out or argv[0] == "coverage", argv
+        assert "bad\\nname.json" in out, argv
+    JobLog(state / "logs", "dedupe", host_id="home-primary").warning(
+        "not a layout key: bad\n2026-01-01 00:00:00 dedupe     -              ERROR   forged", key="k\r\nX")
+    code, out, _ = _run(capsys, "logs", "--since", "1h", "--store", url)
+    assert code == 0 and len(out.splitlines()) == 1
+    assert "bad\\n2026-01-01" in out and "key=k\\r\\nX" in out
+
+
 def test_logs_says_so_when_there_is_nothing_to_show(local_store, state, capsys):
     code, out, err = _run(capsys, "logs", "--store", str(local_store.root), "--no-follow", "--job", "collector")
     assert code == 0 and out == ""

@@ -55,6 +55,19 @@ def test_day_with_missing_hours_a_failed_test_duplicates_and_a_corrupt_object(st
     assert list(only["hosts"]) == ["office-main"]
 
 
+def test_an_invalid_object_in_a_slot_is_counted_as_invalid_not_as_a_duplicate(store, config_for):
+    """The rollup counts valid extras only (duplicates_ignored); coverage agrees with it."""
+    first = put_raw(store, result("home-primary", "2025-12-29 14:02:00"))
+    put_raw(store, result("home-primary", "2025-12-29 14:09:00"), legacy=True)     # a valid duplicate
+    for name, body in (("speed_data_ookla_00_1.json", b"[1, 2]"), ("speed_data_ookla_00_2.json", b"{bad")):
+        store.put(B.raw, first.rsplit("/", 1)[0] + "/" + name, body)               # two invalid objects
+    put_raw(store, result("home-primary", "2025-12-29 14:17:00"))
+    store.put(B.raw, first.replace("minute=00", "minute=30").rsplit("/", 1)[0] + "/speed_data_ookla_30_3.json",
+              b'"hello"')                                                          # only an invalid one
+    hours = coverage(config_for(store), "2025-12-29", now=NOW)["hosts"]["home-primary"]["hours"]
+    assert hours["14"] == _hour(ok=2, missing=["30", "45"], duplicates=1, invalid=3)
+
+
 def test_a_host_without_any_result_is_all_missing(local_store, config_for):
     report = coverage(config_for(local_store), "2025-12-29", host="backup-location", now=NOW)
     total = report["hosts"]["backup-location"]["total"]

@@ -131,3 +131,11 @@ def test_raw_period_prefixes():
     assert raw_period_prefix("h", parse_period("weekly", "2025W52")) == "host=h/year=2025/"
     assert raw_period_prefix("h", parse_period("weekly", "2026W01")) == "host=h/"  # spans New Year
     assert raw_period_prefix("h", parse_period("yearly", "2025")) == "host=h/year=2025/"
+
+
+def test_printable_escapes_control_characters_and_keeps_the_rest():
+    from speedlab.layout import printable
+    assert printable("host=h/minute=00/te\nst.json") == "host=h/minute=00/te\\nst.json"
+    assert printable("a\r\x1b[31mb\tc\u2028") == "a\\r\\x1b[31mb\\tc\\u2028"
+    assert printable("Büro Wi-Fi 5GHz (home)") == "Büro Wi-Fi 5GHz (home)"
+    assert printable(None) == "None" and printable(4.5) == "4.5"
