@@ -540,9 +540,11 @@ def run_demo(store: str | os.PathLike = DEFAULT_STORE, *, days: int = DEFAULT_DA
             rollup_seconds=round(rollup_seconds, 3))
     if serve:
         from .dashboard import serve as serve_dashboard
-        echo(f"speedlab demo: dashboard (demo data) at http://127.0.0.1:{port}/ ; the same with "
-             f"`speedlab dashboard --config {config_path}`; Ctrl+C stops")
-        report.served = serve_dashboard(config, port, now=end.isoformat() if pinned else None)
+        report.served = serve_dashboard(
+            config, port, now=end.isoformat() if pinned else None,
+            announce=lambda url: echo(f"speedlab demo: dashboard (demo data) at {url} ; the same with "
+                                      f"`speedlab dashboard --config {config_path}`; Ctrl+C stops"))
+        echo("speedlab demo: the dashboard stopped")
         if report.served and report.served > 0:  # negative: stopped by a signal (Ctrl+C)
             raise DemoError(f"the dashboard server exited with status {report.served} (see its messages "
                             f"above; is port {port} taken? pass --port); the demo data is in {root}")

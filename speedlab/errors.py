@@ -60,3 +60,7 @@ class ScheduleError(SpeedlabError):
 
 class SpoolError(SpeedlabError):
     """Raised when the collector's local spool folder cannot be read or written."""
+
+
+class ServeError(SpeedlabError):
+    """Raised when the dashboard server cannot start (its port is taken, Voilà fails)."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -89,3 +92,70 @@ def stop_group(process: subprocess.Popen, sig: int = 15, timeout_s: float = 30.0
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
+
+
+# --------------------------------------------------------------------------- browser
+
+#: Debian's Chromium (never a browser downloaded by Playwright) and the flags that keep it local.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+
+
+def need_chromium() -> None:
+    """Skip (fail on CI) when Debian's Chromium or Playwright is missing."""
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing on CI: apt-get install -y chromium")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+    pytest.importorskip("playwright.sync_api")
+
+
+# --------------------------------------------------------------------------- processes
+
+class Lines:
+    """Read a process's stdout lines in a thread; wait for one that matches."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self.all: list[str] = []
+        self.queue: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.queue.put(line.rstrip("\n"))
+
+    def wait_for(self, predicate, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                line = self.queue.get(timeout=0.2)
+            except queue.Empty:
+                if self.process.poll() is not None and self.queue.empty():
+                    break
+                continue
+            self.all.append(line)
+            if predicate(line):
+                return line
+        raise AssertionError(f"no such line within {timeout_s} s; got:\n" + "\n".join(self.all))
+
+    def drain(self) -> None:
+        self.process.wait(30)
+        time.sleep(0.2)
+        while not self.queue.empty():
+            self.all.append(self.queue.get())
+
+
+#: What a normal demo, dashboard or ``up`` must not print (kernel and Voilà noise, tracebacks).
+NOISE = ("KeyboardInterrupt caught in kernel", "is not trusted", "running over TCP without encryption",
+         "WebSocketClosedError", "Traceback")
+
+
+def assert_quiet(output: str) -> None:
+    """Fail naming the first noisy line of ``output``."""
+    for line in output.splitlines():
+        assert not any(noise in line for noise in NOISE), f"noise in the output: {line!r}\n{output[-3000:]}"

@@ -17,17 +17,13 @@ from pathlib import Path
 import pytest
 
 from dashboard_data import build_store, ist, period
-from servers import free_port, local_env, wait_for_http
+from servers import CHROMIUM, CHROMIUM_ARGS, free_port, local_env, need_chromium, wait_for_http
 from speedlab.config import load_config
 from speedlab.dashboard import notebook_path, voila_command, voila_env
 from speedlab.store import LocalStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 NOW = ist(2026, 2, 10, 10, 20)          # a Tuesday
 FIRST = ist(2025, 10, 20)
 SKIP = ("20260201",)                    # no host has a result that day
@@ -39,11 +35,7 @@ MODES = ["minute", "hourly", "daily", "weekly", "monthly", "yearly"]   # the Mod
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """Voilà on 127.0.0.1 over a freshly built store; yields (base URL, dataset)."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing on CI: apt-get install -y chromium")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
-    pytest.importorskip("playwright.sync_api")
+    need_chromium()
     tmp = tmp_path_factory.mktemp("browser")
     store = LocalStore(tmp / "store")
     store.root.mkdir()

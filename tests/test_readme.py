@@ -1,13 +1,11 @@
 """The README's quick start: exactly two commands, and they work on a clean clone.
 
-The demo command runs in a new virtual environment (``python -m venv --system-site-packages``,
-so the dependencies already installed here are reused instead of downloaded again; speedlab
-itself is installed from the clone) on a fresh ``git clone`` of this repository (what is
-committed, nothing else). Two arguments are appended to it, ``--port`` (a free port, not 8866)
-and ``--days 7`` (a shorter history, to keep the test short); it runs until it prints the
-dashboard's URL, the URL answers, and Ctrl+C stops it. ``JUPYTER_PATH`` names the base
-installation's ``share/jupyter`` (Voilà's templates), which a ``--system-site-packages`` venv
-does not see on its own. The test command is checked to be the
+The demo command runs in a new virtual environment that borrows this environment's packages
+(``servers.borrowing_venv``: offline, nothing downloaded; speedlab itself is installed from the
+clone) on a fresh ``git clone`` of this repository (what is committed, nothing else). Two
+arguments are appended to it, ``--port`` (a free port, not 8866) and ``--days 7`` (a shorter
+history, to keep the test short); it runs until it prints the dashboard's URL, the URL answers
+at once, and Ctrl+C stops it. The test command is checked to be the
 one ``.ci/run`` runs (running the whole suite inside the suite would recurse).
 """
 
@@ -23,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from servers import free_port, local_env, stop_group, wait_for_http
-from test_up import Lines
+from servers import Lines, assert_quiet, free_port, stop_group
+from venvs import borrowing_venv
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,28 +42,17 @@ def test_quick_start_is_two_commands_and_the_second_is_what_ci_runs():
     demo, tests = quick_start_commands()
     assert "\n" not in demo and "\n" not in tests
     assert demo.startswith("python3 -m pip install") and demo.endswith("speedlab demo")
-    assert tests == ci_test_command() == 'python3 -m pip install -q -e ".[test]" && python3 -m pytest'
+    assert tests == ci_test_command() == ('python3 -m pip install -q -c .ci/constraints.txt -e ".[test]" '
+                                          '&& python3 -m pytest')
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_demo_command_on_a_clean_clone_in_a_new_venv(tmp_path):
     demo, _ = quick_start_commands()
-    clone, venv = tmp_path / "clone", tmp_path / "venv"
+    clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
-    # Voilà finds its page templates under <prefix>/share/jupyter; in a --system-site-packages
-    # venv they are in the base installation's prefix (a venv with its own voila has them)
-    env = local_env(VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
-                    PYTHONUNBUFFERED="1",
-                    # offline: the venv sees this environment's packages, so pip needs no index,
-                    # and builds with the installed setuptools+wheel instead of fetching them
-                    # into an isolated build environment (tests talk to 127.0.0.1 only)
-                    PIP_NO_INDEX="1", PIP_NO_BUILD_ISOLATION="0",
-                    JUPYTER_PATH=os.pathsep.join(filter(None, [str(Path(sys.base_prefix) / "share" / "jupyter"),
-                                                               os.environ.get("JUPYTER_PATH")])))
-    for name in ("SPEEDLAB_CONFIG", "SPEEDLAB_STORE", "PYTHONPATH"):
-        env.pop(name, None)
+    bin_dir, env = borrowing_venv(tmp_path / "venv")   # offline: this environment's packages, no index
     port = free_port()
     process = subprocess.Popen(["bash", "-c", f"{demo} --port {port} --days 7"], cwd=clone, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -74,14 +61,19 @@ def test_demo_command_on_a_clean_clone_in_a_new_venv(tmp_path):
     try:
         url = lines.wait_for(lambda line: "dashboard (demo data) at http://" in line, 200)
         assert f"http://127.0.0.1:{port}/" in url
-        wait_for_http(f"http://127.0.0.1:{port}/voila/static/favicon.ico", 60, process)
+        # printed once the server answers: no "connection refused" for whoever clicks it at once
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/voila/static/favicon.ico", timeout=5) as icon:
+            assert icon.status == 200
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=120) as page:
             assert page.status == 200 and b"voila" in page.read().lower()
     finally:
         stop_group(process, signal.SIGINT)               # Ctrl+C: the demo stops its dashboard
+    lines.drain()
     output = "\n".join(lines.all)
+    assert_quiet(output)
+    assert output.rstrip().endswith("speedlab demo: the dashboard stopped"), output[-2000:]
     # speedlab ran from the clone, not from this checkout
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import speedlab; print(speedlab.__file__)"],
+    where = subprocess.run([str(bin_dir / "python"), "-c", "import speedlab; print(speedlab.__file__)"],
                            capture_output=True, text=True, env=env, cwd=tmp_path, check=True).stdout.strip()
     assert where.startswith(str(clone)), where
     assert "DEMO DATA" in output and (clone / "speedlab-demo" / "DEMO-DATA.txt").is_file()

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from fake_speedtest import FakeSpeedtest, QuickEngine
-from servers import free_port, local_env, stop_group, wait_for_http
+from servers import Lines, free_port, local_env, stop_group, wait_for_http
 from speedlab.config import load_config
 from speedlab.layout import parse_raw_key, summary_key
 from speedlab.periods import UTC, parse_period
@@ -138,40 +138,6 @@ def test_run_up_goes_on_after_a_failing_cycle(tmp_path):
 
 
 # --------------------------------------------------------------------------- the command
-
-class Lines:
-    """Read a process's stdout lines in a thread; wait for one that matches."""
-
-    def __init__(self, process: subprocess.Popen) -> None:
-        self.process = process
-        self.all: list[str] = []
-        self.queue: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.queue.put(line.rstrip("\n"))
-
-    def wait_for(self, predicate, timeout_s: float) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                line = self.queue.get(timeout=0.2)
-            except queue.Empty:
-                if self.process.poll() is not None and self.queue.empty():
-                    break
-                continue
-            self.all.append(line)
-            if predicate(line):
-                return line
-        raise AssertionError(f"no such line within {timeout_s} s; got:\n" + "\n".join(self.all))
-
-    def drain(self) -> None:
-        self.process.wait(30)
-        time.sleep(0.2)
-        while not self.queue.empty():
-            self.all.append(self.queue.get())
-
 
 def _start_up(tmp_path, fake: FakeSpeedtest, port: int, start: str, interval_s: float) -> tuple[subprocess.Popen, Lines]:
     env = local_env(http_proxy=fake.proxy_url, PYTHONUNBUFFERED="1")
