@@ -31,7 +31,7 @@ from .layout import (SUMMARY_NAME, Buckets, RawKey, parse_raw_key, parse_summary
                      printable, raw_host_prefix, summary_prefix, validate_host_id)
 from .periods import TIERS
 from .reader import fetch_many, list_hosts, parse_result
-from .records import decode_json
+from .records import TierSummary, decode_json
 from .store import ObjectInfo, Store
 
 __all__ = ["PERIODS", "Entry", "format_table", "latest", "latest_table", "newest_raw",
@@ -168,9 +168,9 @@ def _raw_record(info: ObjectInfo, body: bytes) -> dict:
 
 
 def _summary_object(info: ObjectInfo, body: bytes) -> dict:
+    """The decoded summary if it passes the one validity rule (query and the rollup use it too)."""
     data = decode_json(body, info.key)
-    if not isinstance(data, dict):
-        raise InvalidRecord(f"summary is not a JSON object in {info.key}")
+    TierSummary.from_dict(data, info.key)  # raises InvalidRecord: the entry is shown unreadable
     return data
 
 
@@ -267,7 +267,7 @@ def latest_table(entries: Sequence[Entry]) -> str:
     rows = []
     for e in entries:
         d = e.data or {}
-        note = e.error or ("below expected" if d.get("below_expected") else "")
+        note = f"unreadable: {e.error}" if e.error else ("below expected" if d.get("below_expected") else "")
         rows.append((e.label, e.host_id or "all", _number(d.get("avg_download")),
                      _number(d.get("avg_upload")), _number(d.get("avg_ping")),
                      d.get("records_aggregated"), note))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from speedlab.errors import InvalidHostId, LayoutError
 from speedlab.latest import format_table, latest, latest_table
 
-from tooldata import B, put_raw, put_summary, result
+from tooldata import IST, B, put_raw, put_summary, result
 
 
 def _raw_store(store):
@@ -74,7 +76,26 @@ def test_unreadable_objects_are_shown_with_the_reason(store, config_for):
     (raw,) = latest(config_for(store), "latest")
     assert raw.data is None and "corrupt JSON" in raw.error
     (hourly,) = latest(config_for(store), "hourly")
-    assert hourly.data is None and "not a JSON object" in hourly.error
+    assert hourly.data is None and "must be a JSON object" in hourly.error
+
+
+def test_a_summary_query_calls_unreadable_is_unreadable_in_latest_too(local_store, config_for):
+    """One validity rule (TierSummary.from_dict): wrong types and negative counts are not a normal row."""
+    from speedlab.query import rows
+    put_summary(local_store, "daily", "20251228")
+    put_summary(local_store, "daily", "20251229", avg_download="fast", records_aggregated=-5)
+    put_summary(local_store, "daily", "20251230", records_aggregated=-5)
+    config = config_for(local_store)
+    negative, wrong_type, good = latest(config, "daily")
+    assert (good.label, good.error, good.data["avg_download"]) == ("20251228", None, 100.0)
+    assert negative.data is None and "records_aggregated' = -5 must not be negative" in negative.error
+    assert wrong_type.data is None and "avg_download" in wrong_type.error
+    answered = {r["period"]: r for r in rows("daily", 4, config=config, store=local_store,
+                                             now=datetime(2025, 12, 31, 12, tzinfo=IST))}
+    assert [answered[e.label]["status"] for e in (negative, wrong_type, good)] == ["unreadable", "unreadable", "ok"]
+    table = latest_table([negative, wrong_type, good]).splitlines()
+    assert table[2].startswith("20251230") and table[2].split()[1:6] == ["all", "-", "-", "-", "-"]
+    assert table[3].startswith("20251229") and table[3].split()[1:7] == ["all", "-", "-", "-", "-", "unreadable:"]
 
 
 class CountingStore:
