@@ -16,8 +16,8 @@ Routes (all answers are JSON; errors are ``{"error": "...", "status": N}``)
     An OpenAPI 3.0 description of the above.
 
 Authentication: ``Authorization: token T`` (or ``Bearer T``) or ``?token=T``. The token is
-``[api] token`` (or ``$SPEEDLAB_API_TOKEN``), else Voilà's own token if it has one, else one
-generated at start-up and printed once. Routes named in ``[api] public`` answer without it
+``[api] token`` (or ``$SPEEDLAB_API_TOKEN``; at least :data:`MIN_TOKEN_CHARS` characters), else
+Voilà's own token if it has one, else one generated at start-up and printed once. Routes named in ``[api] public`` answer without it
 (read-only routes only: ``dashboard``, ``coverage``, ``latest``, ``openapi``)::
 
     [api]
@@ -65,6 +65,9 @@ ROUTES = {
     "/api/openapi.json": ("GET", "openapi"),
 }
 READ_ONLY_ROUTES = ("dashboard", "coverage", "latest", "openapi")
+#: The shortest ``[api] token`` / ``$SPEEDLAB_API_TOKEN`` accepted (a guessable token opens the API).
+MIN_TOKEN_CHARS = 16
+
 #: route -> the query parameters it takes (``token`` is always allowed).
 PARAMETERS = {
     "dashboard": ("mode", "days", "host", "force_refresh", "now"),
@@ -131,7 +134,8 @@ def api_context(config, *, fallback_token: str | None = None, now: datetime | No
     Raises
     ------
     ConfigError
-        For unknown keys, an empty token, or a non-read-only route in ``public``.
+        For unknown keys, an empty token or one shorter than :data:`MIN_TOKEN_CHARS`, or a
+        non-read-only route in ``public``.
     """
     env = os.environ if env is None else env
     table = config.section("api")
@@ -148,6 +152,11 @@ def api_context(config, *, fallback_token: str | None = None, now: datetime | No
     token = table.get("token") or env.get("SPEEDLAB_API_TOKEN") or fallback_token or ""
     if "token" in table and not (isinstance(table["token"], str) and table["token"].strip()):
         raise ConfigError("[api] token must be a non-empty string (or leave it out to have one generated)")
+    chosen = "[api] token" if table.get("token") else "$SPEEDLAB_API_TOKEN" if env.get("SPEEDLAB_API_TOKEN") else None
+    if chosen and len(token.strip()) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"{chosen} has {len(token.strip())} characters, fewer than {MIN_TOKEN_CHARS}: anyone could "
+                          "guess it; make a random one with python -c \"import secrets; "
+                          "print(secrets.token_urlsafe(24))\"")
     generated = not token
     if generated:
         token = secrets.token_urlsafe(24)

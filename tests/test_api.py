@@ -28,7 +28,7 @@ from speedlab.periods import parse_period
 from speedlab.store import LocalStore
 
 NOW = ist(2026, 1, 5, 10, 20)
-TOKEN = "t0ken-for-tests"
+TOKEN = "t0ken-for-tests-9f3k2q"
 
 
 class ApiServer:
@@ -240,8 +240,22 @@ def test_api_settings_are_checked(deployment):
             api_context(config.with_overrides(sections={"api": table}), env={})
     made = api_context(config.with_overrides(sections={}), env={})
     assert made.token_generated and len(made.token) >= 32
-    assert api_context(config.with_overrides(sections={}), env={"SPEEDLAB_API_TOKEN": "x"}).token == "x"
+    from_env = "x" * 16
+    assert api_context(config.with_overrides(sections={}), env={"SPEEDLAB_API_TOKEN": from_env}).token == from_env
     assert api_context(config.with_overrides(sections={}), env={}, fallback_token="voila").token == "voila"
+
+
+def test_a_short_api_token_is_refused_in_one_line_saying_how_to_make_one(deployment):
+    _, _, config = deployment
+    for sections, env, where in [({"api": {"token": "abc"}}, {}, r"\[api\] token has 3 characters"),
+                                 ({"api": {"token": "  " + "y" * 15 + "  "}}, {}, "15 characters"),
+                                 ({}, {"SPEEDLAB_API_TOKEN": "short"}, r"\$SPEEDLAB_API_TOKEN has 5")]:
+        with pytest.raises(ConfigError, match=where) as caught:
+            api_context(config.with_overrides(sections=sections), env=env)
+        message = str(caught.value)
+        assert "\n" not in message and "secrets.token_urlsafe(24)" in message and "fewer than 16" in message
+        assert "abc" not in message.split("characters")[0].replace("[api]", "")  # the token is never quoted
+    assert api_context(config.with_overrides(sections={"api": {"token": "a" * 16}}), env={}).token == "a" * 16
 
 
 # ----------------------------------------------------------------------------- inside Voilà
