@@ -227,7 +227,7 @@ def _route_coverage(ctx: ApiContext, q: Mapping[str, str]):
 def _route_latest(ctx: ApiContext, q: Mapping[str, str]):
     from .latest import latest
     entries = latest(ctx.config, q.get("period", "latest"), _whole("last", q.get("last")),
-                     q.get("host") or None, store=ctx.store)
+                     q.get("host") or None, store=ctx.store, now=ctx.now)
     return [entry.to_dict() for entry in entries]
 
 

@@ -378,9 +378,11 @@ def slot_objects(store: Store, bucket: str, host_id: str, slot_start: datetime, 
             if info.key.endswith(".json") and "/" not in info.key[len(prefix):]]
 
 
-def _write(store: Store, bucket: str, tz: str, record: SpeedTestResult, check_slot: bool = True) -> tuple[bool, str]:
-    """Validate ``record`` and write it to its slot unless the slot is filled: ``(stored, key)``."""
-    record.validate()
+def _write(store: Store, bucket: str, tz: str, record: SpeedTestResult, check_slot: bool = True,
+           now: datetime | None = None) -> tuple[bool, str]:
+    """Validate ``record`` (not dated after ``now``, when given) and write it to its slot unless
+    the slot is filled: ``(stored, key)``."""
+    record.validate(now=now)
     text = record.to_json()
     SpeedTestResult.from_json(text, source="the record about to be stored")  # what we write reads back
     key = raw_key(record.host_id, record.slot_start, tz)
@@ -556,7 +558,7 @@ def collect_once(config: Config, *, now: datetime | None = None, engine: Callabl
         flush.error = str(exc)
     try:
         if store is not None:
-            flush = spool.flush(lambda record: _write(store, bucket, tz, record)[0], log)
+            flush = spool.flush(lambda record: _write(store, bucket, tz, record, now=started)[0], log)
         else:
             flush.remaining = len(spool)
     except SpoolError as exc:  # an unreadable spool must not stop today's measurement

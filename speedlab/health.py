@@ -51,12 +51,13 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from .alerts import Alert, channels_from_config, deliver
 from .config import Plan
-from .errors import BucketNotFound, ConfigError, InvalidHostId, SpeedlabError
+from .errors import (BucketNotFound, ConfigError, InvalidHostId, InvalidRecord, ObjectNotFound,
+                     SpeedlabError)
 from .latest import newest_raw, newest_summaries
 from .layout import Buckets, parse_raw_key, printable, validate_host_id
 from .periods import TIERS, get_zone, parse_period, parse_timestamp, to_local
-from .reader import RawObject, list_hosts, read_objects
-from .records import SpeedTestResult
+from .reader import RawObject, list_hosts, read_objects, slot_preference
+from .records import SpeedTestResult, TierSummary
 from .rollup import _earliest_raw  # the one walk to a deployment's first raw hour
 from .scheduler import due_at, last_due_period
 from .store import Store
@@ -262,21 +263,31 @@ def _fmt(moment: datetime | None, tz: str) -> str:
     return to_local(moment, tz).strftime("%Y-%m-%d %H:%M %Z") if moment else "never"
 
 
-def _recent_results(store: Store, buckets: Buckets, host_id: str, count: int, tz: str
+def _recent_results(store: Store, buckets: Buckets, host_id: str, count: int, tz: str,
+                    now: datetime | None = None, future: list | None = None
                     ) -> tuple[datetime | None, list[tuple[datetime, SpeedTestResult]], int]:
-    """The host's newest slot, and its newest ``count`` valid results, one per slot, oldest first."""
-    found = newest_raw(store, buckets, host_id, count)
+    """The host's newest slot, and its newest ``count`` valid results, one per slot, oldest first.
+
+    Of a slot holding several results, the one the rollup and ``dedupe`` keep is judged
+    (:func:`speedlab.reader.slot_preference`).
+
+    Results dated after ``now`` (plus a slot of clock skew) are not among them: they are
+    appended to ``future`` instead, so one object from the future cannot hide a silent host.
+    """
+    found = newest_raw(store, buckets, host_id, count, now=now, tz=tz, future=future)
     if not found:
         return None, [], 0
     newest_slot = found[0][0].slot(tz)
     read = read_objects(store, buckets, [RawObject(info, key) for key, info in found])
-    per_slot: dict[datetime, SpeedTestResult] = {}
+    per_slot: dict[datetime, tuple[tuple, SpeedTestResult]] = {}
     for key, result in read.results:
         slot = parse_raw_key(key).slot(tz)
-        if slot not in per_slot or (result.ok and not per_slot[slot].ok):
-            per_slot[slot] = result  # an ok result wins a slot holding a duplicate
+        rank = slot_preference(key, result)  # the result the rollup and dedupe keep
+        if slot not in per_slot or rank < per_slot[slot][0]:
+            per_slot[slot] = (rank, result)
     rejected = len(read.rejected)
-    return newest_slot, sorted(per_slot.items(), key=lambda item: item[0]), rejected
+    kept = sorted(((slot, result) for slot, (_, result) in per_slot.items()), key=lambda item: item[0])
+    return newest_slot, kept, rejected
 
 
 def _run_record(path: Path) -> dict | None:
@@ -334,7 +345,9 @@ def _observe_state(kind: str, subject: str, bad: bool, message: str, now: dateti
 def _host_checks(config, settings: HealthSettings, store: Store, host: str, now: datetime,
                  seen: Mapping[str, str]) -> list[CheckOutcome]:
     tz = config.timezone
-    newest_slot, results, rejected = _recent_results(store, config.buckets, host, settings.results_to_read, tz)
+    future: list = []
+    newest_slot, results, rejected = _recent_results(store, config.buckets, host, settings.results_to_read,
+                                                     tz, now, future)
     silent_after = settings.silent_after(host)
     silent = host_is_silent(newest_slot, now, silent_after)
     age = None if newest_slot is None else round((now - newest_slot).total_seconds() / 60)
@@ -342,8 +355,12 @@ def _host_checks(config, settings: HealthSettings, store: Store, host: str, now:
                f"({'no results at all' if age is None else f'{age} min ago'}; allowed {silent_after:g} min): "
                "check its collector schedule, its network, and `speedlab logs` on it"
                if silent else f"host {host} reported at {_fmt(newest_slot, tz)}")
+    if future:
+        message += (f" ({len(future)} result(s) dated after now ignored, e.g. {printable(future[0][1].key)}:"
+                    " check that host's clock)")
     out = [_observe_state("host_silent", host, silent, message, now,
-                          last_slot=newest_slot.isoformat() if newest_slot else None, minutes_since=age)]
+                          last_slot=newest_slot.isoformat() if newest_slot else None, minutes_since=age,
+                          future_objects=len(future))]
     plan = config.plan_for(host)
     fraction = config.below_expected_fraction
     for kind in RESULT_KINDS:
@@ -381,23 +398,46 @@ def _host_checks(config, settings: HealthSettings, store: Store, host: str, now:
     return out
 
 
+def _unreadable_summary(store: Store, bucket: str, key: str) -> str | None:
+    """Why the summary at ``key`` is unusable (the rule the rollup applies), or ``None``."""
+    try:
+        TierSummary.from_json(store.get(bucket, key), key)
+    except InvalidRecord as exc:
+        return str(exc)
+    except ObjectNotFound:
+        return "it disappeared while being read"
+    return None
+
+
 def _tier_checks(config, settings: HealthSettings, store: Store, now: datetime,
                  earliest: datetime | None) -> list[CheckOutcome]:
     out = []
     for tier in settings.tiers:
         due = tier_due_period(tier, now, config.timezone, settings.grace_minutes, earliest)
-        newest = newest_summaries(store, config.buckets, tier, None, 1)
+        future: list = []  # summaries of periods that end after now cannot make a tier current
+        newest = newest_summaries(store, config.buckets, tier, None, 1, now=now, tz=config.timezone,
+                                  future=future)
         label = newest[0][0] if newest else None
         if due is None:
             out.append(_observe_state("tier_stale", tier, False, f"no {tier} summary is due yet", now,
                                       newest=label, due=None))
             continue
         fresh = label is not None and parse_period(tier, label, config.timezone).start >= due.start
-        message = (f"{tier} summaries are current (newest {label})" if fresh else
-                   f"the {tier} summary for {due.label} was due at {_fmt(due_at(due), config.timezone)} "
-                   f"(+{settings.grace_minutes:g} min grace) but the newest is {label or 'none'}: check "
-                   "that `speedlab scheduler run-due` is scheduled and its runs succeed")
-        out.append(_observe_state("tier_stale", tier, not fresh, message, now, newest=label, due=due.label))
+        unreadable = _unreadable_summary(store, config.buckets.for_tier(tier), newest[0][1].key) if fresh else None
+        if unreadable:
+            fresh = False
+            message = (f"the newest {tier} summary {label} is unreadable ({unreadable}): roll it up "
+                       f"again with `speedlab aggregate --mode {tier} --period {label}`")
+        else:
+            message = (f"{tier} summaries are current (newest {label})" if fresh else
+                       f"the {tier} summary for {due.label} was due at {_fmt(due_at(due), config.timezone)} "
+                       f"(+{settings.grace_minutes:g} min grace) but the newest is {label or 'none'}: check "
+                       "that `speedlab scheduler run-due` is scheduled and its runs succeed")
+        if future:
+            message += (f" ({len(future)} summary/ies of periods not over yet ignored, e.g. "
+                        f"{printable(future[0][1].key)})")
+        out.append(_observe_state("tier_stale", tier, not fresh, message, now, newest=label, due=due.label,
+                                  future_objects=len(future)))
     return out
 
 

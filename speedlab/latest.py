@@ -23,13 +23,13 @@ hourly, daily, weekly, monthly, yearly
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Callable, Sequence
 
 from .errors import InvalidRecord, LayoutError
 from .layout import (SUMMARY_NAME, Buckets, RawKey, parse_raw_key, parse_summary_key,
                      printable, raw_host_prefix, summary_prefix, validate_host_id)
-from .periods import TIERS
+from .periods import DEFAULT_TIMEZONE, SLOT, TIERS
 from .reader import fetch_many, list_hosts, parse_result
 from .records import TierSummary, decode_json
 from .store import ObjectInfo, Store
@@ -41,6 +41,9 @@ PERIODS = ("latest", "minutes") + TIERS
 #: How many entries ``latest`` returns when ``last`` is not given.
 DEFAULT_LAST = {"latest": 1}
 DEFAULT_LAST_OTHER = 10
+
+#: How far after ``now`` an object may be dated (clock skew) before it counts as from the future.
+FUTURE_SKEW = SLOT
 
 #: Folder levels walked newest-first before listing objects, per tier (then one listing).
 _LEVELS = {"raw": ("year=", "month=", "day="), "hourly": ("year=", "month=", "day="),
@@ -111,29 +114,55 @@ def _walk_newest(store: Store, bucket: str, prefix: str, levels: Sequence[str], 
     return found
 
 
-def newest_raw(store: Store, buckets: Buckets, host_id: str, last: int
-               ) -> list[tuple[RawKey, ObjectInfo]]:
-    """The ``last`` newest raw-result objects of one host, newest first (listing only)."""
+def newest_raw(store: Store, buckets: Buckets, host_id: str, last: int, *,
+               now: datetime | None = None, tz=DEFAULT_TIMEZONE,
+               future: list | None = None) -> list[tuple[RawKey, ObjectInfo]]:
+    """The ``last`` newest raw-result objects of one host, newest first (listing only).
+
+    With ``now``, a key whose slot starts after ``now`` + :data:`FUTURE_SKEW` (local zone
+    ``tz``) is not counted among the newest but appended to ``future`` as ``(key, info)``:
+    an object from the future must not pass for the host's latest result.
+    """
     def accept(info: ObjectInfo):
         try:
             key = parse_raw_key(info.key)
         except LayoutError:
             return None  # not a result; ``speedlab coverage`` and ``dedupe`` report such keys
+        if now is not None and key.slot(tz) > now + FUTURE_SKEW:
+            if future is not None:
+                future.append((key, info))
+            return None
         return (key.slot_local, key.epoch_s or 0, key.name), (key, info)
 
     found = _walk_newest(store, buckets.raw, raw_host_prefix(host_id), _LEVELS["raw"], last, accept)
     return [item for _, item in found[:last]]
 
 
-def newest_summaries(store: Store, buckets: Buckets, tier: str, host_id: str | None, last: int
-                     ) -> list[tuple[str, ObjectInfo]]:
-    """The ``last`` newest ``tier`` summaries (all hosts, or ``host_id``'s): ``(label, info)``."""
+def _summary_ends(key, tz) -> datetime:
+    try:
+        return key.period(tz).end_utc
+    except LayoutError:  # a label no period has: shown (and refused) as it is
+        return datetime.min.replace(tzinfo=timezone.utc)
+
+
+def newest_summaries(store: Store, buckets: Buckets, tier: str, host_id: str | None, last: int, *,
+                     now: datetime | None = None, tz=DEFAULT_TIMEZONE,
+                     future: list | None = None) -> list[tuple[str, ObjectInfo]]:
+    """The ``last`` newest ``tier`` summaries (all hosts, or ``host_id``'s): ``(label, info)``.
+
+    With ``now``, a summary of a period that ends after ``now`` + :data:`FUTURE_SKEW` (it
+    cannot be complete) is not counted but appended to ``future`` as ``(label, info)``.
+    """
     def accept(info: ObjectInfo):
         try:
             key = parse_summary_key(info.key)
         except LayoutError:
             return None
         if key.tier != tier or key.host_id != host_id or key.name != SUMMARY_NAME:
+            return None
+        if now is not None and _summary_ends(key, tz) > now + FUTURE_SKEW:
+            if future is not None:
+                future.append((key.label, info))
             return None
         return key.label, (key.label, info)
 
@@ -175,7 +204,7 @@ def _summary_object(info: ObjectInfo, body: bytes) -> dict:
 
 
 def latest(config, period: str = "latest", last: int | None = None, host: str | None = None,
-           store: Store | None = None) -> list[Entry]:
+           store: Store | None = None, now: datetime | None = None) -> list[Entry]:
     """The newest entries of one tier, newest first (see the module docstring).
 
     Parameters
@@ -190,6 +219,10 @@ def latest(config, period: str = "latest", last: int | None = None, host: str | 
         One host; default every host (raw) or the all-hosts summaries (summary tiers).
     store : Store, optional
         An open store (default ``config.open_store()``).
+    now : datetime, optional
+        The clock (default the live one). Objects dated after it (a slot starting, or a
+        period ending, more than :data:`FUTURE_SKEW` later) are not counted as the newest;
+        they follow the newest entries, unread, with ``error`` saying so.
 
     Returns
     -------
@@ -214,19 +247,35 @@ def latest(config, period: str = "latest", last: int | None = None, host: str | 
         validate_host_id(host)
     store = store or config.open_store()
     buckets = config.buckets
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    future: list = []
+    clock = dict(now=now, tz=config.timezone, future=future)
     if period in TIERS:
-        found = newest_summaries(store, buckets, period, host, last)
+        found = newest_summaries(store, buckets, period, host, last, **clock)
         return _entries(store, buckets.for_tier(period), period,
-                        [(host, label, info) for label, info in found], _summary_object)
+                        [(host, label, info) for label, info in found], _summary_object) + \
+            _future_entries(buckets.for_tier(period), period,
+                            [(host, label, info) for label, info in future], now)
     hosts = [host] if host else list_hosts(store, buckets)
-    per_host = [newest_raw(store, buckets, h, last) for h in hosts]
+    per_host = [newest_raw(store, buckets, h, last, **clock) for h in hosts]
     merged = [item for items in per_host for item in items]
     merged.sort(key=lambda pair: (pair[0].slot_local, pair[0].host_id, pair[0].epoch_s or 0,
                                   pair[0].name), reverse=True)
     if period == "minutes":
         merged = merged[:last]
     return _entries(store, buckets.raw, "raw", [(key.host_id, key.slot_local.strftime("%Y-%m-%dT%H:%M"), info)
-                                                for key, info in merged], _raw_record)
+                                                for key, info in merged], _raw_record) + \
+        _future_entries(buckets.raw, "raw", [(key.host_id, key.slot_local.strftime("%Y-%m-%dT%H:%M"), info)
+                                             for key, info in future], now)
+
+
+def _future_entries(bucket: str, tier: str, found: list[tuple[str | None, str, ObjectInfo]],
+                    now: datetime) -> list[Entry]:
+    """Objects dated after ``now``, flagged and unread (they are never the newest)."""
+    return [Entry(tier, host_id, label, bucket, info.key, info.size, info.modified, None,
+                  f"dated after now ({now.isoformat(timespec='minutes')}): not counted as the "
+                  "newest; a clock or a key from the future (check the writer, or delete it)")
+            for host_id, label, info in found]
 
 
 # --------------------------------------------------------------------------- tables

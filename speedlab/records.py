@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .errors import InvalidHostId, InvalidRecord
@@ -192,8 +192,12 @@ class SpeedTestResult:
         self.validate()
 
     # ---------------------------------------------------------------- validation
-    def validate(self, source: str | None = None) -> None:
-        """Check types, ranges and consistency; raise :class:`InvalidRecord` naming the problem."""
+    def validate(self, source: str | None = None, now: datetime | None = None) -> None:
+        """Check types, ranges and consistency; raise :class:`InvalidRecord` naming the problem.
+
+        With ``now`` (aware), a test dated more than one slot after it is refused too: a
+        result from the future would pass for a host's newest and hide a silent host.
+        """
         for name, (kinds, nullable) in self._TYPES.items():
             _check_type(source, name, getattr(self, name), kinds, nullable)
         if self.schema_version != SCHEMA_VERSION:
@@ -238,6 +242,10 @@ class SpeedTestResult:
         if not (0 <= (local - slot).total_seconds() < 86_400):
             raise InvalidRecord(f"slot {self.slot!r} is not at or before the test's time "
                                 f"{self.timestamp_local!r}{_where(source)}")
+        if now is not None and utc > now + timedelta(minutes=SLOT_MINUTES):
+            raise InvalidRecord(f"timestamp_utc {self.timestamp_utc!r} is after now "
+                                f"({now.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}): a result from "
+                                f"the future (check the clock of the host that made it){_where(source)}")
 
     # ---------------------------------------------------------------- derived values
     @property

@@ -169,6 +169,7 @@ def test_token_in_header_bearer_or_query(deployment):
     ("POST", "/api/aggregate", {}, "mode is required"),
     ("POST", "/api/aggregate", {"mode": "daily", "period": "2025W99"}, "2025W99"),
     ("POST", "/api/aggregate", {"mode": "fortnightly"}, "unknown mode"),
+    ("POST", "/api/aggregate", {"mode": "daily", "period": "2099-01-01"}, "has not ended yet"),
 ])
 def test_bad_parameters_get_400_with_the_reason(deployment, method, path, params, words):
     server, _, _ = deployment

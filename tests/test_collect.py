@@ -518,3 +518,20 @@ def test_store_and_spool_both_unwritable_is_an_error_with_the_record_logged(tmp_
         collect_once(config, now=T0, engine=QuickEngine(download_mbps=123), log=Log(), detect=no_detect)
     level, message, fields = logged[-1]
     assert level == "end" and "result NOT saved" in message and fields["record"]["download_mbps"] == 123
+
+
+def test_a_spooled_result_dated_after_now_is_set_aside_not_stored(local_store, config_for):
+    """A host whose clock once ran years ahead must not store a result that hides it going silent."""
+    config = config_for(local_store)
+    spool = collect.open_spool(config)
+    future = record_from_output(QuickEngine()(), host_id="home-primary", engine="e",
+                                started=datetime(2030, 6, 1, 4, 31, tzinfo=timezone.utc), tz="Asia/Kolkata")
+    future_path, _ = spool.add(future)
+    outcome = collect_once(config, now=T0, engine=QuickEngine(), detect=no_detect)
+    assert (outcome.status, outcome.flushed, outcome.rejected) == ("stored", 0, 1)
+    assert objects(local_store) == [KEY0]
+    assert [p.name for p in spool.rejected_folder.glob("*.json")] == [future_path.name]
+    assert "is after now (2025-12-29T08:33:12Z)" in json.loads(spool.reasons_log.read_text())["reason"]
+    with pytest.raises(InvalidRecord, match="a result from the future"):
+        future.validate(now=T0)
+    future.validate()  # without a clock, the record itself is consistent

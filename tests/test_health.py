@@ -128,7 +128,9 @@ class Deployment:
     def hourly(self, *labels):
         for label in labels:
             period = parse_period("hourly", label, "Asia/Kolkata")
-            self.store.put(self.config.buckets.hourly, summary_key(period), b'{"schema_version": 1}')
+            self.store.put(self.config.buckets.hourly, summary_key(period), json.dumps(
+                {"schema_version": 1, "avg_download": None, "avg_upload": None, "avg_ping": None,
+                 "records_aggregated": 0}).encode())  # the smallest summary the one rule accepts
 
     def run_record(self, status, finished):
         """A record as speedlab.notebook_runs writes it: runs/<job>/<job>-<UTC start>-<id>.json."""
@@ -207,6 +209,56 @@ def test_one_alert_per_incident_and_one_recovery(store, config_for):
                                      "reported since 2025-12-29 12:00 IST (140 min ago; allowed 50 min)")
     log = (d.config.state_path / "logs" / "health.jsonl").read_text().splitlines()
     assert sum('"alert": "incident"' in line for line in log) == 4
+
+
+def test_objects_from_the_future_hide_neither_a_silent_host_nor_a_stale_tier(local_store, config_for):
+    with WebhookReceiver() as hook:
+        d = Deployment(local_store, config_for, hook.url)
+        d.results("home-primary", "2025-12-29 10:00", "2025-12-29 14:15")
+        d.results("office-main", "2025-12-29 10:00", "2025-12-29 12:00")   # then silent
+        d.results("office-main", "2030-06-01 10:00", "2030-06-01 10:00")   # a self-consistent result from 2030
+        d.hourly("2025122910", "2025122911", "2099010100")                  # 12:00 is missing; 2099 is not over
+        report = d.check("2025-12-29 14:20", send_alerts=False)
+    checks = {c["check"]: c for c in report.checks}
+    assert checks["host_silent:office-main"]["status"] == "alerting"
+    assert checks["host_silent:office-main"]["details"]["future_objects"] == 1
+    assert "1 result(s) dated after now ignored" in checks["host_silent:office-main"]["message"]
+    assert checks["tier_stale:hourly"]["status"] == "alerting"
+    assert "the newest is 2025122911" in checks["tier_stale:hourly"]["message"]
+    assert checks["tier_stale:hourly"]["details"]["future_objects"] == 1
+    assert not report.healthy
+
+
+def test_an_unreadable_newest_summary_makes_its_tier_unhealthy(local_store, config_for):
+    with WebhookReceiver() as hook:
+        d = Deployment(local_store, config_for, hook.url, tiers=["hourly"])
+        d.results("home-primary", "2025-12-29 10:00", "2025-12-29 14:15")
+        d.results("office-main", "2025-12-29 10:00", "2025-12-29 14:15")
+        d.hourly("2025122912")
+        key = summary_key(parse_period("hourly", "2025122913", "Asia/Kolkata"))
+        local_store.put(d.config.buckets.hourly, key, b"[1,2]")
+        report = d.check("2025-12-29 14:20", send_alerts=False)
+    stale = next(c for c in report.checks if c["check"] == "tier_stale:hourly")
+    assert stale["status"] == "alerting" and not report.healthy
+    assert stale["message"].startswith("the newest hourly summary 2025122913 is unreadable (summary must be "
+                                       "a JSON object, not list")
+
+
+def test_health_judges_the_result_the_rollup_keeps_in_a_crowded_slot(local_store, config_for):
+    """Not the first ok by key order: a partial ok under the seed's name sorts before test.json."""
+    from dataclasses import replace
+
+    from tooldata import legacy_key
+    with WebhookReceiver() as hook:
+        d = Deployment(local_store, config_for, hook.url, tiers=[])
+        d.results("home-primary", "2025-12-29 13:00", "2025-12-29 14:15")  # 250/120: above 80 % of 200/100
+        slot = at("2025-12-29 14:15")
+        partial = replace(make_result("home-primary", slot - timedelta(minutes=1), 50.0), upload_mbps=None,
+                          slot=slot.isoformat())
+        local_store.put("vd-speed-test", legacy_key(partial), partial.to_json().encode())
+        report = d.check("2025-12-29 14:25", send_alerts=False)
+    below = next(c for c in report.checks if c["check"] == "below_expected:home-primary")
+    assert below["details"]["bad_of_recent"][0] == 0 and "latest 250.0/120.0 Mbit/s" in below["message"]
 
 
 def test_failed_tests_open_their_own_incident(local_store, config_for):

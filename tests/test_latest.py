@@ -146,3 +146,19 @@ def test_tables_for_people(local_store, config_for):
         "2025-12-29 14:00  home-primary  ok            187.4       93.7     10.0  test.json"]
     assert latest_table([]) == "no entries found"
     assert format_table(("a", "bb"), [(1, None)], right=(0,)).splitlines() == ["a  bb", "-  --", "1  -"]
+
+
+def test_objects_dated_after_now_are_flagged_after_the_newest_not_listed_first(local_store, config_for):
+    for label in ("20251230", "20251231", "20990101"):
+        put_summary(local_store, "daily", label, avg_download=1.0)
+    put_raw(local_store, result("home-primary", "2025-12-31 23:46:00", download=13))
+    put_raw(local_store, result("home-primary", "2030-06-01 10:00:00", download=99))
+    config = config_for(local_store)
+    now = datetime(2026, 1, 2, 12, 0, tzinfo=IST)
+    daily = latest(config, "daily", last=2, now=now)
+    assert [(e.label, e.error is None) for e in daily] == [("20251231", True), ("20251230", True),
+                                                          ("20990101", False)]
+    assert daily[-1].data is None and daily[-1].error.startswith("dated after now (2026-01-02T06:30+00:00)")
+    newest = latest(config, "latest", now=now)
+    assert [(e.label, e.error is None) for e in newest] == [("2025-12-31T23:45", True), ("2030-06-01T10:00", False)]
+    assert "dated after now" in latest_table(newest)

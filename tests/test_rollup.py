@@ -264,3 +264,20 @@ def test_run_due_survives_a_daily_summary_that_is_a_json_list_and_reports_it(loc
     assert ("weekly", "2026W01") in {(i["tier"], i["period"]) for i in report.items}
     assert read_json(local_store, B.daily, day_key)["records_aggregated"] == 1
     assert run_due(config, NOW).periods == 0
+
+
+# --------------------------------------------------------------------------- periods that are not over
+
+def test_aggregate_refuses_a_period_that_has_not_ended_and_writes_nothing(local_store, config_for, capsys):
+    put(local_store, result("home-primary", "2025-12-29 14:01", 100.0))
+    config = config_for(local_store)
+    with pytest.raises(SpeedlabError, match=r"daily period 2099-01-01 has not ended yet \(it ends "
+                                            r"2099-01-02T00:00:00\+05:30; now is 2026-01-20T00:00:00\+05:30\)"):
+        aggregate(config, "daily", "2099-01-01", now=NOW)
+    with pytest.raises(SpeedlabError, match="hourly period 2026-01-20T00 has not ended yet"):
+        aggregate(config, "hourly", "2026012000", now=NOW + timedelta(minutes=59))
+    assert aggregate(config, "hourly", "2026012000", now=NOW + timedelta(hours=1))["mode"] == "hourly"
+    assert list(local_store.list(B.daily, "aggregated/")) == []
+    assert main(["aggregate", "--store", str(local_store.root), "--mode", "daily", "--period", "2099-01-01"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has not ended yet" in err[0]
