@@ -11,10 +11,11 @@ Two kinds of duplicates exist in a store:
 
 Which object is kept
 --------------------
-In a raw slot, the **earliest complete result** is kept: a valid ``ok`` result before a
-valid ``failed`` one, and among those the earliest ``timestamp_utc`` (then the earliest epoch
-in a legacy name, then the key, so the choice is deterministic). Every other *valid* result in
-the slot is an extra and may be deleted. Objects that cannot be validated (corrupt JSON, an
+In a raw slot, the result the rollup counts is kept (one rule,
+:func:`speedlab.reader.slot_preference`, also used by the rollup, the 15-minute rows and
+``health``): a complete ``ok`` result (download, upload and ping) before a partial ``ok`` before
+a ``failed`` one, then the earliest ``timestamp_utc``, then the key. Every other *valid* result
+in the slot is an extra and may be deleted. Objects that cannot be validated (corrupt JSON, an
 invalid record, a record whose host or slot disagrees with its key) are never deleted: they
 are listed as ``skip`` with the reason, to be inspected by hand. If any object of a slot cannot
 be *read* (the store failed), the whole slot is skipped. In a summary folder the kept object is
@@ -49,7 +50,8 @@ from .joblog import JobLog
 from .latest import format_table
 from .layout import SUMMARY_NAME, Buckets, parse_summary_key, printable, summary_prefix, validate_host_id
 from .periods import DEFAULT_TIMEZONE, TIERS, get_zone
-from .reader import RawObject, fetch_many, list_hosts, list_raw, parse_result
+from .reader import RawObject, fetch_many, list_hosts, list_raw, parse_result, slot_preference
+from .records import SpeedTestResult
 from .store import Store
 
 __all__ = ["SCOPES", "Action", "Candidate", "DedupePlan", "DedupeReport", "DuplicateGroup",
@@ -64,8 +66,9 @@ SCOPES = ("all", "raw") + TIERS
 class Candidate:
     """One raw object of a crowded slot, as far as choosing a keeper needs.
 
-    ``status`` is ``ok`` or ``failed`` for a valid record, ``invalid`` for one that cannot be
-    validated and ``unreadable`` when the store failed to return it; ``detail`` says why.
+    ``status`` is ``ok`` or ``failed`` for a valid record (then ``record`` holds it),
+    ``invalid`` for one that cannot be validated and ``unreadable`` when the store failed to
+    return it; ``detail`` says why.
     """
 
     key: str
@@ -73,6 +76,7 @@ class Candidate:
     timestamp_utc: str | None = None
     epoch_s: int | None = None
     detail: str | None = None
+    record: SpeedTestResult | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -149,13 +153,21 @@ class DedupePlan:
 # --------------------------------------------------------------------------- pure rules
 
 def _rank(c: Candidate) -> tuple:
-    return (0 if c.status == "ok" else 1, c.timestamp_utc or "", c.epoch_s or 0, c.key)
+    if c.record is None:
+        raise ValueError(f"candidate {c.key} is {c.status} but carries no record to rank")
+    return slot_preference(c.key, c.record)
+
+
+def _complete(record: SpeedTestResult) -> bool:
+    return record.ok and None not in (record.download_mbps, record.upload_mbps, record.ping_ms)
 
 
 def plan_slot(candidates: Sequence[Candidate]) -> list[Action]:
     """Decide, for the objects of one raw slot, which is kept and which are extras (pure).
 
-    See the module docstring for the rule. Returns one action per candidate, kept first.
+    See the module docstring for the rule (:func:`speedlab.reader.slot_preference`); valid
+    (``ok``/``failed``) candidates must carry their ``record``. Returns one action per
+    candidate, kept first.
     """
     unreadable = [c for c in candidates if c.status == "unreadable"]
     if unreadable:
@@ -165,11 +177,15 @@ def plan_slot(candidates: Sequence[Candidate]) -> list[Action]:
     actions = []
     if valid:
         kept = valid[0]
-        why = "earliest valid ok result" if kept.status == "ok" else "no ok result in the slot; earliest failed test"
+        why = ("earliest complete ok result" if _complete(kept.record) else
+               "no complete ok result in the slot; earliest partial ok result" if kept.status == "ok" else
+               "no ok result in the slot; earliest failed test")
         actions.append(Action(kept.key, "keep", f"{why} ({kept.timestamp_utc})"))
         for c in valid[1:]:
             if c.status == "failed" and kept.status == "ok":
                 reason = f"failed test ({c.timestamp_utc}) in a slot that holds an ok result"
+            elif c.status == "ok" and not _complete(c.record) and _complete(kept.record):
+                reason = f"partial ok result ({c.timestamp_utc}) in a slot that holds a complete one"
             else:
                 reason = f"later {c.status} result ({c.timestamp_utc}) than the kept one"
             actions.append(Action(c.key, "delete", reason))
@@ -203,7 +219,7 @@ def _candidate(obj: RawObject, body) -> Candidate | None:
         record = parse_result(key, body, obj.key)
     except InvalidRecord as exc:
         return Candidate(key, "invalid", epoch_s=obj.key.epoch_s, detail=str(exc))
-    return Candidate(key, record.status, record.timestamp_utc, obj.key.epoch_s)
+    return Candidate(key, record.status, record.timestamp_utc, obj.key.epoch_s, record=record)
 
 
 def _raw_groups(store: Store, buckets: Buckets, host_id: str, zone: ZoneInfo, plan: DedupePlan) -> None:

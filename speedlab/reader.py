@@ -128,8 +128,9 @@ def fetch_many(store: Store, bucket: str, keys: Sequence[str], max_workers: int 
 def slot_preference(key: str, result: SpeedTestResult) -> tuple:
     """Sort key of the one result kept per host and slot (smallest wins): a complete ``ok``
     (download, upload and ping) before a partial ``ok`` before a ``failed`` test, then the
-    earliest ``timestamp_utc``, then the key. The rollup
-    (:func:`speedlab.aggregate.dedupe_slots`) and the dashboard's 15-minute rows both use it."""
+    earliest ``timestamp_utc``, then the key. The one rule: the rollup
+    (:func:`speedlab.aggregate.dedupe_slots`), the dashboard's 15-minute rows, ``dedupe``
+    (which object of a crowded slot stays) and ``health`` (which result of a slot is judged)."""
     if not result.ok:
         rank = 2
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -133,23 +134,51 @@ def test_scope_and_host_filters(store, config_for):
         find_duplicates(store, B, "raw", host="host=x")
 
 
+def _candidate(key, local, status="ok", **changes):
+    record = replace(result("home-primary", local, status=status), **changes)
+    return Candidate(key, status, record.timestamp_utc, None, record=record)
+
+
 def test_keeper_rule_is_pure_and_deterministic():
-    ok_late = Candidate("k/ok_late.json", "ok", "2025-12-29T08:40:00Z", 3)
-    ok_early = Candidate("k/ok_early.json", "ok", "2025-12-29T08:31:00Z", 2)
-    failed_earliest = Candidate("k/failed.json", "failed", "2025-12-29T08:30:05Z", 1)
+    ok_late = _candidate("k/ok_late.json", "2025-12-29 14:10:00")
+    ok_early = _candidate("k/ok_early.json", "2025-12-29 14:01:00")
+    failed_earliest = _candidate("k/failed.json", "2025-12-29 14:00:05", status="failed")
     bad = Candidate("k/bad.json", "invalid", None, 0, "corrupt JSON")
     actions = plan_slot([ok_late, bad, failed_earliest, ok_early])
     assert [(a.key, a.action) for a in actions] == [
         ("k/ok_early.json", "keep"), ("k/ok_late.json", "delete"), ("k/failed.json", "delete"),
         ("k/bad.json", "skip")]
-    assert actions[0].reason == "earliest valid ok result (2025-12-29T08:31:00Z)"
-    same_time = [Candidate("b.json", "ok", "T", None), Candidate("a.json", "ok", "T", None)]
+    assert actions[0].reason == "earliest complete ok result (2025-12-29T08:31:00Z)"
+    same_time = [_candidate("b.json", "2025-12-29 14:01:00"), _candidate("a.json", "2025-12-29 14:01:00")]
     assert plan_slot(same_time)[0].key == "a.json"
     assert [a.action for a in plan_slot([bad, Candidate("x", "invalid", detail="?")])] == ["skip", "skip"]
     unreadable = plan_slot([ok_early, Candidate("u", "unreadable", detail="HTTP 500")])
     assert [a.action for a in unreadable] == ["skip", "skip"] and "rerun dedupe" in unreadable[0].reason
     folder = plan_summary_folder(["f/speed_test_summary.json", "f/x.json"], "monthly", "202512")
     assert [(a.key, a.action) for a in folder] == [("f/speed_test_summary.json", "keep"), ("f/x.json", "delete")]
+
+
+def test_dedupe_keeps_the_complete_result_the_rollup_counts_not_an_earlier_partial_one(store, config_for):
+    """tests/test_aggregate.py's slot: failed k1, partial k2, complete k3, later k4; the rollup counts k3."""
+    from speedlab.aggregate import hourly_summaries
+    from speedlab.periods import parse_period
+    rows = {"k1": result("home-primary", "2025-12-29 14:02:00", status="failed"),
+            "k2": replace(result("home-primary", "2025-12-29 14:05:00", download=150.0), upload_mbps=None),
+            "k3": result("home-primary", "2025-12-29 14:09:00", download=120.0),
+            "k4": result("home-primary", "2025-12-29 14:11:00", download=90.0)}
+    keys = {name: put_raw(store, record, legacy=True) for name, record in rows.items()}
+    (group,) = find_duplicates(store, B, "raw", tz=IST).groups
+    assert group.keep == keys["k3"] and sorted(group.deletions) == sorted(keys[k] for k in ("k1", "k2", "k4"))
+    reasons = {a.key: a.reason for a in group.actions}
+    assert reasons[keys["k3"]] == "earliest complete ok result (2025-12-29T08:39:00Z)"
+    assert reasons[keys["k2"]] == "partial ok result (2025-12-29T08:35:00Z) in a slot that holds a complete one"
+    counted = hourly_summaries(parse_period("hourly", "2025122914", IST), [(keys[k], r) for k, r in rows.items()],
+                               plan_for=lambda host: type("P", (), {"download_mbps": None, "upload_mbps": None})())
+    assert counted["home-primary"].avg_download == rows["k3"].download_mbps  # the one dedupe keeps
+    only_partial = plan_slot([_candidate("p.json", "2025-12-29 14:05:00", ping_ms=None),
+                              _candidate("f.json", "2025-12-29 14:01:00", status="failed")])
+    assert [(a.key, a.action) for a in only_partial] == [("p.json", "keep"), ("f.json", "delete")]
+    assert only_partial[0].reason.startswith("no complete ok result in the slot; earliest partial ok result")
 
 
 def test_apply_never_deletes_when_the_kept_object_has_gone(local_store):
