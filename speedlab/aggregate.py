@@ -39,6 +39,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import polars as pl
 
+from .config import below_plan
 from .errors import ConfigError, InvalidRecord
 from .periods import Period
 from .reader import slot_preference
@@ -379,9 +380,7 @@ def _expected(acc: Accumulator, host_id: str | None, plan_for: Callable) -> tupl
 
 def _below(avg_down: float | None, avg_up: float | None, plan_down: float | None,
            plan_up: float | None, fraction: float) -> bool | None:
-    judged = [avg < plan * fraction for avg, plan in ((avg_down, plan_down), (avg_up, plan_up))
-              if avg is not None and plan is not None]
-    return any(judged) if judged else None
+    return below_plan(avg_down, avg_up, plan_down, plan_up, fraction)  # the one rule
 
 
 # =========================================================================== finishing

@@ -50,9 +50,9 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from .alerts import Alert, channels_from_config, deliver
-from .config import Plan
+from .config import Plan, below_plan
 from .errors import (BucketNotFound, ConfigError, InvalidHostId, InvalidRecord, ObjectNotFound,
-                     SpeedlabError)
+                     SpeedlabError, StoreError)
 from .latest import newest_raw, newest_summaries
 from .layout import Buckets, parse_raw_key, printable, validate_host_id
 from .periods import TIERS, get_zone, parse_period, parse_timestamp, to_local
@@ -189,11 +189,7 @@ def result_below_expected(result: SpeedTestResult, plan: Plan, fraction: float) 
     """
     if not result.ok:
         return None
-    judged = [value < promised * fraction
-              for value, promised in ((result.download_mbps, plan.download_mbps),
-                                      (result.upload_mbps, plan.upload_mbps))
-              if value is not None and promised is not None]
-    return any(judged) if judged else None
+    return below_plan(result.download_mbps, result.upload_mbps, plan.download_mbps, plan.upload_mbps, fraction)
 
 
 def tier_due_period(tier: str, now: datetime, tz: str, grace_minutes: float,
@@ -261,6 +257,36 @@ class CheckOutcome:
 
 def _fmt(moment: datetime | None, tz: str) -> str:
     return to_local(moment, tz).strftime("%Y-%m-%d %H:%M %Z") if moment else "never"
+
+
+def plan_for_host(config, store: Store, host_id: str, now: datetime | None = None) -> tuple[Plan, str | None]:
+    """The plan ``host_id``'s results are judged against, and where it came from.
+
+    ``config``'s ``[plan]`` (per host, else the default) when it has a figure; otherwise the
+    plan the rollup recorded in the host's newest hourly (else daily) summary
+    (``expected_download_mbps``/``expected_upload_mbps``): the same figures ``speedlab query``
+    shows for a store given with only ``--store`` (the demo's plans live in its
+    ``speedlab.toml`` and in every summary rolled up with it). ``(Plan(), None)`` when neither
+    has one.
+    """
+    plan = config.plan_for(host_id)
+    if plan.download_mbps is not None or plan.upload_mbps is not None:
+        return plan, "config"
+    for tier in ("hourly", "daily"):
+        try:
+            newest = newest_summaries(store, config.buckets, tier, host_id, 1, now=now, tz=config.timezone)
+            if not newest:
+                continue
+            bucket = config.buckets.for_tier(tier)
+            summary = TierSummary.from_json(store.get(bucket, newest[0][1].key), newest[0][1].key)
+        except (InvalidRecord, StoreError):
+            continue  # an unreadable summary is the tier check's business; try the next source
+        down, up = summary.get("expected_download_mbps"), summary.get("expected_upload_mbps")
+        numbers = [v if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else None
+                   for v in (down, up)]
+        if numbers != [None, None]:
+            return Plan(*numbers), newest[0][1].key
+    return Plan(), None
 
 
 def _recent_results(store: Store, buckets: Buckets, host_id: str, count: int, tz: str,
@@ -361,7 +387,7 @@ def _host_checks(config, settings: HealthSettings, store: Store, host: str, now:
     out = [_observe_state("host_silent", host, silent, message, now,
                           last_slot=newest_slot.isoformat() if newest_slot else None, minutes_since=age,
                           future_objects=len(future))]
-    plan = config.plan_for(host)
+    plan, plan_source = plan_for_host(config, store, host, now)
     fraction = config.below_expected_fraction
     for kind in RESULT_KINDS:
         check = f"{kind}:{host}"
@@ -386,7 +412,8 @@ def _host_checks(config, settings: HealthSettings, store: Store, host: str, now:
         if kind == "below_expected":
             wanted = (f"{(plan.download_mbps or 0) * fraction:g}/{(plan.upload_mbps or 0) * fraction:g}")
             message = (f"{bad_now} of the last {len(recent)} results on {host} are below {fraction:.0%} of "
-                       f"the plan ({wanted} Mbit/s down/up)"
+                       f"the plan ({wanted} Mbit/s down/up"
+                       + (f", as recorded in {printable(plan_source)}" if plan_source != "config" else "") + ")"
                        + (f"; latest {latest.download_mbps}/{latest.upload_mbps} Mbit/s" if latest else ""))
         else:
             message = (f"{bad_now} of the last {len(recent)} tests on {host} failed"
@@ -394,7 +421,8 @@ def _host_checks(config, settings: HealthSettings, store: Store, host: str, now:
                           if latest is not None and latest.error else ""))
         out.append(CheckOutcome(check, kind, host, bool(judged) and bool(recent[-1][2]), message,
                                 observations, {"bad_of_recent": [bad_now, len(recent)],
-                                               "rejected_objects": rejected}))
+                                               "rejected_objects": rejected,
+                                               **({"plan_source": plan_source} if kind == "below_expected" else {})}))
     return out
 
 

@@ -43,7 +43,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from .config import Config, load_config
+from .config import Config, below_plan, load_config
 from .errors import InvalidHostId, InvalidRecord, ObjectNotFound, SpeedlabError
 from .joblog import JobLog
 from .layout import summary_key, validate_host_id
@@ -211,12 +211,8 @@ def _empty_row(mode: str, label: str, start: datetime, end: datetime, host: str,
 
 def _below(row: dict, fraction: float) -> bool | None:
     """Whether the row's average is under ``fraction`` of the plan (``None``: no plan or no data)."""
-    judged = []
-    for metric in ("download", "upload"):
-        plan, value = row[f"expected_{metric}_mbps"], row[f"{metric}_avg"]
-        if plan is not None and value is not None:
-            judged.append(value < fraction * plan)
-    return any(judged) if judged else None
+    return below_plan(row["download_avg"], row["upload_avg"], row["expected_download_mbps"],
+                      row["expected_upload_mbps"], fraction)
 
 
 def _number(value: Any) -> float | None:

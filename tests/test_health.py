@@ -260,6 +260,30 @@ def test_health_judges_the_result_the_rollup_keeps_in_a_crowded_slot(local_store
     assert below["details"]["bad_of_recent"][0] == 0 and "latest 250.0/120.0 Mbit/s" in below["message"]
 
 
+def test_without_a_plan_in_config_health_judges_by_the_plan_the_summaries_recorded_like_query(local_store, config_for):
+    """`health --store ./speedlab-demo` said "no plan" while `query --store` showed the plan figures."""
+    from speedlab.query import rows
+    with WebhookReceiver() as hook:
+        d = Deployment(local_store, config_for, hook.url, tiers=[])
+        d.config = d.config.with_overrides(plan=Plan(), host_plans={})
+        d.results("home-primary", "2025-12-29 12:00", "2025-12-29 14:15", download=50.0, upload=25.0)
+        report = d.check("2025-12-29 14:25", send_alerts=False)
+        below = next(c for c in report.checks if c["check"] == "below_expected:home-primary")
+        assert below["status"] == "unknown" and "has no plan" in below["message"]  # nothing recorded either
+        hour = parse_period("hourly", "2025122913", "Asia/Kolkata")
+        local_store.put(d.config.buckets.hourly, summary_key(hour, "home-primary"), json.dumps(
+            {"schema_version": 1, "avg_download": 50.0, "avg_upload": 25.0, "avg_ping": 10.0,
+             "records_aggregated": 4, "expected_download_mbps": 200.0, "expected_upload_mbps": 100.0}).encode())
+        report = d.check("2025-12-29 14:30", send_alerts=False)
+    below = next(c for c in report.checks if c["check"] == "below_expected:home-primary")
+    assert below["status"] != "ok" and below["details"]["bad_of_recent"][0] == below["details"]["bad_of_recent"][1] > 0
+    assert "(160/80 Mbit/s down/up, as recorded in aggregated/" in below["message"]
+    assert below["details"]["plan_source"] == summary_key(hour, "home-primary")
+    shown = {r["period"]: r for r in rows("hourly", 1, "home-primary", config=d.config, store=local_store,
+                                           now=at("2025-12-29 14:30"))}
+    assert (shown["2025122913"]["expected_download_mbps"], shown["2025122913"]["below_expected"]) == (200.0, True)
+
+
 def test_failed_tests_open_their_own_incident(local_store, config_for):
     with WebhookReceiver() as hook:
         d = Deployment(local_store, config_for, hook.url, tiers=[])
