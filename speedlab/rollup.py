@@ -171,6 +171,9 @@ class RollupReport:
         Store requests by kind (``get``, ``put``, ``list``, ``list_pages``, ...).
     seconds : float
         Wall time.
+    clamped : dict or None
+        Backfill only: ``from``, ``to`` and a ``message`` when the range asked for reached
+        before the earliest raw result or after now (see :func:`backfill`).
     """
 
     items: list[dict] = field(default_factory=list)
@@ -182,6 +185,7 @@ class RollupReport:
     seconds: float = 0.0
     plan: list[dict] = field(default_factory=list)
     markers_cleared: int = 0
+    clamped: dict | None = None
 
     @property
     def periods(self) -> int:
@@ -196,7 +200,7 @@ class RollupReport:
                 "requests": dict(self.requests), "seconds": round(self.seconds, 3),
                 "markers_cleared": self.markers_cleared,
                 "replaced_summaries": [{"key": k, "reason": why} for k, why in self.replaced],
-                "items": self.items}
+                **({"clamped": self.clamped} if self.clamped else {}), "items": self.items}
 
 
 # =========================================================================== the roller
@@ -615,8 +619,13 @@ def _require_raw_bucket(config, store: Store, log: JobLog) -> None:
 def _session(config, job: str, store: Store | None, now: datetime | None, progress=None,
              require_raw: bool = False):
     settings = settings_for(config)
-    store = store if store is not None else config.open_store()
-    log = JobLog.for_config(config, job)
+    log = JobLog.for_config(config, job)  # refuses first a missing local store holding the state
+    if store is None:
+        try:
+            store = config.open_store()
+        except SpeedlabError as exc:  # a missing store folder, with the state kept elsewhere
+            log.end(f"rollup refused: {exc}", level="error")
+            raise
     if require_raw:
         _require_raw_bucket(config, store, log)
     counting = CountingStore(store)
@@ -705,6 +714,11 @@ def backfill(config, first: str | Period, last: str | Period, *, progress: bool 
     rolled up (existing summaries are replaced); a week, month or year that reaches outside
     the range is left to the next ``scheduler run-due``, which sees its children changed
     (or it missing) and rolls it up then. A tqdm progress bar goes to stderr.
+
+    The work is bounded by the data, not by the range: periods that end before the hour of
+    the earliest raw result (found by walking the ``host=/year=/month=/day=/hour=`` folders)
+    or after ``now`` are not rolled up. ``report.clamped`` says what was left out and why
+    (``None`` when nothing was).
     """
     now_utc = _now(now)
     tz = config.timezone
@@ -712,19 +726,51 @@ def backfill(config, first: str | Period, last: str | Period, *, progress: bool 
     end = (last if isinstance(last, Period) else parse_any_period(last, tz)).end_utc
     if end <= start:
         raise LayoutError(f"backfill range is empty: {first} comes after {last}")
-    items = [PlanItem(p, "backfill") for tier in TIERS
-             for p in periods_between(tier, start, end - timedelta(microseconds=1), tz)
-             if start <= p.start_utc and p.end_utc <= min(end, now_utc)]
-    items.sort(key=lambda it: (it.period.end_utc, _RANK[it.period.tier]))
     from tqdm.auto import tqdm
-    bar = tqdm(total=len(items), unit="period", desc="backfill", disable=not progress,
-               dynamic_ncols=True)
+    bar = tqdm(total=0, unit="period", desc="backfill", disable=not progress, dynamic_ncols=True)
     roller, log = _session(config, "aggregator", store, now_utc, bar, require_raw=True)
+
+    def body():
+        earliest = roller.earliest()
+        low = max(start, earliest.astimezone(UTC)) if earliest is not None else end
+        high = min(end, now_utc)
+        items = [] if low >= high else [
+            PlanItem(p, "backfill") for tier in TIERS
+            for p in periods_between(tier, low, high - timedelta(microseconds=1), tz)
+            if start <= p.start_utc and p.end_utc <= high]
+        items.sort(key=lambda it: (it.period.end_utc, _RANK[it.period.tier]))
+        clamped = _clamp_note(start, end, low, high, earliest, now_utc, tz)
+        if clamped is not None:
+            roller.report.clamped = clamped
+            log.info(clamped["message"], **{k: v for k, v in clamped.items() if k != "message"})
+        bar.total = len(items)
+        bar.refresh()
+        roller.run(items)
+
     try:
-        return _run_logged(roller, log, "backfill", {"first": str(first), "last": str(last)},
-                           lambda: roller.run(items))
+        return _run_logged(roller, log, "backfill", {"first": str(first), "last": str(last)}, body)
     finally:
         bar.close()
+
+
+def _clamp_note(start: datetime, end: datetime, low: datetime, high: datetime,
+                earliest: datetime | None, now: datetime, tz) -> dict | None:
+    """What a backfill of ``[start, end)`` left out to stay within ``[low, high)`` (or None)."""
+    def show(moment: datetime) -> str:
+        return to_local(moment, tz).isoformat(timespec="minutes")
+    if earliest is None:
+        return {"from": None, "to": None, "message": "backfill: the store holds no raw results, so "
+                "there is nothing to roll up"}
+    why = []
+    if low > start:
+        why.append(f"from {show(low)} (the earliest raw result's hour) instead of {show(start)}")
+    if high < end:
+        why.append(f"up to {show(high)} (now) instead of up to {show(end)}")
+    if not why:
+        return None
+    empty = " (nothing left to roll up)" if low >= high else ""
+    return {"from": show(low), "to": show(high),
+            "message": f"backfill clamped to the data: {' and '.join(why)}{empty}"}
 
 
 # =========================================================================== stale marks
@@ -753,22 +799,34 @@ def mark_stale(config, host_id: str | None, slot_time: datetime, *, store: Store
 
 # =========================================================================== run-due
 
-def _earliest_raw(store: Store, buckets, hosts: Sequence[str], zone) -> datetime | None:
-    """The start of the earliest hour holding a raw result, over all hosts."""
-    found = []
-    for host in hosts:
-        prefix = f"host={host}/"
-        for _ in range(4):  # year= -> month= -> day= -> hour=
-            subs = store.list_prefixes(buckets.raw, prefix)
-            if not subs:
-                break
-            prefix = subs[0]
-        match = re.search(r"hour=(\d{10})/$", prefix)
-        if match:
+#: The partition folders below ``host=…/``, in order: year=, month=, day=, hour=.
+_PARTITIONS = (re.compile(r"year=\d{4}/"), re.compile(r"month=\d{6}/"), re.compile(r"day=\d{8}/"),
+               re.compile(r"hour=(\d{10})/"))
+
+
+def _first_hour(store: Store, bucket: str, prefix: str, zone, depth: int = 0) -> datetime | None:
+    """The start of the first hour folder below ``prefix`` (oldest first, depth first); a
+    folder that is not a partition, or an hour outside the supported dates, is passed over."""
+    for sub in store.list_prefixes(bucket, prefix):
+        match = _PARTITIONS[depth].fullmatch(sub[len(prefix):])
+        if not match:
+            continue
+        if depth == len(_PARTITIONS) - 1:
             try:
-                found.append(parse_period("hourly", match.group(1), zone).start)
+                return parse_period("hourly", match.group(1), zone).start
             except LayoutError:
                 continue
+        found = _first_hour(store, bucket, sub, zone, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _earliest_raw(store: Store, buckets, hosts: Sequence[str], zone) -> datetime | None:
+    """The start of the earliest hour holding a raw result, over all hosts (a handful of
+    listings per host: the oldest ``year=``, then its oldest ``month=``, ...)."""
+    found = [hour for host in hosts
+             if (hour := _first_hour(store, buckets.raw, f"host={host}/", zone)) is not None]
     return min(found) if found else None
 
 

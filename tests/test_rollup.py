@@ -131,12 +131,13 @@ def test_backfill_reads_every_raw_object_once_and_counts_requests(store, config_
     report = backfill(config_for(store), "2026W01", "2026W01", progress=False, now=NOW)
     assert report.results_read == len(records)
     assert report.requests["get"] == len(records)           # raw only: children come from memory
-    # the week (29 Dec - 4 Jan) and everything in it; December and 2025 reach outside it
-    assert report.to_dict()["by_tier"] == {"hourly": 7 * 24, "daily": 7, "weekly": 1}
+    # the week (29 Dec - 4 Jan) and everything in it from the first result (30 Dec 00:00) on;
+    # December and 2025 reach outside it
+    assert report.to_dict()["by_tier"] == {"hourly": 6 * 24, "daily": 6, "weekly": 1}
     day = read_json(store, B.daily, "aggregated/year=2025/month=202512/day=20251230/speed_test_summary.json")
     assert (day["records_aggregated"], day["slots_with_result"], day["expected_slots"]) == (42, 42, 192)
     week = read_json(store, B.weekly, "aggregated/year=2026/week=2026W01/speed_test_summary.json")
-    assert (week["records_aggregated"], week["days"], week["source_objects"]) == (46, 2, 7)
+    assert (week["records_aggregated"], week["days"], week["source_objects"]) == (46, 2, 6)
 
 
 def test_counting_store_counts_list_pages(local_store):
@@ -175,7 +176,7 @@ def test_cli_aggregate_and_backfill_print_json(local_store, config_for, capsys):
     assert main(["aggregate", "--store", root, "--backfill", "2025-12-29", "2025-12-29", "--no-progress",
                  "--now", "2026-01-20T00:00:00+05:30"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["mode"] == "backfill" and out["result"]["by_tier"] == {"hourly": 24, "daily": 1}
+    assert out["mode"] == "backfill" and out["result"]["by_tier"] == {"hourly": 10, "daily": 1}  # from 14:00
     assert main(["aggregate", "--store", root]) == 1
     assert "--mode hourly|daily" in capsys.readouterr().err
     assert main(["aggregate", "--store", root, "--mode", "weekly", "--period", "2025W54"]) == 1
@@ -281,3 +282,34 @@ def test_aggregate_refuses_a_period_that_has_not_ended_and_writes_nothing(local_
     assert main(["aggregate", "--store", str(local_store.root), "--mode", "daily", "--period", "2099-01-01"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "has not ended yet" in err[0]
+
+
+# --------------------------------------------------------------------------- backfill bounds
+
+def test_backfill_is_clamped_to_the_earliest_raw_result_and_now(local_store, config_for, capsys):
+    put(local_store, result("home-primary", "2025-12-29 14:01", 100.0))
+    local_store.put(B.raw, "host=home-primary/year=2024/notes.json", b"{}")        # no partitions below
+    local_store.put(B.raw, "host=home-primary/year=junk/month=202401/x.json", b"{}")  # not a partition
+    config = config_for(local_store)
+    started = datetime.now()
+    report = backfill(config, "1970-01-01", "2099-11-30", progress=False, now=NOW)
+    assert datetime.now() - started < timedelta(seconds=60)  # unclamped: 1.1 million periods, GBs
+    # 29 Dec 14:00 to 20 Jan 00:00: every hour, the 21 whole days, 3 weeks, December and 2025
+    assert report.to_dict()["by_tier"] == {"hourly": 514, "daily": 22, "weekly": 3, "monthly": 1, "yearly": 1}
+    assert report.clamped == {
+        "from": "2025-12-29T14:00+05:30", "to": "2026-01-20T00:00+05:30",
+        "message": "backfill clamped to the data: from 2025-12-29T14:00+05:30 (the earliest raw result's hour) "
+                   "instead of 1970-01-01T00:00+05:30 and up to 2026-01-20T00:00+05:30 (now) instead of up to "
+                   "2099-12-01T00:00+05:30"}
+    assert [i.key for i in local_store.list(B.daily, "aggregated/year=2024/")] == []  # no empty years
+    assert main(["aggregate", "--store", str(local_store.root), "--backfill", "2024-01-01", "2025-12-29",
+                 "--no-progress", "--now", "2026-01-20T00:00:00+05:30"]) == 0
+    out = json.loads(capsys.readouterr().out)["result"]
+    assert out["by_tier"] == {"hourly": 10, "daily": 1} and "from 2025-12-29T14:00+05:30" in out["clamped"]["message"]
+    assert [i.key for i in local_store.list(B.daily, "aggregated/year=2024/")] == []
+
+
+def test_backfill_of_a_store_without_results_rolls_up_nothing_and_says_so(local_store, config_for):
+    local_store.create_bucket(B.raw)
+    report = backfill(config_for(local_store), "2025-01-01", "2025-12-31", progress=False, now=NOW)
+    assert report.periods == 0 and "holds no raw results" in report.clamped["message"]
