@@ -160,6 +160,7 @@ def test_run_engine_overrun_cancels_and_reports_timeout():
 def test_real_speedtest_cli_measures_the_throttle(tmp_path):
     """speedtest-cli's own code against the impersonation at 50/20 Mbit/s, through the CLI."""
     store_dir = tmp_path / "store"
+    store_dir.mkdir()  # a store is made on purpose (mkdir, `speedlab up`), never by `collect`
     with FakeSpeedtest(testlength_s=2, down_mbps=50, up_mbps=20) as fake:
         done = subprocess.run(
             [sys.executable, "-m", "speedlab.cli", "collect", "--store", str(store_dir),
@@ -327,7 +328,7 @@ def test_local_store_down_then_back_loses_nothing(tmp_path, config_for):
     assert [read(store, k).download_mbps for k in keys] == [100, 101, 102, 200]
     assert [read(store, k) for k in keys[:3]] == [o.record for o in outcomes]
     assert list(spool_dir.glob("*.json")) == []
-    assert [p.name for p in (spool_dir / "rejected").iterdir()] == ["20251229T0800Z+home-primary+deadbeef.json"]
+    assert [p.name for p in (spool_dir / "rejected").glob("*.json")] == ["20251229T0800Z+home-primary+deadbeef.json"]
     warnings = [line for line in _log_lines(config) if line["level"] == "warning"]
     assert any("corrupt spool entry set aside" in line["message"] for line in warnings)
 
@@ -481,6 +482,7 @@ def test_cli_collect_passes_flags_and_prints_json(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(collect, "SpeedtestCli", FakeCli)
     monkeypatch.setattr(collect, "detect_connection", no_detect)
     FakeCli.made.clear()
+    (tmp_path / "s").mkdir()
     status = cli.main(["collect", "--store", str(tmp_path / "s"), "--host-id", "office-main",
                        "--secure", "--server", "11", "--server", "22", "--json"])
     assert status == 0 and FakeCli.made == [(True, (11, 22), 10.0)]
@@ -492,6 +494,7 @@ def test_cli_collect_passes_flags_and_prints_json(tmp_path, monkeypatch, capsys)
 
 
 def test_cli_flush(tmp_path, capsys):
+    (tmp_path / "s").mkdir()
     status = cli.main(["collect", "--flush", "--store", str(tmp_path / "s"), "--json"])
     assert status == 0
     assert json.loads(capsys.readouterr().out) == {"uploaded": 0, "already_filled": 0, "rejected": [],
@@ -535,3 +538,22 @@ def test_a_spooled_result_dated_after_now_is_set_aside_not_stored(local_store, c
     with pytest.raises(InvalidRecord, match="a result from the future"):
         future.validate(now=T0)
     future.validate()  # without a clock, the record itself is consistent
+
+
+def test_collect_with_a_missing_local_store_folder_errors_or_spools_and_creates_nothing(tmp_path, capsys,
+                                                                                        monkeypatch):
+    """A mistyped --store is one line and exit 1 for `collect` and `collect --flush`, and nothing is
+    created; with a state_dir outside the store (an unmounted disk), the result is spooled there."""
+    monkeypatch.setattr(collect, "SpeedtestCli", FakeCli)
+    monkeypatch.setattr(collect, "detect_connection", no_detect)
+    missing = tmp_path / "mistyped" / "store"
+    for argv in (["collect"], ["collect", "--flush"]):
+        assert cli.main([*argv, "--store", str(missing), "--host-id", "office-main"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"local store folder {missing} does not exist" in err[0]
+    assert not (tmp_path / "mistyped").exists()
+    config = load_config(env={}, store=str(missing), host_id="office-main", state_dir=str(tmp_path / "state"))
+    outcome = collect_once(config, now=T0, engine=QuickEngine(), detect=no_detect)
+    assert outcome.status == "spooled" and "does not exist" in outcome.message
+    assert len(list((tmp_path / "state" / "spool").glob("*.json"))) == 1
+    assert not (tmp_path / "mistyped").exists()
