@@ -37,6 +37,7 @@ format to send only one service's fields.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import smtplib
@@ -49,6 +50,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any, Protocol
 
 from .errors import ConfigError, SpeedlabError
+from .masking import mask_secrets, mask_url, url_secrets
 
 __all__ = ["Alert", "AlertDeliveryError", "EmailChannel", "LogChannel", "WebhookChannel",
            "FORMATS", "channels_from_config", "deliver", "email_message", "webhook_payload"]
@@ -184,17 +186,22 @@ class WebhookChannel:
         headers = {"Content-Type": "application/json", "User-Agent": "speedlab-alerts",
                    **({"Authorization": f"Bearer {self.token}"} if self.token else {}),
                    **{str(k): str(v) for k, v in self.headers.items()}}
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-        where = self.url.split("?", 1)[0]
+        where = mask_url(self.url)  # a webhook's path (and any user:password@) is its secret
+        secrets = _channel_secrets(self)
         try:
+            request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 response.read()
         except urllib.error.HTTPError as exc:
             raise AlertDeliveryError(f"webhook {self.name} ({where}) answered HTTP {exc.code}: check "
                                      "its URL, format and token") from None
         except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
+            reason = mask_secrets(str(getattr(exc, "reason", exc)), secrets)
             raise AlertDeliveryError(f"webhook {self.name} ({where}) could not be reached: {reason}") from None
+        except (ValueError, http.client.InvalidURL):  # its message would quote the URL's password
+            raise AlertDeliveryError(f"webhook {self.name} ({where}) has a URL that cannot be sent to "
+                                     "(user:password@ is not supported: send credentials with headers "
+                                     "or token): check its webhook_url") from None
 
 
 @dataclass
@@ -226,7 +233,8 @@ class EmailChannel:
                     smtp.login(self.username, self.password or "")
                 refused = smtp.send_message(msg)
         except (smtplib.SMTPException, OSError) as exc:
-            raise AlertDeliveryError(f"e-mail via {self.smtp_host}:{self.smtp_port} failed: {exc}; "
+            reason = mask_secrets(str(exc), [self.password] if self.password else [])
+            raise AlertDeliveryError(f"e-mail via {self.smtp_host}:{self.smtp_port} failed: {reason}; "
                                      "check [alerts.email] (host, port, security, login)") from None
         if refused:
             raise AlertDeliveryError(f"e-mail via {self.smtp_host} refused recipient(s) "
@@ -328,13 +336,23 @@ def channels_from_config(table: dict, log=None, env=None) -> list:
     return channels
 
 
+def _channel_secrets(channel) -> list[str]:
+    """What a channel's error messages must not show: its webhook URL's path and password,
+    token, header values, SMTP password."""
+    found = [str(v) for v in (getattr(channel, "token", None), getattr(channel, "password", None),
+                              *dict(getattr(channel, "headers", None) or {}).values()) if v]
+    url = getattr(channel, "url", None)
+    return found + (url_secrets(url, with_path=True) if isinstance(url, str) else [])
+
+
 def deliver(alert: Alert, channels: list, skip: set[str] | frozenset = frozenset()) -> dict[str, str | None]:
     """Send ``alert`` on every channel not in ``skip``; never raises.
 
     Returns
     -------
     dict
-        Channel name -> ``None`` (delivered) or the error message (to retry later).
+        Channel name -> ``None`` (delivered) or the error message (to retry later), masked by
+        :func:`speedlab.masking.mask_secrets` (webhook URLs and tokens never appear in it).
     """
     out: dict[str, str | None] = {}
     for channel in channels:
@@ -344,7 +362,7 @@ def deliver(alert: Alert, channels: list, skip: set[str] | frozenset = frozenset
             channel.send(alert)
             out[channel.name] = None
         except AlertDeliveryError as exc:
-            out[channel.name] = str(exc)
+            out[channel.name] = mask_secrets(str(exc), _channel_secrets(channel))
         except Exception as exc:  # a broken channel must not stop the others
-            out[channel.name] = f"{type(exc).__name__}: {exc}"
+            out[channel.name] = mask_secrets(f"{type(exc).__name__}: {exc}", _channel_secrets(channel))
     return out

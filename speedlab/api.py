@@ -397,6 +397,20 @@ def _handler_class():
     return ApiHandler
 
 
+def log_request(handler) -> None:
+    """tornado's access log line (``404 GET /api/x?token=**** (127.0.0.1) 1.20ms``), with the
+    URL masked by :func:`speedlab.masking.mask_secrets`: a ``?token=`` must not reach the log.
+    Used as the application's ``log_function`` (the API's, and Voilà's in :func:`main`)."""
+    from tornado.log import access_log
+
+    from .masking import mask_secrets
+    status = handler.get_status()
+    method = access_log.info if status < 400 else access_log.warning if status < 500 else access_log.error
+    request = handler.request
+    method("%d %s %s (%s) %.2fms", status, request.method, mask_secrets(request.uri or ""),
+           request.remote_ip, 1000.0 * request.request_time())
+
+
 def api_handlers(ctx: ApiContext, base_url: str = "/") -> list[tuple]:
     """Tornado URL rules for the API (put them before any catch-all rule)."""
     prefix = base_url.rstrip("/")
@@ -406,7 +420,7 @@ def api_handlers(ctx: ApiContext, base_url: str = "/") -> list[tuple]:
 def make_app(ctx: ApiContext):
     """A tornado application serving only the API (to embed, or to test without Voilà)."""
     import tornado.web
-    return tornado.web.Application(api_handlers(ctx))
+    return tornado.web.Application(api_handlers(ctx), log_function=log_request)
 
 
 def _voila_class():
@@ -416,6 +430,9 @@ def _voila_class():
         """Voilà with speedlab's API routes in front of its own (see the module docstring)."""
 
         name = "speedlab-voila"
+
+        def init_settings(self) -> dict:
+            return {**super().init_settings(), "log_function": log_request}  # ?token= masked
 
         def init_handlers(self) -> list:
             from .config import load_config

@@ -17,6 +17,7 @@ from . import __version__
 from .config import Config, load_config
 from .errors import SpeedlabError
 from .layout import printable
+from .masking import mask_secrets
 
 
 def _print_json(data) -> None:
@@ -59,7 +60,8 @@ def _run_infra(args, config: Config) -> int:
         result = infra.plan_infra(config)
     else:
         from .joblog import JobLog
-        result = infra.apply_infra(config, log=JobLog.for_config(config, "infra", echo=True))
+        store = config.open_store(create=True)  # apply makes the store: a missing local folder too
+        result = infra.apply_infra(config, store, log=JobLog.for_config(config, "infra", echo=True))
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -83,7 +85,7 @@ def _run_health(args, config: Config) -> int:
     from .health import cli_health
     report, code, error = cli_health(config, send_alerts=not args.no_alerts)
     if report is None:
-        print(f"speedlab health: error: {error}", file=sys.stderr)
+        print(f"speedlab health: error: {mask_secrets(error, config.secrets)}", file=sys.stderr)
     elif args.json:
         _print_json(report.to_dict())
     else:
@@ -514,13 +516,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    config = None
     try:
         config = load_config(getattr(args, "config", None), store=getattr(args, "store", None),
                              timezone=getattr(args, "timezone", None),
                              host_id=getattr(args, "host_id", None) if args.command == "collect" else None)
         return COMMANDS[args.command][1](args, config) or 0
-    except SpeedlabError as exc:
-        print(f"speedlab {args.command}: error: {printable(exc)}", file=sys.stderr)
+    except SpeedlabError as exc:  # masked: a message may quote a store URL or a webhook
+        print(f"speedlab {args.command}: error: "
+              f"{printable(mask_secrets(str(exc), config.secrets if config else ()))}", file=sys.stderr)
         return getattr(COMMANDS[args.command][1], "error_exit", 1)
     except KeyboardInterrupt:
         print(f"speedlab {args.command}: interrupted", file=sys.stderr)

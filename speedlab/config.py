@@ -4,14 +4,17 @@ The file is found at ``--config``, else ``$SPEEDLAB_CONFIG``, else ``./speedlab.
 exists. Nothing needs configuring to start: the store defaults to the local folder
 ``./speedlab-data``. Example::
 
-    store = "s3://"                     # SPEEDLAB_STORE; or a path, or file:///path
+    store = "s3://"                     # SPEEDLAB_STORE; or a path, or file:///path (no bucket here:
+                                        # s3://BUCKET is refused, [buckets] names them; a local
+                                        # folder must exist: only `up`/`infra apply` create one)
     timezone = "Asia/Kolkata"           # SPEEDLAB_TIMEZONE; any IANA zone
     host_id = "home-primary"            # SPEEDLAB_HOST_ID; default: this machine's name
 
     [s3]                                # used when store is s3://
     endpoint_url = "http://127.0.0.1:9000"   # SPEEDLAB_S3_ENDPOINT_URL; none for AWS
     region = "eu-west-1"                # SPEEDLAB_S3_REGION
-    profile = "speedlab"                # or access_key_id / secret_access_key; default: boto3's chain
+    profile = "speedlab"                # or access_key_id / secret_access_key / session_token
+                                        # (SPEEDLAB_S3_ACCESS_KEY_ID, ...); default: boto3's chain
 
     [buckets]                           # one name per tier (these are the defaults)
     raw = "vd-speed-test"
@@ -42,16 +45,16 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import unquote, urlsplit
 
-from .errors import ConfigError, InvalidHostId
+from .errors import ConfigError, InvalidHostId, StoreUnavailable
 from .layout import Buckets, validate_host_id
 from .periods import DEFAULT_TIMEZONE, get_zone
-from .store import LocalStore, Store, open_store
+from .masking import mask_data, secret_values
+from .store import LocalStore, Store, check_store_url, open_store
 
 DEFAULT_STORE = "./speedlab-data"
 CONFIG_FILE = "speedlab.toml"
-#: Keys whose values ``show()`` masks.
-SECRET_WORDS = ("secret", "password", "token", "webhook", "session")
 SECTIONS = ("collector", "aggregate", "dashboard", "health", "api", "alerts", "infra", "logs")
 
 
@@ -104,6 +107,7 @@ class Config:
     source: str | None = None
 
     def __post_init__(self) -> None:
+        check_store_url(self.store)
         get_zone(self.timezone)
         try:
             validate_host_id(self.host_id)
@@ -120,9 +124,22 @@ class Config:
         _check_plan(self.plan, "[plan]")
 
     # ------------------------------------------------------------------ derived
-    def open_store(self) -> Store:
-        """The configured store (S3 options from ``[s3]``)."""
-        return open_store(self.store, **self.s3) if self.store.startswith("s3:") else open_store(self.store)
+    def open_store(self, create: bool = False) -> Store:
+        """The configured store (S3 options from ``[s3]``).
+
+        A local store folder that does not exist is a
+        :class:`~speedlab.errors.StoreUnavailable` unless ``create`` (see
+        :func:`speedlab.store.open_store`).
+        """
+        if self.store.startswith("s3:"):
+            return open_store(self.store, **self.s3)
+        return open_store(self.store, create=create)
+
+    @property
+    def secrets(self) -> list[str]:
+        """The secret values this configuration holds, for
+        :func:`speedlab.masking.mask_secrets` (never print this)."""
+        return secret_values(self)
 
     def plan_for(self, host_id: str | None) -> Plan:
         """The plan of ``host_id`` (the global plan for ``None`` or a host without its own)."""
@@ -139,12 +156,26 @@ class Config:
         ``state_dir`` if set; for a local store ``<store>/_speedlab`` (``_`` cannot start a
         bucket name, so it never collides with one); otherwise ``$XDG_STATE_HOME/speedlab``
         (``~/.local/state/speedlab``).
+
+        Raises
+        ------
+        StoreUnavailable
+            For a local store folder that does not exist (and no ``state_dir``): the state
+            folder is never created inside a missing (mistyped) store.
         """
+        return self._state_path(check=True)
+
+    def _state_path(self, check: bool) -> Path:
         if self.state_dir:
             return Path(self.state_dir).expanduser()
-        store = self.open_store() if not self.store.startswith("s3:") else None
-        if isinstance(store, LocalStore):
-            return store.root / "_speedlab"
+        if not self.store.startswith("s3:"):
+            try:
+                return self.open_store().root / "_speedlab"
+            except StoreUnavailable:
+                if check:
+                    raise
+                return LocalStore(unquote(urlsplit(self.store).path) if self.store.startswith("file:")
+                                  else self.store).root / "_speedlab"
         base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
         return Path(base) / "speedlab"
 
@@ -153,17 +184,23 @@ class Config:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def show(self) -> dict:
-        """The configuration as plain data, secrets masked (``config show``)."""
+        """The configuration as plain data, secrets masked (``config show``).
+
+        Masked by :mod:`speedlab.masking`'s rule: every value whose name looks secret, the
+        secret parts of URLs (the store's credentials, webhook paths) and every known secret
+        value. Shown even when the local store folder is missing (``state_dir`` is then
+        where it would be).
+        """
         data = {
             "source": self.source, "store": self.store, "timezone": self.timezone,
             "host_id": self.host_id, "buckets": self.buckets.as_dict(),
             "plan": {"download_mbps": self.plan.download_mbps, "upload_mbps": self.plan.upload_mbps,
                      "below_expected_fraction": self.below_expected_fraction,
                      "hosts": {h: vars(p) for h, p in sorted(self.host_plans.items())}},
-            "s3": dict(self.s3), "state_dir": str(self.state_path),
+            "s3": dict(self.s3), "state_dir": str(self._state_path(check=False)),
         }
         data.update({name: dict(table) for name, table in sorted(self.sections.items())})
-        return _mask(data)
+        return mask_data(data, self.secrets, by_name=True)
 
 
 def _check_plan(plan: Plan, where: str) -> None:
@@ -171,17 +208,6 @@ def _check_plan(plan: Plan, where: str) -> None:
         value = getattr(plan, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
             raise ConfigError(f"{where} {name} = {value!r} must be a positive number [Mbit/s]")
-
-
-def _mask(data: Any, key: str = "") -> Any:
-    if isinstance(data, dict):
-        return {k: _mask(v, k) for k, v in data.items()}
-    if isinstance(data, str) and data and any(word in key.lower() for word in SECRET_WORDS):
-        return data[:2] + "****" if len(data) > 8 else "****"
-    if isinstance(data, str) and "://" in data and "@" in data.split("://", 1)[1]:
-        scheme, rest = data.split("://", 1)
-        return f"{scheme}://****@{rest.split('@', 1)[1]}"  # user:password@host in a URL
-    return data
 
 
 def _number(value: str, name: str) -> float:
@@ -263,7 +289,7 @@ def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | 
     if env.get("SPEEDLAB_BELOW_EXPECTED_FRACTION"):
         fraction = _number(env["SPEEDLAB_BELOW_EXPECTED_FRACTION"], "SPEEDLAB_BELOW_EXPECTED_FRACTION")
     s3 = dict(table.get("s3", {}))
-    for key in ("endpoint_url", "region", "profile"):
+    for key in ("endpoint_url", "region", "profile", "access_key_id", "secret_access_key", "session_token"):
         if env.get(f"SPEEDLAB_S3_{key.upper()}"):
             s3[key] = env[f"SPEEDLAB_S3_{key.upper()}"]
     allowed_s3 = {"endpoint_url", "region", "profile", "access_key_id", "secret_access_key", "session_token"}

@@ -411,7 +411,8 @@ def apply_infra(config, store: Store | None = None, log=None) -> InfraPlan:
     ----------
     config : Config
     store : Store, optional
-        Default ``config.open_store()``.
+        Default ``config.open_store(create=True)``: a missing local store folder is created
+        (its parent must exist), as S3 buckets are.
     log : JobLog, optional
         The run's start, each change as it is made, and the outcome are logged.
 
@@ -422,7 +423,7 @@ def apply_infra(config, store: Store | None = None, log=None) -> InfraPlan:
     """
     if log is not None:
         log.start("infra apply", store=config.store)
-    store = store or config.open_store()
+    store = store or config.open_store(create=True)
     plan = plan_infra(config, store)
     for change in plan.changes:
         _apply_change(store, change)

@@ -15,15 +15,21 @@ parameters, and keeps:
   the hourly bucket, so runs on several machines can be inspected in one place.
 
 ``<state>`` is :attr:`speedlab.config.Config.state_path`. Start and end go to the job log.
-Credentials never become parameters: the kernel inherits the environment and reads the
-same config file.
+Credentials never become parameters (the executed notebook, the record and the job log would
+keep them): the kernel reads the same config file, and S3 credentials that came with the
+store URL or ``[s3]`` reach it as ``SPEEDLAB_S3_ACCESS_KEY_ID`` /
+``SPEEDLAB_S3_SECRET_ACCESS_KEY`` / ``SPEEDLAB_S3_SESSION_TOKEN`` in its environment. What
+is kept (record, job log, executed notebook) is masked by :mod:`speedlab.masking`.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +37,7 @@ from typing import Any
 
 from .errors import SpeedlabError
 from .joblog import JobLog
+from .masking import CREDENTIAL_OPTIONS, mask_data, mask_secrets, split_credentials
 
 __all__ = ["RESULT_MIME", "NotebookRun", "NotebookRunFailed", "SCHEDULED_DIR",
            "notebook_parameters", "run_notebook", "run_scheduled", "show_result"]
@@ -101,12 +108,60 @@ def _result_of(path: Path) -> Any:
 
 def notebook_parameters(config) -> dict:
     """The store, time zone, config file and state folder a scheduled notebook needs, as
-    papermill parameters (no secrets: those stay in the config file or the environment)."""
-    from .schedule import speedlab_argv
-    argv = speedlab_argv(config)
-    return {"store": argv[argv.index("--store") + 1], "timezone": config.timezone,
-            "config_path": argv[argv.index("--config") + 1] if "--config" in argv else "",
+    papermill parameters (no secrets: credentials in the store URL are taken out and reach the
+    kernel through its environment, see :func:`run_notebook`)."""
+    from .schedule import job_store
+    store, _ = job_store(config)
+    return {"store": store, "timezone": config.timezone,
+            "config_path": str(Path(config.source).expanduser().resolve()) if config.source else "",
             "state_dir": str(config.state_path)}
+
+
+_ENV_LOCK = threading.Lock()
+
+
+def kernel_credentials(config, parameters: dict) -> tuple[dict, dict[str, str]]:
+    """``parameters`` without credentials in their ``store``, and the environment variables
+    (``SPEEDLAB_S3_*``) that hand the credentials of the store URL, the ``store`` parameter
+    and ``[s3]`` to the kernel instead."""
+    found = {k: v for k, v in config.s3.items() if k in CREDENTIAL_OPTIONS and isinstance(v, str)}
+    found.update(split_credentials(config.store)[1])
+    parameters = dict(parameters)
+    if isinstance(parameters.get("store"), str):
+        parameters["store"], given = split_credentials(parameters["store"])
+        found.update(given)
+    return parameters, {f"SPEEDLAB_S3_{k.upper()}": v for k, v in found.items() if v}
+
+
+@contextmanager
+def _kernel_environment(variables: dict[str, str]):
+    """Set ``variables`` in this process's environment while a kernel starts (it inherits
+    them), then restore it."""
+    if not variables:
+        yield
+        return
+    with _ENV_LOCK:
+        saved = {name: os.environ.get(name) for name in variables}
+        os.environ.update(variables)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def _mask_notebook(path: Path, secrets) -> None:
+    """Mask secrets that a cell printed into the executed notebook (a traceback quoting a URL)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return
+    masked = mask_secrets(text, secrets)
+    if masked != text:
+        path.write_text(masked, encoding="utf-8")
 
 
 def run_notebook(config, notebook: str | Path, parameters: dict, *, job: str,
@@ -135,31 +190,39 @@ def run_notebook(config, notebook: str | Path, parameters: dict, *, job: str,
 
     notebook = Path(notebook)
     log = log or JobLog.for_config(config, "aggregator")
+    parameters, environment = kernel_credentials(config, parameters)
+    secrets = [*config.secrets, *environment.values()]
+    shown = mask_data(parameters, secrets)
     folder = Path(config.state_path) / "runs" / job
     folder.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     stem = f"{job}-{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     output, record = folder / f"{stem}.ipynb", folder / f"{stem}.json"
     log.start(f"notebook run {job} started", notebook=str(notebook), output=str(output),
-              parameters=parameters)
+              parameters=shown)
     clock = time.perf_counter()
     status, error = "ok", None
     try:
-        papermill.execute_notebook(str(notebook), str(output), parameters=parameters,
-                                   kernel_name=kernel_name, progress_bar=False,
-                                   cwd=str(notebook.parent) if notebook.parent.is_dir() else None,
-                                   # the kernel's own start-up chatter ("running over TCP
-                                   # without encryption") is noise in every scheduled run's log;
-                                   # cell errors still reach the notebook and PapermillExecutionError
-                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])
+        with _kernel_environment(environment):
+            papermill.execute_notebook(str(notebook), str(output), parameters=parameters,
+                                       kernel_name=kernel_name, progress_bar=False,
+                                       cwd=str(notebook.parent) if notebook.parent.is_dir() else None,
+                                       # the kernel's own start-up chatter ("running over TCP
+                                       # without encryption") is noise in every scheduled run's
+                                       # log; cell errors still reach the notebook and
+                                       # PapermillExecutionError
+                                       extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as exc:
         status, error = "failed", f"{exc.ename}: {exc.evalue}".strip()
     except Exception as exc:  # no kernel, unreadable notebook...: still a failed run, recorded
         status, error = "failed", f"{type(exc).__name__}: {exc}"
     finished = datetime.now(UTC)
+    error = mask_secrets(error, secrets) if error else error
+    if output.exists():
+        _mask_notebook(output, secrets)
     run = NotebookRun(job, str(notebook), status, started.isoformat(timespec="seconds"),
                       finished.isoformat(timespec="seconds"), time.perf_counter() - clock,
-                      dict(parameters), str(output), str(record), error,
+                      shown, str(output), str(record), error,
                       _result_of(output) if output.exists() else None)
     from .rollup import settings_for
     if settings_for(config).runs_in_store:

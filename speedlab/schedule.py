@@ -382,21 +382,24 @@ def collector_argv(config) -> list[str]:
     (absolute for a local folder; the S3 endpoint and region in the URL), the config file,
     the host id and the time zone are passed explicitly. Secrets are never put on the
     command line: S3 credentials come from the config file, a profile or the service's
-    environment.
+    environment (see :func:`speedlab_argv`).
     """
     return speedlab_argv(config, "collect", "--host-id", config.host_id)
 
 
-def speedlab_argv(config, *command: str) -> list[str]:
-    """``python -m speedlab.cli COMMAND...`` plus the resolved ``--config``, ``--store`` and
-    ``--timezone`` (see :func:`collector_argv`), for any job a scheduler runs."""
+def job_store(config) -> tuple[str, dict[str, str]]:
+    """The store as a scheduled job or notebook is told it, and the credentials kept out of it.
+
+    A local store becomes its absolute folder (it must exist); an ``s3://`` URL gains the
+    ``[s3]`` endpoint and region and loses ``access_key_id``, ``secret_access_key`` and
+    ``session_token``, which are returned separately (by option name) for the caller to
+    hand on another way, or to refuse.
+    """
     from urllib.parse import urlencode
 
+    from .masking import split_credentials
     from .store import LocalStore
-    argv = [sys.executable, "-m", "speedlab.cli", *command]
-    if config.source:
-        argv += ["--config", str(Path(config.source).expanduser().resolve())]
-    store = config.store
+    store, credentials = split_credentials(config.store)
     if store.startswith("s3:"):
         extra = {k: config.s3[k] for k in ("endpoint_url", "region") if config.s3.get(k) and f"{k}=" not in store}
         if extra:
@@ -405,6 +408,33 @@ def speedlab_argv(config, *command: str) -> list[str]:
         opened = config.open_store()
         if isinstance(opened, LocalStore):
             store = str(opened.root)
+    return store, credentials
+
+
+def speedlab_argv(config, *command: str) -> list[str]:
+    """``python -m speedlab.cli COMMAND...`` plus the resolved ``--config``, ``--store`` and
+    ``--timezone`` (see :func:`collector_argv`), for any job a scheduler runs.
+
+    Raises
+    ------
+    ScheduleError
+        When the store URL carries credentials: a crontab line, a systemd unit or a Windows
+        task is readable by others (``crontab -l``, ``systemctl cat``, ``schtasks /Query``),
+        so speedlab never writes a secret into one. Put them in ``[s3]`` of the config file
+        (readable only by you), name a profile, or set ``SPEEDLAB_S3_ACCESS_KEY_ID`` /
+        ``SPEEDLAB_S3_SECRET_ACCESS_KEY`` (or ``AWS_*``) in the job's environment.
+    """
+    store, credentials = job_store(config)
+    if credentials:
+        raise ScheduleError(
+            f"the store URL carries credentials ({', '.join(sorted(credentials))}), and a scheduler "
+            "entry is readable by others, so speedlab does not write them into one: put them in [s3] "
+            "of speedlab.toml (chmod 600) and pass --config, or use a profile ([s3] profile), or set "
+            "SPEEDLAB_S3_ACCESS_KEY_ID/SPEEDLAB_S3_SECRET_ACCESS_KEY in the job's environment; then "
+            f"give the store as {store}")
+    argv = [sys.executable, "-m", "speedlab.cli", *command]
+    if config.source:
+        argv += ["--config", str(Path(config.source).expanduser().resolve())]
     return argv + ["--store", store, "--timezone", config.timezone]
 
 

@@ -27,8 +27,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import (BucketNotFound, ConfigError, CredentialsInvalid, CredentialsRefused, ObjectNotFound,
                      StoreError, StoreUnavailable)
+from .masking import mask_secrets
 
-__all__ = ["BACKENDS", "LocalStore", "ObjectInfo", "S3Store", "Store", "open_store"]
+__all__ = ["BACKENDS", "LocalStore", "ObjectInfo", "S3Store", "Store", "check_store_url", "open_store"]
 
 
 @dataclass(frozen=True)
@@ -406,14 +407,69 @@ class S3Store:
 BACKENDS: dict[str, type] = {"file": LocalStore, "s3": S3Store}
 
 
-def open_store(url: str | os.PathLike, **options) -> Store:
+def check_store_url(url: str | os.PathLike) -> None:
+    """Refuse a store URL that cannot name a store, without opening anything (pure).
+
+    ``s3://BUCKET`` and ``s3://BUCKET/prefix`` are refused: an S3 store is the account (and
+    endpoint), and which bucket holds each tier is ``[buckets]``'s business, so a bucket in
+    the URL would be ignored or disagree with ``[buckets]``.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown scheme, a ``file://`` URL naming a host, or an ``s3://`` URL naming a
+        bucket.
+    """
+    text = os.fspath(url)
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    shown = mask_secrets(text)
+    if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
+        if scheme == "file" and parts.netloc not in ("", "localhost"):
+            raise ConfigError(f"file URL {shown!r} names a host: write file:///absolute/path")
+        return
+    if scheme not in BACKENDS:
+        raise ConfigError(f"unknown store {shown!r}: use a folder path, file:///path or s3:// "
+                          f"(known schemes: {', '.join(sorted(BACKENDS))})")
+    bucket = (parts.netloc + parts.path).strip("/")
+    if bucket:
+        raise ConfigError(f"store {shown!r} names a bucket ({bucket!r}), but bucket names come from "
+                          f"[buckets] in speedlab.toml (raw = \"{bucket.split('/')[0]}\" ...): write the "
+                          "store as s3:// or s3://?endpoint_url=...&region=...")
+
+
+def _open_local_root(path: str, create: bool) -> LocalStore:
+    store = LocalStore(path)
+    if store.root.is_dir():
+        return store
+    if not create or store.root.exists():
+        store._check_root()  # the one message: "... does not exist ...: create it, or point --store elsewhere"
+        return store  # it appeared meanwhile
+    try:
+        store.root.mkdir()
+    except FileNotFoundError:
+        raise StoreUnavailable(f"cannot create the store folder {store.root}: its parent "
+                               f"{store.root.parent} does not exist (a mistyped --store?); create the "
+                               "parent first or choose another folder") from None
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot create the store folder {store.root}: {exc.strerror}") from None
+    return store
+
+
+def open_store(url: str | os.PathLike, *, create: bool = False, **options) -> Store:
     """Return the store a URL names.
 
     Parameters
     ----------
     url : str or Path
         ``file:///abs/path``, a plain path (relative to the working folder), ``s3://`` or
-        ``s3://?endpoint_url=http://127.0.0.1:9000&region=eu-west-1``.
+        ``s3://?endpoint_url=http://127.0.0.1:9000&region=eu-west-1`` (no bucket: see
+        :func:`check_store_url`).
+    create : bool
+        Create a missing local store folder (its parent must exist). Only commands that make
+        a store on purpose pass it (``speedlab up``, ``speedlab infra apply``); everything
+        else refuses a folder that does not exist, so a mistyped ``--store`` is an error
+        instead of a new, empty store.
     **options
         Passed to the backend (for S3: ``endpoint_url``, ``region``, ``access_key_id``,
         ``secret_access_key``, ``session_token``, ``profile``); URL query values win.
@@ -421,19 +477,16 @@ def open_store(url: str | os.PathLike, **options) -> Store:
     Raises
     ------
     ConfigError
-        For an unknown scheme.
+        For an unknown scheme or an S3 URL naming a bucket.
+    StoreUnavailable
+        For a local store folder that does not exist (and is not to be created).
     """
+    check_store_url(url)
     text = os.fspath(url)
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
     if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
-        path = unquote(parts.path) if scheme == "file" else text
-        if scheme == "file" and parts.netloc not in ("", "localhost"):
-            raise ConfigError(f"file URL {text!r} names a host: write file:///absolute/path")
-        return LocalStore(path)
-    if scheme not in BACKENDS:
-        raise ConfigError(f"unknown store {text!r}: use a folder path, file:///path or s3:// "
-                          f"(known schemes: {', '.join(sorted(BACKENDS))})")
+        return _open_local_root(unquote(parts.path) if scheme == "file" else text, create)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     aliases = {"endpoint": "endpoint_url", "region_name": "region"}
     query = {aliases.get(k, k): v for k, v in query.items()}
@@ -443,7 +496,7 @@ def open_store(url: str | os.PathLike, **options) -> Store:
                "profile", "max_attempts", "max_pool_connections"}
     unknown = sorted(set(merged) - allowed)
     if unknown:
-        raise ConfigError(f"unknown S3 store option(s) {', '.join(unknown)} in {text!r}; "
+        raise ConfigError(f"unknown S3 store option(s) {', '.join(unknown)} in {mask_secrets(text)!r}; "
                           f"known: {', '.join(sorted(allowed))}")
     for name in ("max_attempts", "max_pool_connections"):  # URL query values arrive as text
         if name in merged:
@@ -453,7 +506,7 @@ def open_store(url: str | os.PathLike, **options) -> Store:
                 if merged[name] < 1:
                     raise ValueError
             except (TypeError, ValueError):
-                raise ConfigError(f"S3 store option {name}={value!r} in {text!r} must be a "
+                raise ConfigError(f"S3 store option {name}={value!r} in {mask_secrets(text)!r} must be a "
                                   "whole number of at least 1") from None
     return S3Store(**merged)
 

@@ -156,6 +156,9 @@ def run_up(config: Config, *, clock: Callable[[], datetime] = real_clock, rate: 
     ------
     ConfigError
         For a bad ``[collector]`` table (checked before anything starts).
+    StoreUnavailable
+        If a missing local store folder cannot be created (``up`` creates the folder on its
+        first run, but not missing parents: ``--store /mistyped/path`` is refused).
     UpError
         If the dashboard server cannot start.
     """
@@ -165,6 +168,7 @@ def run_up(config: Config, *, clock: Callable[[], datetime] = real_clock, rate: 
     if offset_minutes is None:
         offset_minutes = default_offset_minutes(config.host_id)
     stop = stop or threading.Event()
+    config.open_store(create=True)  # `up` makes its store on first run (./speedlab-data), not its parents
     log = JobLog.for_config(config, "up")
     report = UpReport()
     where = _data_location(config)

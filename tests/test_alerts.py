@@ -127,3 +127,24 @@ def test_deliver_keeps_going_when_one_channel_fails():
     assert result == {"broken": "RuntimeError: boom", "webhook:ok": None}
     assert skipped == {"broken": "RuntimeError: boom"}
     assert len(hook.received) == 1
+
+
+def test_a_failed_webhook_delivery_never_shows_the_url_path_or_password(tmp_path, capsys):
+    from speedlab.cli import main
+    store = tmp_path / "data"
+    (store / "vd-speed-test").mkdir(parents=True)
+    cfg = tmp_path / "speedlab.toml"
+    with WebhookReceiver(status=500) as hook:
+        cfg.write_text(f'store = "{store}"\n[health]\ntiers = []\nhosts = ["office-main"]\n'
+                       f'[alerts]\nwebhook_url = "http://127.0.0.1:{free_port()}/services/T0/B0/hooksecretpath"\n'
+                       '[alerts.webhooks.basic]\nwebhook_url = "https://alerts:pa55w0rd-secret@127.0.0.1/notify"\n'
+                       f'[alerts.webhooks.failing]\nwebhook_url = "{hook.url}/failing-secret-path?token=tok-secret"\n')
+        assert main(["health", "--config", str(cfg)]) == 1
+    captured = capsys.readouterr()
+    written = captured.out + captured.err + (store / "_speedlab" / "logs" / "health.jsonl").read_text()
+    written += (store / "_speedlab" / "health" / "state.json").read_text()
+    assert "delivery failed" in captured.out and "could not be reached" in written
+    assert "has a URL that cannot be sent to" in written and "answered HTTP 500" in written
+    for secret in ("hooksecretpath", "pa55w0rd-secret", "failing-secret-path", "tok-secret"):
+        assert secret not in written, secret
+    assert "http://127.0.0.1:" in written and "/****" in written  # scheme and host stay: say which hook

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,7 +23,7 @@ from speedlab import query
 from speedlab.api import ROUTES, api_context, handle, make_app, openapi_document
 from speedlab.cli import main
 from speedlab.config import load_config
-from speedlab.errors import ConfigError
+from speedlab.errors import ConfigError, StoreUnavailable
 from speedlab.layout import raw_key, summary_key
 from speedlab.periods import parse_period
 from speedlab.store import LocalStore
@@ -178,11 +179,29 @@ def test_bad_parameters_get_400_with_the_reason(deployment, method, path, params
     assert words in body["error"]
 
 
+def test_a_token_sent_in_the_query_never_reaches_the_access_log(deployment, caplog):
+    server, _, _ = deployment
+    with caplog.at_level("WARNING", logger="tornado.access"):
+        assert call(server.url, "GET", "/api/latest", token=None, query_token="wrong-query-token")[0] == 401
+        assert call(server.url, "GET", "/api/latest", token=None, query_token=TOKEN, last="x")[0] == 400
+        for _ in range(100):  # the line is written just after the answer is sent
+            lines = [r.getMessage() for r in caplog.records if r.name == "tornado.access"]
+            if len(lines) == 2:
+                break
+            time.sleep(0.05)
+    assert len(lines) == 2 and lines[0].startswith("401 GET /api/latest?token=**** (127.0.0.1)")
+    assert "last=x&token=****" in lines[1] and not any("wrong-query-token" in x or TOKEN in x for x in lines)
+
+
 def test_wrong_method_and_unreachable_store(deployment, tmp_path):
     server, _, config = deployment
     status, body = call(server.url, "GET", "/api/aggregate", mode="daily")
     assert status == 405 and "takes POST" in body["error"]
-    gone = api_context(config.with_overrides(store=str(tmp_path / "nowhere")), env={})
+    with pytest.raises(StoreUnavailable, match="nowhere does not exist"):  # a mistyped store: at start
+        api_context(config.with_overrides(store=str(tmp_path / "nowhere")), env={})
+    (tmp_path / "unmounted").mkdir()
+    gone = api_context(config.with_overrides(store=str(tmp_path / "unmounted")), env={})
+    (tmp_path / "unmounted").rmdir()  # the store goes away while serving: 503
     status, body, _ = handle(gone, "GET", "/api/latest", {}, {"Authorization": f"token {TOKEN}"})
     assert status == 503 and "does not exist" in body["error"]
 
@@ -278,6 +297,7 @@ def test_speedlab_dashboard_api_serves_both_on_one_port(deployment):
         status, body = call(base, "GET", "/api/dashboard", mode="daily", days=2)
         assert status == 200 and [row["date_ist"] for row in body] == ["2026-01-04", "2026-01-05"]
         assert call(base, "GET", "/api/openapi.json", token=None)[0] == 200
+        assert call(base, "GET", "/api/latest", token=None, query_token="leaky-query-token")[0] == 401
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl+C: `speedlab dashboard` stops its Voila child and exits
         try:
@@ -286,3 +306,4 @@ def test_speedlab_dashboard_api_serves_both_on_one_port(deployment):
             os.killpg(process.pid, signal.SIGKILL)
             raise
     assert "speedlab api: http://127.0.0.1:" in err.decode()
+    assert "/api/latest?token=**** " in err.decode() and "leaky-query-token" not in err.decode()

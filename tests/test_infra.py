@@ -143,6 +143,17 @@ def test_local_store_only_creates_folders(local_store, config_for):
     assert again.changes == [] and again.message.startswith("nothing to change")
 
 
+def test_cli_apply_creates_a_missing_local_store_folder_and_plan_refuses_it(tmp_path, capsys):
+    store = tmp_path / "new-store"
+    assert main(["infra", "plan", "--store", str(store)]) == 1  # a plan reads: a missing store is an error
+    assert f"local store folder {store} does not exist" in capsys.readouterr().err and not store.exists()
+    assert main(["infra", "apply", "--store", str(store), "--json"]) == 0  # apply makes the store
+    assert (store / "vd-speed-test").is_dir() and (store / "_speedlab" / "logs" / "infra.jsonl").is_file()
+    capsys.readouterr()
+    assert main(["infra", "apply", "--store", str(tmp_path / "no-parent" / "store")]) == 1
+    assert "its parent" in capsys.readouterr().err and not (tmp_path / "no-parent").exists()
+
+
 def test_cli_plan_apply_json(empty_s3, config_for, tmp_path, capsys):
     cfg = tmp_path / "speedlab.toml"
     cfg.write_text(f'store = "s3://"\nstate_dir = "{tmp_path / "state"}"\n'

@@ -206,6 +206,7 @@ from speedlab.schedule import collector_argv, default_offset_minutes, schedule_c
 
 def test_collector_argv_carries_resolved_settings(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
     config = load_config(env={}, store="data", host_id="home-primary", timezone="Europe/Berlin")
     assert collector_argv(config)[1:] == ["-m", "speedlab.cli", "collect", "--host-id", "home-primary",
                                           "--store", str(tmp_path / "data"), "--timezone", "Europe/Berlin"]
@@ -218,6 +219,7 @@ def test_collector_argv_carries_resolved_settings(tmp_path, monkeypatch):
 
 
 def test_the_scheduled_command_runs(tmp_path):
+    (tmp_path / "data").mkdir()
     config = load_config(env={}, store=str(tmp_path / "data"), host_id="home-primary")
     argv = collector_argv(config) + ["--flush", "--json"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd="/")
@@ -240,6 +242,7 @@ def test_offset_defaults(tmp_path):
 
 
 def test_schedule_collector_installs_the_chosen_platform(tmp_path):
+    (tmp_path / "data").mkdir()
     config = load_config(env={}, store=str(tmp_path / "data"), host_id="home-primary")
     runner = FakeRunner(crontab="")
     result = schedule_collector(config, platform="cron", offset_minutes=4, install=True, run=runner)
@@ -249,6 +252,7 @@ def test_schedule_collector_installs_the_chosen_platform(tmp_path):
 
 
 def test_cli_schedule_prints_all_three_platforms(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
     status = cli.main(["schedule", "--store", str(tmp_path / "data"), "--offset-minutes", "4",
                        "--timezone", "Asia/Kolkata"])
     out = capsys.readouterr().out
@@ -277,3 +281,25 @@ def test_cli_schedule_one_platform_json(tmp_path, capsys, platform, present, abs
 def test_cli_schedule_bad_offset_is_one_line(tmp_path, capsys):
     assert cli.main(["schedule", "--offset-minutes", "15", "--store", str(tmp_path)]) == 1
     assert capsys.readouterr().err.startswith("speedlab schedule: error: offset_minutes=15")
+
+
+SECRET_STORE = ("s3://?endpoint_url=http://127.0.0.1:9000&access_key_id=AKIAEXAMPLEKEYID"
+                "&secret_access_key=never-in-a-crontab")
+
+
+@pytest.mark.parametrize("command", [["schedule"], ["schedule", "--platform", "systemd", "--json"],
+                                     ["scheduler", "print"]])
+def test_scheduler_entries_refuse_a_store_url_with_credentials(command, capsys):
+    assert cli.main([*command, "--store", SECRET_STORE]) == 1
+    captured = capsys.readouterr()
+    assert "never-in-a-crontab" not in captured.out + captured.err
+    assert "AKIAEXAMPLEKEYID" not in captured.out + captured.err
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+    assert "carries credentials (access_key_id, secret_access_key)" in captured.err
+    assert "SPEEDLAB_S3_SECRET_ACCESS_KEY" in captured.err
+
+
+def test_scheduler_entries_refuse_a_missing_local_store_folder(tmp_path, capsys):
+    assert cli.main(["schedule", "--store", str(tmp_path / "mistyped")]) == 1
+    assert "mistyped does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "mistyped").exists()

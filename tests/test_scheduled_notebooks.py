@@ -95,3 +95,44 @@ def test_via_notebook_answers_like_the_direct_call(small_store, config_for):
         {k: v for k, v in direct["result"].items() if k not in drop}
     kept = [i.key for i in store.list(B.hourly, "runs/aggregate-hourly/")]
     assert len(kept) == 2 and {k.rsplit(".", 1)[1] for k in kept} == {"ipynb", "json"}
+
+
+PROBE = '''from speedlab.config import load_config
+from speedlab.notebook_runs import show_result
+
+config = load_config(config_path or None, store=store or None, state_dir=state_dir or None)
+show_result({"store": config.store, "listed": len(list(config.open_store().list("vd-speed-test"))),
+             "has_secret": config.s3.get("secret_access_key") == "url-secret-never-kept"})
+print(config.s3)  # a careless cell: what it prints is masked in the kept notebook'''
+
+
+def test_store_url_credentials_reach_the_kernel_through_its_environment_and_are_kept_nowhere(
+        s3_store, moto_server, tmp_path, monkeypatch):
+    import os
+
+    from speedlab.config import load_config
+    monkeypatch.delenv("SPEEDLAB_S3_SECRET_ACCESS_KEY", raising=False)
+    secrets = ("AKIAINURL1234", "url-secret-never-kept")
+    url = (f"s3://?endpoint_url={moto_server.endpoint_url}&region=us-east-1&access_key_id={secrets[0]}"
+           f"&secret_access_key={secrets[1]}")
+    config = load_config(env={}, store=url, host_id="home-primary", state_dir=str(tmp_path / "state"),
+                         sections={"aggregate": {"runs_in_store": True}})
+    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                                 "display_name": "Python 3"}})
+    notebook.cells = [nbformat.v4.new_code_cell('store = ""\nconfig_path = ""\nstate_dir = ""\ntimezone = ""',
+                                                metadata={"tags": ["parameters"]}),
+                      nbformat.v4.new_code_cell(PROBE)]
+    path = tmp_path / "probe.ipynb"
+    nbformat.write(notebook, path)
+    parameters = notebook_parameters(config)
+    assert not any(s in json.dumps(parameters) for s in secrets)
+    run = run_notebook(config, path, parameters, job="probe")
+    assert run.ok, run.error
+    assert run.result["has_secret"] is True and run.result["listed"] == 0  # the kernel had them
+    kept = [Path(run.output).read_text(), Path(run.record).read_text(),
+            (tmp_path / "state" / "logs" / "aggregator.jsonl").read_text()]
+    kept += [s3_store.get(B.hourly, key).decode() for key in run.store_keys]
+    assert len(kept) == 5 and "'secret_access_key': '****'" in kept[0]
+    for text in kept:
+        assert not any(s in text for s in secrets)
+    assert "SPEEDLAB_S3_SECRET_ACCESS_KEY" not in os.environ  # handed to the kernel only

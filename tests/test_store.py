@@ -185,6 +185,27 @@ def test_open_store_urls(tmp_path):
         open_store("s3://?colour=blue")
 
 
+def test_open_store_refuses_a_missing_local_folder_unless_asked_to_create_it(tmp_path):
+    with pytest.raises(StoreUnavailable, match="does not exist or is not a folder"):
+        open_store(str(tmp_path / "typo"))
+    with pytest.raises(StoreUnavailable, match="does not exist or is not a folder"):
+        open_store((tmp_path / "typo").as_uri())
+    assert not (tmp_path / "typo").exists()
+    assert open_store(str(tmp_path / "typo"), create=True).root.is_dir()
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(StoreUnavailable, match="is not a folder"):
+        open_store(str(tmp_path / "a-file"), create=True)
+
+
+def test_open_store_refuses_a_bucket_in_an_s3_url_and_masks_credentials_in_errors():
+    with pytest.raises(ConfigError, match=r"names a bucket \('vd-speed-test'\)"):
+        open_store("s3://vd-speed-test?endpoint_url=http://127.0.0.1:1")
+    with pytest.raises(ConfigError) as info:
+        open_store("s3://?endpoint_url=http://127.0.0.1:1&secret_access_key=shown-nowhere&colour=blue")
+    assert "unknown S3 store option(s) colour" in str(info.value) and "shown-nowhere" not in str(info.value)
+    assert "secret_access_key=****" in str(info.value)
+
+
 def test_open_store_url_numbers_are_converted_and_checked():
     s3 = open_store("s3://?endpoint_url=http://127.0.0.1:1&max_attempts=2&max_pool_connections=5",
                     access_key_id="a", secret_access_key="b")

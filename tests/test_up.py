@@ -123,6 +123,20 @@ def test_run_up_restarted_over_the_same_slots_tests_each_slot_once(tmp_path):
     assert any(line.startswith("2026-01-01 10:45: slot_filled") for line in lines)
 
 
+def test_run_up_creates_its_store_folder_on_first_run_but_not_a_mistyped_parent(tmp_path):
+    from speedlab.errors import StoreUnavailable
+    config = load_config(env={}, store=str(tmp_path / "speedlab-data"), host_id="home-primary")
+    clock = ManualTime(ist(2026, 1, 1, 10, 20))
+    report = run_up(config, clock=clock, stop=clock, serve=False, engine=QuickEngine(), max_cycles=1,
+                    echo=lambda s: None)
+    assert report.cycles[0]["collect"] == "stored" and (tmp_path / "speedlab-data" / "vd-speed-test").is_dir()
+    typo = load_config(env={}, store=str(tmp_path / "no-such-parent" / "data"), host_id="home-primary")
+    with pytest.raises(StoreUnavailable, match="its parent .*no-such-parent does not exist"):
+        run_up(typo, clock=clock, stop=clock, serve=False, engine=QuickEngine(), max_cycles=1,
+               echo=lambda s: None)
+    assert not (tmp_path / "no-such-parent").exists()
+
+
 def test_run_up_goes_on_after_a_failing_cycle(tmp_path):
     store = LocalStore(tmp_path / "data")
     store.root.mkdir()
