@@ -24,9 +24,10 @@ Voilà's own token if it has one, else one generated at start-up and printed onc
     token = "a-long-random-string"          # masked by `speedlab config show`
     public = ["dashboard", "openapi"]       # opened read-only on purpose; default none
 
-Invalid parameters (an unknown mode, a bad date, an unknown parameter name) answer 400 with
-the reason; a store that cannot be reached answers 503; a bug answers 500 *as JSON* and is
-written to the ``api`` job log.
+Invalid parameters (an unknown mode, a bad date, a date outside 1970-9998, a period that has
+not ended, an empty value such as ``host=``, an unknown parameter name) answer 400 with the
+reason; a store that cannot be reached answers 503; a bug answers 500 *as JSON* and is written
+to the ``api`` job log.
 
 How it is served. Voilà 0.5 run standalone has no extension mechanism for extra tornado
 handlers (voila-dashboards/voila#495), so ``python -m speedlab.api NOTEBOOK [voila options]``
@@ -277,6 +278,10 @@ def handle(ctx: ApiContext, method: str, path: str, query: Mapping[str, Any],
         if unknown:
             raise ApiError(400, f"unknown parameter(s) {', '.join(unknown)} for {path}; known: "
                                 f"{', '.join(PARAMETERS[route]) or 'none'}")
+        empty = sorted(k for k, v in q.items() if k != "token" and not v.strip())
+        if empty:  # host= meant every host, period= the previous period: say so instead
+            raise ApiError(400, f"empty parameter(s) {', '.join(empty)}: give a value, or leave the "
+                                "parameter out for its default")
         return 200, _HANDLERS[route](ctx, q), {}
     except SpeedlabError as exc:
         status = _status_of(exc)

@@ -105,8 +105,17 @@ def _one_line_usage_errors(parser):
     return parser
 
 
+def _non_empty(text: str) -> str:
+    """An option's value that must say something: ``--period ''`` or ``--host ''`` is a usage
+    error, not the default (it rolled up yesterday, or meant every host)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty value is not allowed: give one, or leave the "
+                                         "option out for its default")
+    return text
+
+
 def _add_host_json(parser, host_help: str) -> None:
-    parser.add_argument("--host", metavar="HOST_ID", help=host_help)
+    parser.add_argument("--host", type=_non_empty, metavar="HOST_ID", help=host_help)
     parser.add_argument("--json", action="store_true", help="print JSON (for programs)")
 
 
@@ -114,7 +123,7 @@ def _add_latest(sub, common) -> None:
     parser = _one_line_usage_errors(sub.add_parser(
         "latest", parents=[common], help="the newest results or summaries of any tier",
         description="Show the newest entries of one tier, newest first (listings are never cached)."))
-    parser.add_argument("--period", default="latest", metavar="PERIOD",
+    parser.add_argument("--period", type=_non_empty, default="latest", metavar="PERIOD",
                         help="latest (each host's newest result; default), minutes (newest raw "
                              "results), hourly, daily, weekly, monthly or yearly (summaries)")
     parser.add_argument("--last", type=int, metavar="N",
@@ -139,7 +148,7 @@ def _add_coverage(sub, common) -> None:
         "coverage", parents=[common], help="hour-by-hour test coverage of one day",
         description="For one day in the configured time zone, per host and hour: expected slots, "
                     "successful and failed tests, missing minutes, duplicates."))
-    parser.add_argument("--date", default="yesterday", metavar="YYYY-MM-DD",
+    parser.add_argument("--date", type=_non_empty, default="yesterday", metavar="YYYY-MM-DD",
                         help="the day (or 'today', 'yesterday'; default yesterday)")
     _add_host_json(parser, "one host (default: every host with results)")
 
@@ -156,7 +165,7 @@ def _add_dedupe(sub, common) -> None:
         "dedupe", parents=[common], help="find (and with --delete remove) duplicate results",
         description="Find slots holding more than one result and summary folders with stray "
                     "objects; keep the earliest complete result. Dry run unless --delete."))
-    parser.add_argument("--period", default="all", metavar="PERIOD",
+    parser.add_argument("--period", type=_non_empty, default="all", metavar="PERIOD",
                         help="all (default), raw, hourly, daily, weekly, monthly or yearly")
     parser.add_argument("--delete", action="store_true",
                         help="delete the extras and mark the affected summaries stale")
@@ -175,20 +184,30 @@ def _add_logs(sub, common) -> None:
         "logs", parents=[common], help="merge, filter and follow the job logs",
         description="Show the job logs (JSON lines beside the store), merged by time, coloured "
                     "by level, start/end lines hidden; follow new lines."))
-    parser.add_argument("--job", default="all", metavar="JOB",
+    parser.add_argument("--job", type=_non_empty, default="all", metavar="JOB",
                         help="collector, aggregator, dashboard, dedupe, ... or all (default)")
-    parser.add_argument("--since", default="1h", metavar="AGE",
+    parser.add_argument("--since", type=_non_empty, default="1h", metavar="AGE",
                         help="how far back: 30m, 1h (default), 2d, or an ISO time")
     parser.add_argument("--follow", action=argparse.BooleanOptionalAction, default=None,
                         help="keep printing new lines (default: follow on a terminal only)")
-    parser.add_argument("--level", default="info", metavar="LEVEL",
+    parser.add_argument("--level", type=_non_empty, default="info", metavar="LEVEL",
                         help="lowest level shown: debug, info (default), warning, error")
     parser.add_argument("--events", action="store_true", help="also show run start/end lines")
-    parser.add_argument("--color", default="auto", metavar="WHEN",
+    parser.add_argument("--color", type=_non_empty, default="auto", metavar="WHEN",
                         help="auto (default: only on a terminal), always or never")
-    parser.add_argument("--poll", type=float, default=0.5, metavar="SECONDS",
-                        help="--follow: how often to look for new lines (default 0.5)")
+    parser.add_argument("--poll", type=_poll_seconds, default=0.5, metavar="SECONDS",
+                        help="--follow: how often to look for new lines (default 0.5; at most 3600)")
     parser.add_argument("--json", action="store_true", help="print the JSON lines (for programs)")
+
+
+def _poll_seconds(text: str) -> float:
+    """``--poll``: seconds above 0 (``-1`` crashed ``time.sleep`` with a traceback)."""
+    from .logview import LogError, check_poll
+    try:
+        return check_poll(float(text))
+    except (ValueError, LogError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 and at most "
+                                         "3600") from None
 
 
 def _run_logs(args, config: Config) -> int:
@@ -218,7 +237,8 @@ def _add_collect(sub, common) -> None:
                                         "the store is unreachable. Exit 0 also when the slot was filled; "
                                         "1 when the store refused this result, or (--flush) when spool "
                                         "entries were set aside.")
-    parser.add_argument("--host-id", help="this host's id (default: [host_id], $SPEEDLAB_HOST_ID, hostname)")
+    parser.add_argument("--host-id", type=_non_empty,
+                        help="this host's id (default: [host_id], $SPEEDLAB_HOST_ID, hostname)")
     parser.add_argument("--secure", action=argparse.BooleanOptionalAction, default=None,
                         help="HTTPS to speedtest.net (default: [collector] secure, else off)")
     parser.add_argument("--server", dest="servers", type=int, action="append", metavar="ID",
@@ -303,8 +323,9 @@ def _add_query(sub, common) -> None:
     parser.add_argument("--days", type=int, default=None, metavar="N",
                         help="how many days (minute/hourly/daily), weeks, months or years, ending "
                              "with the current one (default: the dashboard's default for the mode)")
-    parser.add_argument("--host", default="all", metavar="HOST_ID", help="one host, or 'all' (default)")
-    parser.add_argument("--now", default=None, metavar="ISO8601",
+    parser.add_argument("--host", type=_non_empty, default="all", metavar="HOST_ID",
+                        help="one host, or 'all' (default)")
+    parser.add_argument("--now", type=_non_empty, default=None, metavar="ISO8601",
                         help="pretend it is this moment (e.g. 2026-03-15T10:20:00+05:30)")
 
 
@@ -331,7 +352,7 @@ def _add_dashboard(sub, common) -> None:
                             description="Serve notebooks/dashboard.ipynb with Voila on 127.0.0.1 against "
                                         "the configured store (--store works). Stop with Ctrl+C.")
     parser.add_argument("--port", type=_port, default=8866, help="TCP port (default 8866)")
-    parser.add_argument("--now", default=None, metavar="ISO8601",
+    parser.add_argument("--now", type=_non_empty, default=None, metavar="ISO8601",
                         help="pin the dashboard's clock to this moment (to look at the past)")
     parser.add_argument("--cull-idle", type=int, default=600, metavar="SECONDS",
                         help="stop a page's kernel after this long idle (default 600)")
@@ -348,9 +369,12 @@ def _run_dashboard(args, config: Config) -> int:
 
 # --------------------------------------------------------------------------- aggregation
 def _moment(text: str):
+    from .errors import UnsupportedDate
     from .periods import parse_timestamp
     try:
         return parse_timestamp(text)
+    except UnsupportedDate as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time with an offset "
                                          f"(e.g. 2026-01-07T08:00:00+05:30): {exc}") from None
@@ -363,15 +387,15 @@ def _add_aggregate(sub, common) -> None:
                                         "or, with --backfill FROM TO, every period of every tier in a range.")
     parser.add_argument("--mode", choices=["hourly", "daily", "weekly", "monthly", "yearly"],
                         help="the tier to roll up (required unless --backfill)")
-    parser.add_argument("--period", default=None, metavar="LABEL",
+    parser.add_argument("--period", type=_non_empty, default=None, metavar="LABEL",
                         help="2025122914, 2025-12-29, 2025W44, 2025-12 or 2025 (default: the "
                              "previous complete period)")
-    parser.add_argument("--host", default=None, metavar="HOST_ID",
+    parser.add_argument("--host", type=_non_empty, default=None, metavar="HOST_ID",
                         help="print this host's summary instead of the all-hosts one")
     parser.add_argument("--via-notebook", action="store_true",
                         help="run scheduled/rollup.ipynb through papermill and keep the executed "
                              "notebook as the run's record")
-    parser.add_argument("--backfill", nargs=2, metavar=("FROM", "TO"), default=None,
+    parser.add_argument("--backfill", type=_non_empty, nargs=2, metavar=("FROM", "TO"), default=None,
                         help="roll up every period from FROM to TO (dates, months, years...)")
     parser.add_argument("--now", type=_moment, default=None, metavar="ISO8601",
                         help="act as if it were this moment")
@@ -491,12 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (used by :func:`main` and by tests of ``--help``)."""
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("common options")
-    group.add_argument("--store", default=argparse.SUPPRESS,
+    group.add_argument("--store", type=_non_empty, default=argparse.SUPPRESS,
                        help="where data lives: a folder, file:///path or s3:// "
                             "(default: $SPEEDLAB_STORE, speedlab.toml, ./speedlab-data)")
-    group.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE",
+    group.add_argument("--config", type=_non_empty, default=argparse.SUPPRESS, metavar="FILE",
                        help="speedlab.toml to read (default: $SPEEDLAB_CONFIG, ./speedlab.toml)")
-    group.add_argument("--timezone", default=argparse.SUPPRESS, metavar="ZONE",
+    group.add_argument("--timezone", type=_non_empty, default=argparse.SUPPRESS, metavar="ZONE",
                        help="IANA time zone for slots and periods (default Asia/Kolkata)")
     parser = argparse.ArgumentParser(
         prog="speedlab", parents=[common],
@@ -506,7 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add, _ in COMMANDS.values():
         add(sub, common)
-    return parser
+    for command in sub.choices.values():  # every usage mistake: one line, exit 2
+        _one_line_usage_errors(command)
+    return _one_line_usage_errors(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

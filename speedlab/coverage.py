@@ -41,10 +41,10 @@ from collections import defaultdict
 from datetime import date as Date, datetime, timezone
 from typing import Iterable
 
-from .errors import LayoutError, SpeedlabError
+from .errors import LayoutError, SpeedlabError, UnsupportedDate
 from .layout import parse_raw_key, printable, validate_host_id
 from .latest import format_table
-from .periods import SLOT, Period, get_zone, period_of
+from .periods import MAX_YEAR, MIN_YEAR, SLOT, SUPPORTED_DATES, Period, get_zone, period_of
 from .reader import list_hosts, read_results
 
 __all__ = ["FutureDate", "coverage", "coverage_table", "host_coverage", "parse_day", "slots_of"]
@@ -79,6 +79,8 @@ def parse_day(text: str, tz: str, now: datetime) -> Period:
         day = Date(*map(int, match.groups()))
     except ValueError as exc:
         raise LayoutError(f"date {text!r} is not a real date ({exc}): write it as YYYY-MM-DD") from None
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise UnsupportedDate(f"date {text!r} is outside the dates speedlab handles ({SUPPORTED_DATES})")
     period = period_of("daily", datetime(day.year, day.month, day.day, 12, tzinfo=zone), zone)
     if period.start_utc > now.astimezone(UTC):
         raise FutureDate(f"date {text} is in the future (today in {tz} is "

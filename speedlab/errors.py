@@ -27,6 +27,10 @@ class LayoutError(SpeedlabError, ValueError):
     """Raised when a key or period label does not follow the storage layout."""
 
 
+class UnsupportedDate(LayoutError):
+    """Raised when a date, time or period lies outside the years speedlab handles (1970-9998)."""
+
+
 class StoreError(SpeedlabError):
     """Raised when a store refuses an operation for a reason other than those below."""
 

@@ -25,20 +25,24 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import SpeedlabError
+from .errors import SpeedlabError, UnsupportedDate
 from .joblog import JOBS, LEVELS
 from .layout import printable
 from .periods import get_zone, parse_timestamp
 from .store import LocalStore
 
-__all__ = ["BadLine", "LogError", "LogFile", "LogLine", "TOOL_JOBS", "check_job", "check_level",
-           "format_line", "keep_line", "log_dir", "parse_line", "parse_since", "read_logs",
-           "stream_logs", "tail", "use_colour"]
+__all__ = ["BadLine", "LogError", "LogFile", "LogLine", "MAX_POLL_S", "TOOL_JOBS", "check_job",
+           "check_level", "check_poll", "format_line", "keep_line", "log_dir", "parse_line",
+           "parse_since", "read_logs", "stream_logs", "tail", "use_colour"]
 
 UTC = timezone.utc
 #: Jobs the operator tools themselves log as (``speedlab dedupe``).
 TOOL_JOBS = ("dedupe",)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+#: The earliest ``--since``: no log line is older.
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: The longest ``--poll`` interval [s].
+MAX_POLL_S = 3600.0
 _COLOURS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[32m", "debug": "\033[2m"}
 _RESET = "\033[0m"
 _CORE = ("time", "host", "job", "level", "run_id", "message", "event")
@@ -119,21 +123,36 @@ def parse_line(text: str, source: str = "", default_job: str | None = None) -> L
 
 def parse_since(text: str, now: datetime) -> datetime:
     """The moment ``text`` names: ``30m``, ``1h``, ``2d``, ``1w``, ``90s`` before ``now``, or an
-    ISO 8601 time (with offset).
+    ISO 8601 time (with offset). A duration reaching before 1970 (``999999999d``) means from
+    the start: 1970-01-01 UTC, before any log line.
 
     Raises
     ------
     LogError
-        For anything else.
+        For anything else, or an ISO time outside the dates speedlab handles.
     """
     match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", str(text).lower())
     if match:
-        return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+        try:
+            return max(now - timedelta(**{_UNITS[match[2]]: int(match[1])}), _EPOCH)
+        except OverflowError:  # further back than datetime reaches
+            return _EPOCH
     try:
         return parse_timestamp(str(text))
+    except UnsupportedDate as exc:
+        raise LogError(f"--since {text!r}: {exc}") from None
     except ValueError:
         raise LogError(f"--since {text!r} is not understood: write a duration such as 30m, 1h, 2d "
                        "or an ISO time such as 2025-12-29T08:00:00Z") from None
+
+
+def check_poll(poll_s: float) -> float:
+    """``poll_s`` if it is a number of seconds above 0 and at most :data:`MAX_POLL_S`, else
+    :class:`LogError` (``-1`` crashed ``time.sleep``)."""
+    ok = isinstance(poll_s, (int, float)) and not isinstance(poll_s, bool) and 0 < poll_s <= MAX_POLL_S
+    if not ok:  # NaN fails the comparison too
+        raise LogError(f"--poll {poll_s!r} must be a number of seconds above 0 and at most {MAX_POLL_S:g}")
+    return poll_s
 
 
 def check_level(level: str) -> str:
@@ -326,11 +345,17 @@ def stream_logs(config, job: str = "all", since: str = "1h", level: str = "info"
     follow : bool
         Keep polling for new lines until ``should_stop()`` (or Ctrl-C).
 
+    poll_s : float
+        ``follow``: seconds between looks for new lines, above 0 and at most
+        :data:`MAX_POLL_S`.
+
     Raises
     ------
     LogError
-        For a malformed ``since``, ``level`` or ``job``, or a local store that does not exist.
+        For a malformed ``since``, ``level``, ``job`` or ``poll_s``, or a local store that does
+        not exist.
     """
+    check_poll(poll_s)
     moment = parse_since(since, now or datetime.now(UTC))
     check_level(level)
     folder = log_dir(config)

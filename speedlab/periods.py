@@ -8,6 +8,11 @@ day therefore runs from 18:30 UTC to 18:30 UTC. Weeks are ISO 8601 weeks (Monday
 labelled by their ISO week-year, so 2024-12-30 is in ``2025W01`` and 2021-01-03 in
 ``2020W53``.
 
+Supported dates: years :data:`MIN_YEAR` (1970) to :data:`MAX_YEAR` (9998), so that every period
+and its neighbours can be represented in every zone without overflowing Python's dates. A label
+or a moment outside them raises :class:`~speedlab.errors.LayoutError` naming the range, checked
+in one place (:func:`check_moment`), never an ``OverflowError``.
+
 Labels are the ones the storage layout uses:
 
 ========  ==============  ===========================================
@@ -28,20 +33,27 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ConfigError, LayoutError
+from .errors import ConfigError, LayoutError, UnsupportedDate
 
 DEFAULT_TIMEZONE = "Asia/Kolkata"
 SLOT_MINUTES = 15
 SLOT = timedelta(minutes=SLOT_MINUTES)
 TIERS = ("hourly", "daily", "weekly", "monthly", "yearly")
 UTC = timezone.utc
+#: The first and last years speedlab handles (a period's neighbours stay representable in any zone).
+MIN_YEAR, MAX_YEAR = 1970, 9998
+SUPPORTED_DATES = f"{MIN_YEAR}-01-01 to {MAX_YEAR}-12-31"
 
 __all__ = [
     "DEFAULT_TIMEZONE",
     "SLOT",
     "SLOT_MINUTES",
     "TIERS",
+    "MAX_YEAR",
+    "MIN_YEAR",
+    "SUPPORTED_DATES",
     "Period",
+    "check_moment",
     "children",
     "get_zone",
     "parse_period",
@@ -74,18 +86,33 @@ def _zone(tz: str | ZoneInfo) -> ZoneInfo:
     return tz if isinstance(tz, ZoneInfo) else get_zone(tz)
 
 
+def check_moment(moment: datetime, what: str = "time") -> datetime:
+    """Return ``moment`` if its year is one speedlab handles (:data:`MIN_YEAR`..:data:`MAX_YEAR`).
+
+    Raises
+    ------
+    UnsupportedDate
+        Naming ``what`` and the supported dates (a ``LayoutError`` and ``ValueError`` too).
+    """
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise UnsupportedDate(f"{what} {moment.isoformat()} is outside the dates speedlab handles "
+                          f"({SUPPORTED_DATES})")
+    return moment
+
+
 def parse_timestamp(text: str) -> datetime:
     """Parse an ISO 8601 timestamp with an offset (``Z`` allowed) into an aware datetime.
 
     Raises
     ------
     ValueError
-        If the text is not ISO 8601 or has no UTC offset.
+        If the text is not ISO 8601, has no UTC offset, or is outside the supported dates
+        (:func:`check_moment`; a :class:`~speedlab.errors.LayoutError`).
     """
     value = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     if value.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no UTC offset")
-    return value
+    return check_moment(value, "timestamp")
 
 
 def to_local(moment: datetime, tz: str | ZoneInfo = DEFAULT_TIMEZONE) -> datetime:
@@ -192,10 +219,10 @@ def period_of(tier: str, moment: datetime, tz: str | ZoneInfo = DEFAULT_TIMEZONE
     Raises
     ------
     LayoutError
-        If ``tier`` is not one of :data:`TIERS`.
+        If ``tier`` is not one of :data:`TIERS`, or ``moment`` is outside the supported dates.
     """
     zone = _zone(tz)
-    local = to_local(moment, zone)
+    local = check_moment(to_local(check_moment(moment), zone))  # the local year counts too
     if tier == "hourly":
         start = _local(zone, local.year, local.month, local.day, local.hour)
         end = (start.astimezone(UTC) + timedelta(hours=1)).astimezone(zone)
@@ -235,7 +262,8 @@ def parse_period(tier: str, label: str, tz: str | ZoneInfo = DEFAULT_TIMEZONE) -
     Raises
     ------
     LayoutError
-        If the label does not match the tier or names an impossible date (``2025W54``).
+        If the label does not match the tier, names an impossible date (``2025W54``) or a
+        year outside :data:`MIN_YEAR`..:data:`MAX_YEAR`.
     """
     if tier not in _PATTERNS:
         raise LayoutError(f"unknown tier {tier!r}: use one of {', '.join(TIERS)}")
@@ -245,6 +273,9 @@ def parse_period(tier: str, label: str, tz: str | ZoneInfo = DEFAULT_TIMEZONE) -
         if not match:
             continue
         g = {k: int(v) for k, v in match.groupdict().items() if v is not None}
+        if not MIN_YEAR <= g["y"] <= MAX_YEAR:
+            raise UnsupportedDate(f"{tier} period {label!r} is outside the dates speedlab handles "
+                              f"({SUPPORTED_DATES})")
         try:
             if tier == "weekly":
                 monday = date.fromisocalendar(g["y"], g["w"], 1)
@@ -274,6 +305,8 @@ def periods_between(tier: str, first: datetime, last: datetime,
     out = []
     while current.start_utc <= final.start_utc:
         out.append(current)
+        if current.start_utc == final.start_utc:
+            break  # the period after the last one may lie beyond the supported dates
         current = current.next()
     return out
 

@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from .config import Config, below_plan, load_config
-from .errors import InvalidHostId, InvalidRecord, ObjectNotFound, SpeedlabError
+from .errors import InvalidHostId, InvalidRecord, ObjectNotFound, SpeedlabError, UnsupportedDate
 from .joblog import JobLog
 from .layout import summary_key, validate_host_id
 from .periods import (SLOT, UTC, Period, get_zone, parse_timestamp, period_of, periods_between, slot_of,
@@ -137,6 +137,8 @@ def parse_now(value: str | datetime | None) -> datetime | None:
         return value or None
     try:
         return parse_timestamp(str(value))
+    except UnsupportedDate as exc:  # a real time, but outside the supported dates
+        raise QueryError(f"now={value!r}: {exc}") from None
     except ValueError:
         raise QueryError(f"now={value!r} is not an ISO 8601 time with an offset: write it like "
                          "2026-03-15T10:20:00+05:30") from None

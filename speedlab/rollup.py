@@ -52,12 +52,12 @@ from typing import Iterable, Sequence
 from .aggregate import (AggregateSettings, Accumulator, anomaly_threshold, hour_summaries,
                         hourly_parts, merge_summaries)
 from .errors import (BucketNotFound, InvalidHostId, InvalidRecord, LayoutError, ObjectNotFound,
-                     SpeedlabError, StoreUnavailable)
+                     SpeedlabError, StoreUnavailable, UnsupportedDate)
 from .joblog import JobLog
 from .layout import (SUMMARY_NAME, parse_raw_key, parse_summary_key, raw_period_prefix,
                      summary_dir, summary_key, validate_host_id)
-from .periods import (CHILD_TIER, TIERS, Period, children, get_zone, parse_period, period_of,
-                      periods_between, previous_period, to_local)
+from .periods import (CHILD_TIER, SUPPORTED_DATES, TIERS, Period, children, get_zone, parse_period,
+                      period_of, periods_between, previous_period, to_local)
 from .reader import RawObject, fetch_many, list_hosts, read_objects
 from .records import TierSummary, decode_json
 from .scheduler import InputState, PlanItem, Recorded, TierState, plan_due
@@ -699,6 +699,9 @@ def parse_any_period(text: str, tz) -> Period:
     for tier in TIERS:
         try:
             return parse_period(tier, text, tz)
+        except UnsupportedDate:
+            raise UnsupportedDate(f"{text!r} is outside the dates speedlab handles "
+                                  f"({SUPPORTED_DATES})") from None
         except LayoutError:
             continue
     raise LayoutError(f"{text!r} is not a period: write a date (2025-12-29), a month (2025-12), "
@@ -956,7 +959,8 @@ def aggregate(config, mode: str, period: str | None = None, host: str | None = N
     ``host``'s).
 
     ``period`` is a label of ``mode``'s tier (``2025122914``, ``20251229``/``2025-12-29``,
-    ``2025W44``, ``202512``/``2025-12``, ``2025``); default the previous complete period.
+    ``2025W44``, ``202512``/``2025-12``, ``2025``); default (``None``, not ``""``) the previous
+    complete period.
 
     Raises
     ------
@@ -969,7 +973,7 @@ def aggregate(config, mode: str, period: str | None = None, host: str | None = N
         raise LayoutError(f"unknown mode {mode!r}: use one of {', '.join(TIERS)}")
     if host is not None:
         validate_host_id(host)
-    target = (parse_period(mode, period, config.timezone) if period
+    target = (parse_period(mode, period, config.timezone) if period is not None  # '' is no period
               else previous_period(mode, _now(now), config.timezone))
     report = rollup(config, mode, target, now=now, store=store)
     summaries = report.summaries[(mode, target.label)]

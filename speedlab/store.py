@@ -275,21 +275,31 @@ class S3Store:
         self.region = region
         query = {k: v for k, v in (("endpoint_url", endpoint_url), ("region", region)) if v}
         self.url = "s3://" + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
-        from botocore.exceptions import ProfileNotFound
+        if bool(access_key_id) != bool(secret_access_key):  # botocore: a PartialCredentialsError traceback
+            given, missing = (("access_key_id", "secret_access_key") if access_key_id
+                              else ("secret_access_key", "access_key_id"))
+            raise ConfigError(f"S3 credentials need both access_key_id and secret_access_key, but only "
+                              f"{given} is given: add {missing} (store URL or [s3]), or give neither to "
+                              "use the AWS environment or profile")
+        from botocore.exceptions import PartialCredentialsError, ProfileNotFound
         try:
             session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
         except ProfileNotFound:
             raise ConfigError(f"AWS profile {profile!r} is not in ~/.aws/config or ~/.aws/credentials: "
                               "name another profile, or give [s3] keys instead") from None
-        self._client = session.client(
-            "s3", endpoint_url=endpoint_url, region_name=region or session.region_name or "us-east-1",
-            aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
-            aws_session_token=session_token,
-            config=Config(retries={"mode": "standard", "max_attempts": max_attempts},
-                          max_pool_connections=max_pool_connections,
-                          connect_timeout=connect_timeout_s, read_timeout=read_timeout_s,
-                          s3={"addressing_style": "path"} if endpoint_url else None),
-        )
+        try:
+            self._client = session.client(
+                "s3", endpoint_url=endpoint_url, region_name=region or session.region_name or "us-east-1",
+                aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
+                aws_session_token=session_token,
+                config=Config(retries={"mode": "standard", "max_attempts": max_attempts},
+                              max_pool_connections=max_pool_connections,
+                              connect_timeout=connect_timeout_s, read_timeout=read_timeout_s,
+                              s3={"addressing_style": "path"} if endpoint_url else None),
+            )
+        except PartialCredentialsError as exc:  # e.g. only AWS_ACCESS_KEY_ID in the environment
+            raise ConfigError(f"S3 credentials are incomplete ({exc}): give both the key id and the "
+                              "secret, or neither") from None
 
     def __repr__(self) -> str:
         return f"S3Store({self.url!r})"

@@ -34,6 +34,7 @@ from .collect import CollectorSettings, collect_once
 from .config import Config
 from .errors import ConfigError, SpeedlabError
 from .joblog import JobLog
+from .masking import mask_secrets
 from .periods import SLOT, UTC, slot_of
 from .schedule import default_offset_minutes
 from .store import LocalStore
@@ -102,7 +103,7 @@ class UpReport:
 
 def _data_location(config: Config) -> str:
     store = config.open_store()
-    return str(store.root) if isinstance(store, LocalStore) else config.store
+    return str(store.root) if isinstance(store, LocalStore) else mask_secrets(config.store, config.secrets)
 
 
 def _wait_ready(url: str, process, timeout_s: float) -> bool:

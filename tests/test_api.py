@@ -171,6 +171,17 @@ def test_token_in_header_bearer_or_query(deployment):
     ("POST", "/api/aggregate", {"mode": "daily", "period": "2025W99"}, "2025W99"),
     ("POST", "/api/aggregate", {"mode": "fortnightly"}, "unknown mode"),
     ("POST", "/api/aggregate", {"mode": "daily", "period": "2099-01-01"}, "has not ended yet"),
+    ("POST", "/api/aggregate", {"mode": "yearly", "period": "9999"}, "outside the dates speedlab handles"),
+    ("POST", "/api/aggregate", {"mode": "daily", "period": "0001-01-01"}, "outside the dates"),
+    ("POST", "/api/aggregate", {"mode": "daily", "period": ""}, "empty parameter(s) period"),
+    ("POST", "/api/aggregate", {"mode": "daily", "host": ""}, "empty parameter(s) host"),
+    ("GET", "/api/dashboard", {"host": ""}, "empty parameter(s) host"),
+    ("GET", "/api/dashboard", {"now": "0001-01-01T00:00:00+00:00"}, "outside the dates"),
+    ("GET", "/api/dashboard", {"now": "9998-12-31T23:00:00+00:00"}, "outside the dates"),
+    ("GET", "/api/coverage", {"date": "0001-01-01"}, "outside the dates"),
+    ("GET", "/api/coverage", {"date": "9999-12-31"}, "outside the dates"),
+    ("GET", "/api/coverage", {"now": "9999-12-31T23:59:59Z"}, "outside the dates"),
+    ("GET", "/api/latest", {"period": ""}, "empty parameter(s) period"),
 ])
 def test_bad_parameters_get_400_with_the_reason(deployment, method, path, params, words):
     server, _, _ = deployment

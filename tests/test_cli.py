@@ -76,3 +76,46 @@ def test_port_out_of_range_is_a_usage_error(command, port, capsys):
     err = capsys.readouterr().err
     assert f"argument --port: {port!r} is not a TCP port: use a number from 1 to 65535" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, code, words", [
+    (["coverage", "--date", "0001-01-01"], 1, "date '0001-01-01' is outside the dates speedlab handles"),
+    (["coverage", "--date", "9999-12-31"], 1, "outside the dates speedlab handles (1970-01-01 to 9998-12-31)"),
+    (["query", "--now", "0001-01-01T00:00:00+00:00"], 1, "is outside the dates speedlab handles"),
+    (["query", "--now", "9999-12-31T23:59:59+00:00"], 1, "is outside the dates speedlab handles"),
+    (["aggregate", "--mode", "yearly", "--period", "9999"], 1, "yearly period '9999' is outside the dates"),
+    (["aggregate", "--mode", "daily", "--period", "0001-01-01"], 1, "is outside the dates"),
+    (["aggregate", "--mode", "hourly", "--period", "0001010100"], 1, "is outside the dates"),
+    (["aggregate", "--backfill", "0001", "0002", "--no-progress"], 1, "'0001' is outside the dates"),
+    (["scheduler", "run-due", "--now", "0001-01-01T00:00:00+00:00"], 2, "argument --now: timestamp 0001-01-01"),
+    (["scheduler", "run-due", "--now", "9999-12-31T23:59:59+00:00"], 2, "is outside the dates"),
+    (["scheduler", "run-due", "--now", "9998-12-31T23:00:00+00:00"], 1, "time 9999-01-01T04:30:00+05:30 is outside"),
+    (["logs", "--poll", "-1", "--follow"], 2, "argument --poll: '-1' is not a number of seconds above 0"),
+    (["logs", "--poll", "nan", "--follow"], 2, "argument --poll: 'nan'"),
+    (["logs", "--since", "9999-12-31T23:59:59Z"], 1, "--since '9999-12-31T23:59:59Z': timestamp"),
+    (["aggregate", "--mode", "daily", "--period", ""], 2, "argument --period: an empty value is not allowed"),
+    (["aggregate", "--mode", "daily", "--host", ""], 2, "argument --host: an empty value is not allowed"),
+    (["query", "--host", ""], 2, "argument --host: an empty value is not allowed"),
+    (["latest", "--host", " "], 2, "argument --host: an empty value is not allowed"),
+    (["aggregate", "--mode", "daily", "--store", ""], 2, "argument --store: an empty value is not allowed"),
+    (["aggregate", "--mode", "fortnightly"], 2, "argument --mode: invalid choice: 'fortnightly'"),
+    (["latest", "--store", "s3://?secret_access_key=not-shown"], 1,
+     "S3 credentials need both access_key_id and secret_access_key, but only secret_access_key is given"),
+])
+def test_bad_dates_and_empty_values_are_one_line_not_a_traceback(argv, code, words, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "store"
+    (store / "vd-speed-test").mkdir(parents=True)
+    if "--store" not in argv:
+        argv = [*argv, "--store", str(store)]
+    try:
+        assert main(argv) == code
+    except SystemExit as exit_:  # argparse usage errors
+        assert exit_.code == code
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1 and "not-shown" not in err, err
+
+
+def test_logs_since_further_back_than_1970_means_everything(tmp_path, capsys):
+    assert main(["logs", "--since", "999999999d", "--no-follow", "--store", str(tmp_path)]) == 0
+    assert capsys.readouterr().err.startswith("no log lines since 999999999d")

@@ -159,3 +159,15 @@ def test_stream_logs_uses_the_configs_log_folder(store, config_for):
     assert log_dir(config) == Path(config.state_path) / "logs"
     with pytest.raises(LogError, match="--since"):
         stream_logs(config, since="later")
+
+
+def test_since_beyond_1970_means_from_the_start_and_a_bad_poll_is_a_log_error(local_store, config_for):
+    start = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    assert parse_since("999999999d", NOW) == start        # OverflowError before
+    assert parse_since("100000w", NOW) == start
+    with pytest.raises(LogError, match="outside the dates speedlab handles"):
+        parse_since("0001-01-01T00:00:00Z", NOW)
+    config = config_for(local_store)
+    for poll in (-1, 0, float("nan"), float("inf"), 1e9):
+        with pytest.raises(LogError, match="--poll .* must be a number of seconds above 0"):
+            stream_logs(config, follow=True, poll_s=poll)

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from speedlab.errors import ConfigError, LayoutError
-from speedlab.periods import (children, get_zone, parse_period, period_of, periods_between,
-                              previous_period, slot_of)
+from speedlab.errors import ConfigError, LayoutError, UnsupportedDate
+from speedlab.periods import (check_moment, children, get_zone, parse_period, parse_timestamp, period_of,
+                              periods_between, previous_period, slot_of)
 
 UTC = timezone.utc
 
@@ -125,3 +125,30 @@ def test_every_moment_lies_in_its_period_and_label_round_trips(moment, tier):
     assert period.contains(moment)
     assert parse_period(tier, period.label) == period
     assert period.next().start == period.end
+
+
+@pytest.mark.parametrize("call", [
+    lambda: parse_period("yearly", "9999"), lambda: parse_period("daily", "0001-01-01"),
+    lambda: parse_period("hourly", "0001010100"), lambda: parse_period("weekly", "1969W01"),
+    lambda: period_of("daily", datetime(1, 1, 1, tzinfo=UTC)),
+    lambda: period_of("yearly", datetime(9999, 12, 31, 23, tzinfo=UTC)),
+    lambda: period_of("yearly", utc("9998-12-31T23:00:00")),     # 9999 in IST
+    lambda: previous_period("daily", utc("1970-01-01T00:00:00")),  # its previous day is 1969 in UTC
+    lambda: parse_timestamp("0001-01-01T00:00:00+05:30"), lambda: parse_timestamp("9999-12-31T23:59:59Z"),
+])
+def test_dates_outside_1970_to_9998_are_one_layout_error_not_an_overflow(call):
+    with pytest.raises(UnsupportedDate, match=r"outside the dates speedlab handles \(1970-01-01 to 9998-12-31\)"):
+        call()
+    assert issubclass(UnsupportedDate, LayoutError) and issubclass(UnsupportedDate, ValueError)
+
+
+def test_the_edges_of_the_supported_dates_work_in_any_zone():
+    for zone in ("Asia/Kolkata", "Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC"):
+        first, last = parse_period("yearly", "1970", zone), parse_period("yearly", "9998", zone)
+        assert (first.label, last.label) == ("1970", "9998")
+        assert [p.label for p in periods_between("monthly", utc("9998-11-15T00:00:00"),
+                                                 utc("9998-12-15T00:00:00"), zone)] == ["999811", "999812"]
+        assert parse_period("hourly", "9998123123", zone).end_utc > first.start_utc
+        assert check_moment(utc("9998-06-01T00:00:00")).year == 9998
+        with pytest.raises(UnsupportedDate):
+            last.next()

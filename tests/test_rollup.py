@@ -313,3 +313,9 @@ def test_backfill_of_a_store_without_results_rolls_up_nothing_and_says_so(local_
     local_store.create_bucket(B.raw)
     report = backfill(config_for(local_store), "2025-01-01", "2025-12-31", progress=False, now=NOW)
     assert report.periods == 0 and "holds no raw results" in report.clamped["message"]
+
+
+def test_aggregate_with_an_empty_period_is_an_error_not_the_previous_period(local_store, config_for):
+    put(local_store, result("home-primary", "2025-12-29 14:01", 100.0))
+    with pytest.raises(SpeedlabError, match="daily period '' is not understood"):
+        aggregate(config_for(local_store), "daily", "", now=NOW)
