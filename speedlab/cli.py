@@ -362,8 +362,8 @@ def _add_dashboard(sub, common) -> None:
 
 def _run_dashboard(args, config: Config) -> int:
     from .dashboard import serve
-    print(f"speedlab dashboard: http://127.0.0.1:{args.port}/ (store {config.store}; Ctrl+C stops)",
-          flush=True)
+    print(f"speedlab dashboard: http://127.0.0.1:{args.port}/ (store "
+          f"{mask_secrets(config.store, config.secrets)}; Ctrl+C stops)", flush=True)
     return serve(config, args.port, now=args.now, cull_idle_s=args.cull_idle, api=args.api)
 
 

@@ -137,6 +137,14 @@ def test_run_up_creates_its_store_folder_on_first_run_but_not_a_mistyped_parent(
     assert not (tmp_path / "no-such-parent").exists()
 
 
+def test_up_announces_an_s3_store_without_its_credentials():
+    from speedlab.up import _data_location
+    config = load_config(env={}, store="s3://?endpoint_url=http://127.0.0.1:9&access_key_id=AKIAUPKEY"
+                                       "&secret_access_key=up-secret-value")
+    shown = _data_location(config)
+    assert shown == "s3://?endpoint_url=http://127.0.0.1:9&access_key_id=****&secret_access_key=****"
+
+
 def test_run_up_goes_on_after_a_failing_cycle(tmp_path):
     store = LocalStore(tmp_path / "data")
     store.root.mkdir()
