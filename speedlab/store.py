@@ -6,7 +6,9 @@
 * :class:`LocalStore` (``file:///path`` or a plain path) — the embedded default. A root folder
   holds one sub-folder per bucket (``<root>/vd-speed-test/host=…/…``). Writes are atomic (temp
   file, fsync, rename), so a crash never leaves half a JSON object; the conditional put is an
-  exclusive hard link, so exactly one of several racing writers wins.
+  exclusive hard link, so exactly one of several racing writers wins. A writer killed between
+  the two (``kill -9``) leaves its ``.speedlab-tmp-*`` file: listings never return one, and one
+  older than :attr:`LocalStore.TEMP_MAX_AGE_S` is removed when a listing or a write meets it.
 * :class:`S3Store` (``s3://``, optionally ``s3://?endpoint_url=http://host:port&region=…``)
   through boto3: paginated listings, ``put_object(IfNoneMatch="*")`` as the conditional put,
   botocore's ``standard`` retry mode, and errors that say what to do.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -88,6 +91,8 @@ class LocalStore:
     """
 
     _TMP = ".speedlab-tmp-"
+    #: A temporary file older than this [s] belongs to a writer that died (kill -9): removed.
+    TEMP_MAX_AGE_S = 600.0
 
     def __init__(self, root: str | os.PathLike, durable: bool = True) -> None:
         self.root = Path(root).expanduser().absolute()
@@ -134,6 +139,28 @@ class LocalStore:
             raise StoreUnavailable(f"cannot write {path}: {exc.strerror or exc}") from None
         return Path(tmp)
 
+    def _remove_if_stale(self, path: str | os.PathLike, now_s: float | None = None) -> bool:
+        """Remove the temporary file ``path`` if it is older than :attr:`TEMP_MAX_AGE_S` (its
+        writer died); a younger one may belong to a write in progress. Best effort."""
+        try:
+            if (now_s or time.time()) - os.stat(path).st_mtime <= self.TEMP_MAX_AGE_S:
+                return False
+            os.unlink(path)
+            return True
+        except OSError:  # gone already, or not ours to remove
+            return False
+
+    def _sweep_folder(self, folder: Path) -> None:
+        """Remove stale temporary files in ``folder`` (the one a write just went to)."""
+        try:
+            with os.scandir(folder) as entries:
+                stale = [e.path for e in entries if e.name.startswith(self._TMP)]
+        except OSError:
+            return
+        now_s = time.time()
+        for path in stale:
+            self._remove_if_stale(path, now_s)
+
     def _sync_dir(self, folder: Path) -> None:
         if not self.durable:
             return
@@ -157,6 +184,7 @@ class LocalStore:
             tmp.unlink(missing_ok=True)
             raise StoreUnavailable(f"cannot write {path}: {exc.strerror}") from None
         self._sync_dir(path.parent)
+        self._sweep_folder(path.parent)
 
     def put_if_absent(self, bucket: str, key: str, data: bytes) -> bool:
         path = self._path(bucket, key)
@@ -170,6 +198,7 @@ class LocalStore:
         finally:
             tmp.unlink(missing_ok=True)
         self._sync_dir(path.parent)
+        self._sweep_folder(path.parent)
         return True
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
@@ -190,7 +219,10 @@ class LocalStore:
                 continue
             for name in filenames:
                 key = rel_dir + name
-                if name.startswith(self._TMP) or not key.startswith(prefix):
+                if name.startswith(self._TMP):  # never listed; removed once its writer is surely dead
+                    self._remove_if_stale(os.path.join(dirpath, name))
+                    continue
+                if not key.startswith(prefix):
                     continue
                 try:
                     st = os.stat(os.path.join(dirpath, name))

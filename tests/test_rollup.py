@@ -319,3 +319,25 @@ def test_aggregate_with_an_empty_period_is_an_error_not_the_previous_period(loca
     put(local_store, result("home-primary", "2025-12-29 14:01", 100.0))
     with pytest.raises(SpeedlabError, match="daily period '' is not understood"):
         aggregate(config_for(local_store), "daily", "", now=NOW)
+
+
+def test_temp_files_left_by_a_killed_rollup_are_cleaned_by_the_next_one(local_store, config_for):
+    import os
+    import time
+    hour_data(local_store)
+    config = config_for(local_store)
+    day = parse_period("daily", "2025-12-29", IST)
+    rollup(config, "daily", day, now=NOW)
+    killed = []  # what kill -9 between the temp file and its rename leaves, an hour ago
+    for bucket, key in ((B.hourly, layout.summary_key(parse_period("hourly", HOUR, IST))),
+                        (B.hourly, layout.summary_key(parse_period("hourly", HOUR, IST), "office-main")),
+                        (B.daily, layout.summary_key(day))):
+        path = local_store.root / bucket / key
+        temp = path.parent / f"{LocalStore._TMP}{len(killed)}"
+        temp.write_bytes(path.read_bytes()[:10])
+        os.utime(temp, (time.time() - 3600, time.time() - 3600))
+        killed.append(temp)
+    local_store.put(B.hourly, layout.summary_key(parse_period("hourly", HOUR, IST)), b"[1]")  # redo the day
+    rollup(config, "daily", day, now=NOW)
+    assert [t for t in killed if t.exists()] == []
+    assert not any(p.name.startswith(LocalStore._TMP) for p in local_store.root.rglob("*"))

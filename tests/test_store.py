@@ -222,3 +222,28 @@ def test_unknown_aws_profile_is_a_config_error(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
     with pytest.raises(ConfigError, match="AWS profile 'nope' is not in"):
         open_store("s3://?endpoint_url=http://127.0.0.1:1&profile=nope")
+
+
+def _temp_file(folder, name, age_s):
+    import os
+    import time
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{LocalStore._TMP}{name}"
+    path.write_bytes(b'{"half": ')
+    os.utime(path, (time.time() - age_s, time.time() - age_s))
+    return path
+
+
+def test_local_temp_files_of_a_killed_writer_are_never_listed_and_removed_once_stale(local_store):
+    local_store.put("b", "day=1/hour=01/summary.json", b"{}")
+    folder = local_store.root / "b" / "day=1" / "hour=01"
+    stale = _temp_file(folder, "killed", LocalStore.TEMP_MAX_AGE_S + 60)
+    fresh = _temp_file(folder, "writing", 5)        # a write in progress: left alone
+    elsewhere = _temp_file(local_store.root / "b" / "day=2", "killed", 3600)
+    assert [i.key for i in local_store.list("b")] == ["day=1/hour=01/summary.json"]
+    assert (stale.exists(), fresh.exists(), elsewhere.exists()) == (False, True, False)
+    assert local_store.list_prefixes("b", "day=1/") == ["day=1/hour=01/"]
+    # a write into a folder holding a stale temporary file removes it too (no listing needed)
+    again = _temp_file(folder, "killed-again", 3600)
+    local_store.put_if_absent("b", "day=1/hour=01/other.json", b"{}")
+    assert not again.exists() and fresh.exists()
