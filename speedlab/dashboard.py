@@ -454,7 +454,10 @@ class App:
         self.store, self.config, self.now = store, config, now
         settings = config.section("dashboard") if config is not None else {}
         self.heatmap_days = int(settings.get("heatmap_days", HEATMAP_DAYS))
-        self.log = JobLog.for_config(config, "dashboard") if config is not None else JobLog(None, "dashboard")
+        try:
+            self.log = JobLog.for_config(config, "dashboard") if config is not None else JobLog(None, "dashboard")
+        except SpeedlabError:  # a missing local store folder: shown on the page, nothing created in it
+            self.log = JobLog(None, "dashboard")
         self.selection, self.notes = parse_query_string(query_string)
         self.hosts: list[str] = []
         self.state: dict[str, Any] = {"rows": None, "stats": None, "cells": None, "status": "starting",

@@ -239,11 +239,15 @@ def test_a_bad_configuration_is_shown_not_raised(tmp_path):
     app = App.from_config(environ={"SPEEDLAB_STORE": str(tmp_path)}, now="yesterday")
     assert "now=&#x27;yesterday&#x27; is not an ISO 8601 time" in app.status.value
     app.close()
+    app = App.from_config(environ={"SPEEDLAB_STORE": str(tmp_path / "mistyped" / "store")})
+    assert state_of(app) == "error" and "mistyped/store does not exist" in app.status.value
+    app.close()
+    assert not (tmp_path / "mistyped").exists()  # the kernel creates no store (nor its _speedlab)
 
 
 def test_an_unreachable_store_is_shown_not_raised(tmp_path):
     config = load_config(env={}, store=str(tmp_path / "gone"), state_dir=str(tmp_path / "state"))
-    app = App(config.open_store(), config, now=NOW)
+    app = App(LocalStore(tmp_path / "gone"), config, now=NOW)  # opened, then gone (an unmounted disk)
     app.wait()
     assert state_of(app) == "error"
     assert "cannot list hosts: local store folder" in app.status.value
