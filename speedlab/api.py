@@ -25,7 +25,7 @@ Voilà's own token if it has one, else one generated at start-up and printed onc
     public = ["dashboard", "openapi"]       # opened read-only on purpose; default none
 
 Invalid parameters (an unknown mode, a bad date, a date outside 1970-9998, a period that has
-not ended, an empty value such as ``host=``, an unknown parameter name) answer 400 with the
+not started, an empty value such as ``host=``, an unknown parameter name) answer 400 with the
 reason; a store that cannot be reached answers 503; a bug answers 500 *as JSON* and is written
 to the ``api`` job log.
 

@@ -442,9 +442,9 @@ def _tier_checks(config, settings: HealthSettings, store: Store, now: datetime,
     out = []
     for tier in settings.tiers:
         due = tier_due_period(tier, now, config.timezone, settings.grace_minutes, earliest)
-        future: list = []  # summaries of periods that end after now cannot make a tier current
+        future: list = []  # only a complete summary makes a tier current (not 2099's, nor today's)
         newest = newest_summaries(store, config.buckets, tier, None, 1, now=now, tz=config.timezone,
-                                  future=future)
+                                  future=future, complete=True)
         label = newest[0][0] if newest else None
         if due is None:
             out.append(_observe_state("tier_stale", tier, False, f"no {tier} summary is due yet", now,

@@ -138,20 +138,23 @@ def newest_raw(store: Store, buckets: Buckets, host_id: str, last: int, *,
     return [item for _, item in found[:last]]
 
 
-def _summary_ends(key, tz) -> datetime:
+def _summary_bound(key, tz, end: bool) -> datetime:
+    """When the key's period starts (or, with ``end``, ends) [UTC]."""
     try:
-        return key.period(tz).end_utc
+        period = key.period(tz)
     except LayoutError:  # a label no period has: shown (and refused) as it is
         return datetime.min.replace(tzinfo=timezone.utc)
+    return period.end_utc if end else period.start_utc
 
 
 def newest_summaries(store: Store, buckets: Buckets, tier: str, host_id: str | None, last: int, *,
-                     now: datetime | None = None, tz=DEFAULT_TIMEZONE,
-                     future: list | None = None) -> list[tuple[str, ObjectInfo]]:
+                     now: datetime | None = None, tz=DEFAULT_TIMEZONE, future: list | None = None,
+                     complete: bool = False) -> list[tuple[str, ObjectInfo]]:
     """The ``last`` newest ``tier`` summaries (all hosts, or ``host_id``'s): ``(label, info)``.
 
-    With ``now``, a summary of a period that ends after ``now`` + :data:`FUTURE_SKEW` (it
-    cannot be complete) is not counted but appended to ``future`` as ``(label, info)``.
+    With ``now``, a summary of a period that starts after ``now`` + :data:`FUTURE_SKEW` (from
+    the future) is not counted but appended to ``future`` as ``(label, info)``; with
+    ``complete`` too, so is one of a period still in progress (it ends after that).
     """
     def accept(info: ObjectInfo):
         try:
@@ -160,7 +163,7 @@ def newest_summaries(store: Store, buckets: Buckets, tier: str, host_id: str | N
             return None
         if key.tier != tier or key.host_id != host_id or key.name != SUMMARY_NAME:
             return None
-        if now is not None and _summary_ends(key, tz) > now + FUTURE_SKEW:
+        if now is not None and _summary_bound(key, tz, complete) > now + FUTURE_SKEW:
             if future is not None:
                 future.append((key.label, info))
             return None
@@ -220,8 +223,8 @@ def latest(config, period: str = "latest", last: int | None = None, host: str | 
     store : Store, optional
         An open store (default ``config.open_store()``).
     now : datetime, optional
-        The clock (default the live one). Objects dated after it (a slot starting, or a
-        period ending, more than :data:`FUTURE_SKEW` later) are not counted as the newest;
+        The clock (default the live one). Objects dated after it (a slot or a summary's
+        period starting more than :data:`FUTURE_SKEW` later) are not counted as the newest;
         they follow the newest entries, unread, with ``error`` saying so.
 
     Returns

@@ -668,19 +668,21 @@ def rollup(config, tier: str, period: Period, *, now: datetime | None = None,
     Raises
     ------
     LayoutError
-        If ``period`` is not a ``tier`` period, or has not ended at ``now``: a summary of a
-        period still running (or in the future) would be incomplete and look newer than the
-        summaries ``speedlab health`` checks.
+        If ``period`` is not a ``tier`` period, or has not started at ``now``: a summary of a
+        future period (``2099-01-01``) holds nothing and would look newer than every real one.
+        A period in progress may be rolled up (the dashboard's "so far"; ``speedlab demo``
+        does it); the rollup due at its end replaces that summary.
     StoreUnavailable
         If the store cannot be read or written (nothing half-done is left: run it again).
     """
     if period.tier != tier:
         raise LayoutError(f"period {period.label} is {period.tier}, not {tier}")
     now_utc = _now(now)
-    if period.end_utc > now_utc:
-        now_local = now_utc.astimezone(period.end.tzinfo).isoformat(timespec="seconds")
-        raise LayoutError(f"{tier} period {period.iso_label} has not ended yet (it ends "
-                          f"{period.end.isoformat()}; now is {now_local}): roll up a period that is over")
+    if period.start_utc > now_utc:
+        now_local = now_utc.astimezone(period.start.tzinfo).isoformat(timespec="seconds")
+        raise LayoutError(f"{tier} period {period.iso_label} has not started yet (it starts "
+                          f"{period.start.isoformat()}; now is {now_local}): roll up a period "
+                          "that has begun")
     roller, log = _session(config, "aggregator", store, now, require_raw=True)
     return _run_logged(roller, log, f"{tier} rollup of {period.label}",
                        {"tier": tier, "period": period.label},

@@ -170,7 +170,7 @@ def test_token_in_header_bearer_or_query(deployment):
     ("POST", "/api/aggregate", {}, "mode is required"),
     ("POST", "/api/aggregate", {"mode": "daily", "period": "2025W99"}, "2025W99"),
     ("POST", "/api/aggregate", {"mode": "fortnightly"}, "unknown mode"),
-    ("POST", "/api/aggregate", {"mode": "daily", "period": "2099-01-01"}, "has not ended yet"),
+    ("POST", "/api/aggregate", {"mode": "daily", "period": "2099-01-01"}, "has not started yet"),
     ("POST", "/api/aggregate", {"mode": "yearly", "period": "9999"}, "outside the dates speedlab handles"),
     ("POST", "/api/aggregate", {"mode": "daily", "period": "0001-01-01"}, "outside the dates"),
     ("POST", "/api/aggregate", {"mode": "daily", "period": ""}, "empty parameter(s) period"),

@@ -217,7 +217,7 @@ def test_objects_from_the_future_hide_neither_a_silent_host_nor_a_stale_tier(loc
         d.results("home-primary", "2025-12-29 10:00", "2025-12-29 14:15")
         d.results("office-main", "2025-12-29 10:00", "2025-12-29 12:00")   # then silent
         d.results("office-main", "2030-06-01 10:00", "2030-06-01 10:00")   # a self-consistent result from 2030
-        d.hourly("2025122910", "2025122911", "2099010100")                  # 12:00 is missing; 2099 is not over
+        d.hourly("2025122910", "2025122911", "2025122914", "2099010100")    # 12:00 missing; 14:00 and 2099 not over
         report = d.check("2025-12-29 14:20", send_alerts=False)
     checks = {c["check"]: c for c in report.checks}
     assert checks["host_silent:office-main"]["status"] == "alerting"
@@ -225,7 +225,7 @@ def test_objects_from_the_future_hide_neither_a_silent_host_nor_a_stale_tier(loc
     assert "1 result(s) dated after now ignored" in checks["host_silent:office-main"]["message"]
     assert checks["tier_stale:hourly"]["status"] == "alerting"
     assert "the newest is 2025122911" in checks["tier_stale:hourly"]["message"]
-    assert checks["tier_stale:hourly"]["details"]["future_objects"] == 1
+    assert checks["tier_stale:hourly"]["details"]["future_objects"] == 2
     assert not report.healthy
 
 

@@ -149,14 +149,14 @@ def test_tables_for_people(local_store, config_for):
 
 
 def test_objects_dated_after_now_are_flagged_after_the_newest_not_listed_first(local_store, config_for):
-    for label in ("20251230", "20251231", "20990101"):
+    for label in ("20251230", "20251231", "20260102", "20990101"):  # 2 January is in progress
         put_summary(local_store, "daily", label, avg_download=1.0)
     put_raw(local_store, result("home-primary", "2025-12-31 23:46:00", download=13))
     put_raw(local_store, result("home-primary", "2030-06-01 10:00:00", download=99))
     config = config_for(local_store)
     now = datetime(2026, 1, 2, 12, 0, tzinfo=IST)
     daily = latest(config, "daily", last=2, now=now)
-    assert [(e.label, e.error is None) for e in daily] == [("20251231", True), ("20251230", True),
+    assert [(e.label, e.error is None) for e in daily] == [("20260102", True), ("20251231", True),
                                                           ("20990101", False)]
     assert daily[-1].data is None and daily[-1].error.startswith("dated after now (2026-01-02T06:30+00:00)")
     newest = latest(config, "latest", now=now)
