@@ -362,9 +362,12 @@ def _add_dashboard(sub, common) -> None:
 
 def _run_dashboard(args, config: Config) -> int:
     from .dashboard import serve
-    print(f"speedlab dashboard: http://127.0.0.1:{args.port}/ (store "
-          f"{mask_secrets(config.store, config.secrets)}; Ctrl+C stops)", flush=True)
-    return serve(config, args.port, now=args.now, cull_idle_s=args.cull_idle, api=args.api)
+    code = serve(config, args.port, now=args.now, cull_idle_s=args.cull_idle, api=args.api,
+                 announce=lambda url: print(f"speedlab dashboard: {url} (store "
+                                            f"{mask_secrets(config.store, config.secrets)}; Ctrl+C stops)",
+                                            flush=True))
+    print("speedlab dashboard: stopped", flush=True)
+    return code
 
 
 # --------------------------------------------------------------------------- aggregation

@@ -35,15 +35,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import SpeedlabError
+from .bundled import scheduled_notebook
+from .errors import ConfigError, SpeedlabError
 from .joblog import JobLog
 from .masking import CREDENTIAL_OPTIONS, mask_data, mask_secrets, split_credentials
 
-__all__ = ["RESULT_MIME", "NotebookRun", "NotebookRunFailed", "SCHEDULED_DIR",
+__all__ = ["RESULT_MIME", "NotebookRun", "NotebookRunFailed",
            "notebook_parameters", "run_notebook", "run_scheduled", "show_result"]
 
-#: Where the scheduled notebooks live (the repository's ``scheduled/`` folder).
-SCHEDULED_DIR = Path(__file__).resolve().parent.parent / "scheduled"
 #: The MIME type a notebook's result is displayed under, so the runner can find it again.
 RESULT_MIME = "application/vnd.speedlab.result+json"
 UTC = timezone.utc
@@ -262,9 +261,9 @@ def run_scheduled(config, name: str, parameters: dict, *, job: str | None = None
     NotebookRunFailed
         If the notebook does not exist, or (with ``raise_on_failure``) if the run failed.
     """
-    notebook = SCHEDULED_DIR / f"{name}.ipynb"
-    if not notebook.is_file():
-        raise NotebookRunFailed(f"no scheduled notebook {notebook}: --via-notebook needs speedlab's "
-                                "source folder (scheduled/ is not installed with the package)")
+    try:
+        notebook = scheduled_notebook(name)
+    except ConfigError as exc:
+        raise NotebookRunFailed(str(exc)) from exc
     return run_notebook(config, notebook, {**notebook_parameters(config), **parameters},
                         job=job or name, raise_on_failure=raise_on_failure)

@@ -24,15 +24,13 @@ import importlib.util
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
 
 from .collect import CollectorSettings, collect_once
 from .config import Config
-from .errors import ConfigError, SpeedlabError
+from .errors import ConfigError, ServeError, SpeedlabError
 from .joblog import JobLog
 from .masking import mask_secrets
 from .periods import SLOT, UTC, slot_of
@@ -106,23 +104,6 @@ def _data_location(config: Config) -> str:
     return str(store.root) if isinstance(store, LocalStore) else mask_secrets(config.store, config.secrets)
 
 
-def _wait_ready(url: str, process, timeout_s: float) -> bool:
-    """Poll ``url`` until it answers; ``False`` on timeout; :class:`UpError` if the server exits."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise UpError(f"the dashboard server exited with status {process.returncode} before it "
-                          f"answered at {url}: is the port taken? Pass another --port")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return True
-        except urllib.error.HTTPError:
-            return True
-        except OSError:
-            time.sleep(0.2)
-    return False
-
-
 def run_up(config: Config, *, clock: Callable[[], datetime] = real_clock, rate: float = 1.0,
            offset_minutes: int | None = None, serve: bool = True, port: int = 8866, api: bool = True,
            engine: Callable[[], dict] | None = None, stop: threading.Event | None = None,
@@ -175,7 +156,7 @@ def run_up(config: Config, *, clock: Callable[[], datetime] = real_clock, rate: 
     where = _data_location(config)
     log.start("up started", store=config.store, port=port if serve else None, offset_minutes=offset_minutes)
     process = None
-    from .dashboard import launch
+    from .dashboard import launch, wait_until_serving
     from .dashboard import stop as stop_server
     from .rollup import run_due
     if api and importlib.util.find_spec("speedlab.api") is None:
@@ -184,7 +165,11 @@ def run_up(config: Config, *, clock: Callable[[], datetime] = real_clock, rate: 
         if serve:
             process = launch(config, port, api=api)
             report.dashboard_url = f"http://127.0.0.1:{port}/"
-            if not _wait_ready(f"http://127.0.0.1:{port}/voila/static/favicon.ico", process, ready_timeout_s):
+            try:
+                ready = wait_until_serving(process, port, ready_timeout_s)
+            except ServeError as exc:
+                raise UpError(str(exc)) from exc
+            if not ready:
                 log.warning("the dashboard is slow to start", port=port)
                 echo(f"warning: the dashboard at {report.dashboard_url} has not answered yet; it may still be starting")
             echo(f"speedlab up: dashboard at {report.dashboard_url}" + (
@@ -209,6 +194,7 @@ def run_up(config: Config, *, clock: Callable[[], datetime] = real_clock, rate: 
         if process is not None:
             stop_server(process)
         log.end("up stopped", cycles=len(report.cycles), stored=report.stored)
+        echo(f"speedlab up: stopped ({len(report.cycles)} cycle(s), {report.stored} result(s) stored)")
     return report
 
 
