@@ -21,7 +21,8 @@ short version:
   from the host's trailing window (see :func:`anomaly_threshold`, configurable in
   ``[aggregate]``).
 * **Coverage**: ``expected_slots = len(hosts) * period.expected_slots`` where ``hosts`` are
-  the hosts that stored anything in the period; ``slots_with_result`` counts slots with a
+  the hosts that stored anything in the period (for a period rolled up before it ends, only
+  the slots begun by ``now`` are expected); ``slots_with_result`` counts slots with a
   kept result (``ok`` or ``failed``).
 * **Plan**: ``below_expected`` compares the period's averages with the plan times
   ``below_expected_fraction``; for all hosts the plan is the test-count-weighted mean of the
@@ -34,14 +35,14 @@ import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import polars as pl
 
 from .config import below_plan
 from .errors import ConfigError, InvalidRecord
-from .periods import Period
+from .periods import Period, period_of
 from .reader import slot_preference
 from .records import SCHEMA_VERSION, SpeedTestResult, TierSummary
 from .sketch import DEFAULT_ALPHA, QuantileSketch
@@ -49,7 +50,7 @@ from .sketch import DEFAULT_ALPHA, QuantileSketch
 __all__ = ["METRICS", "SCALE", "Accumulator", "AggregateSettings", "HourPart", "MetricStats",
            "anomaly_threshold", "count_anomalies", "dedupe_slots", "hour_summaries",
            "hourly_parts", "hourly_summaries", "label_fields",
-           "merge_summaries", "quantise", "results_frame", "summary_from_accumulator"]
+           "expected_slots_so_far", "merge_summaries", "quantise", "results_frame", "summary_from_accumulator"]
 
 #: The metrics summarised, with the short name used in the seed's field names.
 METRICS = {"download_mbps": "download", "upload_mbps": "upload", "ping_ms": "ping"}
@@ -385,9 +386,31 @@ def _below(avg_down: float | None, avg_up: float | None, plan_down: float | None
 
 # =========================================================================== finishing
 
+def expected_slots_so_far(period: Period, now: datetime | None) -> int:
+    """The slots one host is expected to have filled in ``period`` at ``now``.
+
+    All of them once the period is over (or without ``now``). An hour in progress: the slots
+    begun by ``now``. A longer period in progress is rolled up from the hours that are over, so:
+    the slots before the start of ``now``'s hour (a day at 18:05: 72, never the 216 of 288 that
+    would count the evening's slots as missing).
+    """
+    if now is None or period.end_utc <= now:
+        return period.expected_slots
+    if period.tier == "hourly":
+        return period.slots_begun(now)
+    hour = period_of("hourly", now, period.start.tzinfo)
+    return period.slots_begun(hour.start_utc - timedelta(microseconds=1))
+
+
 def summary_from_accumulator(acc: Accumulator, period: Period, host_id: str | None, *,
-                             plan_for: Callable, fraction: float, timezone: str) -> TierSummary:
-    """Turn counted statistics into the summary of ``period`` for ``host_id`` (None: all)."""
+                             plan_for: Callable, fraction: float, timezone: str,
+                             now: datetime | None = None) -> TierSummary:
+    """Turn counted statistics into the summary of ``period`` for ``host_id`` (None: all).
+
+    With ``now`` inside the period (a period rolled up so far), ``expected_slots`` counts only
+    the slots that could have a result yet (:func:`expected_slots_so_far`); for a period that is
+    over it is all of them either way.
+    """
     stats = acc.stats
     data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "tier": period.tier,
                             "period": period.label, **label_fields(period),
@@ -400,7 +423,7 @@ def summary_from_accumulator(acc: Accumulator, period: Period, host_id: str | No
     for metric, short in METRICS.items():
         data[f"median_{short}"] = stats[metric].quantile(0.5)
         data[f"p95_{short}"] = stats[metric].quantile(0.95)
-    expected_slots = len(acc.hosts) * period.expected_slots
+    expected_slots = len(acc.hosts) * expected_slots_so_far(period, now)
     plan_down, plan_up = _expected(acc, host_id, plan_for)
     data.update(
         records_aggregated=acc.records, failed_tests=acc.failed_tests,
@@ -568,11 +591,12 @@ def hourly_parts(results: Mapping[str, Sequence[tuple[str, SpeedTestResult]]],
 def hour_summaries(period: Period, parts: Mapping[str, HourPart], *,
                    thresholds: Mapping[str, float | None] | None = None, unattributed: int = 0,
                    plan_for: Callable, fraction: float = 0.8, timezone: str = "Asia/Kolkata",
-                   settings: AggregateSettings = AggregateSettings()) -> dict[str | None, TierSummary]:
+                   settings: AggregateSettings = AggregateSettings(),
+                   now: datetime | None = None) -> dict[str | None, TierSummary]:
     """Finish one hour from :func:`hourly_parts`: count anomalies against each host's
     threshold, then the per-host summaries and the all-hosts one (key ``None``)."""
     thresholds = thresholds or {}
-    common = dict(plan_for=plan_for, fraction=fraction, timezone=timezone)
+    common = dict(plan_for=plan_for, fraction=fraction, timezone=timezone, now=now)
     everyone = Accumulator.empty(settings.sketch_alpha)
     out: dict[str | None, TierSummary] = {}
     for host in sorted(parts):
@@ -592,7 +616,7 @@ def hourly_summaries(period: Period, results: Sequence[tuple[str, SpeedTestResul
                      rejected: Sequence[tuple[str, str]] = (), *,
                      thresholds: Mapping[str, float | None] | None = None,
                      plan_for: Callable, fraction: float = 0.8, timezone: str = "Asia/Kolkata",
-                     settings: AggregateSettings = AggregateSettings(),
+                     settings: AggregateSettings = AggregateSettings(), now: datetime | None = None,
                      ) -> dict[str | None, TierSummary]:
     """Summaries of one hour: one per host that stored anything, and the all-hosts one (key None).
 
@@ -616,7 +640,7 @@ def hourly_summaries(period: Period, results: Sequence[tuple[str, SpeedTestResul
     parts, unattributed = hourly_parts({period.label: results}, {period.label: rejected}, settings)
     return hour_summaries(period, parts.get(period.label, {}), thresholds=thresholds,
                           unattributed=unattributed.get(period.label, 0), plan_for=plan_for,
-                          fraction=fraction, timezone=timezone, settings=settings)
+                          fraction=fraction, timezone=timezone, settings=settings, now=now)
 
 
 # =========================================================================== summaries -> coarser
@@ -624,7 +648,7 @@ def hourly_summaries(period: Period, results: Sequence[tuple[str, SpeedTestResul
 def merge_summaries(period: Period, host_id: str | None, children: Sequence[Mapping[str, Any]], *,
                     plan_for: Callable, fraction: float = 0.8, timezone: str = "Asia/Kolkata",
                     settings: AggregateSettings = AggregateSettings(),
-                    sources: Sequence[str | None] | None = None) -> TierSummary:
+                    sources: Sequence[str | None] | None = None, now: datetime | None = None) -> TierSummary:
     """The summary of ``period`` from its children's summaries (hours -> day, days -> week or
     month, months -> year), for one host or all hosts.
 
@@ -643,4 +667,4 @@ def merge_summaries(period: Period, host_id: str | None, children: Sequence[Mapp
     if period.tier == "daily":
         acc.days = int(acc.days > 0 or acc.records > 0)
     return summary_from_accumulator(acc, period, host_id, plan_for=plan_for, fraction=fraction,
-                                    timezone=timezone)
+                                    timezone=timezone, now=now)

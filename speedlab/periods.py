@@ -191,6 +191,19 @@ class Period:
         """How many 15-minute slots the period holds (96 for a day without a DST change)."""
         return int((self.end_utc - self.start_utc) / SLOT)
 
+    def slots_begun(self, now: datetime) -> int:
+        """How many of the period's 15-minute slots have begun at the aware ``now``: all of them
+        (:attr:`expected_slots`) once the period is over, none before it starts, and for a period
+        in progress the ones up to and including the slot ``now`` falls in (a day at 18:00: 73,
+        the slots 00:00 to 18:00). Coverage of a period so far counts against these, not against
+        slots that have not happened yet."""
+        if now.tzinfo is None:
+            raise ValueError("slots_begun needs an aware datetime")
+        elapsed = now.astimezone(UTC) - self.start_utc
+        if elapsed < timedelta(0):
+            return 0
+        return min(self.expected_slots, int(elapsed / SLOT) + 1)
+
     @property
     def days(self) -> int:
         """How many calendar days the period spans (1 for an hour)."""

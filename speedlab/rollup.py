@@ -253,7 +253,7 @@ class _Roller:
         self._hosts: list[str] | None = None
         self._earliest: list[datetime | None] = []
         self._common = dict(plan_for=config.plan_for, fraction=config.below_expected_fraction,
-                            timezone=config.timezone)
+                            timezone=config.timezone, now=now)
         #: one bounded pool for every parallel request of the run (threads start once)
         self.pool = ThreadPoolExecutor(settings.max_workers, thread_name_prefix="speedlab-rollup")
 

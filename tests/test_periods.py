@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -152,3 +153,13 @@ def test_the_edges_of_the_supported_dates_work_in_any_zone():
         assert check_moment(utc("9998-06-01T00:00:00")).year == 9998
         with pytest.raises(UnsupportedDate):
             last.next()
+
+
+def test_slots_begun_counts_the_slot_now_falls_in_and_never_more_than_the_period_holds():
+    zone = ZoneInfo("Asia/Kolkata")
+    day = parse_period("daily", "2026-01-06", zone)
+    at = lambda h, m=0: datetime(2026, 1, 6, h, m, tzinfo=zone)  # noqa: E731
+    assert day.slots_begun(at(0)) == 1 and day.slots_begun(at(18)) == 73 and day.slots_begun(at(18, 14)) == 73
+    assert day.slots_begun(at(18, 15)) == 74 and day.slots_begun(at(23, 59)) == 96
+    assert day.slots_begun(datetime(2026, 1, 5, 23, 59, tzinfo=zone)) == 0
+    assert day.slots_begun(datetime(2027, 1, 1, tzinfo=zone)) == day.expected_slots == 96

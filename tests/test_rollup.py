@@ -342,3 +342,26 @@ def test_temp_files_left_by_a_killed_rollup_are_cleaned_by_the_next_one(local_st
     rollup(config, "daily", day, now=NOW)
     assert [t for t in killed if t.exists()] == []
     assert not any(p.name.startswith(LocalStore._TMP) for p in local_store.root.rglob("*"))
+
+
+def test_a_day_rolled_up_so_far_expects_only_the_slots_that_could_have_a_result(local_store, config_for):
+    """Issue 12 (10): 216 of 288 at 18:00 was '75 %' for a gap-free day. A day so far is rolled up
+    from the hours that are over (00:00-17:59 at 18:05: 72 slots, all filled: 100 %); the hour in
+    progress expects the slots begun (18:00: 1 of 1)."""
+    config = config_for(local_store)
+    start = datetime(2026, 1, 6, tzinfo=IST)
+    for record in series("home-primary", start, 73):                      # 00:00 .. 18:00, no gap
+        put(local_store, record)
+    now = start + timedelta(hours=18, minutes=5)
+    day, hour = parse_period("daily", "2026-01-06", IST), parse_period("hourly", "2026010618", IST)
+    rollup(config, "daily", day, now=now)
+    rollup(config, "hourly", hour, now=now)
+    so_far = read_json(local_store, B.daily, layout.summary_key(day, "home-primary"))
+    assert (so_far["expected_slots"], so_far["slots_with_result"], so_far["coverage_pct"]) == (72, 72, 100.0)
+    everyone = read_json(local_store, B.daily, layout.summary_key(day, None))
+    assert (everyone["expected_slots"], everyone["coverage_pct"]) == (72, 100.0)
+    this_hour = read_json(local_store, B.hourly, layout.summary_key(hour, "home-primary"))
+    assert (this_hour["expected_slots"], this_hour["slots_with_result"]) == (1, 1)
+    rollup(config, "daily", day, now=NOW)                                  # once the day is over
+    over = read_json(local_store, B.daily, layout.summary_key(day, "home-primary"))
+    assert (over["expected_slots"], over["slots_with_result"], over["coverage_pct"]) == (96, 73, 76.04)
