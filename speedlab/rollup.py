@@ -924,6 +924,13 @@ def run_due(config, now: datetime | None = None, *, store: Store | None = None,
         for info in store_.list(buckets.hourly, STALE_PREFIX):
             match = re.match(rf"{STALE_PREFIX}hour=(\d{{10}})/", info.key)
             if match:
+                try:  # hour=2025123099 names no hour: skipped and reported, not a crash each run
+                    parse_period("hourly", match.group(1), zone)
+                except LayoutError as exc:
+                    why = f"stale marker names no hour ({exc}): delete it"
+                    log.warning(f"skipped bad object {info.key}: {why}", key=info.key, reason=why)
+                    roller.report.rejected.append((info.key, why))
+                    continue
                 markers.setdefault(match.group(1), []).append(info.key)
         states["hourly"].marked = set(markers)
         grace = timedelta(minutes=settings.staleness_grace_minutes)

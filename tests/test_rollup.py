@@ -365,3 +365,16 @@ def test_a_day_rolled_up_so_far_expects_only_the_slots_that_could_have_a_result(
     rollup(config, "daily", day, now=NOW)                                  # once the day is over
     over = read_json(local_store, B.daily, layout.summary_key(day, "home-primary"))
     assert (over["expected_slots"], over["slots_with_result"], over["coverage_pct"]) == (96, 73, 76.04)
+
+
+def test_run_due_skips_and_reports_a_stale_marker_that_names_no_hour(local_store, config_for):
+    config = _two_days(local_store, config_for)
+    run_due(config, NOW)
+    bad = "stale/hour=2025123099/all.json"  # hour 99: every run-due stopped with a LayoutError
+    local_store.put(B.hourly, bad, b"[1]")
+    mark_stale(config, "home-primary", datetime(2025, 12, 29, 14, 5, tzinfo=IST), store=local_store)
+    report = run_due(config, NOW)
+    assert report.rejected == [(bad, report.rejected[0][1])]
+    assert "stale marker names no hour" in report.rejected[0][1]
+    assert ("hourly", HOUR) in {(i["tier"], i["period"]) for i in report.items}  # the good marker acted on
+    assert [info.key for info in local_store.list(B.hourly, "stale/")] == [bad]  # kept for a person
