@@ -45,7 +45,7 @@ from datetime import datetime
 from typing import Sequence
 from zoneinfo import ZoneInfo
 
-from .errors import InvalidRecord, LayoutError, ObjectNotFound, StoreError
+from .errors import InvalidHostId, InvalidRecord, LayoutError, ObjectNotFound, StoreError
 from .joblog import JobLog
 from .latest import format_table
 from .layout import SUMMARY_NAME, Buckets, parse_summary_key, printable, summary_prefix, validate_host_id
@@ -238,6 +238,18 @@ def _raw_groups(store: Store, buckets: Buckets, host_id: str, zone: ZoneInfo, pl
                                               slot.replace(tzinfo=zone), plan_slot(candidates)))
 
 
+def _foreign_host_problems(store: Store, buckets: Buckets, plan: DedupePlan) -> None:
+    """Objects under a ``host=`` folder that names no valid host (``host=../x/``): no rollup or
+    tool reads them, so they are reported here as keys outside the layout (never deleted)."""
+    for prefix in store.list_prefixes(buckets.raw, "host="):
+        try:
+            validate_host_id(prefix[len("host="):].rstrip("/"))
+        except InvalidHostId as exc:
+            for info in store.list(buckets.raw, prefix):
+                plan.scanned += 1
+                plan.problems.append((buckets.raw, info.key, f"{exc}; no rollup reads this folder"))
+
+
 def _summary_groups(store: Store, buckets: Buckets, tier: str, host_id: str | None, zone: ZoneInfo,
                     plan: DedupePlan, seen_problems: set) -> None:
     bucket = buckets.for_tier(tier)
@@ -298,6 +310,8 @@ def find_duplicates(store: Store, buckets: Buckets = Buckets(), scope: str = "al
     if scope in ("all", "raw"):
         for host_id in ([host] if host else list_hosts(store, buckets)):
             _raw_groups(store, buckets, host_id, zone, plan)
+        if not host:
+            _foreign_host_problems(store, buckets, plan)
     seen_problems: set = set()
     for tier in (TIERS if scope == "all" else (scope,) if scope in TIERS else ()):
         _summary_groups(store, buckets, tier, host, zone, plan, seen_problems)

@@ -196,3 +196,17 @@ def test_apply_never_deletes_when_the_kept_object_has_gone(local_store):
     with pytest.raises(AssertionError, match="kept object"):
         apply_plan(local_store, hand_made)
     assert local_store.get(B.raw, extra)
+
+
+def test_objects_under_a_host_folder_that_names_no_host_are_reported_as_problems(store, config_for):
+    good = put_raw(store, result("home-primary", "2025-12-29 14:01:00"))
+    odd = {"host=../x/year=2025/month=202512/day=20251229/hour=2025122914/minute=00/test.json",
+           "host=a b/year=2025/month=202512/day=20251229/hour=2025122914/minute=00/test.json"}
+    for key in odd:
+        store.put(B.raw, key, b"[1,2]")
+    report = dedupe(config_for(store))
+    problems = {key: reason for _, key, reason in report.plan.problems}
+    assert set(problems) == odd  # each once, never read by a rollup, never deleted
+    assert all("invalid host id" in reason for reason in problems.values())
+    assert report.plan.deletions == [] and store.get(B.raw, good)
+    assert dedupe(config_for(store), host="home-primary").plan.problems == []  # one host: its keys only
