@@ -206,11 +206,13 @@ def run_notebook(config, notebook: str | Path, parameters: dict, *, job: str,
             papermill.execute_notebook(str(notebook), str(output), parameters=parameters,
                                        kernel_name=kernel_name, progress_bar=False,
                                        cwd=str(notebook.parent) if notebook.parent.is_dir() else None,
-                                       # the kernel's own start-up chatter ("running over TCP
-                                       # without encryption") is noise in every scheduled run's
-                                       # log; cell errors still reach the notebook and
-                                       # PapermillExecutionError
-                                       extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                                       # the kernel's own chatter ("running over TCP without
+                                       # encryption" at start, "KeyboardInterrupt caught in
+                                       # kernel" at an ERROR level when papermill shuts it down
+                                       # after a successful run) is noise in every scheduled
+                                       # run's output; cell errors still reach the notebook
+                                       # and PapermillExecutionError
+                                       extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except PapermillExecutionError as exc:
         status, error = "failed", f"{exc.ename}: {exc.evalue}".strip()
     except Exception as exc:  # no kernel, unreadable notebook...: still a failed run, recorded

@@ -318,14 +318,17 @@ def test_voila_command_and_environment(site, tmp_path):
 def test_cli_dashboard_serves_the_configured_store(monkeypatch, tmp_path, capsys):
     called = {}
 
-    def fake_serve(config, port, now=None, cull_idle_s=600, **other):
+    def fake_serve(config, port, now=None, cull_idle_s=600, announce=None, **other):
         called.update(store=config.store, port=port, now=now, cull=cull_idle_s)
+        assert "http://" not in capsys.readouterr().out      # nothing announced before it answers
+        announce(f"http://127.0.0.1:{port}/")                 # serve() calls this once it answers
         return 0
     monkeypatch.setattr("speedlab.dashboard.serve", fake_serve)
     monkeypatch.chdir(tmp_path)
     assert main(["dashboard", "--store", str(tmp_path), "--port", "8899", "--cull-idle", "120"]) == 0
     assert called == {"store": str(tmp_path), "port": 8899, "now": None, "cull": 120}
-    assert "http://127.0.0.1:8899/" in capsys.readouterr().out
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("speedlab dashboard: http://127.0.0.1:8899/ (store ") and out[-1] == "speedlab dashboard: stopped"
 
 
 def test_dashboard_kernel_skips_the_iri_grammar_and_altair_still_works():
