@@ -234,6 +234,16 @@ class Spool:
         self._note_reason(target.name, kind, reason)
         return str(target)
 
+    def _set_aside_entry(self, path: Path, kind: str, exc: Exception, into: list, report, log,
+                         message: str) -> None:
+        """Move a spool entry to ``rejected/`` and report it in ``into`` with its reason."""
+        moved = self._reject(path, kind, str(exc))
+        if moved:
+            into.append(moved)
+            report.reasons[moved] = str(exc)
+            if log is not None:
+                log.warning(f"{message}: {exc}", path=moved)
+
     def _note_reason(self, name: str, kind: str, reason: str) -> None:
         line = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "entry": name,
                 "kind": kind, "reason": reason}
@@ -288,21 +298,13 @@ class Spool:
             try:
                 stored = write(SpeedTestResult.from_json(data, source=f"spool entry {path.name}"))
             except InvalidRecord as exc:  # unreadable, or refused by the writer's validation
-                moved = self._reject(path, "corrupt", str(exc))
-                if moved:
-                    report.rejected.append(moved)
-                    report.reasons[moved] = str(exc)
-                    if log is not None:
-                        log.warning(f"corrupt spool entry set aside: {exc}", path=moved)
+                self._set_aside_entry(path, "corrupt", exc, report.rejected, report, log,
+                                      "corrupt spool entry set aside")
                 continue
             except StoreError as exc:
                 if is_refusal(exc):  # this entry only: the entries behind it still go
-                    moved = self._reject(path, "refused", str(exc))
-                    if moved:
-                        report.refused.append(moved)
-                        report.reasons[moved] = str(exc)
-                        if log is not None:
-                            log.warning(f"the store refused a spool entry, set aside: {exc}", path=moved)
+                    self._set_aside_entry(path, "refused", exc, report.refused, report, log,
+                                          "the store refused a spool entry, set aside")
                     continue
                 report.error = str(exc)
                 report.remaining = len(entries) - index
