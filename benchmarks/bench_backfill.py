@@ -191,7 +191,7 @@ def main() -> None:
             if args.s3_naive_days:
                 naive = run_naive(config, store, args.s3_naive_days)
                 print(line(f"baseline: naive, moto, {args.s3_naive_days} days", naive))
-                print(line(f"speedlab vs naive, moto", ours, naive))
+                print(line("speedlab vs naive, moto", ours, naive))
     finally:
         server.stop()
 

@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from servers import free_port, local_env, wait_for_http  # noqa: E402
+from servers import free_port, local_env, wait_for_http
 
-from speedlab.config import load_config  # noqa: E402
-from speedlab.dashboard import notebook_path, voila_command, voila_env  # noqa: E402
+from speedlab.config import load_config
+from speedlab.dashboard import notebook_path, voila_command, voila_env
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",

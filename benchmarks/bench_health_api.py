@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import conftest  # noqa: E402,F401  (AWS variables pointed at nothing but 127.0.0.1)
-from dashboard_data import B, HOSTS, build_store, ist  # noqa: E402
+from dashboard_data import HOSTS, B, build_store, ist  # noqa: E402
 from servers import MotoServer  # noqa: E402
 from test_api import ApiServer  # noqa: E402
 

@@ -25,13 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from servers import MotoServer, local_env  # noqa: E402
+from servers import MotoServer, local_env
 
-from speedlab import layout  # noqa: E402
-from speedlab.config import load_config  # noqa: E402
-from speedlab.latest import latest  # noqa: E402
-from speedlab.layout import Buckets  # noqa: E402
-from speedlab.store import LocalStore, S3Store  # noqa: E402
+from speedlab import layout
+from speedlab.config import load_config
+from speedlab.latest import latest
+from speedlab.layout import Buckets
+from speedlab.store import LocalStore, S3Store
 
 HOST = "home-primary"
 B = Buckets()

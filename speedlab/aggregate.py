@@ -34,9 +34,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import polars as pl
 
@@ -114,7 +115,7 @@ class AggregateSettings:
     runs_in_store: bool = False
 
     @classmethod
-    def from_section(cls, table: Mapping[str, Any] | None) -> "AggregateSettings":
+    def from_section(cls, table: Mapping[str, Any] | None) -> AggregateSettings:
         """Validate the ``[aggregate]`` table.
 
         Raises
@@ -172,7 +173,7 @@ class MetricStats:
     exact: bool = True
 
     @classmethod
-    def of(cls, values: Iterable[float | None], alpha: float = DEFAULT_ALPHA) -> "MetricStats":
+    def of(cls, values: Iterable[float | None], alpha: float = DEFAULT_ALPHA) -> MetricStats:
         """Statistics of ``values`` (``None`` skipped), computed directly in Python."""
         out = cls(sketch=QuantileSketch(alpha))
         for value in values:
@@ -187,7 +188,7 @@ class MetricStats:
             out.sketch.add(value)
         return out
 
-    def add(self, other: "MetricStats") -> None:
+    def add(self, other: MetricStats) -> None:
         """Merge ``other`` into this one."""
         self.count += other.count
         self.sum_milli += other.sum_milli
@@ -219,7 +220,7 @@ class MetricStats:
                 "exact": self.exact, "sketch": self.sketch.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: Any, source: str | None = None) -> "MetricStats":
+    def from_dict(cls, data: Any, source: str | None = None) -> MetricStats:
         """Rebuild from :meth:`to_dict`'s form.
 
         Raises
@@ -261,11 +262,11 @@ class Accumulator:
     legacy_inputs: int = 0
 
     @classmethod
-    def empty(cls, alpha: float = DEFAULT_ALPHA) -> "Accumulator":
+    def empty(cls, alpha: float = DEFAULT_ALPHA) -> Accumulator:
         """Nothing counted yet."""
         return cls(stats={m: MetricStats(sketch=QuantileSketch(alpha)) for m in METRICS})
 
-    def add(self, other: "Accumulator") -> None:
+    def add(self, other: Accumulator) -> None:
         """Merge ``other`` into this one (``days`` are added: see :func:`merge_summaries`)."""
         self.hosts |= other.hosts
         self.records += other.records
@@ -279,7 +280,7 @@ class Accumulator:
 
     @classmethod
     def from_summary(cls, data: Mapping[str, Any], alpha: float = DEFAULT_ALPHA,
-                     source: str | None = None) -> "Accumulator":
+                     source: str | None = None) -> Accumulator:
         """Read a stored summary back into mergeable form.
 
         A summary without ``stats`` (the original system's) contributes its counts, its

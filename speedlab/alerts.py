@@ -109,7 +109,7 @@ class Alert:
                 "details": self.details}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Alert":
+    def from_dict(cls, data: dict) -> Alert:
         """The inverse of :meth:`to_dict`."""
         return cls(**{k: data[k] for k in ("kind", "check", "subject", "title", "message",
                                              "time_utc", "incident_id")}, details=data.get("details") or {})

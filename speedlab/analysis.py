@@ -22,8 +22,9 @@ left out and said so; nothing missing is counted as a zero speed.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .config import Config, load_config
 from .query import ALL_HOSTS, headline, heatmap_cells, parse_now, rows

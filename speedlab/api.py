@@ -46,13 +46,13 @@ import os
 import secrets
 import sys
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
-from .errors import (BucketNotFound, ConfigError, CredentialsRefused, ObjectNotFound, SpeedlabError,
-                     StoreUnavailable)
+from .errors import BucketNotFound, ConfigError, CredentialsRefused, ObjectNotFound, SpeedlabError, StoreUnavailable
 
 __all__ = ["ROUTES", "READ_ONLY_ROUTES", "ApiContext", "ApiError", "api_context", "handle",
            "openapi_document", "api_handlers", "make_app", "main"]

@@ -38,9 +38,10 @@ import socket
 import threading
 import time
 import urllib.error
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from .config import Config
 from .errors import ConfigError, InvalidRecord, SpoolError, StoreError
@@ -73,7 +74,7 @@ class CollectorSettings:
     start_offset_minutes: int | None = None
 
     @classmethod
-    def from_config(cls, config: Config, **overrides: Any) -> "CollectorSettings":
+    def from_config(cls, config: Config, **overrides: Any) -> CollectorSettings:
         """Read ``config``'s ``[collector]`` table; ``overrides`` (not ``None``) win.
 
         Raises

@@ -42,15 +42,16 @@ import os
 import re
 import socket
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .errors import ConfigError, InvalidHostId, StoreUnavailable
 from .layout import Buckets, validate_host_id
-from .periods import DEFAULT_TIMEZONE, get_zone
 from .masking import mask_data, secret_values
+from .periods import DEFAULT_TIMEZONE, get_zone
 from .store import LocalStore, Store, check_store_url, open_store
 
 DEFAULT_STORE = "./speedlab-data"
@@ -179,7 +180,7 @@ class Config:
         base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
         return Path(base) / "speedlab"
 
-    def with_overrides(self, **changes: Any) -> "Config":
+    def with_overrides(self, **changes: Any) -> Config:
         """A copy with some fields replaced (``None`` values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 

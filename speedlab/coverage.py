@@ -38,12 +38,12 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date as Date, datetime, timezone
-from typing import Iterable
 
 from .errors import LayoutError, SpeedlabError, UnsupportedDate
-from .layout import parse_raw_key, printable, validate_host_id
 from .latest import format_table
+from .layout import parse_raw_key, printable, validate_host_id
 from .periods import MAX_YEAR, MIN_YEAR, SLOT, SUPPORTED_DATES, Period, get_zone, period_of
 from .reader import list_hosts, read_results
 

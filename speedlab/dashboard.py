@@ -29,21 +29,34 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import parse_qs
 
 import ipywidgets as widgets
 
 from .bundled import dashboard_notebook
 from .config import Config, load_config
-from .errors import ConfigError, ServeError, SpeedlabError
+from .errors import ServeError, SpeedlabError
 from .joblog import JobLog
-from .query import (ALL_HOSTS, DEFAULT_DAYS, HEATMAP_DAYS, MAX_DAYS, MODES, QueryError, check_query,
-                    get_rows, headline, heatmap, parse_now, rows)
+from .query import (
+    ALL_HOSTS,
+    DEFAULT_DAYS,
+    HEATMAP_DAYS,
+    MAX_DAYS,
+    MODES,
+    QueryError,
+    check_query,
+    get_rows,
+    headline,
+    heatmap,
+    parse_now,
+    rows,
+)
 from .reader import list_hosts
 from .store import Store
 
@@ -479,14 +492,14 @@ class App:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_store(cls, store: Store, config: Config | None = None, **kwargs: Any) -> "App":
+    def from_store(cls, store: Store, config: Config | None = None, **kwargs: Any) -> App:
         """An app over ``store`` (``config``: default the loaded configuration)."""
         return cls(store, config if config is not None else load_config(), **kwargs)
 
     @classmethod
     def from_config(cls, config: Config | None = None, *, store: str | None = None,
                     query_string: str | None = None, now: str | datetime | None = None,
-                    environ: Mapping[str, str] | None = None, **kwargs: Any) -> "App":
+                    environ: Mapping[str, str] | None = None, **kwargs: Any) -> App:
         """An app over the configured store; never raises for a bad configuration.
 
         ``store`` (a URL) overrides the configured one. ``query_string`` defaults to

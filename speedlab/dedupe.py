@@ -40,9 +40,9 @@ stale so that the next ``scheduler run-due`` re-aggregates them::
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Sequence
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidHostId, InvalidRecord, LayoutError, ObjectNotFound, StoreError

@@ -39,11 +39,11 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Sequence
 
 from .collect import failed_record, record_from_output, store_result
 from .config import Config, load_config
@@ -339,7 +339,7 @@ class WriteReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
-    def add(self, other: "WriteReport") -> None:
+    def add(self, other: WriteReport) -> None:
         self.stored += other.stored
         self.slot_filled += other.slot_filled
         self.rejected.extend(other.rejected)

@@ -43,16 +43,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from .alerts import Alert, channels_from_config, deliver
 from .config import Plan, below_plan
-from .errors import (BucketNotFound, ConfigError, InvalidHostId, InvalidRecord, ObjectNotFound,
-                     SpeedlabError, StoreError)
+from .errors import BucketNotFound, ConfigError, InvalidHostId, InvalidRecord, ObjectNotFound, SpeedlabError, StoreError
 from .latest import newest_raw, newest_summaries
 from .layout import Buckets, parse_raw_key, printable, validate_host_id
 from .periods import TIERS, get_zone, parse_period, parse_timestamp, to_local

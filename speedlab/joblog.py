@@ -20,9 +20,10 @@ import os
 import sys
 import threading
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .masking import mask_data, mask_secrets
 
@@ -59,7 +60,7 @@ class JobLog:
         self.lines: list[dict] = []  # what this run logged, for summaries and tests
 
     @classmethod
-    def for_config(cls, config, job: str, echo: bool = False) -> "JobLog":
+    def for_config(cls, config, job: str, echo: bool = False) -> JobLog:
         """A log in ``config.state_path / "logs"`` for ``config.host_id``."""
         return cls(Path(config.state_path) / "logs", job, config.host_id, echo=echo,
                    secrets=config.secrets)

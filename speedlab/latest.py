@@ -22,13 +22,22 @@ hourly, daily, weekly, monthly, yearly
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Sequence
 
 from .errors import InvalidRecord, LayoutError
-from .layout import (SUMMARY_NAME, Buckets, RawKey, parse_raw_key, parse_summary_key,
-                     printable, raw_host_prefix, summary_prefix, validate_host_id)
+from .layout import (
+    SUMMARY_NAME,
+    Buckets,
+    RawKey,
+    parse_raw_key,
+    parse_summary_key,
+    printable,
+    raw_host_prefix,
+    summary_prefix,
+    validate_host_id,
+)
 from .periods import DEFAULT_TIMEZONE, SLOT, TIERS
 from .reader import fetch_many, list_hosts, parse_result
 from .records import TierSummary, decode_json

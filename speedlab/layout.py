@@ -59,7 +59,7 @@ class Buckets:
             raise LayoutError(f"unknown tier {tier!r}: use raw or one of {', '.join(TIERS)}")
         return getattr(self, tier)
 
-    def with_overrides(self, overrides: dict[str, str]) -> "Buckets":
+    def with_overrides(self, overrides: dict[str, str]) -> Buckets:
         """A copy with some names replaced (``{"hourly": "my-hourly"}``)."""
         for tier, name in overrides.items():
             self.for_tier(tier)

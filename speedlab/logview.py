@@ -20,10 +20,10 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterator
 
 from .errors import SpeedlabError, UnsupportedDate
 from .joblog import JOBS, LEVELS

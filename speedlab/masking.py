@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 __all__ = ["MASK", "CREDENTIAL_OPTIONS", "is_secret_name", "mask_data", "mask_secrets", "mask_url",

@@ -20,9 +20,9 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 __all__ = ["ConnectionInfo", "band_of_frequency", "band_of_channel", "detect_connection",
            "parse_ip_route_get", "parse_proc_net_route", "parse_iw_link", "parse_nmcli_wifi",

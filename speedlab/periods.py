@@ -213,11 +213,11 @@ class Period:
         """Whether the aware ``moment`` falls in ``[start, end)``."""
         return self.start_utc <= moment.astimezone(UTC) < self.end_utc
 
-    def next(self) -> "Period":
+    def next(self) -> Period:
         """The period of the same tier that follows this one."""
         return period_of(self.tier, self.end, self.start.tzinfo)  # type: ignore[arg-type]
 
-    def previous(self) -> "Period":
+    def previous(self) -> Period:
         """The period of the same tier that precedes this one."""
         return period_of(self.tier, self.start_utc - timedelta(microseconds=1), self.start.tzinfo)  # type: ignore[arg-type]
 

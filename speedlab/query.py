@@ -37,20 +37,19 @@ import copy
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from .config import Config, below_plan, load_config
 from .errors import InvalidHostId, InvalidRecord, ObjectNotFound, SpeedlabError, UnsupportedDate
 from .joblog import JobLog
 from .layout import summary_key, validate_host_id
-from .periods import (SLOT, UTC, Period, get_zone, parse_timestamp, period_of, periods_between, slot_of,
-                      to_local)
-from .reader import (MAX_WORKERS, fetch_many, list_hosts, list_raw, parse_result, read_summaries,
-                     slot_preference)
+from .periods import SLOT, UTC, Period, get_zone, parse_timestamp, period_of, periods_between, slot_of, to_local
+from .reader import MAX_WORKERS, fetch_many, list_hosts, list_raw, parse_result, read_summaries, slot_preference
 from .records import SpeedTestResult, TierSummary
 from .store import Store
 
@@ -479,7 +478,7 @@ class DataCache:
             return sorted(k for k, (t, _) in self._entries.items() if now - t < self.ttl_s)
 
 
-_CACHES: "OrderedDict[str, DataCache]" = OrderedDict()
+_CACHES: OrderedDict[str, DataCache] = OrderedDict()
 _CACHES_LOCK = threading.Lock()
 _MAX_CACHES = 16
 

@@ -7,14 +7,13 @@ in ``rejected`` with its key and the reason, so callers can count and log them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Sequence
 
 from .errors import InvalidHostId, InvalidRecord, LayoutError, ObjectNotFound, StoreUnavailable
-from .layout import (Buckets, RawKey, parse_raw_key, raw_host_prefix, raw_period_prefix,
-                     summary_key, validate_host_id)
+from .layout import Buckets, RawKey, parse_raw_key, raw_host_prefix, raw_period_prefix, summary_key, validate_host_id
 from .periods import Period
 from .records import SpeedTestResult, decode_json
 from .store import ObjectInfo, Store

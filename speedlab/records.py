@@ -282,7 +282,7 @@ class SpeedTestResult:
         return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
 
     @classmethod
-    def from_dict(cls, data: Any, source: str | None = None) -> "SpeedTestResult":
+    def from_dict(cls, data: Any, source: str | None = None) -> SpeedTestResult:
         """Validate and build a record from a decoded JSON object; ``source`` names it in errors."""
         if isinstance(data, dict) and "schema_version" in data and data["schema_version"] != SCHEMA_VERSION:
             raise InvalidRecord(f"unknown schema_version {data['schema_version']!r}{_where(source)}: "
@@ -306,7 +306,7 @@ class SpeedTestResult:
         return record
 
     @classmethod
-    def from_json(cls, text: str | bytes, source: str | None = None) -> "SpeedTestResult":
+    def from_json(cls, text: str | bytes, source: str | None = None) -> SpeedTestResult:
         """Parse and validate JSON text; corrupt JSON raises :class:`InvalidRecord`."""
         return cls.from_dict(decode_json(text, source), source)
 
@@ -426,13 +426,13 @@ class TierSummary:
             return list(value) if name == "connection_types" else value
         return self.fields.get(name, default)
 
-    def with_fields(self, **values: Any) -> "TierSummary":
+    def with_fields(self, **values: Any) -> TierSummary:
         """A copy with some non-core fields added or replaced (provenance, for example)."""
         return _build(type(self), {**{f.name: getattr(self, f.name) for f in fields(type(self))},
                                    "fields": {**self.fields, **values}})
 
     @classmethod
-    def from_dict(cls, data: Any, source: str | None = None) -> "TierSummary":
+    def from_dict(cls, data: Any, source: str | None = None) -> TierSummary:
         """Validate and build a summary from a decoded JSON object (seed summaries too)."""
         if not isinstance(data, dict):
             raise InvalidRecord(f"summary must be a JSON object, not {type(data).__name__}"
@@ -460,7 +460,7 @@ class TierSummary:
         return cls(**core, fields=rest)
 
     @classmethod
-    def from_json(cls, text: str | bytes, source: str | None = None) -> "TierSummary":
+    def from_json(cls, text: str | bytes, source: str | None = None) -> TierSummary:
         """Parse and validate summary JSON text."""
         return cls.from_dict(decode_json(text, source), source)
 

@@ -43,21 +43,46 @@ import re
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from os.path import commonprefix
-from typing import Iterable, Sequence
 
-from .aggregate import (AggregateSettings, Accumulator, anomaly_threshold, hour_summaries,
-                        hourly_parts, merge_summaries)
-from .errors import (BucketNotFound, InvalidHostId, InvalidRecord, LayoutError, ObjectNotFound,
-                     SpeedlabError, StoreUnavailable, UnsupportedDate)
+from .aggregate import Accumulator, AggregateSettings, anomaly_threshold, hour_summaries, hourly_parts, merge_summaries
+from .errors import (
+    BucketNotFound,
+    InvalidHostId,
+    InvalidRecord,
+    LayoutError,
+    ObjectNotFound,
+    SpeedlabError,
+    StoreUnavailable,
+    UnsupportedDate,
+)
 from .joblog import JobLog
-from .layout import (SUMMARY_NAME, parse_raw_key, parse_summary_key, raw_period_prefix,
-                     summary_dir, summary_key, validate_host_id)
-from .periods import (CHILD_TIER, SUPPORTED_DATES, TIERS, Period, children, get_zone, parse_period,
-                      period_of, periods_between, previous_period, to_local)
+from .layout import (
+    SUMMARY_NAME,
+    parse_raw_key,
+    parse_summary_key,
+    raw_period_prefix,
+    summary_dir,
+    summary_key,
+    validate_host_id,
+)
+from .periods import (
+    CHILD_TIER,
+    SUPPORTED_DATES,
+    TIERS,
+    Period,
+    children,
+    get_zone,
+    parse_period,
+    period_of,
+    periods_between,
+    previous_period,
+    to_local,
+)
 from .reader import RawObject, fetch_many, list_hosts, read_objects
 from .records import TierSummary, decode_json
 from .scheduler import InputState, PlanItem, Recorded, TierState, plan_due

@@ -39,8 +39,8 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 from xml.sax.saxutils import escape
 
 from .errors import ScheduleError

@@ -41,9 +41,9 @@ period is always rolled up after every finer period it is built from.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Mapping
 from zoneinfo import ZoneInfo
 
 from .periods import CHILD_TIER, TIERS, Period, children, period_of, periods_between

@@ -31,8 +31,8 @@ Pure Python, no I/O, no dependencies.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from .errors import InvalidRecord
 
@@ -78,7 +78,7 @@ class QuantileSketch:
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def of(cls, values: Iterable[float], alpha: float = DEFAULT_ALPHA) -> "QuantileSketch":
+    def of(cls, values: Iterable[float], alpha: float = DEFAULT_ALPHA) -> QuantileSketch:
         """A sketch holding ``values`` (``None`` entries are skipped)."""
         sketch = cls(alpha)
         for value in values:
@@ -106,7 +106,7 @@ class QuantileSketch:
         i = self.index(value)
         self.bins[i] = self.bins.get(i, 0) + count
 
-    def merge(self, other: "QuantileSketch") -> "QuantileSketch":
+    def merge(self, other: QuantileSketch) -> QuantileSketch:
         """A new sketch holding the values of both (bucket counts added).
 
         Raises
@@ -123,8 +123,8 @@ class QuantileSketch:
         return out
 
     @classmethod
-    def merge_all(cls, sketches: Iterable["QuantileSketch"], alpha: float = DEFAULT_ALPHA
-                  ) -> "QuantileSketch":
+    def merge_all(cls, sketches: Iterable[QuantileSketch], alpha: float = DEFAULT_ALPHA
+                  ) -> QuantileSketch:
         """One sketch holding the values of every sketch in ``sketches``."""
         out = cls(alpha)
         for sketch in sketches:
@@ -206,7 +206,7 @@ class QuantileSketch:
                 "counts": [self.bins[k] for k in keys]}
 
     @classmethod
-    def from_dict(cls, data: dict, source: str | None = None) -> "QuantileSketch":
+    def from_dict(cls, data: dict, source: str | None = None) -> QuantileSketch:
         """Rebuild a sketch from :meth:`to_dict`'s form.
 
         Raises

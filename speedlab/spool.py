@@ -34,13 +34,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
-from .errors import (BucketNotFound, CredentialsInvalid, InvalidRecord, SpoolError, StoreError,
-                     StoreUnavailable)
+from .errors import BucketNotFound, CredentialsInvalid, InvalidRecord, SpoolError, StoreError, StoreUnavailable
 from .records import SpeedTestResult, decode_json
 from .store import LocalStore
 

@@ -22,14 +22,22 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .errors import (BucketNotFound, ConfigError, CredentialsInvalid, CredentialsRefused, ObjectNotFound,
-                     StoreError, StoreUnavailable)
+from .errors import (
+    BucketNotFound,
+    ConfigError,
+    CredentialsInvalid,
+    CredentialsRefused,
+    ObjectNotFound,
+    StoreError,
+    StoreUnavailable,
+)
 from .masking import mask_secrets
 
 __all__ = ["BACKENDS", "LocalStore", "ObjectInfo", "S3Store", "Store", "check_store_url", "open_store"]
@@ -342,9 +350,14 @@ class S3Store:
         return self._client
 
     def _translate(self, exc: Exception, bucket: str, key: str | None = None) -> StoreError:
-        from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError,
-                                         NoCredentialsError, ReadTimeoutError,
-                                         ConnectTimeoutError)
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            ReadTimeoutError,
+        )
         where = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
         endpoint = self.endpoint_url or "AWS S3"
         if isinstance(exc, NoCredentialsError):

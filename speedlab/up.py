@@ -24,9 +24,9 @@ import importlib.util
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
 
 from .collect import CollectorSettings, collect_once
 from .config import Config
@@ -156,8 +156,7 @@ def run_up(config: Config, *, clock: Callable[[], datetime] = real_clock, rate: 
     where = _data_location(config)
     log.start("up started", store=config.store, port=port if serve else None, offset_minutes=offset_minutes)
     process = None
-    from .dashboard import launch, wait_until_serving
-    from .dashboard import stop as stop_server
+    from .dashboard import launch, stop as stop_server, wait_until_serving
     from .rollup import run_due
     if api and importlib.util.find_spec("speedlab.api") is None:
         api = False  # an installation without the API module still gets the dashboard

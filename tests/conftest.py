@@ -10,11 +10,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from servers import MotoServer, local_env  # noqa: E402
+from servers import MotoServer, local_env
 
-from speedlab.config import load_config  # noqa: E402
-from speedlab.layout import Buckets  # noqa: E402
-from speedlab.store import LocalStore, S3Store  # noqa: E402
+from speedlab.config import load_config
+from speedlab.layout import Buckets
+from speedlab.store import LocalStore, S3Store
 
 # Tests talk to 127.0.0.1 only: no cloud metadata look-ups, explicit fake credentials, no proxy.
 os.environ.update({k: v for k, v in local_env().items()

@@ -78,7 +78,7 @@ class TokenBucket:
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "FakeSpeedtest/1.0"
-    fake: "FakeSpeedtest"  # set on the subclass made per server
+    fake: FakeSpeedtest  # set on the subclass made per server
 
     def log_message(self, format, *args):  # noqa: A002 - quiet
         pass
@@ -134,7 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._download()
             elif endpoint == "upload":
                 self._send(200, b"size=0")
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             pass
 
     def _download(self) -> None:
@@ -177,7 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
                 with self.fake._lock:
                     self.fake.bytes_received += len(chunk)
             self._send(200, f"size={received}".encode())
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             pass
 
 
@@ -235,7 +235,7 @@ class FakeSpeedtest:
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "FakeSpeedtest":
+    def start(self) -> FakeSpeedtest:
         """Start serving (idempotent); returns ``self``."""
         if self._server is not None:
             return self
@@ -256,7 +256,7 @@ class FakeSpeedtest:
         self._thread.join(5)
         self._server = None
 
-    def __enter__(self) -> "FakeSpeedtest":
+    def __enter__(self) -> FakeSpeedtest:
         return self.start()
 
     def __exit__(self, *exc) -> None:

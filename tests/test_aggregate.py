@@ -9,14 +9,23 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from aggdata import IST, B, put, read_json, result
+from hypothesis import HealthCheck, given, settings, strategies as st
+
 from speedlab import layout
-from speedlab.aggregate import (AggregateSettings, Accumulator, MetricStats, anomaly_threshold,
-                                count_anomalies, hour_summaries, hourly_parts, hourly_summaries,
-                                label_fields, merge_summaries, quantise)
+from speedlab.aggregate import (
+    Accumulator,
+    AggregateSettings,
+    MetricStats,
+    anomaly_threshold,
+    count_anomalies,
+    hour_summaries,
+    hourly_parts,
+    hourly_summaries,
+    label_fields,
+    merge_summaries,
+    quantise,
+)
 from speedlab.config import Plan
 from speedlab.errors import ConfigError
 from speedlab.periods import TIERS, parse_period, period_of

@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from alert_receivers import SMTPSink, WebhookReceiver
 from servers import free_port
 
-from speedlab.alerts import (Alert, AlertDeliveryError, EmailChannel, LogChannel, WebhookChannel,
-                             channels_from_config, deliver, email_message, webhook_payload)
+from speedlab.alerts import (
+    Alert,
+    AlertDeliveryError,
+    EmailChannel,
+    LogChannel,
+    WebhookChannel,
+    channels_from_config,
+    deliver,
+    email_message,
+    webhook_payload,
+)
 from speedlab.errors import ConfigError
 from speedlab.joblog import JobLog
 
@@ -61,9 +69,8 @@ def test_webhook_posts_json_with_token():
 
 
 def test_webhook_errors_say_what_happened():
-    with WebhookReceiver(status=500) as hook:
-        with pytest.raises(AlertDeliveryError, match="answered HTTP 500"):
-            WebhookChannel("webhook:x", hook.url + "?secret=1").send(ALERT)
+    with WebhookReceiver(status=500) as hook, pytest.raises(AlertDeliveryError, match="answered HTTP 500"):
+        WebhookChannel("webhook:x", hook.url + "?secret=1").send(ALERT)
     with pytest.raises(AlertDeliveryError, match="could not be reached") as info:
         WebhookChannel("webhook:x", f"http://127.0.0.1:{free_port()}/hook?secret=1", timeout_s=2).send(ALERT)
     assert "secret" not in str(info.value)  # the query string may hold a token

@@ -15,7 +15,6 @@ import urllib.parse
 import urllib.request
 
 import pytest
-
 from dashboard_data import B, build_store, ist, make_result
 from servers import free_port, local_env, wait_for_http
 
@@ -49,7 +48,7 @@ class ApiServer:
         await self._stop.wait()
         server.stop()
 
-    def __enter__(self) -> "ApiServer":
+    def __enter__(self) -> ApiServer:
         self._thread.start()
         assert self._ready.wait(10)
         return self

@@ -20,8 +20,16 @@ from fake_speedtest import FakeSpeedtest, QuickEngine
 from servers import free_port, local_env
 
 from speedlab import cli, collect
-from speedlab.collect import (CollectorSettings, EngineFailure, classify_failure, collect_once,
-                              flush_spool, record_from_output, run_engine, store_result)
+from speedlab.collect import (
+    CollectorSettings,
+    EngineFailure,
+    classify_failure,
+    collect_once,
+    flush_spool,
+    record_from_output,
+    run_engine,
+    store_result,
+)
 from speedlab.config import Config, load_config
 from speedlab.errors import ConfigError, InvalidRecord, SpoolError
 from speedlab.layout import legacy_raw_name, raw_key, raw_slot_prefix
@@ -107,7 +115,7 @@ def _http_error(code):
     (ConfigRetrievalError(_http_error(503)), "http_503"),
     (ConfigRetrievalError(urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))), "no_connectivity"),
     (urllib.error.URLError(socket.gaierror(-2, "Name or service not known")), "no_connectivity"),
-    (ConfigRetrievalError(socket.timeout("timed out")), "timeout"),
+    (ConfigRetrievalError(TimeoutError("timed out")), "timeout"),
     (ConfigRetrievalError("malformed"), "config_refused"),
     (NoMatchedServers(), "no_server"),
     (EngineFailure("no_server", "empty list"), "no_server"),

@@ -7,14 +7,23 @@ import re
 from datetime import datetime
 
 import pytest
-
 from dashboard_data import B, build_store, ist, period
+
 from speedlab import layout, query
 from speedlab.cli import main
 from speedlab.config import Plan, load_config
-from speedlab.dashboard import (App, Selection, charts, headline_html, notebook_path,
-                                parse_query_string, period_options, table_html, voila_command,
-                                voila_env)
+from speedlab.dashboard import (
+    App,
+    Selection,
+    charts,
+    headline_html,
+    notebook_path,
+    parse_query_string,
+    period_options,
+    table_html,
+    voila_command,
+    voila_env,
+)
 from speedlab.store import LocalStore
 
 NOW = ist(2026, 1, 5, 10, 20)

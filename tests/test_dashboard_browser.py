@@ -15,9 +15,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from dashboard_data import build_store, ist, period
 from servers import CHROMIUM, CHROMIUM_ARGS, free_port, local_env, need_chromium, wait_for_http
+
 from speedlab.config import load_config
 from speedlab.dashboard import notebook_path, voila_command, voila_env
 from speedlab.store import LocalStore

@@ -8,12 +8,21 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from tooldata import IST, B, everything, legacy_key, put_raw, put_summary, result
 
-from speedlab.dedupe import (Candidate, DedupePlan, DuplicateGroup, Action, apply_plan, dedupe,
-                             dedupe_table, find_duplicates, plan_slot, plan_summary_folder)
+from speedlab.dedupe import (
+    Action,
+    Candidate,
+    DedupePlan,
+    DuplicateGroup,
+    apply_plan,
+    dedupe,
+    dedupe_table,
+    find_duplicates,
+    plan_slot,
+    plan_summary_folder,
+)
 from speedlab.errors import InvalidHostId, LayoutError
-
-from tooldata import B, IST, everything, legacy_key, put_raw, put_summary, result
 
 
 def _seed_store(store) -> dict:

@@ -18,11 +18,19 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from servers import free_port, local_env, stop_group, wait_for_http
+
 from speedlab.config import load_config
-from speedlab.demo import (DEMO_ENGINE, DEMO_HOSTS, MARKER, DemoError, demo_config_text, demo_story, generate,
-                           prepare_folder)
+from speedlab.demo import (
+    DEMO_ENGINE,
+    DEMO_HOSTS,
+    MARKER,
+    DemoError,
+    demo_config_text,
+    demo_story,
+    generate,
+    prepare_folder,
+)
 from speedlab.layout import parse_raw_key, summary_key
 from speedlab.periods import parse_period
 from speedlab.records import SpeedTestResult

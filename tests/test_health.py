@@ -7,15 +7,21 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from alert_receivers import WebhookReceiver
 from dashboard_data import make_result
 
 from speedlab.cli import main
 from speedlab.config import Plan
 from speedlab.errors import ConfigError
-from speedlab.health import (Debounce, debounce, health_settings, host_is_silent, result_below_expected,
-                             run_health, tier_due_period)
+from speedlab.health import (
+    Debounce,
+    debounce,
+    health_settings,
+    host_is_silent,
+    result_below_expected,
+    run_health,
+    tier_due_period,
+)
 from speedlab.layout import raw_key, summary_key
 from speedlab.periods import parse_period
 
@@ -163,8 +169,8 @@ def test_one_alert_per_incident_and_one_recovery(store, config_for):
                             "below_expected:office-main": "ok", "tests_failing:office-main": "ok",
                             "tier_stale:hourly": "alerting", "tier_stale:daily": "ok",
                             "run_failed:aggregate-hourly": "alerting"}
-        assert "no daily summary is due yet" == next(c["message"] for c in first.checks
-                                                     if c["check"] == "tier_stale:daily")
+        daily_message = next(c["message"] for c in first.checks if c["check"] == "tier_stale:daily")
+        assert daily_message == "no daily summary is due yet"
         assert d.check("2025-12-29 14:25").alerts == []                       # nothing new: no repeat
 
         # office-main's spool flushes, the aggregator catches up, home-primary slows down

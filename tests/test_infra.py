@@ -10,8 +10,15 @@ from botocore.exceptions import ClientError
 
 from speedlab.cli import main
 from speedlab.errors import ConfigError
-from speedlab.infra import (NONCURRENT_RULE_ID, RAW_RULE_ID, apply_infra, desired_state,
-                            iam_policy, infra_settings, plan_infra)
+from speedlab.infra import (
+    NONCURRENT_RULE_ID,
+    RAW_RULE_ID,
+    apply_infra,
+    desired_state,
+    iam_policy,
+    infra_settings,
+    plan_infra,
+)
 from speedlab.layout import Buckets
 from speedlab.store import S3Store
 

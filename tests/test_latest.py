@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from tooldata import IST, B, put_raw, put_summary, result
 
 from speedlab.errors import InvalidHostId, LayoutError
 from speedlab.latest import format_table, latest, latest_table
-
-from tooldata import IST, B, put_raw, put_summary, result
 
 
 def _raw_store(store):

@@ -7,9 +7,18 @@ from datetime import datetime, timezone
 import pytest
 
 from speedlab.errors import InvalidHostId, LayoutError
-from speedlab.layout import (Buckets, RawKey, SummaryKey, parse_key, parse_raw_key,
-                             parse_summary_key, raw_key, raw_period_prefix, summary_key,
-                             validate_host_id)
+from speedlab.layout import (
+    Buckets,
+    RawKey,
+    SummaryKey,
+    parse_key,
+    parse_raw_key,
+    parse_summary_key,
+    raw_key,
+    raw_period_prefix,
+    summary_key,
+    validate_host_id,
+)
 from speedlab.periods import parse_period
 
 UTC = timezone.utc

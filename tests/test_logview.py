@@ -12,8 +12,21 @@ from pathlib import Path
 import pytest
 
 from speedlab.joblog import JobLog
-from speedlab.logview import (BadLine, LogError, LogFile, LogLine, format_line, keep_line, log_dir,
-                              parse_line, parse_since, read_logs, stream_logs, tail, use_colour)
+from speedlab.logview import (
+    BadLine,
+    LogError,
+    LogFile,
+    LogLine,
+    format_line,
+    keep_line,
+    log_dir,
+    parse_line,
+    parse_since,
+    read_logs,
+    stream_logs,
+    tail,
+    use_colour,
+)
 
 NOW = datetime(2025, 12, 29, 9, 0, tzinfo=timezone.utc)
 

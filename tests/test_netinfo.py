@@ -5,11 +5,26 @@ from __future__ import annotations
 import pytest
 
 from speedlab import netinfo
-from speedlab.netinfo import (ConnectionInfo, band_of_channel, band_of_frequency, classify_linux,
-                              classify_macos, classify_windows, detect_connection, parse_airport_info,
-                              parse_ip_route_get, parse_ipconfig, parse_iw_link, parse_iwconfig,
-                              parse_macos_route_get, parse_netsh_wlan, parse_networksetup_ports,
-                              parse_nmcli_wifi, parse_proc_net_route, parse_system_profiler_airport)
+from speedlab.netinfo import (
+    ConnectionInfo,
+    band_of_channel,
+    band_of_frequency,
+    classify_linux,
+    classify_macos,
+    classify_windows,
+    detect_connection,
+    parse_airport_info,
+    parse_ip_route_get,
+    parse_ipconfig,
+    parse_iw_link,
+    parse_iwconfig,
+    parse_macos_route_get,
+    parse_netsh_wlan,
+    parse_networksetup_ports,
+    parse_nmcli_wifi,
+    parse_proc_net_route,
+    parse_system_profiler_airport,
+)
 from speedlab.records import CONNECTION_TYPES
 
 # ----------------------------------------------------------------------------- captured outputs

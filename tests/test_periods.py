@@ -9,8 +9,17 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from speedlab.errors import ConfigError, LayoutError, UnsupportedDate
-from speedlab.periods import (check_moment, children, get_zone, parse_period, parse_timestamp, period_of,
-                              periods_between, previous_period, slot_of)
+from speedlab.periods import (
+    check_moment,
+    children,
+    get_zone,
+    parse_period,
+    parse_timestamp,
+    period_of,
+    periods_between,
+    previous_period,
+    slot_of,
+)
 
 UTC = timezone.utc
 

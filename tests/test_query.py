@@ -10,14 +10,24 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from dashboard_data import HOSTS, B, build_store, ist, make_result, period
 
-from dashboard_data import B, HOSTS, build_store, ist, make_result, period
 from speedlab import layout, query
 from speedlab.cli import main
 from speedlab.config import Plan, load_config
 from speedlab.joblog import JobLog
-from speedlab.query import (DataCache, QueryError, cache_for, check_query, get_rows, headline,
-                            heatmap, rows, slot_window, summary_periods)
+from speedlab.query import (
+    DataCache,
+    QueryError,
+    cache_for,
+    check_query,
+    get_rows,
+    headline,
+    heatmap,
+    rows,
+    slot_window,
+    summary_periods,
+)
 from speedlab.store import LocalStore, S3Store
 
 NOW = ist(2026, 1, 5, 10, 20)       # a Monday, 10:20 IST

@@ -11,16 +11,13 @@ one ``.ci/run`` runs (running the whole suite inside the suite would recurse).
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
-
 from servers import Lines, assert_quiet, free_port, stop_group
 from venvs import borrowing_venv
 

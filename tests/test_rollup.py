@@ -7,8 +7,8 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-
 from aggdata import IST, B, put, read_json, result, series
+
 from speedlab import layout
 from speedlab.cli import main
 from speedlab.errors import SpeedlabError, StoreUnavailable

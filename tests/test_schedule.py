@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from speedlab.errors import ScheduleError
-from speedlab.schedule import (install_entries, merge_crontab, native_platform, render_entries)
+from speedlab.schedule import install_entries, merge_crontab, native_platform, render_entries
 
 ARGV = ["/usr/bin/python3", "-m", "speedlab.cli", "collect", "--store", "/data/my store"]
 NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
@@ -72,7 +72,7 @@ def test_on_calendar_is_valid_for_systemd(every, offset, calendar, minutes):
     out = subprocess.run(["systemd-analyze", "calendar", "--iterations=4", calendar],
                          capture_output=True, text=True, timeout=30, env={"TZ": "UTC"})
     assert out.returncode == 0, out.stderr
-    elapses = [line.split()[-2] for line in out.stdout.splitlines() 
+    elapses = [line.split()[-2] for line in out.stdout.splitlines()
                if "lapse:" in line or "Iter." in line]
     assert len(elapses) == 4
     assert {int(t.split(":")[1]) for t in elapses} <= minutes

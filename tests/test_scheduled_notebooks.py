@@ -9,12 +9,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from aggdata import IST, B, put, read_json, result
+
 from speedlab import layout
 from speedlab.bundled import scheduled_notebook, scheduled_notebooks
-from speedlab.notebook_runs import (NotebookRunFailed, notebook_parameters,
-                                    run_notebook)
+from speedlab.notebook_runs import NotebookRunFailed, notebook_parameters, run_notebook
 from speedlab.periods import parse_period
 from speedlab.rollup import aggregate_command
 

@@ -7,15 +7,25 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from aggdata import IST, B, put, read_json, result
+
 from speedlab import layout
 from speedlab.cli import main
 from speedlab.periods import TIERS, parse_period
 from speedlab.rollup import run_due
+from speedlab.scheduler import (
+    InputState,
+    Recorded,
+    TierState,
+    due_at,
+    due_periods,
+    is_due,
+    last_due_period,
+    plan_due,
+    run_due_entries,
+    staleness,
+)
 from speedlab.store import LocalStore
-from speedlab.scheduler import (InputState, Recorded, TierState, due_at, due_periods, is_due,
-                                last_due_period, plan_due, run_due_entries, staleness)
 
 UTC = timezone.utc
 GRACE = timedelta(minutes=15)

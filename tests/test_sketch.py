@@ -6,8 +6,7 @@ import json
 import math
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from speedlab.errors import InvalidRecord
 from speedlab.sketch import DEFAULT_ALPHA, ZERO_THRESHOLD, QuantileSketch, rank_of

@@ -10,8 +10,15 @@ import pytest
 from fake_speedtest import QuickEngine
 
 from speedlab.collect import record_from_output
-from speedlab.errors import (BucketNotFound, CredentialsInvalid, CredentialsRefused, InvalidRecord, SpoolError,
-                             StoreError, StoreUnavailable)
+from speedlab.errors import (
+    BucketNotFound,
+    CredentialsInvalid,
+    CredentialsRefused,
+    InvalidRecord,
+    SpoolError,
+    StoreError,
+    StoreUnavailable,
+)
 from speedlab.layout import raw_key
 from speedlab.spool import Spool
 from speedlab.store import LocalStore

@@ -7,8 +7,14 @@ from datetime import datetime, timezone
 
 import pytest
 
-from speedlab.errors import (BucketNotFound, ConfigError, CredentialsRefused, ObjectNotFound,
-                             StoreError, StoreUnavailable)
+from speedlab.errors import (
+    BucketNotFound,
+    ConfigError,
+    CredentialsRefused,
+    ObjectNotFound,
+    StoreError,
+    StoreUnavailable,
+)
 from speedlab.store import LocalStore, S3Store, open_store
 
 BUCKET = "vd-speed-test"

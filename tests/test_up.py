@@ -10,20 +10,17 @@ over an overlapping stretch of time, and checks the store.
 from __future__ import annotations
 
 import json
-import queue
 import signal
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from fake_speedtest import FakeSpeedtest, QuickEngine
 from servers import Lines, free_port, local_env, stop_group, wait_for_http
+
 from speedlab.config import load_config
 from speedlab.layout import parse_raw_key, summary_key
 from speedlab.periods import UTC, parse_period
