@@ -318,7 +318,7 @@ class Accumulator:
         stats = summary.get("stats")
         if isinstance(stats, dict) and all(isinstance(stats.get(m), dict) for m in METRICS):
             acc.stats = {m: MetricStats.from_dict(stats[m], source) for m in METRICS}
-            for metric, value in acc.stats.items():
+            for value in acc.stats.values():
                 if value.sketch.alpha != alpha:
                     raise InvalidRecord(f"summary sketch alpha {value.sketch.alpha} differs from "
                                         f"the configured {alpha}{' in ' + source if source else ''}: "

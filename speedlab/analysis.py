@@ -213,7 +213,7 @@ def month_comparison_chart(daily: Sequence[Mapping[str, Any]], comparison: Mappi
                "date": r["date_ist"]} for r in daily
               if r["status"] == "ok" and r["date_ist"][:7] in months]
     rules = [{"month": m, "download_avg": comparison[f"download_{k}"]}
-             for m, k in zip(months, ("last", "this")) if comparison[f"download_{k}"] is not None]
+             for m, k in zip(months, ("last", "this"), strict=True) if comparison[f"download_{k}"] is not None]
     color = alt.Color("month:N", title="Month", scale=alt.Scale(domain=list(months)))
     lines = alt.Chart(alt.Data(values=points)).mark_line(point=True).encode(
         x=alt.X("day:Q", title="Day of month", scale=alt.Scale(domain=[1, 31])),
@@ -221,8 +221,8 @@ def month_comparison_chart(daily: Sequence[Mapping[str, Any]], comparison: Mappi
         tooltip=["date:N", alt.Tooltip("download_avg:Q", format=".1f", title="Download [Mbit/s]")])
     averages = alt.Chart(alt.Data(values=rules)).mark_rule(strokeDash=[6, 3]).encode(
         y="download_avg:Q", color=color)
-    return (lines + averages).properties(width=640, height=260,
-                                         title=f"Daily download: {months[0]} vs {months[1]} ({_who(comparison['host'])})")
+    title = f"Daily download: {months[0]} vs {months[1]} ({_who(comparison['host'])})"
+    return (lines + averages).properties(width=640, height=260, title=title)
 
 
 # =========================================================================== "best time of day?"
@@ -288,7 +288,8 @@ def time_of_day(hourly: Sequence[Mapping[str, Any]], host: str = ALL_HOSTS) -> d
         if diff <= -SAME_WITHIN_PCT:
             text += f" Evenings (19:00-23:00) average {evening:.1f} Mbit/s, {-diff:.0f} % below the rest of the day."
         else:
-            text += f" Evenings (19:00-23:00) are not slower than the rest of the day ({evening:.1f} vs {rest:.1f} Mbit/s)."
+            text += (f" Evenings (19:00-23:00) are not slower than the rest of the day"
+                     f" ({evening:.1f} vs {rest:.1f} Mbit/s).")
     if best_ping is not None:
         text += f" Ping is lowest around {best_ping['hour']:02d}:00 ({best_ping['ping_avg']:.1f} ms)."
     out["text"] = text

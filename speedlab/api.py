@@ -17,8 +17,8 @@ Routes (all answers are JSON; errors are ``{"error": "...", "status": N}``)
 
 Authentication: ``Authorization: token T`` (or ``Bearer T``) or ``?token=T``. The token is
 ``[api] token`` (or ``$SPEEDLAB_API_TOKEN``; at least :data:`MIN_TOKEN_CHARS` characters), else
-Voilà's own token if it has one, else one generated at start-up and printed once. Routes named in ``[api] public`` answer without it
-(read-only routes only: ``dashboard``, ``coverage``, ``latest``, ``openapi``)::
+Voilà's own token if it has one, else one generated at start-up and printed once. Routes named in
+``[api] public`` answer without it (read-only routes only: ``dashboard``, ``coverage``, ``latest``, ``openapi``)::
 
     [api]
     token = "a-long-random-string"          # masked by `speedlab config show`
@@ -115,7 +115,8 @@ class ApiContext:
     token_generated: bool = False
     store: Any = None
     log: Any = None
-    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="speedlab-api"))
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="speedlab-api"))
     aggregate_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:

@@ -302,7 +302,8 @@ def _run_schedule(args, config: Config) -> int:
         return 0
     names = {"cron": "crontab line (crontab -e)", "systemd_service": "systemd: speedlab-collect.service",
              "systemd_timer": "systemd: speedlab-collect.timer",
-             "windows_task_xml": "Windows: speedlab-collect.xml (schtasks /Create /TN speedlab-collect /XML speedlab-collect.xml)",
+             "windows_task_xml": "Windows: speedlab-collect.xml "
+                                 "(schtasks /Create /TN speedlab-collect /XML speedlab-collect.xml)",
              "schtasks": "Windows: one-line alternative (cannot set StartWhenAvailable)"}
     if not args.install:
         for key, text in result["entries"].items():
@@ -475,7 +476,8 @@ def _run_up(args, config: Config) -> int:
 
 
 def _add_demo(sub, common) -> None:
-    parser = sub.add_parser("demo", parents=[common], help="sample history in a separate demo store, rolled up and served",
+    parser = sub.add_parser("demo", parents=[common],
+                            help="sample history in a separate demo store, rolled up and served",
                             description="Fill a separate demo store (default ./speedlab-demo, --store PATH) "
                                         "with generated, clearly labelled DEMO DATA for three hosts, roll it up "
                                         "through papermill and serve the dashboard on it. Needs no internet.")

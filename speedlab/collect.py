@@ -201,8 +201,8 @@ def _chain(exc: BaseException):
             continue
         seen.append(item)
         todo.extend(a for a in getattr(item, "args", ()) if isinstance(a, BaseException))
-        todo.extend([getattr(item, "reason", None) if isinstance(getattr(item, "reason", None), BaseException) else None,
-                     item.__cause__, item.__context__])
+        reason = getattr(item, "reason", None)
+        todo.extend([reason if isinstance(reason, BaseException) else None, item.__cause__, item.__context__])
     return seen
 
 

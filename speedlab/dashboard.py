@@ -63,7 +63,8 @@ from .store import Store
 __all__ = [
     "App", "PERIOD_CHOICES", "Selection", "charts", "enable_offline_charts", "headline_html",
     "heatmap_chart", "launch", "notebook_path", "parse_query_string", "period_options", "resolve_host",
-    "rows", "serve", "stop", "table_html", "voila_command", "voila_env", "voila_template_root", "relay_server_output", "SERVER_NOISE",
+    "rows", "serve", "stop", "table_html", "voila_command", "voila_env", "voila_template_root", "relay_server_output",
+    "SERVER_NOISE",
     "wait_until_serving", "VOILA_TEMPLATE",
 ]
 

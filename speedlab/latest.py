@@ -303,7 +303,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence], right: Sequen
 
     def line(row):
         return "  ".join(cell.rjust(w) if i in right else cell.ljust(w)
-                         for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+                         for i, (cell, w) in enumerate(zip(row, widths, strict=False))).rstrip()
     return "\n".join([line(cells[0]), line(["-" * w for w in widths])] + [line(r) for r in cells[1:]])
 
 

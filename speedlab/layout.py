@@ -204,9 +204,8 @@ def parse_raw_key(key: str) -> RawKey:
     validate_host_id(g["host"])
     name = g["name"]
     legacy = _LEGACY_RAW_RE.fullmatch(name)
-    if name != RAW_NAME and not legacy:
-        if not name.endswith(".json"):
-            raise LayoutError(f"{key!r}: a raw result is a .json object")
+    if name != RAW_NAME and not legacy and not name.endswith(".json"):
+        raise LayoutError(f"{key!r}: a raw result is a .json object")
     return RawKey(g["host"], slot, name, legacy=bool(legacy),
                   epoch_s=int(legacy["epoch"]) if legacy else None)
 

@@ -195,7 +195,7 @@ def parse_system_profiler_airport(text: str, interface: str | None = None) -> st
     blocks = re.split(r"^\s*(en\d+|awdl\d+|llw\d+):\s*$", text, flags=re.MULTILINE)
     candidates = []
     if len(blocks) > 1:
-        for name, body in zip(blocks[1::2], blocks[2::2]):
+        for name, body in zip(blocks[1::2], blocks[2::2], strict=True):
             if interface is None or name == interface:
                 candidates.append(body)
     else:
@@ -224,7 +224,8 @@ def parse_airport_info(text: str) -> str | None:
 
 @dataclass(frozen=True)
 class WindowsAdapter:
-    """One adapter block of ``ipconfig``: its ``name``, ``kind`` (``Ethernet``/``Wireless LAN``/...) and IPv4 addresses."""
+    """One adapter block of ``ipconfig``: its ``name``, ``kind`` (``Ethernet``/``Wireless LAN``/...) and IPv4
+    addresses."""
 
     name: str
     kind: str

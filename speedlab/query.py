@@ -248,7 +248,8 @@ def summary_row(mode: str, period: Period, summary: dict | None, *, host: str, n
         row[f"{metric}_min"] = _number(s.get(f"min_{metric}")) if tests else None
         row[f"{metric}_max"] = _number(s.get(f"max_{metric}")) if tests else None
         count = (stats.get(stat_name) or {}).get("count") if isinstance(stats.get(stat_name), dict) else None
-        row[f"{metric}_count"] = int(count) if isinstance(count, int) else (tests if row[f"{metric}_avg"] is not None else 0)
+        row[f"{metric}_count"] = (int(count) if isinstance(count, int)
+                                  else tests if row[f"{metric}_avg"] is not None else 0)
     types = s.get("connection_types") or []
     hosts = s.get("hosts")
     row.update(

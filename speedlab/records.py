@@ -25,7 +25,7 @@ import json
 import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import InvalidHostId, InvalidRecord
 from .layout import validate_host_id
@@ -89,12 +89,16 @@ def _build(cls, values: dict):
     for f in fields(cls):
         if f.name in values:
             value = values[f.name]
-        elif f.default_factory is not MISSING:  # type: ignore[misc]
-            value = f.default_factory()  # type: ignore[misc]
+        elif f.default_factory is not MISSING:
+            value = f.default_factory()
         else:
             value = f.default
         object.__setattr__(obj, f.name, value)
     return obj
+
+
+#: A record class's field checks: name -> (accepted types, may be None).
+_FieldTypes = dict[str, tuple[tuple[type, ...], bool]]
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,9 @@ class Server:
     host: str | None = None
     distance_km: float | None = None
 
-    _TYPES = {"id": ((str,), True), "name": ((str,), True), "sponsor": ((str,), True),
-              "country": ((str,), True), "host": ((str,), True),
-              "distance_km": ((int, float), True)}
+    _TYPES: ClassVar[_FieldTypes] = {"id": ((str,), True), "name": ((str,), True), "sponsor": ((str,), True),
+                                     "country": ((str,), True), "host": ((str,), True),
+                                     "distance_km": ((int, float), True)}
     _OPTIONAL = ("id", "name", "sponsor", "country", "host", "distance_km")
 
 
@@ -121,7 +125,7 @@ class Client:
     ip: str | None = None
     isp: str | None = None
 
-    _TYPES = {"ip": ((str,), True), "isp": ((str,), True)}
+    _TYPES: ClassVar[_FieldTypes] = {"ip": ((str,), True), "isp": ((str,), True)}
     _OPTIONAL = ("ip", "isp")
 
 
@@ -135,7 +139,7 @@ class TestError:
     kind: str
     message: str
 
-    _TYPES = {"kind": ((str,), False), "message": ((str,), False)}
+    _TYPES: ClassVar[_FieldTypes] = {"kind": ((str,), False), "message": ((str,), False)}
 
 
 @dataclass(frozen=True)
@@ -174,7 +178,7 @@ class SpeedTestResult:
     __test__ = False
 
     _NUM = (int, float)
-    _TYPES = {
+    _TYPES: ClassVar[_FieldTypes] = {
         "schema_version": ((int,), False), "host_id": ((str,), False), "engine": ((str,), False),
         "status": ((str,), False), "error": ((dict, TestError), True),
         "timestamp_utc": ((str,), False), "timestamp_local": ((str,), False),

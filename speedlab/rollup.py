@@ -517,7 +517,7 @@ class _Roller:
         wanted = set(k for g in groups.values() for k in g)
         out = {}
         for group in groups.values():
-            for info in self.store.list(bucket, commonprefix(group)):
+            for info in self.store.list(bucket, commonprefix(group)):  # noqa: RUF071 - a string prefix to list
                 if info.key in wanted:
                     out[info.key] = info.modified
         return out

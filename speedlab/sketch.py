@@ -168,7 +168,7 @@ class QuantileSketch:
         rank = rank_of(q, n)
         seen = 0
         value = 0.0
-        for value, c in self._buckets():
+        for value, c in self._buckets():  # noqa: B007 - the bucket where the loop stops is the answer
             seen += c
             if seen > rank:
                 break
@@ -224,7 +224,7 @@ class QuantileSketch:
                   and isinstance(zero, int) and zero >= 0 and len(set(index)) == len(index))
             if not ok:
                 raise ValueError("index and counts must be equal-length lists of integers, counts > 0")
-            sketch = cls(float(data["alpha"]), dict(zip(index, counts)), zero)
+            sketch = cls(float(data["alpha"]), dict(zip(index, counts, strict=True)), zero)
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidRecord(f"not a quantile sketch{where}: {exc}") from None
         return sketch

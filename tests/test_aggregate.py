@@ -272,7 +272,7 @@ def test_settings_are_validated():
 
 def test_accumulator_refuses_a_broken_summary():
     from speedlab.errors import InvalidRecord
-    with pytest.raises(InvalidRecord, match="invalid statistics in x.json"):
+    with pytest.raises(InvalidRecord, match=r"invalid statistics in x\.json"):
         Accumulator.from_summary({"avg_download": 1.0, "avg_upload": 1.0, "avg_ping": 1.0,
                                   "records_aggregated": 1,
                                   "stats": {m: {"count": "many"} for m in
@@ -318,7 +318,7 @@ def new_year_store(local_store, config_for):
 
 
 def test_hand_built_hours_at_ist_midnight(new_year_store):
-    store, config, report, later, corrupt = new_year_store
+    store, config, report, _later, corrupt = new_year_store
     last = summary_at(store, "hourly", "2026123123")
     assert core(last) == {
         "schema_version": 1, "tier": "hourly", "period": "2026123123", "hour": "2026-12-31T23",
@@ -354,7 +354,7 @@ def test_hand_built_hours_at_ist_midnight(new_year_store):
 
 
 def test_hand_built_days_week_53_month_and_year(new_year_store):
-    store, config, report, later, _ = new_year_store
+    store, _config, report, later, _ = new_year_store
     dec31 = summary_at(store, "daily", "20261231")
     assert (dec31["hosts"], dec31["records_aggregated"], dec31["avg_download"], dec31["expected_slots"],
             dec31["slots_with_result"], dec31["coverage_pct"], dec31["days"], dec31["anomalies_count"],
@@ -439,5 +439,5 @@ def test_iso_week_year_edges_land_at_the_right_keys(local_store, config_for, mom
                                    "days": "1"}])
 def test_from_summary_refuses_a_non_object_or_impossible_summary_with_invalid_record(data):
     from speedlab.errors import InvalidRecord
-    with pytest.raises(InvalidRecord, match="in day.json"):
+    with pytest.raises(InvalidRecord, match=r"in day\.json"):
         Accumulator.from_summary(data, DEFAULT_ALPHA, "day.json")

@@ -85,7 +85,7 @@ def test_email_over_smtp_to_a_local_sink():
     assert got["from"] == "speedlab@example.org" and got["to"] == ["ops@example.org"]
     assert got["message"]["Subject"] == "[speedlab] RESOLVED: home-primary back to expected speed"
     assert got["message"]["X-Speedlab-Incident"] == ALERT.incident_id
-    with pytest.raises(AlertDeliveryError, match="check \\[alerts.email\\]"):
+    with pytest.raises(AlertDeliveryError, match=r"check \[alerts\.email\]"):
         EmailChannel("email", "127.0.0.1", "a@b.c", ["d@e.f"], smtp_port=free_port(),
                      security="none", timeout_s=2).send(ALERT)
 

@@ -118,7 +118,8 @@ def test_long_term_uses_yearly_summaries_and_months_for_the_year_in_progress():
     monthly = [row(f"2024-{m:02d}-01", 100.0, tests=80, mode="monthly") for m in range(1, 13)]
     monthly += [row("2026-01-01", 130.0, tests=50, mode="monthly"), row("2026-02-01", 140.0, tests=150, mode="monthly")]
     out = analysis.long_term(yearly, monthly, "office-main")
-    assert [(y["year"], y["source"]) for y in out["years"]] == [("2024", "yearly summary"), ("2026", "monthly summaries")]
+    assert [(y["year"], y["source"]) for y in out["years"]] == [("2024", "yearly summary"),
+                                                                ("2026", "monthly summaries")]
     assert out["years"][1]["download_avg"] == pytest.approx((130 * 50 + 140 * 150) / 200)   # 137.5
     assert out["change_pct"] == pytest.approx(37.5)
     assert out["months_with_data"] == 14

@@ -217,7 +217,7 @@ def test_wrong_method_and_unreachable_store(deployment, tmp_path):
 
 
 def test_a_bug_is_a_json_500_and_logged(deployment, tmp_path, monkeypatch):
-    server, _, config = deployment
+    _server, _, config = deployment
     ctx = api_context(config, env={})
     monkeypatch.setattr("speedlab.latest.latest", lambda *a, **k: 1 / 0)
     status, body, _ = handle(ctx, "GET", "/api/latest", {}, {"Authorization": f"token {TOKEN}"})

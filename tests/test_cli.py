@@ -39,7 +39,8 @@ def test_config_show_prints_resolved_json(tmp_path, capsys, monkeypatch):
 def test_errors_are_one_line_and_exit_1(tmp_path, capsys):
     assert main(["config", "show", "--timezone", "Nowhere/Else"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["speedlab config: error: unknown time zone 'Nowhere/Else': use an IANA name such as 'Asia/Kolkata' or 'UTC'"]
+    assert err == ["speedlab config: error: unknown time zone 'Nowhere/Else': "
+                   "use an IANA name such as 'Asia/Kolkata' or 'UTC'"]
 
 
 def test_console_script_runs():

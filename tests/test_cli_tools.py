@@ -119,7 +119,8 @@ def test_usage_mistakes_are_one_line_too(capsys):
     with pytest.raises(SystemExit) as info:
         main(["latest", "--last", "many"])
     assert info.value.code == 2
-    assert capsys.readouterr().err.splitlines() == ["speedlab latest: error: argument --last: invalid int value: 'many'"]
+    assert capsys.readouterr().err.splitlines() == [
+        "speedlab latest: error: argument --last: invalid int value: 'many'"]
 
 
 def _reader(stream, lines: queue.Queue) -> None:

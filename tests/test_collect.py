@@ -14,6 +14,7 @@ import threading
 import urllib.error
 import urllib.parse
 from datetime import datetime, timedelta, timezone
+from typing import ClassVar
 
 import pytest
 from fake_speedtest import FakeSpeedtest, QuickEngine
@@ -479,7 +480,7 @@ def test_flush_when_the_slot_was_filled_meanwhile(local_store, config_for, tmp_p
 class FakeCli(QuickEngine):
     """Stands in for SpeedtestCli in CLI tests; remembers how it was built."""
 
-    made: list = []
+    made: ClassVar[list] = []
 
     def __init__(self, secure=False, servers=(), timeout_s=10.0):
         super().__init__()

@@ -169,7 +169,7 @@ def test_a_missing_local_store_folder_is_refused_and_not_created(tmp_path):
     with pytest.raises(StoreUnavailable, match="does not exist"):
         config.state_path  # noqa: B018 - the state folder is never placed inside a missing store
     assert config.show()["state_dir"] == str(tmp_path / "mistyped" / "deep" / "_speedlab")
-    with pytest.raises(StoreUnavailable, match="its parent .*mistyped does not exist"):
+    with pytest.raises(StoreUnavailable, match=r"its parent .*mistyped does not exist"):
         config.open_store(create=True)  # `up` / `infra apply` create the folder, never its parents
     assert not (tmp_path / "mistyped").exists()
     made = load_config(env={}, store=f"file://{tmp_path / 'new'}").open_store(create=True)

@@ -203,7 +203,7 @@ def test_missing_periods_are_gaps_and_markers_never_zero(open_app):
 
 
 def test_refresh_bypasses_the_cache(open_app, site, tmp_path):
-    store, config, data = site
+    store, _config, data = site
     app = open_app("mode=daily&days=3&host=home-primary")
     before = table_rows(app)[0][1]
     day = period("daily", ist(2026, 1, 3))
@@ -226,7 +226,7 @@ def test_refresh_bypasses_the_cache(open_app, site, tmp_path):
 
 
 def test_headline_shows_averages_counts_coverage_and_periods_below_plan(open_app, site):
-    _, config, data = site
+    _, _config, data = site
     app = open_app("mode=weekly&days=2&host=all")
     stats = app.state["stats"]
     p = period("weekly", ist(2025, 12, 29))
@@ -337,7 +337,8 @@ def test_cli_dashboard_serves_the_configured_store(monkeypatch, tmp_path, capsys
     assert main(["dashboard", "--store", str(tmp_path), "--port", "8899", "--cull-idle", "120"]) == 0
     assert called == {"store": str(tmp_path), "port": 8899, "now": None, "cull": 120}
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("speedlab dashboard: http://127.0.0.1:8899/ (store ") and out[-1] == "speedlab dashboard: stopped"
+    assert out[0].startswith("speedlab dashboard: http://127.0.0.1:8899/ (store ")
+    assert out[-1] == "speedlab dashboard: stopped"
 
 
 def test_dashboard_kernel_skips_the_iri_grammar_and_altair_still_works():

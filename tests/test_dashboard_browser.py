@@ -47,7 +47,7 @@ def served(tmp_path_factory):
                     "[dashboard]\nheatmap_days = 7\n", encoding="utf-8")
     config = load_config(toml, env={})
     port = free_port()
-    log = open(tmp / "voila.log", "w")
+    log = open(tmp / "voila.log", "w")  # noqa: SIM115 - closed in the finally below, after the server
     process = subprocess.Popen(voila_command(notebook_path(), port, cull_idle_s=120),
                                env=voila_env(config, now=NOW.isoformat(), base=local_env()),
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp)
@@ -125,7 +125,7 @@ def check(page: Page, data, mode: str, host: str, periods: list[tuple[str, objec
     """The table lists ``periods`` (label text, Period or None for pending) with plain means."""
     table = page.table()
     assert [row[0] for row in table] == [text for text, _ in periods], mode
-    for row, (text, span) in zip(table, periods):
+    for row, (text, span) in zip(table, periods, strict=True):
         mean = plain_mean(data, span.start, span.end, host) if span is not None else None
         if mean is None:
             assert row[1] == "—" and row[-1] in ("missing", "pending"), (mode, text, row)

@@ -80,7 +80,8 @@ def test_dry_run_lists_the_legacy_duplicates_and_changes_nothing(store, config_f
     assert plan.problems == [(B.daily, "aggregated/readme.txt", plan.problems[0][2])]
     assert plan.scanned == 11 + 2 + 2 + 1  # raw objects, hourly, daily, weekly summaries
     text = dedupe_table(report)
-    assert "dry run: 16 objects scanned, 8 groups with duplicates, 6 extras would be deleted; rerun with --delete" in text
+    assert ("dry run: 16 objects scanned, 8 groups with duplicates, 6 extras would be deleted; "
+            "rerun with --delete") in text
     assert "speed_data_ookla_00_1766997540.json" in text
 
 

@@ -123,7 +123,8 @@ def test_demo_config_has_the_plans_and_says_demo_data(tmp_path):
     config = load_config(toml, env={})
     assert config.store == str((tmp_path / "my demo").resolve())
     assert (config.plan_for("home-primary").download_mbps, config.plan_for("office-main").upload_mbps) == (300, 100)
-    assert (config.plan_for("backup-location").download_mbps, config.plan_for("backup-location").upload_mbps) == (100, 20)
+    backup = config.plan_for("backup-location")
+    assert (backup.download_mbps, backup.upload_mbps) == (100, 20)
     assert "demo data" in config.section("dashboard")["title"]
 
 
@@ -210,7 +211,7 @@ def test_demo_dashboard_loads_in_chromium(demo_run):
     folder, result = demo_run
     assert result.returncode == 0, result.stdout + result.stderr
     port = free_port()
-    log = open(folder / "dashboard.log", "w")
+    log = open(folder / "dashboard.log", "w")  # noqa: SIM115 - closed in the finally below, after the server
     server = subprocess.Popen([sys.executable, "-m", "speedlab.cli", "dashboard", "--config",
                                str(folder / "speedlab-demo" / "speedlab.toml"), "--port", str(port),
                                "--now", DEMO_NOW], cwd=folder, env=local_env(), stdout=log,

@@ -98,7 +98,8 @@ def test_debounce_n_in_a_row_and_m_of_n():
 def test_settings_are_checked():
     s = health_settings({"hosts": ["a"], "debounce": {"below_expected": {"alert_after": 3, "window": 5}}})
     assert s.hosts == ("a",) and s.debounce["below_expected"] == Debounce(3, 5, 1)
-    assert health_settings({"debounce": {"tests_failing": {"alert_after": 4}}}).debounce["tests_failing"] == Debounce(4, 4, 1)
+    tests_failing = health_settings({"debounce": {"tests_failing": {"alert_after": 4}}}).debounce["tests_failing"]
+    assert tests_failing == Debounce(4, 4, 1)
     for table, words in [({"hosts": ["a/b"]}, "invalid host id"),
                          ({"tiers": ["daily", "decadely"]}, "unknown decadely"),
                          ({"silent_after_minutes": 0}, "positive"),

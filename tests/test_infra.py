@@ -65,7 +65,8 @@ def test_settings_defaults_and_errors():
             infra_settings(table)
     # glacier classes have no minimum age; transition off allows any expiry
     assert infra_settings({"raw_transition_days": 0, "raw_expire_days": 5}).raw_expire_days == 5
-    assert infra_settings({"raw_storage_class": "glacier_ir", "raw_transition_days": 1}).raw_storage_class == "GLACIER_IR"
+    settings = infra_settings({"raw_storage_class": "glacier_ir", "raw_transition_days": 1})
+    assert settings.raw_storage_class == "GLACIER_IR"
 
 
 def test_desired_state_rules_only_on_raw_prefix():

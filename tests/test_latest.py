@@ -71,7 +71,8 @@ def test_unreadable_objects_are_shown_with_the_reason(store, config_for):
     key = put_raw(store, result("home-primary", "2025-12-29 14:02:10"))
     store.put(B.raw, key, b'{"schema_version": 1, ')
     put_summary(store, "hourly", "2025122914")
-    store.put(B.hourly, "aggregated/year=2025/month=202512/day=20251229/hour=2025122914/speed_test_summary.json", b"[1]")
+    store.put(B.hourly, "aggregated/year=2025/month=202512/day=20251229/hour=2025122914/speed_test_summary.json",
+              b"[1]")
     (raw,) = latest(config_for(store), "latest")
     assert raw.data is None and "corrupt JSON" in raw.error
     (hourly,) = latest(config_for(store), "hourly")
@@ -128,7 +129,7 @@ def test_walk_lists_only_the_newest_folders(local_store, config_for):
 
 def test_bad_arguments(local_store, config_for):
     config = config_for(local_store)
-    with pytest.raises(LayoutError, match="unknown period 'daily2'.*latest, minutes, hourly"):
+    with pytest.raises(LayoutError, match=r"unknown period 'daily2'.*latest, minutes, hourly"):
         latest(config, "daily2")
     with pytest.raises(LayoutError, match="at least 1"):
         latest(config, "minutes", last=0)

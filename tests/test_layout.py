@@ -74,7 +74,8 @@ SUMMARY_CASES = [
     ("daily", "20251229", "office-main",
      "aggregated/host=office-main/year=2025/month=202512/day=20251229/speed_test_summary.json"),
     ("weekly", "2025W52", None, "aggregated/year=2025/week=2025W52/speed_test_summary.json"),
-    ("weekly", "2025W52", "home-primary", "aggregated/host=home-primary/year=2025/week=2025W52/speed_test_summary.json"),
+    ("weekly", "2025W52", "home-primary",
+     "aggregated/host=home-primary/year=2025/week=2025W52/speed_test_summary.json"),
     ("weekly", "2025W01", None, "aggregated/year=2025/week=2025W01/speed_test_summary.json"),  # starts 2024-12-30
     ("weekly", "2020W53", None, "aggregated/year=2020/week=2020W53/speed_test_summary.json"),  # ends 2021-01-03
     ("monthly", "202512", None, "aggregated/year=2025/month=202512/speed_test_summary.json"),

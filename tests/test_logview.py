@@ -47,7 +47,8 @@ def _write(folder: Path, job: str, *lines: str) -> Path:
 
 def test_parse_line_and_its_errors():
     line = parse_line(_line(0, "collector", "warning", "slow", key="k1", download_mbps=1.5))
-    assert (line.time, line.job, line.level, line.message, line.host) == (NOW, "collector", "warning", "slow", "home-primary")
+    assert ((line.time, line.job, line.level, line.message, line.host)
+            == (NOW, "collector", "warning", "slow", "home-primary"))
     assert line.fields == {"key": "k1", "download_mbps": 1.5}
     assert line.to_dict()["time"] == "2025-12-29T09:00:00Z"
     for text, reason in (("{oops", "not JSON"), ("[1]", "not a JSON object"),
@@ -55,7 +56,8 @@ def test_parse_line_and_its_errors():
                          ('{"time": "2025-12-29T09:00:00Z"}', "no 'message'")):
         with pytest.raises(ValueError, match=reason):
             parse_line(text)
-    assert parse_line('{"time": "2025-12-29T09:00:00Z", "message": "x", "level": "LOUD"}', default_job="api").job == "api"
+    loud = parse_line('{"time": "2025-12-29T09:00:00Z", "message": "x", "level": "LOUD"}', default_job="api")
+    assert loud.job == "api"
 
 
 def test_parse_since():
@@ -64,7 +66,7 @@ def test_parse_since():
     assert parse_since("2d", NOW) == NOW - timedelta(days=2)
     assert parse_since("2025-12-29T08:00:00Z", NOW) == NOW - timedelta(hours=1)
     for bad in ("1y", "soon", "-5m", ""):
-        with pytest.raises(LogError, match="--since .* is not understood"):
+        with pytest.raises(LogError, match=r"--since .* is not understood"):
             parse_since(bad, NOW)
 
 
@@ -182,5 +184,5 @@ def test_since_beyond_1970_means_from_the_start_and_a_bad_poll_is_a_log_error(lo
         parse_since("0001-01-01T00:00:00Z", NOW)
     config = config_for(local_store)
     for poll in (-1, 0, float("nan"), float("inf"), 1e9):
-        with pytest.raises(LogError, match="--poll .* must be a number of seconds above 0"):
+        with pytest.raises(LogError, match=r"--poll .* must be a number of seconds above 0"):
             stream_logs(config, follow=True, poll_s=poll)

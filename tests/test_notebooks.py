@@ -118,15 +118,15 @@ def test_plan_delivery(demo_store, tmp_path):
         tests = [r for r in window if r.host_id == host.host_id and r.ok]
         below = [r for r in tests if r.download_mbps < 0.8 * host.plan_download_mbps
                  or r.upload_mbps < 0.8 * host.plan_upload_mbps]
-        line = next(l for l in text.splitlines() if l.startswith(f"- {host.host_id}: "))
+        line = next(row for row in text.splitlines() if row.startswith(f"- {host.host_id}: "))
         assert f"{100 * len(below) / len(tests):.1f} % of {len(tests)} tests" in line, line
     assert "- office-main: yes." in text
     assert "- backup-location: no." in text
-    assert "Wi-Fi" in next(l for l in text.splitlines() if l.startswith("- home-primary"))
+    assert "Wi-Fi" in next(row for row in text.splitlines() if row.startswith("- home-primary"))
 
 
 def test_dashboard_notebook(demo_store, tmp_path):
-    config, toml, records = demo_store
+    config, _toml, _records = demo_store
     book = execute("dashboard", tmp_path, store=str(config.store), now=NOW.isoformat())
     assert book["metadata"]["papermill"]["exception"] is None if "exception" in book["metadata"]["papermill"] else True
     assert outputs(book, "application/vnd.jupyter.widget-view+json")       # app.container

@@ -205,7 +205,7 @@ def test_below_expected_and_plan_speeds_come_with_the_rows(built):
 
 @pytest.mark.parametrize("built", ["local"], indirect=True)   # rows() itself runs on S3 above
 def test_cli_query_prints_the_same_rows(built, capsys, tmp_path, monkeypatch):
-    store, config, _ = built
+    store, _config, _ = built
     monkeypatch.chdir(tmp_path)
     assert main(["query", "--store", str(store.root), "--mode", "weekly", "--days", "3",
                  "--host", "office-main", "--now", NOW.isoformat()]) == 0

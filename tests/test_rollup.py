@@ -30,7 +30,7 @@ def hour_data(store):
 
 
 def test_one_hour_all_hosts_and_each_host_at_the_seed_keys(store, config_for):
-    keys, bad = hour_data(store)
+    _keys, bad = hour_data(store)
     config = config_for(store)
     report = rollup(config, "hourly", parse_period("hourly", HOUR, IST), now=NOW)
     base = "aggregated/year=2025/month=202512/day=20251229/hour=2025122914/speed_test_summary.json"
@@ -70,7 +70,7 @@ def test_aggregate_answers_in_the_seeds_shape(store, config_for):
     assert out["result"]["hour"] == "2025-12-29T14" and out["result"]["host_id"] is None
     mine = aggregate(config, "hourly", "2025-12-29T14", host="office-main", now=NOW)
     assert mine["result"]["host_id"] == "office-main" and mine["result"]["avg_download"] == 300.0
-    with pytest.raises(SpeedlabError, match="stored nothing in hourly period 2025122914.*home-primary, office-main"):
+    with pytest.raises(SpeedlabError, match=r"stored nothing in hourly period 2025122914.*home-primary, office-main"):
         aggregate(config, "hourly", HOUR, host="backup-location", now=NOW)
     # default period: the previous complete hour (here: the hour before 15:20)
     assert aggregate(config, "hourly", now=datetime(2025, 12, 29, 15, 20, tzinfo=IST))["result"]["period"] == HOUR

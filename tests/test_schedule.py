@@ -181,7 +181,7 @@ def test_install_windows_writes_utf16_xml(entries, tmp_path):
 
 
 def test_install_failure_is_a_clear_error(entries, tmp_path):
-    with pytest.raises(ScheduleError, match="systemctl --user daemon-reload failed.*permission denied"):
+    with pytest.raises(ScheduleError, match=r"systemctl --user daemon-reload failed.*permission denied"):
         install_entries("systemd", "speedlab-collect", entries, run=FakeRunner(fail="systemctl"),
                         unit_dir=tmp_path, system_wide=False)
 

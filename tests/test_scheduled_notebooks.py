@@ -64,7 +64,7 @@ def test_every_scheduled_notebook_runs_against_a_built_store(path, small_store):
 
 
 def test_a_failing_run_is_reported_failed_and_its_notebook_kept(small_store):
-    store, config = small_store
+    _store, config = small_store
     run = run_notebook(config, scheduled_notebook("rollup"),
                        {**notebook_parameters(config), "mode": "weekly", "period": "2025W54"},
                        job="aggregate-weekly")

@@ -73,7 +73,9 @@ def test_due_periods_run_from_the_earliest_data():
 
 def test_staleness_rules():
     t = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-    inputs = lambda newest, n=3: InputState(n, newest)
+    def inputs(newest, n=3):
+        return InputState(n, newest)
+
     assert staleness(None, inputs(t), None, GRACE) == "missing"
     assert staleness(t, None, None, GRACE) == "fresh"
     assert staleness(t, inputs(t + timedelta(seconds=1)), None, GRACE) == "stale"

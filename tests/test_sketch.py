@@ -106,7 +106,7 @@ def test_json_round_trip_is_compact_and_exact():
     "not a dict",
 ])
 def test_invalid_sketch_json_is_refused(bad):
-    with pytest.raises(InvalidRecord, match="not a quantile sketch in s.json"):
+    with pytest.raises(InvalidRecord, match=r"not a quantile sketch in s\.json"):
         QuantileSketch.from_dict(bad, "s.json")
 
 

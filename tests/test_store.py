@@ -28,7 +28,7 @@ def test_put_get_roundtrip(store):
 
 
 def test_get_missing_raises_not_found(store):
-    with pytest.raises(ObjectNotFound, match="nope.json"):
+    with pytest.raises(ObjectNotFound, match=r"nope\.json"):
         store.get(BUCKET, "host=a/nope.json")
 
 
@@ -113,7 +113,7 @@ def test_create_bucket_is_idempotent(store):
 
 def test_missing_bucket_is_a_clear_error_or_empty(store):
     if isinstance(store, S3Store):
-        with pytest.raises(BucketNotFound, match="does not exist.*create it"):
+        with pytest.raises(BucketNotFound, match=r"does not exist.*create it"):
             store.put("no-such-bucket", "k.json", b"{}")
         with pytest.raises(BucketNotFound):
             list(store.list("no-such-bucket"))

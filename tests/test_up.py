@@ -128,7 +128,7 @@ def test_run_up_creates_its_store_folder_on_first_run_but_not_a_mistyped_parent(
                     echo=lambda s: None)
     assert report.cycles[0]["collect"] == "stored" and (tmp_path / "speedlab-data" / "vd-speed-test").is_dir()
     typo = load_config(env={}, store=str(tmp_path / "no-such-parent" / "data"), host_id="home-primary")
-    with pytest.raises(StoreUnavailable, match="its parent .*no-such-parent does not exist"):
+    with pytest.raises(StoreUnavailable, match=r"its parent .*no-such-parent does not exist"):
         run_up(typo, clock=clock, stop=clock, serve=False, engine=QuickEngine(), max_cycles=1,
                echo=lambda s: None)
     assert not (tmp_path / "no-such-parent").exists()
@@ -158,7 +158,8 @@ def test_run_up_goes_on_after_a_failing_cycle(tmp_path):
 
 # --------------------------------------------------------------------------- the command
 
-def _start_up(tmp_path, fake: FakeSpeedtest, port: int, start: str, interval_s: float) -> tuple[subprocess.Popen, Lines]:
+def _start_up(tmp_path, fake: FakeSpeedtest, port: int, start: str,
+              interval_s: float) -> tuple[subprocess.Popen, Lines]:
     env = local_env(http_proxy=fake.proxy_url, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         [sys.executable, "-m", "speedlab.cli", "up", "--config", str(tmp_path / "speedlab.toml"),
@@ -185,9 +186,9 @@ def test_speedlab_up_stopped_and_restarted(tmp_path):
     with FakeSpeedtest(testlength_s=1, down_mbps=40, up_mbps=10) as fake:
         process, lines = _start_up(tmp_path, fake, port, "2026-01-01T10:20:00+05:30", 8.0)
         try:
-            url = lines.wait_for(lambda l: "dashboard at http://127.0.0.1:" in l, 90)
+            url = lines.wait_for(lambda out: "dashboard at http://127.0.0.1:" in out, 90)
             assert f"http://127.0.0.1:{port}/" in url
-            lines.wait_for(lambda l: l.startswith("speedlab up: data in ") and str(data) in l, 10)
+            lines.wait_for(lambda out: out.startswith("speedlab up: data in ") and str(data) in out, 10)
             wait_for_http(f"http://127.0.0.1:{port}/voila/static/favicon.ico", 30)
             for _ in range(3):                                     # slots 10:15, 10:30, 10:45
                 lines.wait_for(stored, 60)
@@ -201,11 +202,11 @@ def test_speedlab_up_stopped_and_restarted(tmp_path):
         # restart over an overlapping stretch: 10:45 is filled already, 11:00 and 11:15 are new
         process, lines2 = _start_up(tmp_path, fake, port, "2026-01-01T10:55:00+05:30", 8.0)
         try:
-            first = lines2.wait_for(lambda l: l.startswith("2026-01-01 10:45:"), 90)
+            first = lines2.wait_for(lambda out: out.startswith("2026-01-01 10:45:"), 90)
             assert ": slot_filled: " in first
             lines2.wait_for(stored, 60)                            # 11:00
             lines2.wait_for(stored, 60)                            # 11:15, then hour 10 is due (11:10)
-            lines2.wait_for(lambda l: "rolled up" in l and "hourly" in l, 30)
+            lines2.wait_for(lambda out: "rolled up" in out and "hourly" in out, 30)
         finally:
             _stop(process, lines2)
         assert process.returncode == 0, "\n".join(lines2.all)

@@ -37,7 +37,8 @@ def borrowing_venv(path: Path) -> tuple[Path, dict[str, str]]:
     environment to run it with (``pip`` offline: no index, no build isolation).
     """
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
-    site = subprocess.run([str(path / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    print_purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = subprocess.run([str(path / "bin" / "python"), "-c", print_purelib],
                           capture_output=True, text=True, check=True).stdout.strip()
     ours = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
     Path(site, "_borrowed_site_packages.pth").write_text("\n".join(ours) + "\n", encoding="utf-8")
