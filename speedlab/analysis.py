@@ -275,7 +275,8 @@ def time_of_day(hourly: Sequence[Mapping[str, Any]], host: str = ALL_HOSTS) -> d
     evening_rows = [r for r in hourly if r["status"] == "ok" and 19 <= datetime.fromisoformat(r["x_local"]).hour < 23]
     rest_rows = [r for r in hourly if r["status"] == "ok" and not 19 <= datetime.fromisoformat(r["x_local"]).hour < 23]
     evening, rest = headline(evening_rows)["download_avg"], headline(rest_rows)["download_avg"]
-    spread = -_pct_change(worst["download_avg"], best["download_avg"])
+    change = _pct_change(worst["download_avg"], best["download_avg"])
+    spread = -change if change is not None else 0.0  # None: the best hour averages 0 Mbit/s, as all do
     out.update(best_hour=best["hour"], best_download=best["download_avg"], worst_hour=worst["hour"],
                worst_download=worst["download_avg"], spread_pct=spread,
                best_ping_hour=best_ping["hour"] if best_ping else None,
@@ -284,8 +285,8 @@ def time_of_day(hourly: Sequence[Mapping[str, Any]], host: str = ALL_HOSTS) -> d
             f"{best['download_avg']:.1f} Mbit/s download; worst around {worst['hour']:02d}:00 at "
             f"{worst['download_avg']:.1f} Mbit/s ({spread:.0f} % slower), over {days} days with data.")
     if evening is not None and rest is not None:
-        diff = _pct_change(evening, rest)
-        if diff <= -SAME_WITHIN_PCT:
+        diff = _pct_change(evening, rest)  # None when the rest of the day averages 0 Mbit/s
+        if diff is not None and diff <= -SAME_WITHIN_PCT:
             text += f" Evenings (19:00-23:00) average {evening:.1f} Mbit/s, {-diff:.0f} % below the rest of the day."
         else:
             text += (f" Evenings (19:00-23:00) are not slower than the rest of the day"

@@ -98,6 +98,16 @@ def test_time_of_day_finds_best_and_worst_hours():
     assert {(c["weekday"], c["hour"]) for c in out["cells"]} == {(d, h) for d in ("Mon", "Tue") for h in (3, 12, 21)}
 
 
+def test_time_of_day_survives_hours_that_all_average_zero_download():
+    out = analysis.time_of_day(_hours("2026-01-05", {3: 0.0, 12: 0.0, 21: 0.0}), "home-primary")
+    assert out["spread_pct"] == 0.0 and out["evening_avg"] == 0.0 and out["rest_avg"] == 0.0
+    assert "worst around 03:00 at 0.0 Mbit/s (0 % slower)" in out["text"]
+    assert "Evenings (19:00-23:00) are not slower than the rest of the day (0.0 vs 0.0 Mbit/s)." in out["text"]
+    out = analysis.time_of_day(_hours("2026-01-05", {3: 0.0, 21: 40.0}), "home-primary")
+    assert out["spread_pct"] == pytest.approx(100.0)
+    assert "Evenings (19:00-23:00) are not slower than the rest of the day (40.0 vs 0.0 Mbit/s)." in out["text"]
+
+
 def test_time_of_day_without_data():
     out = analysis.time_of_day([row("2026-01-05T10:00", mode="hourly", failed=1)])
     assert out["best_hour"] is None and out["profile"] == []
