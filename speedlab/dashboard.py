@@ -130,9 +130,10 @@ def parse_query_string(query_string: str | None) -> tuple[Selection, list[str]]:
 
     notes: list[str] = []
     mode = DEFAULT_MODE
-    if get("mode") is not None:
+    mode_text = get("mode")
+    if mode_text is not None:
         try:
-            mode = check_query(get("mode"), 1)[0]
+            mode = check_query(mode_text, 1)[0]
         except QueryError:
             notes.append(f"mode={get('mode')!r} is not a mode (use one of {', '.join(MODES)}); "
                          f"showing {MODE_LABELS[DEFAULT_MODE]}.")
@@ -308,10 +309,13 @@ def enable_offline_charts(cache_dir: str | os.PathLike | None = None) -> None:
             return
         path = None
         try:
+            from importlib.metadata import version
+
             import vl_convert
 
+            vlc_version = vl_convert.__version__  # type: ignore[attr-defined]  # set at runtime, not in its stub
             path = Path(cache_dir or _cache_dir()) / (
-                f"jupyterchart-offline-altair{alt.__version__}-vlc{vl_convert.__version__}.js")
+                f"jupyterchart-offline-altair{version('altair')}-vlc{vlc_version}.js")
             if path.is_file():
                 alt.JupyterChart._esm = path.read_text(encoding="utf-8")
                 alt.JupyterChart._is_offline = True
@@ -330,14 +334,14 @@ def enable_offline_charts(cache_dir: str | os.PathLike | None = None) -> None:
                 pass
 
 
-def _gap_marks(rows: Sequence[dict]) -> list[dict]:
+def _gap_marks(rows: Sequence[Mapping[str, Any]]) -> list[dict]:
     notes = {"missing": "no data", "failed": "only failed tests", "unreadable": "unreadable data"}
     return [{"start": r["x_local"], "period": r["date_ist_str"], "status": r["status"],
              "description": f'{r["date_ist_str"]}: {notes[r["status"]]}'}
             for r in rows if r["status"] in notes]
 
 
-def charts(rows: Sequence[dict], mode: str, title: str = ""):
+def charts(rows: Sequence[Mapping[str, Any]], mode: str, title: str = ""):
     """Download/upload over time (plan speeds as rules) above ping, one shared time axis.
 
     Lines break at every period without data; such periods are marked by a vertical rule
@@ -586,6 +590,9 @@ class App:
 
     # ------------------------------------------------------------------ loading
     def _startup(self) -> None:
+        if self.store is None or self.config is None:  # it used to stay "starting" for good
+            self._fail("nothing to show: the dashboard was given no store or configuration", self._generation)
+            return
         try:
             self.hosts = list_hosts(self.store, self.config.buckets)
         except SpeedlabError as exc:
@@ -642,10 +649,9 @@ class App:
             return  # a newer Apply came in while this one waited
         self.state.update(status="loading", generation=generation, error=None)
         self.redraw()
-        kwargs = dict(store=self.store, config=self.config, now=self.now, log=self.log,
-                      force_refresh=selection.force_refresh)
         try:
-            answer = get_rows(selection.mode, selection.days, selection.host, **kwargs)
+            answer = get_rows(selection.mode, selection.days, selection.host, store=self.store, config=self.config,
+                              now=self.now, log=self.log, force_refresh=selection.force_refresh)
         except SpeedlabError as exc:
             self._fail(f"could not load {selection.describe()}: {exc}", generation)
             return
@@ -663,7 +669,8 @@ class App:
         self.redraw()
         self.log.log("debug", "rows drawn", generation=generation)
         try:
-            cells = heatmap(self.heatmap_days, selection.host, **kwargs)
+            cells = heatmap(self.heatmap_days, selection.host, store=self.store, config=self.config, now=self.now,
+                            log=self.log, force_refresh=selection.force_refresh)
         except Exception as exc:
             self.log.warning(f"heatmap not loaded: {exc}")
             cells = None

@@ -263,6 +263,14 @@ def test_an_unreachable_store_is_shown_not_raised(tmp_path):
     app.close()
 
 
+def test_an_app_given_no_store_says_so_instead_of_starting_for_good():
+    app = App(None, None, now=NOW)
+    app.wait()
+    assert state_of(app) == "error"
+    assert "no store or configuration" in app.status.value
+    app.close()
+
+
 # ---------------------------------------------------------------------------- pure HTML and charts
 
 def test_table_and_headline_html_show_missing_values_as_dashes():
