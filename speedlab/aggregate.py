@@ -370,7 +370,7 @@ def _expected(acc: Accumulator, host_id: str | None, plan_for: Callable) -> tupl
     if not weights:
         plan = plan_for(None)
         return plan.download_mbps, plan.upload_mbps
-    out = []
+    out: list[float | None] = []
     for attr in ("download_mbps", "upload_mbps"):
         values = [(getattr(plan_for(h), attr), n) for h, n in weights.items()]
         if any(v is None for v, _ in values):
@@ -399,7 +399,7 @@ def expected_slots_so_far(period: Period, now: datetime | None) -> int:
         return period.expected_slots
     if period.tier == "hourly":
         return period.slots_begun(now)
-    hour = period_of("hourly", now, period.start.tzinfo)
+    hour = period_of("hourly", now, period.zone)
     return period.slots_begun(hour.start_utc - timedelta(microseconds=1))
 
 
@@ -447,10 +447,11 @@ def summary_from_accumulator(acc: Accumulator, period: Period, host_id: str | No
 
 # =========================================================================== raw -> hourly
 
-_FRAME_SCHEMA = {"key": pl.String, "host_id": pl.String, "slot": pl.Datetime("us", "UTC"),
-                 "time_utc": pl.Datetime("us", "UTC"), "status": pl.String, "rank": pl.Int8,
-                 "download_mbps": pl.Float64, "upload_mbps": pl.Float64, "ping_ms": pl.Float64,
-                 "connection_type": pl.String}
+_FRAME_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "key": pl.String, "host_id": pl.String, "slot": pl.Datetime("us", "UTC"),
+    "time_utc": pl.Datetime("us", "UTC"), "status": pl.String, "rank": pl.Int8,
+    "download_mbps": pl.Float64, "upload_mbps": pl.Float64, "ping_ms": pl.Float64,
+    "connection_type": pl.String}
 
 
 def _rank(result: SpeedTestResult) -> int:
@@ -460,7 +461,7 @@ def _rank(result: SpeedTestResult) -> int:
 def results_frame(results: Sequence[tuple[str, SpeedTestResult]]) -> pl.DataFrame:
     """One row per result (``key``, ``host_id``, ``slot``, ``time_utc`` in UTC, ``status``,
     ``rank`` 0 complete / 1 partial / 2 failed, the three metrics, ``connection_type``)."""
-    rows = {name: [] for name in _FRAME_SCHEMA}
+    rows: dict[str, list[Any]] = {name: [] for name in _FRAME_SCHEMA}
     for key, r in results:
         rows["key"].append(key)
         rows["host_id"].append(r.host_id)
@@ -492,9 +493,10 @@ def anomaly_threshold(baseline: QuantileSketch | None, settings: AggregateSettin
     relative = None
     if baseline is not None and baseline.count >= settings.anomaly_min_baseline_tests:
         median, mad = baseline.quantile(0.5), baseline.mad()
-        margin = max(settings.anomaly_mad_factor * MAD_TO_SIGMA * mad,
-                     settings.anomaly_min_drop_fraction * median)
-        relative = median - margin
+        if median is not None and mad is not None:  # None only for an empty sketch
+            margin = max(settings.anomaly_mad_factor * MAD_TO_SIGMA * mad,
+                         settings.anomaly_min_drop_fraction * median)
+            relative = median - margin
     candidates = [v for v in (floor, relative) if v is not None]
     return max(candidates) if candidates else None
 
@@ -536,7 +538,8 @@ def hourly_parts(results: Mapping[str, Sequence[tuple[str, SpeedTestResult]]],
         ``parts[label][host]``; ``unattributed[label]``: rejected objects without a host.
     """
     alpha = settings.sketch_alpha
-    labels, rows = [], []
+    labels: list[str] = []
+    rows: list[tuple[str, SpeedTestResult]] = []
     for label, items in results.items():
         labels.extend([label] * len(items))
         rows.extend(items)
@@ -575,8 +578,8 @@ def hourly_parts(results: Mapping[str, Sequence[tuple[str, SpeedTestResult]]],
                 QuantileSketch.of(row[f"{metric}.values"], alpha))
         parts[row["hour"]][host] = HourPart(acc, list(row["download_mbps.values"]))
     unattributed: dict[str, int] = Counter()
-    for label, items in (rejected or {}).items():
-        for key, _reason in items:
+    for label, rejections in (rejected or {}).items():
+        for key, _reason in rejections:
             host = _host_of_key(key)
             if host is None:
                 unattributed[label] += 1
@@ -597,7 +600,7 @@ def hour_summaries(period: Period, parts: Mapping[str, HourPart], *,
     """Finish one hour from :func:`hourly_parts`: count anomalies against each host's
     threshold, then the per-host summaries and the all-hosts one (key ``None``)."""
     thresholds = thresholds or {}
-    common = dict(plan_for=plan_for, fraction=fraction, timezone=timezone, now=now)
+    common: dict[str, Any] = dict(plan_for=plan_for, fraction=fraction, timezone=timezone, now=now)
     everyone = Accumulator.empty(settings.sketch_alpha)
     out: dict[str | None, TierSummary] = {}
     for host in sorted(parts):

@@ -221,6 +221,7 @@ class EmailChannel:
     def send(self, alert: Alert) -> None:
         msg = email_message(alert, self.sender, self.recipients)
         try:
+            smtp: smtplib.SMTP
             if self.security == "ssl":
                 smtp = smtplib.SMTP_SSL(self.smtp_host, self.smtp_port, timeout=self.timeout_s,
                                         context=ssl.create_default_context())

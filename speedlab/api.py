@@ -213,9 +213,9 @@ def _now(ctx: ApiContext, value: str | None) -> datetime | None:
 def _route_dashboard(ctx: ApiContext, q: Mapping[str, str]):
     from .query import DEFAULT_DAYS, check_query, rows
     mode = q.get("mode", "daily")
-    days = q.get("days")
-    mode, days, host = check_query(mode, days if days is not None else DEFAULT_DAYS.get(mode.strip().lower(), 7),
-                                   q.get("host"))
+    days_text = q.get("days")
+    mode, days, host = check_query(mode, days_text if days_text is not None
+                                   else DEFAULT_DAYS.get(mode.strip().lower(), 7), q.get("host"))
     return rows(mode, days, host, store=ctx.store, config=ctx.config,
                 force_refresh=_flag("force_refresh", q.get("force_refresh")), now=_now(ctx, q.get("now")))
 

@@ -171,12 +171,14 @@ class Config:
             return Path(self.state_dir).expanduser()
         if not self.store.startswith("s3:"):
             try:
-                return self.open_store().root / "_speedlab"
+                store = self.open_store()
             except StoreUnavailable:
                 if check:
                     raise
                 return LocalStore(unquote(urlsplit(self.store).path) if self.store.startswith("file:")
                                   else self.store).root / "_speedlab"
+            if isinstance(store, LocalStore):  # always, for a URL that is not s3:
+                return store.root / "_speedlab"
         base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
         return Path(base) / "speedlab"
 

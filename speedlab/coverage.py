@@ -40,6 +40,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date as Date, datetime, timezone
+from typing import Any
 
 from .errors import LayoutError, SpeedlabError, UnsupportedDate
 from .latest import format_table
@@ -117,8 +118,9 @@ def host_coverage(day: Period, observations: Iterable[tuple[datetime, str]], now
     statuses: dict[datetime, list[str]] = defaultdict(list)
     for slot_local, status in observations:
         statuses[slot_local.replace(tzinfo=None)].append(status)
-    hours = {f"{h:02d}": {"expected": 0, "ok": 0, "failed": 0, "missing": [], "duplicates": 0,
-                          "invalid": 0} for h in range(24)}
+    hours: dict[str, dict[str, Any]] = {
+        f"{h:02d}": {"expected": 0, "ok": 0, "failed": 0, "missing": [], "duplicates": 0, "invalid": 0}
+        for h in range(24)}
     now_utc = now.astimezone(UTC)
     for slot in slots_of(day):
         hour = hours[f"{slot.hour:02d}"]

@@ -158,8 +158,8 @@ def _rank(c: Candidate) -> tuple:
     return slot_preference(c.key, c.record)
 
 
-def _complete(record: SpeedTestResult) -> bool:
-    return record.ok and None not in (record.download_mbps, record.upload_mbps, record.ping_ms)
+def _complete(record: SpeedTestResult | None) -> bool:
+    return record is not None and record.ok and None not in (record.download_mbps, record.upload_mbps, record.ping_ms)
 
 
 def plan_slot(candidates: Sequence[Candidate]) -> list[Action]:
@@ -333,7 +333,8 @@ def apply_plan(store: Store, plan: DedupePlan) -> tuple[list[DuplicateGroup], li
         The groups with at least one deletion, ``(bucket, key)`` deleted, and
         ``(bucket, key, reason)`` for deletions not done.
     """
-    changed, deleted, failures = [], [], []
+    changed, deleted = [], []
+    failures: list[tuple[str, str, str]] = []
     for group in plan.groups:
         targets = group.deletions
         if not targets:
@@ -394,7 +395,8 @@ def _mark_stale(config, store: Store, groups: Sequence[DuplicateGroup]) -> tuple
     ``scheduler run-due`` redoes it and its day, week, month and year. Returns what was
     marked, and why marking stopped (``None`` when all went well)."""
     from .rollup import mark_stale  # imported here: polars is not needed to plan or delete
-    marked, seen = [], set()
+    marked: list[dict[str, str | None]] = []
+    seen = set()
     for group in groups:
         item = (group.host_id, group.start)
         if item in seen:

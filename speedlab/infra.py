@@ -123,7 +123,8 @@ def infra_settings(table: dict, buckets: Buckets = Buckets()) -> InfraSettings:
         if bad:
             raise ConfigError(f"[infra] versioning names {', '.join(bad)}: use tiers "
                               f"({', '.join(by_tier)}) or configured bucket names")
-        names = tuple(sorted({by_tier.get(v, v) for v in versioning}))
+        wanted: list[str] = versioning
+        names = tuple(sorted({by_tier.get(v, v) for v in wanted}))
     else:
         raise ConfigError(f"[infra] versioning = {versioning!r} must be true, false or a list of tiers")
     return InfraSettings(transition, storage_class, expire, names, noncurrent)
@@ -444,7 +445,7 @@ def _arn(bucket: str, key_pattern: str | None = None) -> str:
 
 
 def _allow(sid: str, actions: list[str], resources: list[str], condition: dict | None = None) -> dict:
-    statement = {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
+    statement: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
     if condition:
         statement["Condition"] = condition
     return statement

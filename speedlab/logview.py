@@ -288,7 +288,10 @@ def _poll(folder: Path, job: str, files: dict[Path, LogFile]) -> list[LogLine | 
     bad: list[BadLine] = []
     for log in files.values():
         for item in log.read_new():
-            (bad if isinstance(item, BadLine) else lines).append(item)
+            if isinstance(item, BadLine):
+                bad.append(item)
+            else:
+                lines.append(item)
     lines.sort(key=lambda line: line.time)  # stable: a file's own order survives equal times
     return [*bad, *lines]
 

@@ -235,7 +235,8 @@ class WindowsAdapter:
 def parse_ipconfig(text: str) -> list[WindowsAdapter]:
     """The adapters of ``ipconfig`` output (``Wireless LAN adapter Wi-Fi:`` blocks)."""
     adapters: list[WindowsAdapter] = []
-    name = kind = None
+    name: str | None = None
+    kind = ""  # set with name
     addresses: list[str] = []
     for line in (text or "").splitlines():
         header = re.match(r"^(\S.*?) adapter (.+?):\s*$", line)

@@ -145,6 +145,14 @@ class Period:
     end: datetime
 
     @property
+    def zone(self) -> ZoneInfo:
+        """The time zone of ``start`` and ``end`` (:func:`period_of` builds every period in one)."""
+        zone = self.start.tzinfo
+        if not isinstance(zone, ZoneInfo):
+            raise TypeError(f"period {self.tier} {self.start} is not in a ZoneInfo time zone")
+        return zone
+
+    @property
     def label(self) -> str:
         """The layout's label: ``2025122914``, ``20251229``, ``2025W52``, ``202512``, ``2025``."""
         s = self.start
@@ -215,11 +223,11 @@ class Period:
 
     def next(self) -> Period:
         """The period of the same tier that follows this one."""
-        return period_of(self.tier, self.end, self.start.tzinfo)  # type: ignore[arg-type]
+        return period_of(self.tier, self.end, self.zone)
 
     def previous(self) -> Period:
         """The period of the same tier that precedes this one."""
-        return period_of(self.tier, self.start_utc - timedelta(microseconds=1), self.start.tzinfo)  # type: ignore[arg-type]
+        return period_of(self.tier, self.start_utc - timedelta(microseconds=1), self.zone)
 
 
 def _local(tz: ZoneInfo, year: int, month: int = 1, day: int = 1, hour: int = 0) -> datetime:
@@ -337,5 +345,4 @@ def children(period: Period) -> list[Period]:
     if period.tier == "hourly":
         return []
     child = CHILD_TIER[period.tier]
-    return periods_between(child, period.start, period.end - timedelta(microseconds=1),
-                           period.start.tzinfo)  # type: ignore[arg-type]
+    return periods_between(child, period.start, period.end - timedelta(microseconds=1), period.zone)

@@ -37,7 +37,7 @@ import copy
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -49,7 +49,16 @@ from .errors import InvalidHostId, InvalidRecord, ObjectNotFound, SpeedlabError,
 from .joblog import JobLog
 from .layout import summary_key, validate_host_id
 from .periods import SLOT, UTC, Period, get_zone, parse_timestamp, period_of, periods_between, slot_of, to_local
-from .reader import MAX_WORKERS, fetch_many, list_hosts, list_raw, parse_result, read_summaries, slot_preference
+from .reader import (
+    MAX_WORKERS,
+    RawObject,
+    fetch_many,
+    list_hosts,
+    list_raw,
+    parse_result,
+    read_summaries,
+    slot_preference,
+)
 from .records import SpeedTestResult, TierSummary
 from .store import Store
 
@@ -132,8 +141,10 @@ def parse_now(value: str | datetime | None) -> datetime | None:
     QueryError
         If the text is not an ISO 8601 time with a UTC offset.
     """
-    if value is None or value == "" or isinstance(value, datetime):
-        return value or None
+    if isinstance(value, datetime):
+        return value
+    if value is None or value == "":
+        return None
     try:
         return parse_timestamp(str(value))
     except UnsupportedDate as exc:  # a real time, but outside the supported dates
@@ -203,7 +214,7 @@ def _empty_row(mode: str, label: str, start: datetime, end: datetime, host: str,
     row = dict.fromkeys(ROW_FIELDS)
     row.update(date_ist=date_ist, date_ist_str=date_ist_str, mode=mode, period=label,
                period_start=start.isoformat(), period_end=end.isoformat(), x_local=_naive(start),
-               timezone=str(start.tzinfo), host=host, hosts=[], complete=end <= to_local(now, start.tzinfo),
+               timezone=str(start.tzinfo), host=host, hosts=[], complete=end <= to_local(now, "UTC"),
                tests=0, failed=0, rejected=0, duplicates=0,
                expected_download_mbps=plan[0], expected_upload_mbps=plan[1])
     row["status"] = "missing" if row["complete"] else "pending"
@@ -242,7 +253,7 @@ def summary_row(mode: str, period: Period, summary: dict | None, *, host: str, n
     s = summary
     tests = int(s.get("records_aggregated") or 0)
     failed = int(s.get("failed_tests") or 0)
-    stats = s.get("stats") if isinstance(s.get("stats"), dict) else {}
+    stats: dict[str, Any] = s["stats"] if isinstance(s.get("stats"), dict) else {}
     for metric, stat_name, avg_name in _METRICS:
         row[f"{metric}_avg"] = _number(s.get(avg_name)) if tests else None
         row[f"{metric}_min"] = _number(s.get(f"min_{metric}")) if tests else None
@@ -314,7 +325,7 @@ def minute_row(slot: datetime, results: Sequence[SpeedTestResult], *, host: str,
     return row
 
 
-def _weighted(rows: Iterable[dict], metric: str) -> float | None:
+def _weighted(rows: Iterable[Mapping[str, Any]], metric: str) -> float | None:
     total = count = 0.0
     for row in rows:
         if row[f"{metric}_avg"] is not None and row.get(f"{metric}_count"):
@@ -323,7 +334,7 @@ def _weighted(rows: Iterable[dict], metric: str) -> float | None:
     return total / count if count else None
 
 
-def headline(rows: Sequence[dict]) -> dict:
+def headline(rows: Sequence[Mapping[str, Any]]) -> dict:
     """Headline statistics of a window: averages weighted by test counts, extremes, counts.
 
     Returns
@@ -359,7 +370,7 @@ def headline(rows: Sequence[dict]) -> dict:
     return out
 
 
-def heatmap_cells(rows: Sequence[dict]) -> list[dict]:
+def heatmap_cells(rows: Sequence[Mapping[str, Any]]) -> list[dict]:
     """Hour-of-day x day-of-week averages from hourly (or 15-minute) rows.
 
     Each cell averages the rows that start in that local hour on that weekday, weighted by
@@ -372,7 +383,7 @@ def heatmap_cells(rows: Sequence[dict]) -> list[dict]:
         ``download_avg``, ``upload_avg`` [Mbit/s], ``ping_avg`` [ms], ``tests``, ``periods``,
         sorted by weekday then hour.
     """
-    groups: dict[tuple[int, int], list[dict]] = {}
+    groups: dict[tuple[int, int], list[Mapping[str, Any]]] = {}
     for row in rows:
         if row["status"] != "ok":
             continue
@@ -559,14 +570,14 @@ def _read_minute_rows(store: Store, config: Config, slots: list[datetime], host:
     jobs = [(h, d) for h in hosts for d in days]
     with ThreadPoolExecutor(max(1, min(max_workers, len(jobs)))) as pool:
         listings = list(pool.map(lambda job: list_raw(store, config.buckets, *job), jobs))
-    objects = []
+    objects: list[RawObject] = []
     for found, bad in listings:
         for key, reason in bad:
             if log:
                 log.warning(f"raw key outside the layout: {reason}", key=key)
         objects.extend(o for o in found if first <= o.key.slot_local <= last)
     bodies = fetch_many(store, config.buckets.raw, [o.info.key for o in objects], max_workers)
-    by_slot: dict[datetime, dict[str, list]] = {}
+    by_slot: dict[datetime, dict[str, Any]] = {}  # results, rejected, duplicates
     for obj in sorted(objects, key=lambda o: o.info.key):
         key, body = obj.info.key, bodies[obj.info.key]
         if isinstance(body, ObjectNotFound):

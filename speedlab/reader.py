@@ -81,7 +81,6 @@ def list_raw(store: Store, buckets: Buckets, host_id: str, period: Period | None
         the layout, with the reason.
     """
     prefix = raw_period_prefix(host_id, period) if period else raw_host_prefix(host_id)
-    zone = period.start.tzinfo if period else None
     found, rejected = [], []
     for info in store.list(buckets.raw, prefix):
         try:
@@ -89,7 +88,7 @@ def list_raw(store: Store, buckets: Buckets, host_id: str, period: Period | None
         except (LayoutError, InvalidHostId) as exc:
             rejected.append((info.key, str(exc)))
             continue
-        if period is not None and not period.contains(key.slot(zone)):
+        if period is not None and not period.contains(key.slot(period.zone)):
             continue
         found.append(RawObject(info, key))
     return found, rejected

@@ -236,7 +236,7 @@ class SpeedTestResult:
             slot = parse_timestamp(self.slot)
         except ValueError as exc:
             raise InvalidRecord(f"bad timestamp: {exc}{_where(source)}") from None
-        if utc.utcoffset().total_seconds() != 0:
+        if utc.utcoffset() != timedelta(0):  # parse_timestamp returns aware datetimes only
             raise InvalidRecord(f"timestamp_utc {self.timestamp_utc!r} is not UTC{_where(source)}")
         if utc != local:
             raise InvalidRecord(f"timestamp_local {self.timestamp_local!r} is not the same instant "
@@ -270,7 +270,7 @@ class SpeedTestResult:
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict:
         """The schema-1 JSON object (``extra`` fields merged back in)."""
-        data = {"schema_version": self.schema_version}
+        data: dict[str, Any] = {"schema_version": self.schema_version}
         for f in fields(self):
             if f.name in ("extra", "schema_version"):
                 continue
@@ -457,7 +457,7 @@ class TierSummary:
         _check_type(source, "host_id", data.get("host_id"), (str,), True)
         _check_type(source, "stats", data.get("stats"), (dict,), True)
         _check_summary_values(data, source)
-        core = {n: data.get(n) for n in cls._CORE if n != "schema_version"}
+        core: dict[str, Any] = {n: data.get(n) for n in cls._CORE if n != "schema_version"}
         core["connection_types"] = tuple(core.get("connection_types") or ())
         core["anomalies_count"] = core.get("anomalies_count") or 0
         rest = {k: v for k, v in data.items() if k not in cls._CORE}

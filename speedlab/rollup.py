@@ -38,6 +38,7 @@ deletes the markers it acted on. Old summaries stay readable meanwhile.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import threading
@@ -103,6 +104,14 @@ _KEEP = {"hourly": timedelta(hours=49), "daily": timedelta(days=40), "weekly": t
          "monthly": timedelta(days=370), "yearly": timedelta(0)}
 
 
+def _hour_label(key: str) -> str:
+    """The ``hour=`` label in a raw key that :func:`~speedlab.layout.parse_raw_key` accepted."""
+    match = _HOUR_IN_KEY.search(key)
+    if match is None:
+        raise LayoutError(f"{key!r}: a raw key names its hour=YYYYMMDDHH folder")
+    return match.group(1)
+
+
 def settings_for(config) -> AggregateSettings:
     """The validated ``[aggregate]`` table of ``config``."""
     return AggregateSettings.from_section(config.section("aggregate"))
@@ -118,7 +127,7 @@ class CountingStore:
     """
 
     def __init__(self, store: Store) -> None:
-        self.inner = store.inner if isinstance(store, CountingStore) else store
+        self.inner: Store = store.inner if isinstance(store, CountingStore) else store
         self.url = store.url
         self.counts: Counter = store.counts if isinstance(store, CountingStore) else Counter()
         self._lock = threading.Lock()
@@ -153,7 +162,7 @@ class CountingStore:
         self._count("list_pages", max(1, -(-len(out) // 1000)))
         return iter(out)
 
-    def list_prefixes(self, bucket: str, prefix: str = "") -> list[str]:
+    def list_prefixes(self, bucket: str, prefix: str = "") -> builtins.list[str]:
         out = self.inner.list_prefixes(bucket, prefix)
         self._count("list_prefixes")
         self._count("list_pages", max(1, -(-len(out) // 1000)))
@@ -230,7 +239,7 @@ class RollupReport:
 
 # =========================================================================== the roller
 
-def read_input_summary(body: bytes, key: str, alpha: float) -> tuple[dict | None, str | None]:
+def read_input_summary(body: bytes, key: str, alpha: float) -> tuple[dict, None] | tuple[None, str]:
     """The one validity check of a stored summary that a rollup reads as an input.
 
     Returns
@@ -477,18 +486,19 @@ class _Roller:
         self.report.results_read += len(read.results)
         results: dict[str, list] = defaultdict(list)
         for key, record in read.results:
-            results[_HOUR_IN_KEY.search(key).group(1)].append((key, record))
+            results[_hour_label(key)].append((key, record))
         for key, why in read.rejected:
-            rejected[_HOUR_IN_KEY.search(key).group(1)].append((key, why))
+            rejected[_hour_label(key)].append((key, why))
         parts, unattributed = hourly_parts(results, rejected, self.settings)
         self._baseline_prefetch(hours, hosts)
 
-        host_writes, global_writes = [], []
+        host_writes: list[tuple[str, str, bytes]] = []
+        global_writes: list[tuple[str, str, bytes]] = []
         for item in items:
             hour = item.period
             hour_parts = parts.get(hour.label, {})
-            for host in hosts:  # this hour's baseline sketches are about to change
-                self.sketches.pop((host, hour.label), None)
+            for host_id in hosts:  # this hour's baseline sketches are about to change
+                self.sketches.pop((host_id, hour.label), None)
             summaries = hour_summaries(hour, hour_parts,
                                        thresholds=self._thresholds(hour, sorted(hour_parts)),
                                        unattributed=unattributed.get(hour.label, 0),
@@ -545,10 +555,11 @@ class _Roller:
                         continue
                     raise StoreUnavailable(f"could not read {key}: {body}; run again when the "
                                            "store answers") from None
-                data, why = read_input_summary(body, key, self.settings.sketch_alpha)
-                if why is not None:
-                    invalid.append((period, key, why))
+                checked = read_input_summary(body, key, self.settings.sketch_alpha)
+                if checked[0] is None:
+                    invalid.append((period, key, checked[1]))
                     continue
+                data = checked[0]
                 found[(period.label, host)] = data
                 self._remember(tier, period, host, data)
         return found, invalid
@@ -945,7 +956,7 @@ def run_due(config, now: datetime | None = None, *, store: Store | None = None,
                   for tier in TIERS}
         lookback = now_utc - timedelta(days=settings.late_data_days)
         states["hourly"].inputs = _raw_inputs(store_, buckets, hosts, lookback, now_utc, zone)
-        markers = {}
+        markers: dict[str, list[str]] = {}
         for info in store_.list(buckets.hourly, STALE_PREFIX):
             match = re.match(rf"{STALE_PREFIX}hour=(\d{{10}})/", info.key)
             if match:

@@ -212,7 +212,7 @@ def plan_due(states: Mapping[str, TierState], earliest: datetime | None, now: da
         child_state = states.get(child_tier, TierState()) if child_tier else None
         for period in due_periods(tier, earliest, now, tz):
             label = period.label
-            if tier == "hourly":
+            if child_state is None:  # hourly: its inputs are raw results
                 inputs = state.inputs.get(label)
             else:
                 inputs = _child_inputs(period, child_state.summaries)

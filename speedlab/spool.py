@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from .errors import BucketNotFound, CredentialsInvalid, InvalidRecord, SpoolError, StoreError, StoreUnavailable
 from .records import SpeedTestResult, decode_json
@@ -208,7 +209,7 @@ class Spool:
         excess = len(entries) - self.max_entries + 1
         dropped = []
         for path in entries[:max(0, excess)]:
-            line = {"dropped_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            line: dict[str, Any] = {"dropped_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "entry": path.name, "reason": f"spool full ({self.max_entries} entries)"}
             try:
                 summary = decode_json(path.read_bytes())

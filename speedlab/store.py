@@ -19,6 +19,7 @@ Listings are never cached: every call asks the backend.
 
 from __future__ import annotations
 
+import builtins
 import os
 import tempfile
 import time
@@ -26,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import (
@@ -70,7 +71,7 @@ class Store(Protocol):
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object whose key starts with ``prefix``, sorted by key."""
 
-    def list_prefixes(self, bucket: str, prefix: str = "") -> list[str]:
+    def list_prefixes(self, bucket: str, prefix: str = "") -> builtins.list[str]:
         """The next ``/``-level below ``prefix`` (S3's common prefixes), sorted."""
 
     def delete(self, bucket: str, key: str) -> None:
@@ -241,7 +242,7 @@ class LocalStore:
         found.sort(key=lambda info: info.key)
         return iter(found)
 
-    def list_prefixes(self, bucket: str, prefix: str = "") -> list[str]:
+    def list_prefixes(self, bucket: str, prefix: str = "") -> builtins.list[str]:
         self._check_root()
         folder = self.root / bucket / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root / bucket
         if not folder.is_dir():
@@ -429,7 +430,7 @@ class S3Store:
         out.sort(key=lambda info: info.key)
         return iter(out)
 
-    def list_prefixes(self, bucket: str, prefix: str = "") -> list[str]:
+    def list_prefixes(self, bucket: str, prefix: str = "") -> builtins.list[str]:
         paginator = self._client.get_paginator("list_objects_v2")
         pages = self._call(bucket, None, lambda: list(
             paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")))
@@ -448,7 +449,7 @@ class S3Store:
     def create_bucket(self, bucket: str) -> bool:
         if self.bucket_exists(bucket):
             return False
-        kwargs = {"Bucket": bucket}
+        kwargs: dict[str, Any] = {"Bucket": bucket}
         region = self._client.meta.region_name
         if region and region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
