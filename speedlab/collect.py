@@ -194,7 +194,8 @@ class SpeedtestCli:
 
 def _chain(exc: BaseException):
     """``exc``, the exceptions in its args, and its causes: the most specific reason is deep."""
-    seen, todo = [], [exc]
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
     while todo:
         item = todo.pop(0)
         if item is None or any(item is s for s in seen):
@@ -307,8 +308,8 @@ def record_from_output(output: dict, *, host_id: str, engine: str, started: date
     (``transfer_failed``); output that breaks the schema makes it ``failed``
     (``invalid_result``) — either way the engine's numbers stay in ``engine_output``.
     """
-    common = dict(host_id=host_id, engine=engine, started=started, tz=tz, duration_s=duration_s,
-                  connection=connection, output=output)
+    common: dict[str, Any] = dict(host_id=host_id, engine=engine, started=started, tz=tz, duration_s=duration_s,
+                                  connection=connection, output=output)
     if not isinstance(output, dict):
         return failed_record(TestError("engine_error", f"the engine returned {type(output).__name__}, "
                                        "not a result object"), **{**common, "output": {"returned": repr(output)}})
@@ -564,8 +565,8 @@ def collect_once(config: Config, *, now: datetime | None = None, engine: Callabl
             flush.remaining = len(spool)
     except SpoolError as exc:  # an unreadable spool must not stop today's measurement
         log.warning(f"cannot read the spool, testing anyway: {exc}")
-    counts = dict(flushed=flush.flushed, rejected=len(flush.rejected), refused=len(flush.refused),
-                  spool=flush.as_dict())
+    counts: dict[str, Any] = dict(flushed=flush.flushed, rejected=len(flush.rejected), refused=len(flush.refused),
+                                  spool=flush.as_dict())
     if flush.flushed:
         log.info(f"uploaded {flush.flushed} spooled result(s)", **flush.as_dict())
 
@@ -601,7 +602,7 @@ def collect_once(config: Config, *, now: datetime | None = None, engine: Callabl
     engine = engine or SpeedtestCli(settings.secure, settings.servers, settings.timeout_s)
     record = measure(engine, host_id=host, started=started, tz=tz, max_test_s=settings.max_test_s,
                      detect=detect)
-    if record.status == "failed":
+    if record.error is not None:  # a failed test
         log.warning(f"speed test failed ({record.error.kind}): {record.error.message}")
 
     # 4. write, or spool
@@ -615,7 +616,7 @@ def collect_once(config: Config, *, now: datetime | None = None, engine: Callabl
                 flush.error = str(exc)
         else:
             if stored:
-                what = (f"{record.download_mbps:g}/{record.upload_mbps:g} Mbit/s" if record.ok
+                what = (f"{record.download_mbps:g}/{record.upload_mbps:g} Mbit/s" if record.error is None
                         else f"failed test ({record.error.kind})")
                 return done(CollectOutcome("stored", record, key, **counts, message=f"stored {what} at {key}"))
             log.warning("another run filled the slot while this one was testing; this measurement is "

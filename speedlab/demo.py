@@ -44,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from .collect import failed_record, record_from_output, store_result
 from .config import Config, load_config
@@ -207,8 +208,8 @@ def _day_records(host: DemoHost, story: DemoStory, seed: int, tz: str, day: Peri
         if host.host_id == story.switched_off_host and story.switched_off[0] <= local < story.switched_off[1]:
             continue
         link = ConnectionInfo("Wi-Fi 2.4GHz" if slow_band else host.connection_type, host.interface)
-        common = dict(host_id=host.host_id, engine=DEMO_ENGINE, started=started, tz=tz,
-                      duration_s=duration_s, connection=link)
+        common: dict[str, Any] = dict(host_id=host.host_id, engine=DEMO_ENGINE, started=started, tz=tz,
+                                      duration_s=duration_s, connection=link)
         if host.host_id == story.outage_host and story.outage[0] <= local < story.outage[1]:
             out.append(failed_record(TestError("no_connectivity", "demo data: simulated ISP outage, no "
                                                "connection to speedtest.net"), **common,

@@ -565,7 +565,7 @@ def _read_summary_rows(store: Store, config: Config, mode: str, periods: list[Pe
 def _read_minute_rows(store: Store, config: Config, slots: list[datetime], host: str,
                       hosts: list[str], now: datetime, max_workers: int, log: JobLog | None) -> list[dict]:
     zone = slots[0].tzinfo
-    days = periods_between("daily", slots[0], slots[-1], zone)  # type: ignore[arg-type]
+    days = periods_between("daily", slots[0], slots[-1], zone)  # type: ignore[arg-type]  # slot_window: slots in a ZoneInfo
     first, last = slots[0].replace(tzinfo=None), slots[-1].replace(tzinfo=None)
     jobs = [(h, d) for h in hosts for d in days]
     with ThreadPoolExecutor(max(1, min(max_workers, len(jobs)))) as pool:

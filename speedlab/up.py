@@ -68,7 +68,7 @@ def fast_clock(start: datetime, interval_s: float, monotonic: Callable[[], float
         if not origin:
             origin.append(monotonic())
         return start_utc + timedelta(seconds=(monotonic() - origin[0]) * rate)
-    clock.rate = rate  # type: ignore[attr-defined]
+    clock.rate = rate  # type: ignore[attr-defined]  # the rate rides on the clock function
     return clock
 
 
@@ -241,7 +241,7 @@ def up(config: Config, *, port: int = 8866, serve: bool = True, api: bool = True
     ``start``, on a :func:`fast_clock`), stopping cleanly on Ctrl+C or SIGTERM."""
     if interval_s is not None or start is not None:
         clock = fast_clock(start or real_clock(), interval_s or SLOT_SECONDS)
-        rate = clock.rate  # type: ignore[attr-defined]
+        rate = clock.rate  # type: ignore[attr-defined]  # set by fast_clock
     else:
         clock, rate = real_clock, 1.0
     stop = threading.Event()
