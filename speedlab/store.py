@@ -191,6 +191,9 @@ class LocalStore:
             os.replace(tmp, path)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
+            if path.is_dir():  # not an outage: a folder where this object belongs, left by hand
+                raise StoreUnavailable(f"cannot write {path}: a folder stands where this object belongs; "
+                                       "move that folder out of the store") from None
             raise StoreUnavailable(f"cannot write {path}: {exc.strerror}") from None
         self._sync_dir(path.parent)
         self._sweep_folder(path.parent)

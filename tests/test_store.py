@@ -253,3 +253,11 @@ def test_local_temp_files_of_a_killed_writer_are_never_listed_and_removed_once_s
     again = _temp_file(folder, "killed-again", 3600)
     local_store.put_if_absent("b", "day=1/hour=01/other.json", b"{}")
     assert not again.exists() and fresh.exists()
+
+
+def test_local_put_over_a_folder_says_what_stands_in_the_way(local_store):
+    local_store.create_bucket("b")
+    (local_store.root / "b" / "x" / "summary.json").mkdir(parents=True)
+    with pytest.raises(StoreUnavailable, match=r"summary.json: a folder stands where this object belongs; move"):
+        local_store.put("b", "x/summary.json", b"{}")
+    assert not [p for p in (local_store.root / "b").rglob("*") if ".speedlab-tmp" in p.name]
