@@ -112,6 +112,7 @@ def direct(rows, period, host):
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(datasets())
+@pytest.mark.slow
 def test_every_tier_equals_direct_computation_from_raw(rows):
     rolled = roll_everything(build(rows))
     checked = 0

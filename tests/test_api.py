@@ -290,6 +290,7 @@ def test_a_short_api_token_is_refused_in_one_line_saying_how_to_make_one(deploym
 
 # ----------------------------------------------------------------------------- inside Voilà
 
+@pytest.mark.slow
 def test_speedlab_dashboard_api_serves_both_on_one_port(deployment):
     """`speedlab dashboard --api`: Voilà's own routes and the API in one tornado server."""
     _, toml, _ = deployment

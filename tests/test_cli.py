@@ -49,6 +49,7 @@ def test_console_script_runs():
     assert out.stdout.strip() == f"speedlab {__version__}"
 
 
+@pytest.mark.slow
 def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     from speedlab.joblog import JobLog
 

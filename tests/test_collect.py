@@ -166,6 +166,7 @@ def test_run_engine_overrun_cancels_and_reports_timeout():
 
 # ============================================================================ the real engine
 
+@pytest.mark.slow
 def test_real_speedtest_cli_measures_the_throttle(tmp_path):
     """speedtest-cli's own code against the impersonation at 50/20 Mbit/s, through the CLI."""
     store_dir = tmp_path / "store"
@@ -263,6 +264,7 @@ def test_second_run_in_a_slot_does_not_test(store, config_for):
     assert objects(store) == [KEY0] and read(store, KEY0) == first.record
 
 
+@pytest.mark.slow
 def test_sixteen_concurrent_runs_leave_one_result(store, config_for):
     """All 16 pass the slot guard (the engine waits for all of them), so the write decides."""
     barrier = threading.Barrier(16, timeout=30)

@@ -301,6 +301,7 @@ def test_chart_marks_failed_tests_and_draws_the_plan(site):
 
 # ---------------------------------------------------------------------------- notebook and serving
 
+@pytest.mark.slow
 def test_notebook_is_thin_and_runs_with_papermill(site, tmp_path):
     import nbformat
     import papermill
@@ -349,6 +350,7 @@ def test_cli_dashboard_serves_the_configured_store(monkeypatch, tmp_path, capsys
     assert out[-1] == "speedlab dashboard: stopped"
 
 
+@pytest.mark.slow
 def test_dashboard_kernel_skips_the_iri_grammar_and_altair_still_works():
     import os
     import subprocess

@@ -57,6 +57,7 @@ def mean(values):
 
 # --------------------------------------------------------------------------- the generator (pure)
 
+@pytest.mark.slow
 def test_generate_is_a_function_of_seed_and_dates(history):
     again = generate(11, START, END)
     assert [r.to_json() for r in again] == [r.to_json() for r in history]

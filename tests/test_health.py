@@ -153,6 +153,7 @@ class Deployment:
         return run_health(self.config, now=at(now), **kwargs)
 
 
+@pytest.mark.slow
 def test_one_alert_per_incident_and_one_recovery(store, config_for):
     with WebhookReceiver() as hook:
         d = Deployment(store, config_for, hook.url)

@@ -111,6 +111,7 @@ def test_apply_creates_once_and_second_apply_changes_nothing(empty_s3, config_fo
     assert _rules(empty_s3, MAIN) == [RAW_RULE]
 
 
+@pytest.mark.slow
 def test_user_rules_are_kept_and_changed_settings_update_ours(empty_s3, config_for):
     empty_s3.create_bucket(MAIN)
     theirs = {"ID": "my-exports", "Filter": {"Prefix": "exports/"}, "Status": "Enabled",

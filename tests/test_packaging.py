@@ -7,6 +7,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
 from venvs import borrowing_venv, copy_work_tree
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +49,7 @@ def test_the_test_environment_is_pinned_for_every_declared_dependency():
     assert all(re.fullmatch(r"[0-9][0-9A-Za-z.+!-]*", v) for v in pins.values()), pins
 
 
+@pytest.mark.slow
 def test_package_discovery_names_only_speedlab_even_beside_demo_stores(tmp_path):
     """An editable install next to ./speedlab-demo and ./speedlab-data maps only speedlab's packages."""
     source = tmp_path / "source"

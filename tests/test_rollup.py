@@ -122,6 +122,7 @@ def test_anomalies_use_the_hosts_trailing_day_even_across_runs(store, config_for
     assert report.requests.get("get", 0) == 1  # the lonely hour's result; no baseline to read
 
 
+@pytest.mark.slow
 def test_backfill_reads_every_raw_object_once_and_counts_requests(store, config_for):
     records = series("home-primary", datetime(2025, 12, 30, tzinfo=IST), 30, every=timedelta(minutes=45)) + \
         series("office-main", datetime(2025, 12, 30, 6, tzinfo=IST), 12) + \

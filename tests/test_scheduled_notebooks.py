@@ -63,6 +63,7 @@ def test_every_scheduled_notebook_runs_against_a_built_store(path, small_store):
         assert run.result["result"]["by_tier"] == {"hourly": 21, "daily": 1}  # 29 Dec 09:00 to 30 Dec 05:00
 
 
+@pytest.mark.slow
 def test_a_failing_run_is_reported_failed_and_its_notebook_kept(small_store):
     _store, config = small_store
     run = run_notebook(config, scheduled_notebook("rollup"),

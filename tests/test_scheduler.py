@@ -152,6 +152,7 @@ def rolled(report):
     return [(item["tier"], item["period"]) for item in report.items]
 
 
+@pytest.mark.slow
 def test_outage_catch_up_once_then_nothing_then_late_data(store, config_for):
     # on moto (slow here) a shorter outage: back on 1 January, before the week is due
     full = isinstance(store, LocalStore)

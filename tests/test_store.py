@@ -76,6 +76,7 @@ def test_list_by_prefix_sorted_with_sizes_and_times(store):
     assert list(store.list(BUCKET, "host=zzz/")) == []
 
 
+@pytest.mark.slow
 def test_list_pages_past_one_thousand_keys(store):
     from concurrent.futures import ThreadPoolExecutor
     keys = [f"p/{i:05d}.json" for i in range(1005)]  # S3 answers 1000 keys a page
