@@ -475,6 +475,7 @@ def check_garbage(store, config, snapshot: Snapshot, garbage: list[Garbage]) -> 
     assert again.periods == 0, again.plan
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_garbage_at_random_keys_crashes_nothing_and_changes_no_good_period(template, data):
@@ -487,6 +488,7 @@ def test_garbage_at_random_keys_crashes_nothing_and_changes_no_good_period(templ
         check_garbage(store, _config(copy, Path(tmp) / "state"), snapshot, garbage)
 
 
+@pytest.mark.slow
 def test_garbage_on_s3_crashes_nothing_and_changes_no_good_period(s3_store, tmp_path):
     """One fixed example of every kind on the S3 backend (moto)."""
     config = _config(None, tmp_path / "state", s3_store)
