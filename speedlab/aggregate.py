@@ -32,7 +32,6 @@ short version:
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -43,6 +42,7 @@ import polars as pl
 
 from .config import below_plan
 from .errors import ConfigError, InvalidRecord
+from .layout import host_in_key
 from .periods import Period, period_of
 from .reader import slot_preference
 from .records import SCHEMA_VERSION, SpeedTestResult, TierSummary
@@ -59,7 +59,6 @@ METRICS = {"download_mbps": "download", "upload_mbps": "upload", "ping_ms": "pin
 SCALE = 1000
 #: MAD of a normal distribution is 0.6745 sigma; 1.4826 * MAD estimates sigma.
 MAD_TO_SIGMA = 1.4826
-_HOST_IN_KEY = re.compile(r"host=([^/]+)/")
 
 
 def quantise(value: float) -> int:
@@ -501,11 +500,6 @@ def anomaly_threshold(baseline: QuantileSketch | None, settings: AggregateSettin
     return max(candidates) if candidates else None
 
 
-def _host_of_key(key: str) -> str | None:
-    match = _HOST_IN_KEY.match(key)
-    return match.group(1) if match else None
-
-
 @dataclass
 class HourPart:
     """One host's hour before anomalies are counted: its statistics and kept downloads."""
@@ -580,7 +574,7 @@ def hourly_parts(results: Mapping[str, Sequence[tuple[str, SpeedTestResult]]],
     unattributed: dict[str, int] = Counter()
     for label, rejections in (rejected or {}).items():
         for key, _reason in rejections:
-            host = _host_of_key(key)
+            host = host_in_key(key)
             if host is None:
                 unattributed[label] += 1
                 continue

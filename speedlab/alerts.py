@@ -49,19 +49,16 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Protocol
 
-from .errors import ConfigError, SpeedlabError
+from .errors import AlertDeliveryError, ConfigError
 from .masking import mask_secrets, mask_url, url_secrets
 
 __all__ = ["Alert", "AlertDeliveryError", "EmailChannel", "LogChannel", "WebhookChannel",
-           "FORMATS", "channels_from_config", "deliver", "email_message", "webhook_payload"]
+           "FORMATS", "channels_from_config", "deliver", "email_message", "webhook_payload",
+           "Channel", "headline"]
 
 FORMATS = ("generic", "slack", "discord", "ntfy", "gotify")
 #: Discord refuses ``content`` longer than this [characters].
 DISCORD_MAX_CHARS = 2000
-
-
-class AlertDeliveryError(SpeedlabError):
-    """Raised when a channel could not deliver an alert (the health check retries it next run)."""
 
 
 @dataclass(frozen=True)

@@ -52,10 +52,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .errors import BucketNotFound, ConfigError, CredentialsRefused, ObjectNotFound, SpeedlabError, StoreUnavailable
+from .errors import (
+    ApiError,
+    BucketNotFound,
+    ConfigError,
+    CredentialsRefused,
+    ObjectNotFound,
+    SpeedlabError,
+    StoreUnavailable,
+)
 
 __all__ = ["ROUTES", "READ_ONLY_ROUTES", "ApiContext", "ApiError", "api_context", "handle",
-           "openapi_document", "api_handlers", "make_app", "main"]
+           "openapi_document", "api_handlers", "make_app", "main",
+           "check_token", "log_request"]
 
 #: path -> (method, route name)
 ROUTES = {
@@ -78,15 +87,6 @@ PARAMETERS = {
     "openapi": (),
 }
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
-
-
-class ApiError(SpeedlabError):
-    """Raised when an API request cannot be answered; ``status`` is the HTTP status."""
-
-    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = dict(headers or {})
 
 
 # =========================================================================== context

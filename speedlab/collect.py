@@ -44,7 +44,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .config import Config
-from .errors import ConfigError, InvalidRecord, SpoolError, StoreError
+from .errors import ConfigError, EngineFailure, InvalidRecord, SpoolError, StoreError
 from .joblog import JobLog
 from .layout import raw_key, raw_slot_prefix
 from .netinfo import ConnectionInfo, detect_connection
@@ -55,7 +55,8 @@ from .store import Store
 
 __all__ = ["CollectOutcome", "CollectorSettings", "EngineFailure", "SpeedtestCli",
            "classify_failure", "collect_once", "failed_record", "flush_spool", "open_spool",
-           "record_from_output", "run_engine", "slot_objects", "store_result"]
+           "record_from_output", "run_engine", "slot_objects", "store_result",
+           "measure"]
 
 STATUSES = ("stored", "slot_filled", "spooled", "refused")
 
@@ -115,16 +116,6 @@ class CollectorSettings:
 
 
 # --------------------------------------------------------------------------- the engine
-
-class EngineFailure(Exception):
-    """A speed test that did not produce a result: ``kind`` is the record's error kind."""
-
-    def __init__(self, kind: str, message: str, output: dict | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.output = output
-
 
 class _Shutdown:
     """speedtest-cli's shutdown event (it calls the old ``isSet`` name)."""

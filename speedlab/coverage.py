@@ -42,19 +42,15 @@ from collections.abc import Iterable
 from datetime import date as Date, datetime, timezone
 from typing import Any
 
-from .errors import LayoutError, SpeedlabError, UnsupportedDate
+from .errors import FutureDate, LayoutError, UnsupportedDate
 from .latest import format_table
-from .layout import parse_raw_key, printable, validate_host_id
+from .layout import host_in_key, parse_raw_key, printable, validate_host_id
 from .periods import MAX_YEAR, MIN_YEAR, SLOT, SUPPORTED_DATES, Period, get_zone, period_of
 from .reader import list_hosts, read_results
 
 __all__ = ["FutureDate", "coverage", "coverage_table", "host_coverage", "parse_day", "slots_of"]
 
 UTC = timezone.utc
-
-
-class FutureDate(SpeedlabError, ValueError):
-    """Raised when a coverage check is asked about a day that has not started yet."""
 
 
 def parse_day(text: str, tz: str, now: datetime) -> Period:
@@ -191,7 +187,7 @@ def coverage(config, date: str = "yesterday", host: str | None = None,
             observations[raw.host_id].append((raw.slot_local, "invalid"))
             problems[raw.host_id].append((key, reason))
         except (LayoutError, KeyError):
-            owner = key.split("/", 1)[0].removeprefix("host=")
+            owner = host_in_key(key) or key.split("/", 1)[0]
             problems.setdefault(owner, []).append((key, reason))
     return {"date": f"{day.start:%Y-%m-%d}", "timezone": config.timezone,
             "hosts": {h: host_coverage(day, observations.get(h, []), now, problems.get(h, []))

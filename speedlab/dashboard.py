@@ -65,6 +65,7 @@ __all__ = [
     "heatmap_chart", "launch", "notebook_path", "parse_query_string", "period_options", "resolve_host",
     "rows", "serve", "stop", "table_html", "voila_command", "voila_env", "voila_template_root", "relay_server_output",
     "SERVER_NOISE",
+    "period_label", "skip_iri_grammar",
     "wait_until_serving", "VOILA_TEMPLATE",
 ]
 

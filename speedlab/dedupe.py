@@ -48,7 +48,16 @@ from zoneinfo import ZoneInfo
 from .errors import InvalidHostId, InvalidRecord, LayoutError, ObjectNotFound, StoreError
 from .joblog import JobLog
 from .latest import format_table
-from .layout import SUMMARY_NAME, Buckets, parse_summary_key, printable, summary_prefix, validate_host_id
+from .layout import (
+    HOSTS_PREFIX,
+    SUMMARY_NAME,
+    Buckets,
+    host_of_prefix,
+    parse_summary_key,
+    printable,
+    summary_prefix,
+    validate_host_id,
+)
 from .periods import DEFAULT_TIMEZONE, TIERS, get_zone
 from .reader import RawObject, fetch_many, list_hosts, list_raw, parse_result, slot_preference
 from .records import SpeedTestResult
@@ -241,9 +250,9 @@ def _raw_groups(store: Store, buckets: Buckets, host_id: str, zone: ZoneInfo, pl
 def _foreign_host_problems(store: Store, buckets: Buckets, plan: DedupePlan) -> None:
     """Objects under a ``host=`` folder that names no valid host (``host=../x/``): no rollup or
     tool reads them, so they are reported here as keys outside the layout (never deleted)."""
-    for prefix in store.list_prefixes(buckets.raw, "host="):
+    for prefix in store.list_prefixes(buckets.raw, HOSTS_PREFIX):
         try:
-            validate_host_id(prefix[len("host="):].rstrip("/"))
+            validate_host_id(host_of_prefix(prefix))
         except InvalidHostId as exc:
             for info in store.list(buckets.raw, prefix):
                 plan.scanned += 1

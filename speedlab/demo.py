@@ -48,7 +48,7 @@ from typing import Any
 
 from .collect import failed_record, record_from_output, store_result
 from .config import Config, load_config
-from .errors import InvalidRecord, SpeedlabError, StoreError
+from .errors import DemoError, InvalidRecord, StoreError
 from .joblog import JobLog
 from .layout import Buckets
 from .netinfo import ConnectionInfo
@@ -58,7 +58,8 @@ from .store import LocalStore
 
 __all__ = ["DEFAULT_DAYS", "DEFAULT_SEED", "DEFAULT_STORE", "DEMO_ENGINE", "DEMO_HOSTS", "DemoError",
            "DemoHost", "DemoReport", "DemoStory", "MARKER", "WriteReport", "demo_config_text",
-           "demo_story", "generate", "prepare_folder", "roll_up", "run_demo", "write_records"]
+           "demo_story", "generate", "prepare_folder", "roll_up", "run_demo", "write_records",
+           "fill_store"]
 
 DEMO_ENGINE = "demo"
 DEFAULT_STORE = "./speedlab-demo"
@@ -68,10 +69,6 @@ DEFAULT_SEED = 2025
 MARKER = "DEMO-DATA.txt"
 #: How long the download and upload phases take in the generated tests [s].
 TEST_LENGTH_S = 10.0
-
-
-class DemoError(SpeedlabError):
-    """Raised when the demo folder cannot be used (it holds other data, or cannot be written)."""
 
 
 # =========================================================================== the story (pure)

@@ -6,6 +6,8 @@ one line and exits non-zero.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class SpeedlabError(Exception):
     """Raised when speedlab refuses or cannot do what was asked (base of all speedlab errors)."""
@@ -68,3 +70,54 @@ class SpoolError(SpeedlabError):
 
 class ServeError(SpeedlabError):
     """Raised when the dashboard server cannot start (its port is taken, Voilà fails)."""
+
+
+class AlertDeliveryError(SpeedlabError):
+    """Raised when a channel could not deliver an alert (the health check retries it next run)."""
+
+
+class ApiError(SpeedlabError):
+    """Raised when an API request cannot be answered; ``status`` is the HTTP status."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = dict(headers or {})
+
+
+class EngineFailure(SpeedlabError):
+    """Raised when a speed test did not produce a result: ``kind`` is the record's error kind."""
+
+    def __init__(self, kind: str, message: str, output: dict | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.output = output
+
+
+class FutureDate(SpeedlabError, ValueError):
+    """Raised when a coverage check is asked about a day that has not started yet."""
+
+
+class DemoError(SpeedlabError):
+    """Raised when the demo folder cannot be used (it holds other data, or cannot be written)."""
+
+
+class InfraError(SpeedlabError):
+    """Raised when the desired infrastructure cannot be read, planned or applied."""
+
+
+class LogError(SpeedlabError, ValueError):
+    """Raised when a ``logs`` argument is malformed (``--since``, ``--level``, ``--job``) or its folder is missing."""
+
+
+class NotebookRunFailed(SpeedlabError):
+    """Raised when a scheduled notebook's run failed (its executed notebook is kept)."""
+
+
+class QueryError(SpeedlabError, ValueError):
+    """Raised when a dashboard query names an unknown mode, a bad number of periods or a bad host."""
+
+
+class UpError(SpeedlabError):
+    """Raised when ``speedlab up`` cannot start (the dashboard's port is taken, Voilà fails)."""

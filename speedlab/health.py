@@ -65,7 +65,8 @@ from .store import Store
 __all__ = ["CHECK_KINDS", "Debounce", "HealthSettings", "HealthReport", "CheckOutcome",
            "health_settings", "debounce", "host_is_silent", "result_below_expected",
            "tier_due_period", "read_run_records", "run_health", "EXIT_HEALTHY", "EXIT_UNHEALTHY",
-           "EXIT_CHECK_FAILED"]
+           "EXIT_CHECK_FAILED",
+           "cli_health", "evaluate", "load_state", "plan_for_host", "save_state"]
 
 EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_CHECK_FAILED = 0, 1, 2
 CHECK_KINDS = ("host_silent", "tier_stale", "run_failed", "below_expected", "tests_failing")

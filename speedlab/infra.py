@@ -38,12 +38,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import ConfigError, InvalidHostId, SpeedlabError
-from .layout import AGGREGATED, Buckets, raw_host_prefix, validate_host_id
+from .errors import ConfigError, InfraError, InvalidHostId
+from .layout import AGGREGATED, HOSTS_PREFIX, RUNS_PREFIX, STALE_PREFIX, Buckets, raw_host_prefix, validate_host_id
 from .store import S3Store, Store
 
 __all__ = ["InfraSettings", "BucketState", "Change", "InfraPlan", "ROLES", "infra_settings",
-           "desired_state", "read_state", "diff", "plan_infra", "apply_infra", "iam_policy"]
+           "desired_state", "read_state", "diff", "plan_infra", "apply_infra", "iam_policy",
+           "iam_policy_json", "normalize_rule"]
 
 RULE_PREFIX = "speedlab-"
 RAW_RULE_ID = "speedlab-raw-results"
@@ -53,16 +54,8 @@ STORAGE_CLASSES = {"STANDARD_IA": 30, "ONEZONE_IA": 30, "INTELLIGENT_TIERING": 0
                    "GLACIER_IR": 0, "GLACIER": 0, "DEEP_ARCHIVE": 0}
 #: Roles :func:`iam_policy` knows.
 ROLES = ("collector", "aggregator", "dashboard", "operator", "infra")
-#: Prefixes in the hourly bucket that the aggregator uses besides summaries
-#: (:data:`speedlab.rollup.STALE_PREFIX` and :mod:`speedlab.notebook_runs`' copies).
-STALE_PREFIX = "stale/"
-RUNS_PREFIX = "runs/"
 _INFRA_KEYS = {"raw_transition_days", "raw_storage_class", "raw_expire_days", "versioning",
                "noncurrent_expire_days"}
-
-
-class InfraError(SpeedlabError):
-    """Raised when the desired infrastructure cannot be read, planned or applied."""
 
 
 # =========================================================================== settings
@@ -158,7 +151,7 @@ class BucketState:
 def _raw_rule(settings: InfraSettings) -> dict | None:
     if not settings.raw_transition_days and not settings.raw_expire_days:
         return None
-    rule: dict[str, Any] = {"ID": RAW_RULE_ID, "Filter": {"Prefix": "host="}, "Status": "Enabled"}
+    rule: dict[str, Any] = {"ID": RAW_RULE_ID, "Filter": {"Prefix": HOSTS_PREFIX}, "Status": "Enabled"}
     if settings.raw_transition_days:
         rule["Transitions"] = [{"Days": settings.raw_transition_days,
                                 "StorageClass": settings.raw_storage_class}]
@@ -475,7 +468,7 @@ def iam_policy(role: str, buckets: Buckets = Buckets(), host_id: str | None = No
     """
     all_buckets = sorted(set(buckets.as_dict().values()))
     summary_buckets = sorted({buckets.for_tier(t) for t in ("hourly", "daily", "weekly", "monthly", "yearly")})
-    raw_all = _arn(buckets.raw, "host=*")
+    raw_all = _arn(buckets.raw, f"{HOSTS_PREFIX}*")
     summaries = [_arn(b, f"{AGGREGATED}/*") for b in summary_buckets]
     stale_marks = [_arn(buckets.hourly, f"{STALE_PREFIX}*")]
     list_all = _allow("ListBuckets", ["s3:ListBucket"], [_arn(b) for b in all_buckets])

@@ -308,3 +308,76 @@ def parse_summary_key(key: str) -> SummaryKey:
 def parse_key(key: str) -> RawKey | SummaryKey:
     """Parse any speedlab key: a :class:`RawKey` or a :class:`SummaryKey`."""
     return parse_summary_key(key) if key.startswith(f"{AGGREGATED}/") else parse_raw_key(key)
+
+
+# --------------------------------------------------------------------------- listing prefixes
+
+#: What every host's raw folder starts with: list ``host=`` in the main bucket for its hosts.
+HOSTS_PREFIX = "host="
+#: The folders of the all-hosts summaries' years (``aggregated/year=…/``), per host ones left out.
+GLOBAL_SUMMARY_YEARS_PREFIX = f"{AGGREGATED}/year="
+#: The partition folders below ``host=…/``, in order (year=, month=, day=, hour=); each matches
+#: one listed folder name relative to its parent, and the hour's captures its label.
+RAW_PARTITIONS = (re.compile(r"year=\d{4}/"), re.compile(r"month=\d{6}/"), re.compile(r"day=\d{8}/"),
+                  re.compile(r"hour=(\d{10})/"))
+_HOST_IN_KEY = re.compile(r"host=([^/]+)/")
+_HOUR_IN_KEY = re.compile(r"/hour=(\d{10})/")
+
+
+def host_of_prefix(prefix: str) -> str:
+    """The host id a listed ``host={host_id}/`` folder names (not validated: see :func:`validate_host_id`)."""
+    return prefix[len(HOSTS_PREFIX):].rstrip("/")
+
+
+def host_in_key(key: str) -> str | None:
+    """The host a raw key is filed under (``host=H/…`` -> ``H``), also for keys :func:`parse_raw_key`
+    refuses; ``None`` if the key does not start with a ``host=…/`` folder. Not validated."""
+    match = _HOST_IN_KEY.match(key)
+    return match.group(1) if match else None
+
+
+def hour_in_key(key: str) -> str | None:
+    """The label of the first ``/hour=YYYYMMDDHH/`` folder in ``key`` (``2025122914``), or ``None``
+    if it has none; the label is not checked to be a real hour (see :func:`parse_raw_key`)."""
+    match = _HOUR_IN_KEY.search(key)
+    return match.group(1) if match else None
+
+
+def raw_hour_label(key: str) -> str:
+    """The ``hour=`` label (``2025122914``) of a raw key :func:`parse_raw_key` accepted.
+
+    Raises
+    ------
+    LayoutError
+        If the key has no ``/hour=YYYYMMDDHH/`` folder.
+    """
+    label = hour_in_key(key)
+    if label is None:
+        raise LayoutError(f"{key!r}: a raw key names its hour=YYYYMMDDHH folder")
+    return label
+
+
+# --------------------------------------------------------------------------- stale marks, run copies
+
+#: Where stale marks live in the hourly bucket: ``stale/hour=YYYYMMDDHH/<host or all>.json``.
+STALE_PREFIX = "stale/"
+#: Where executed scheduled notebooks and their records are copied in the hourly bucket.
+RUNS_PREFIX = "runs/"
+_STALE_RE = re.compile(rf"{STALE_PREFIX}hour=(\d{{10}})/")
+
+
+def stale_marker_key(hour_label: str, host_id: str | None = None) -> str:
+    """The key of the stale mark of hour ``hour_label`` (``2025122914``) set for ``host_id`` (``None``: all)."""
+    return f"{STALE_PREFIX}hour={hour_label}/{host_id or 'all'}.json"
+
+
+def parse_stale_marker_key(key: str) -> str | None:
+    """The hour label a stale mark's key names (not checked to be a real hour), or ``None`` if
+    ``key`` is not below ``stale/hour=YYYYMMDDHH/``."""
+    match = _STALE_RE.match(key)
+    return match.group(1) if match else None
+
+
+def run_copy_key(job: str, name: str) -> str:
+    """The key of a scheduled notebook run's copied file ``name`` (``.ipynb`` or ``.json``) of ``job``."""
+    return f"{RUNS_PREFIX}{job}/{name}"

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .errors import SpeedlabError, UnsupportedDate
+from .errors import LogError, UnsupportedDate
 from .joblog import JOBS, LEVELS
 from .layout import printable
 from .periods import get_zone, parse_timestamp
@@ -46,11 +46,6 @@ MAX_POLL_S = 3600.0
 _COLOURS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[32m", "debug": "\033[2m"}
 _RESET = "\033[0m"
 _CORE = ("time", "host", "job", "level", "run_id", "message", "event")
-
-
-class LogError(SpeedlabError, ValueError):
-    """Raised when a ``logs`` argument is malformed (``--since``, ``--level``, ``--job``) or
-    the logs' folder cannot be found."""
 
 
 @dataclass(frozen=True)

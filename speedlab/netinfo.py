@@ -28,7 +28,8 @@ __all__ = ["ConnectionInfo", "band_of_frequency", "band_of_channel", "detect_con
            "parse_ip_route_get", "parse_proc_net_route", "parse_iw_link", "parse_nmcli_wifi",
            "parse_iwconfig", "parse_macos_route_get", "parse_networksetup_ports",
            "parse_system_profiler_airport", "parse_airport_info", "parse_ipconfig",
-           "parse_netsh_wlan", "classify_linux", "local_address_for"]
+           "parse_netsh_wlan", "classify_linux", "local_address_for",
+           "WindowsAdapter", "classify_macos", "classify_windows", "run_command", "windows_wifi_band"]
 
 UNKNOWN = "Unknown"
 WIFI = "Wi-Fi"

@@ -36,20 +36,18 @@ from pathlib import Path
 from typing import Any
 
 from .bundled import scheduled_notebook
-from .errors import ConfigError, SpeedlabError
+from .errors import ConfigError, NotebookRunFailed
 from .joblog import JobLog
+from .layout import run_copy_key
 from .masking import CREDENTIAL_OPTIONS, mask_data, mask_secrets, split_credentials
 
 __all__ = ["RESULT_MIME", "NotebookRun", "NotebookRunFailed",
-           "notebook_parameters", "run_notebook", "run_scheduled", "show_result"]
+           "notebook_parameters", "run_notebook", "run_scheduled", "show_result",
+           "kernel_credentials"]
 
 #: The MIME type a notebook's result is displayed under, so the runner can find it again.
 RESULT_MIME = "application/vnd.speedlab.result+json"
 UTC = timezone.utc
-
-
-class NotebookRunFailed(SpeedlabError):
-    """Raised when a scheduled notebook's run failed (its executed notebook is kept)."""
 
 
 @dataclass
@@ -248,7 +246,7 @@ def _copy_to_store(config, job: str, stem: str, output: Path, run: NotebookRun) 
                        (f"{stem}.json", json.dumps(run.to_dict(), default=str).encode())):
         if data is None:
             continue
-        key = f"runs/{job}/{name}"
+        key = run_copy_key(job, name)
         store.put(config.buckets.hourly, key, data)
         keys.append(key)
     return keys

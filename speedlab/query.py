@@ -45,7 +45,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .config import Config, below_plan, load_config
-from .errors import InvalidHostId, InvalidRecord, ObjectNotFound, SpeedlabError, UnsupportedDate
+from .errors import InvalidHostId, InvalidRecord, ObjectNotFound, QueryError, UnsupportedDate
 from .joblog import JobLog
 from .layout import summary_key, validate_host_id
 from .periods import SLOT, UTC, Period, get_zone, parse_timestamp, period_of, periods_between, slot_of, to_local
@@ -94,10 +94,6 @@ ROW_FIELDS = (
 )
 _METRICS = (("download", "download_mbps", "avg_download"), ("upload", "upload_mbps", "avg_upload"),
             ("ping", "ping_ms", "avg_ping"))
-
-
-class QueryError(SpeedlabError, ValueError):
-    """Raised when a dashboard query names an unknown mode, a bad number of periods or a bad host."""
 
 
 def check_query(mode: str, days: Any, host: str | None = ALL_HOSTS) -> tuple[str, int, str]:

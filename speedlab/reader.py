@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .errors import InvalidHostId, InvalidRecord, LayoutError, ObjectNotFound, StoreUnavailable
-from .layout import Buckets, RawKey, parse_raw_key, raw_host_prefix, raw_period_prefix, summary_key, validate_host_id
+from .layout import (
+    HOSTS_PREFIX,
+    Buckets,
+    RawKey,
+    host_of_prefix,
+    parse_raw_key,
+    raw_host_prefix,
+    raw_period_prefix,
+    summary_key,
+    validate_host_id,
+)
 from .periods import Period
 from .records import SpeedTestResult, decode_json
 from .store import ObjectInfo, Store
@@ -61,10 +71,9 @@ def list_hosts(store: Store, buckets: Buckets = Buckets()) -> list[str]:
     Prefixes that are not valid host ids are left out (they cannot be speedlab's).
     """
     hosts = []
-    for prefix in store.list_prefixes(buckets.raw, "host="):
-        name = prefix[len("host="):].rstrip("/")
+    for prefix in store.list_prefixes(buckets.raw, HOSTS_PREFIX):
         try:
-            hosts.append(validate_host_id(name))
+            hosts.append(validate_host_id(host_of_prefix(prefix)))
         except InvalidHostId:
             continue
     return hosts

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -63,10 +62,19 @@ from .errors import (
 )
 from .joblog import JobLog
 from .layout import (
+    GLOBAL_SUMMARY_YEARS_PREFIX,
+    HOSTS_PREFIX,
+    RAW_PARTITIONS,
+    STALE_PREFIX,
     SUMMARY_NAME,
+    hour_in_key,
     parse_raw_key,
+    parse_stale_marker_key,
     parse_summary_key,
+    raw_host_prefix,
+    raw_hour_label,
     raw_period_prefix,
+    stale_marker_key,
     summary_dir,
     summary_key,
     validate_host_id,
@@ -95,21 +103,10 @@ __all__ = ["CountingStore", "RollupReport", "aggregate", "aggregate_command", "b
            "settings_for", "STALE_PREFIX"]
 
 UTC = timezone.utc
-#: Where stale marks live in the hourly bucket.
-STALE_PREFIX = "stale/"
-_HOUR_IN_KEY = re.compile(r"/hour=(\d{10})/")
 _RANK = {tier: i for i, tier in enumerate(TIERS)}
 #: How long finished periods stay in the in-memory cache, by tier (children of later work).
 _KEEP = {"hourly": timedelta(hours=49), "daily": timedelta(days=40), "weekly": timedelta(0),
          "monthly": timedelta(days=370), "yearly": timedelta(0)}
-
-
-def _hour_label(key: str) -> str:
-    """The ``hour=`` label in a raw key that :func:`~speedlab.layout.parse_raw_key` accepted."""
-    match = _HOUR_IN_KEY.search(key)
-    if match is None:
-        raise LayoutError(f"{key!r}: a raw key names its hour=YYYYMMDDHH folder")
-    return match.group(1)
 
 
 def settings_for(config) -> AggregateSettings:
@@ -383,10 +380,9 @@ class _Roller:
         infos: dict[tuple[str, str], list[ObjectInfo]] = defaultdict(list)
         rejected: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for info in self.store.list(self.buckets.raw, raw_period_prefix(host, day)):
-            match = _HOUR_IN_KEY.search(info.key)
-            if not match or match.group(1) not in labels:
+            label = hour_in_key(info.key)
+            if label is None or label not in labels:
                 continue
-            label = match.group(1)
             infos[(label, host)].append(info)
             try:
                 objects[label].append(RawObject(info, parse_raw_key(info.key)))
@@ -486,9 +482,9 @@ class _Roller:
         self.report.results_read += len(read.results)
         results: dict[str, list] = defaultdict(list)
         for key, record in read.results:
-            results[_hour_label(key)].append((key, record))
+            results[raw_hour_label(key)].append((key, record))
         for key, why in read.rejected:
-            rejected[_hour_label(key)].append((key, why))
+            rejected[raw_hour_label(key)].append((key, why))
         parts, unattributed = hourly_parts(results, rejected, self.settings)
         self._baseline_prefetch(hours, hosts)
 
@@ -641,7 +637,7 @@ def _require_raw_bucket(config, store: Store, log: JobLog) -> None:
     if store.bucket_exists(config.buckets.raw):
         return
     try:
-        list(store.list(config.buckets.raw, "host="))  # a missing folder or bucket: its own error
+        list(store.list(config.buckets.raw, HOSTS_PREFIX))  # a missing folder or bucket: its own error
         raise BucketNotFound(f"the main bucket {config.buckets.raw!r} does not exist in {store.url}, "
                              "so there is nothing to roll up: check --store/[buckets], or create it "
                              "with `speedlab infra apply`")
@@ -816,10 +812,6 @@ def _clamp_note(start: datetime, end: datetime, low: datetime, high: datetime,
 
 # =========================================================================== stale marks
 
-def _marker_key(hour: Period, host_id: str | None) -> str:
-    return f"{STALE_PREFIX}hour={hour.label}/{host_id or 'all'}.json"
-
-
 def mark_stale(config, host_id: str | None, slot_time: datetime, *, store: Store | None = None) -> str:
     """Make the next ``run-due`` re-aggregate the hour holding ``slot_time`` for every host,
     and therefore its day, week, month and year. Returns the marker's key.
@@ -830,7 +822,7 @@ def mark_stale(config, host_id: str | None, slot_time: datetime, *, store: Store
     if host_id is not None:
         validate_host_id(host_id)
     hour = period_of("hourly", slot_time, config.timezone)
-    key = _marker_key(hour, host_id)
+    key = stale_marker_key(hour.label, host_id)
     body = {"hour": hour.label, "host_id": host_id, "slot": to_local(slot_time, config.timezone).isoformat(),
             "marked_at": datetime.now(UTC).isoformat(timespec="seconds")}
     (store if store is not None else config.open_store()).put(
@@ -840,19 +832,14 @@ def mark_stale(config, host_id: str | None, slot_time: datetime, *, store: Store
 
 # =========================================================================== run-due
 
-#: The partition folders below ``host=…/``, in order: year=, month=, day=, hour=.
-_PARTITIONS = (re.compile(r"year=\d{4}/"), re.compile(r"month=\d{6}/"), re.compile(r"day=\d{8}/"),
-               re.compile(r"hour=(\d{10})/"))
-
-
 def _first_hour(store: Store, bucket: str, prefix: str, zone, depth: int = 0) -> datetime | None:
     """The start of the first hour folder below ``prefix`` (oldest first, depth first); a
     folder that is not a partition, or an hour outside the supported dates, is passed over."""
     for sub in store.list_prefixes(bucket, prefix):
-        match = _PARTITIONS[depth].fullmatch(sub[len(prefix):])
+        match = RAW_PARTITIONS[depth].fullmatch(sub[len(prefix):])
         if not match:
             continue
-        if depth == len(_PARTITIONS) - 1:
+        if depth == len(RAW_PARTITIONS) - 1:
             try:
                 return parse_period("hourly", match.group(1), zone).start
             except LayoutError:
@@ -867,13 +854,13 @@ def _earliest_raw(store: Store, buckets, hosts: Sequence[str], zone) -> datetime
     """The start of the earliest hour holding a raw result, over all hosts (a handful of
     listings per host: the oldest ``year=``, then its oldest ``month=``, ...)."""
     found = [hour for host in hosts
-             if (hour := _first_hour(store, buckets.raw, f"host={host}/", zone)) is not None]
+             if (hour := _first_hour(store, buckets.raw, raw_host_prefix(host), zone)) is not None]
     return min(found) if found else None
 
 
 def _list_global(store: Store, bucket: str, tier: str) -> dict[str, datetime]:
     out = {}
-    for info in store.list(bucket, "aggregated/year="):
+    for info in store.list(bucket, GLOBAL_SUMMARY_YEARS_PREFIX):
         try:
             parsed = parse_summary_key(info.key)
         except (LayoutError, InvalidHostId):
@@ -897,10 +884,9 @@ def _raw_inputs(store: Store, buckets, hosts: Sequence[str], start: datetime, no
     with ThreadPoolExecutor(max(1, min(8, len(jobs)))) as pool:
         for infos in pool.map(listing, jobs):
             for info in infos:
-                match = _HOUR_IN_KEY.search(info.key)
-                if not match:
+                label = hour_in_key(info.key)
+                if label is None:
                     continue
-                label = match.group(1)
                 counts[label] += 1
                 if label not in newest or info.modified > newest[label]:
                     newest[label] = info.modified
@@ -958,16 +944,16 @@ def run_due(config, now: datetime | None = None, *, store: Store | None = None,
         states["hourly"].inputs = _raw_inputs(store_, buckets, hosts, lookback, now_utc, zone)
         markers: dict[str, list[str]] = {}
         for info in store_.list(buckets.hourly, STALE_PREFIX):
-            match = re.match(rf"{STALE_PREFIX}hour=(\d{{10}})/", info.key)
-            if match:
+            label = parse_stale_marker_key(info.key)
+            if label is not None:
                 try:  # hour=2025123099 names no hour: skipped and reported, not a crash each run
-                    parse_period("hourly", match.group(1), zone)
+                    parse_period("hourly", label, zone)
                 except LayoutError as exc:
                     why = f"stale marker names no hour ({exc}): delete it"
                     log.warning(f"skipped bad object {info.key}: {why}", key=info.key, reason=why)
                     roller.report.rejected.append((info.key, why))
                     continue
-                markers.setdefault(match.group(1), []).append(info.key)
+                markers.setdefault(label, []).append(info.key)
         states["hourly"].marked = set(markers)
         grace = timedelta(minutes=settings.staleness_grace_minutes)
         now_local = now_utc.astimezone(zone)

@@ -47,7 +47,8 @@ from .errors import ScheduleError
 
 __all__ = ["PLATFORMS", "COLLECTOR_JOB", "collector_argv", "cron_tag", "default_offset_minutes",
            "install_entries", "merge_crontab", "native_platform", "render_entries",
-           "schedule_collector"]
+           "schedule_collector",
+           "job_store", "speedlab_argv"]
 
 #: ``--platform`` values and the entry keys each one needs.
 PLATFORMS = {

@@ -44,7 +44,8 @@ from .errors import BucketNotFound, CredentialsInvalid, InvalidRecord, SpoolErro
 from .records import SpeedTestResult, decode_json
 from .store import LocalStore
 
-__all__ = ["DEFAULT_MAX_ENTRIES", "FlushReport", "Spool", "SpoolError", "is_refusal"]
+__all__ = ["DEFAULT_MAX_ENTRIES", "FlushReport", "Spool", "SpoolError", "is_refusal",
+           "entry_name"]
 
 #: 30 days of 15-minute results.
 DEFAULT_MAX_ENTRIES = 2880

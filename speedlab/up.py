@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 
 from .collect import CollectorSettings, collect_once
 from .config import Config
-from .errors import ConfigError, ServeError, SpeedlabError
+from .errors import ConfigError, ServeError, SpeedlabError, UpError
 from .joblog import JobLog
 from .masking import mask_secrets
 from .periods import SLOT, UTC, slot_of
@@ -41,10 +41,6 @@ __all__ = ["UpError", "UpReport", "fast_clock", "next_run_at", "real_clock", "ru
 
 #: Real seconds per slot when nothing is simulated.
 SLOT_SECONDS = SLOT.total_seconds()
-
-
-class UpError(SpeedlabError):
-    """Raised when ``speedlab up`` cannot start (the dashboard's port is taken, Voilà fails)."""
 
 
 # =========================================================================== clocks (pure-ish)

@@ -8,15 +8,29 @@ import pytest
 
 from speedlab.errors import InvalidHostId, LayoutError
 from speedlab.layout import (
+    GLOBAL_SUMMARY_YEARS_PREFIX,
+    HOSTS_PREFIX,
+    RAW_PARTITIONS,
+    RUNS_PREFIX,
+    STALE_PREFIX,
     Buckets,
     RawKey,
     SummaryKey,
+    host_in_key,
+    host_of_prefix,
+    hour_in_key,
     parse_key,
     parse_raw_key,
+    parse_stale_marker_key,
     parse_summary_key,
+    raw_host_prefix,
+    raw_hour_label,
     raw_key,
     raw_period_prefix,
+    run_copy_key,
+    stale_marker_key,
     summary_key,
+    summary_prefix,
     validate_host_id,
 )
 from speedlab.periods import parse_period
@@ -149,3 +163,58 @@ def test_printable_escapes_control_characters_and_keeps_the_rest():
     assert printable("a\r\x1b[31mb\tc\u2028") == "a\\r\\x1b[31mb\\tc\\u2028"
     assert printable("Büro Wi-Fi 5GHz (home)") == "Büro Wi-Fi 5GHz (home)"
     assert printable(None) == "None" and printable(4.5) == "4.5"
+
+
+RAW = "host=home-primary/year=2025/month=202512/day=20251229/hour=2025122914/minute=00/test.json"
+
+
+def test_hosts_prefix_lists_the_host_folders_and_host_of_prefix_reads_them_back():
+    assert HOSTS_PREFIX == "host=" and raw_host_prefix("home-primary").startswith(HOSTS_PREFIX)
+    assert host_of_prefix(raw_host_prefix("home-primary")) == "home-primary"
+    assert host_of_prefix("host=../x/") == "../x"  # not validated: callers decide
+
+
+def test_global_summary_years_prefix_holds_every_all_hosts_summary_and_no_per_host_one():
+    assert GLOBAL_SUMMARY_YEARS_PREFIX == "aggregated/year="
+    for tier, label in (("hourly", "2025122914"), ("daily", "20251229"), ("weekly", "2025W52"),
+                        ("monthly", "202512"), ("yearly", "2025")):
+        period = parse_period(tier, label)
+        assert summary_key(period).startswith(GLOBAL_SUMMARY_YEARS_PREFIX)
+        assert not summary_key(period, "home-primary").startswith(GLOBAL_SUMMARY_YEARS_PREFIX)
+    assert summary_prefix() + "year=" == GLOBAL_SUMMARY_YEARS_PREFIX
+
+
+def test_raw_partitions_walk_a_raw_key_folder_by_folder_down_to_its_hour_label():
+    folders = RAW.removeprefix(raw_host_prefix("home-primary")).split("/")[:4]
+    matches = [pattern.fullmatch(folder + "/") for pattern, folder in zip(RAW_PARTITIONS, folders, strict=True)]
+    assert all(matches) and matches[-1] is not None and matches[-1].group(1) == "2025122914"
+    assert RAW_PARTITIONS[0].fullmatch("minute=00/") is None
+
+
+def test_host_in_key_reads_the_host_folder_also_of_keys_outside_the_layout():
+    assert host_in_key(RAW) == "home-primary"
+    assert host_in_key("host=home-primary/stray.json") == "home-primary"
+    assert host_in_key("aggregated/year=2025/speed_test_summary.json") is None
+    assert host_in_key("host=home-primary") is None  # no folder
+
+
+def test_hour_in_key_and_raw_hour_label_read_the_hour_folder():
+    assert hour_in_key(RAW) == raw_hour_label(RAW) == "2025122914"
+    assert hour_in_key("host=a/year=2025/month=202512/") is None
+    with pytest.raises(LayoutError, match="hour=YYYYMMDDHH"):
+        raw_hour_label("host=a/year=2025/month=202512/x.json")
+
+
+def test_stale_marker_keys_are_built_and_parsed_back():
+    assert STALE_PREFIX == "stale/"
+    assert stale_marker_key("2025122914", "home-primary") == "stale/hour=2025122914/home-primary.json"
+    assert stale_marker_key("2025122914") == "stale/hour=2025122914/all.json"
+    assert parse_stale_marker_key(stale_marker_key("2025122914", "home-primary")) == "2025122914"
+    assert parse_stale_marker_key("stale/hour=2025123099/all.json") == "2025123099"  # not checked: the caller does
+    assert parse_stale_marker_key("stale/notes.txt") is None
+    assert parse_stale_marker_key("runs/stale/hour=2025122914/all.json") is None
+
+
+def test_run_copy_keys_are_under_runs_in_the_hourly_bucket():
+    assert RUNS_PREFIX == "runs/"
+    assert run_copy_key("run_due", "run_due-1.json") == "runs/run_due/run_due-1.json"
