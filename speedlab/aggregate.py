@@ -40,12 +40,10 @@ from typing import Any
 
 import polars as pl
 
-from .config import below_plan
 from .errors import ConfigError, InvalidRecord
 from .layout import host_in_key
 from .periods import Period, period_of
-from .reader import slot_preference
-from .records import SCHEMA_VERSION, SpeedTestResult, TierSummary
+from .records import SCHEMA_VERSION, SpeedTestResult, TierSummary, below_plan, slot_preference
 from .sketch import DEFAULT_ALPHA, QuantileSketch
 
 __all__ = ["METRICS", "SCALE", "Accumulator", "AggregateSettings", "HourPart", "MetricStats",

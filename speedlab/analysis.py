@@ -299,10 +299,10 @@ def time_of_day(hourly: Sequence[Mapping[str, Any]], host: str = ALL_HOSTS) -> d
 
 def time_of_day_chart(answer: Mapping[str, Any]):
     """Average download by hour of day (bars, best and worst hour highlighted) above the
-    hour x weekday heatmap of :func:`speedlab.dashboard.heatmap_chart`."""
+    hour x weekday heatmap of :func:`speedlab.charts.heatmap_chart`."""
     import altair as alt
 
-    from .dashboard import heatmap_chart
+    from .charts import heatmap_chart
 
     values = [{**p, "which": ("best" if p["hour"] == answer["best_hour"] else
                               "worst" if p["hour"] == answer["worst_hour"] else "other")}
@@ -403,7 +403,7 @@ def long_term(yearly: Sequence[Mapping[str, Any]], monthly: Sequence[Mapping[str
 
 def long_term_chart(monthly: Sequence[Mapping[str, Any]], answer: Mapping[str, Any]):
     """Monthly average download and upload over the years (gaps where a month has no data)."""
-    from .dashboard import charts
+    from .charts import charts
 
     return charts(list(monthly), "monthly", title=f"Monthly averages ({_who(answer['host'])})")
 

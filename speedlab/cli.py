@@ -436,7 +436,7 @@ def _add_scheduler(sub, common) -> None:
 
 def _run_scheduler(args, config: Config) -> int:
     if args.action == "print":
-        from .scheduler import run_due_entries
+        from .schedule import run_due_entries
         result = run_due_entries(config, args.every_minutes, args.offset_minutes)
         if args.json:
             _print_json(result)

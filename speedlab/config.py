@@ -67,20 +67,6 @@ class Plan:
     upload_mbps: float | None = None
 
 
-def below_plan(download_mbps: float | None, upload_mbps: float | None, plan_download_mbps: float | None,
-               plan_upload_mbps: float | None, fraction: float) -> bool | None:
-    """Whether speeds [Mbit/s] are below ``fraction`` x the plan in either direction (pure).
-
-    The one "below plan" rule: a summary's averages (the rollup), a dashboard row (query) and
-    one result (health) are all judged by it. ``None``: nothing to judge (no plan figure, or
-    no speed, for both directions).
-    """
-    judged = [value < promised * fraction
-              for value, promised in ((download_mbps, plan_download_mbps), (upload_mbps, plan_upload_mbps))
-              if value is not None and promised is not None]
-    return any(judged) if judged else None
-
-
 def default_host_id() -> str:
     """This machine's name made into a valid host id (lower case, other characters -> ``-``)."""
     name = re.sub(r"[^a-z0-9._-]+", "-", socket.gethostname().lower()).strip("-._")[:63]

@@ -43,10 +43,10 @@ from datetime import date as Date, datetime, timezone
 from typing import Any
 
 from .errors import FutureDate, LayoutError, UnsupportedDate
-from .latest import format_table
 from .layout import host_in_key, parse_raw_key, printable, validate_host_id
 from .periods import MAX_YEAR, MIN_YEAR, SLOT, SUPPORTED_DATES, Period, get_zone, period_of
 from .reader import list_hosts, read_results
+from .text import format_table
 
 __all__ = ["FutureDate", "coverage", "coverage_table", "host_coverage", "parse_day", "slots_of"]
 

@@ -12,7 +12,7 @@ Two kinds of duplicates exist in a store:
 Which object is kept
 --------------------
 In a raw slot, the result the rollup counts is kept (one rule,
-:func:`speedlab.reader.slot_preference`, also used by the rollup, the 15-minute rows and
+:func:`speedlab.records.slot_preference`, also used by the rollup, the 15-minute rows and
 ``health``): a complete ``ok`` result (download, upload and ping) before a partial ``ok`` before
 a ``failed`` one, then the earliest ``timestamp_utc``, then the key. Every other *valid* result
 in the slot is an extra and may be deleted. Objects that cannot be validated (corrupt JSON, an
@@ -47,7 +47,6 @@ from zoneinfo import ZoneInfo
 
 from .errors import InvalidHostId, InvalidRecord, LayoutError, ObjectNotFound, StoreError
 from .joblog import JobLog
-from .latest import format_table
 from .layout import (
     HOSTS_PREFIX,
     SUMMARY_NAME,
@@ -59,9 +58,10 @@ from .layout import (
     validate_host_id,
 )
 from .periods import DEFAULT_TIMEZONE, TIERS, get_zone
-from .reader import RawObject, fetch_many, list_hosts, list_raw, parse_result, slot_preference
-from .records import SpeedTestResult
+from .reader import RawObject, fetch_many, list_hosts, list_raw, parse_result
+from .records import SpeedTestResult, slot_preference
 from .store import Store
+from .text import format_table
 
 __all__ = ["SCOPES", "Action", "Candidate", "DedupePlan", "DedupeReport", "DuplicateGroup",
            "apply_plan", "dedupe", "dedupe_table", "find_duplicates", "plan_slot",
@@ -174,7 +174,7 @@ def _complete(record: SpeedTestResult | None) -> bool:
 def plan_slot(candidates: Sequence[Candidate]) -> list[Action]:
     """Decide, for the objects of one raw slot, which is kept and which are extras (pure).
 
-    See the module docstring for the rule (:func:`speedlab.reader.slot_preference`); valid
+    See the module docstring for the rule (:func:`speedlab.records.slot_preference`); valid
     (``ok``/``failed``) candidates must carry their ``record``. Returns one action per
     candidate, kept first.
     """

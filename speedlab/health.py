@@ -51,13 +51,13 @@ from pathlib import Path
 from typing import Any
 
 from .alerts import Alert, channels_from_config, deliver
-from .config import Plan, below_plan
+from .config import Plan
 from .errors import BucketNotFound, ConfigError, InvalidHostId, InvalidRecord, ObjectNotFound, SpeedlabError, StoreError
 from .latest import newest_raw, newest_summaries
 from .layout import Buckets, parse_raw_key, printable, validate_host_id
 from .periods import TIERS, get_zone, parse_period, parse_timestamp, to_local
-from .reader import RawObject, list_hosts, read_objects, slot_preference
-from .records import SpeedTestResult, TierSummary
+from .reader import RawObject, list_hosts, read_objects
+from .records import SpeedTestResult, TierSummary, below_plan, slot_preference
 from .rollup import _earliest_raw  # the one walk to a deployment's first raw hour
 from .scheduler import due_at, last_due_period
 from .store import Store
@@ -296,7 +296,7 @@ def _recent_results(store: Store, buckets: Buckets, host_id: str, count: int, tz
     """The host's newest slot, and its newest ``count`` valid results, one per slot, oldest first.
 
     Of a slot holding several results, the one the rollup and ``dedupe`` keep is judged
-    (:func:`speedlab.reader.slot_preference`).
+    (:func:`speedlab.records.slot_preference`).
 
     Results dated after ``now`` (plus a slot of clock skew) are not among them: they are
     appended to ``future`` instead, so one object from the future cannot hide a silent host.

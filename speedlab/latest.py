@@ -33,7 +33,6 @@ from .layout import (
     RawKey,
     parse_raw_key,
     parse_summary_key,
-    printable,
     raw_host_prefix,
     summary_prefix,
     validate_host_id,
@@ -42,8 +41,9 @@ from .periods import DEFAULT_TIMEZONE, SLOT, TIERS
 from .reader import fetch_many, list_hosts, parse_result
 from .records import TierSummary, decode_json
 from .store import ObjectInfo, Store
+from .text import format_table
 
-__all__ = ["PERIODS", "Entry", "format_table", "latest", "latest_table", "newest_raw",
+__all__ = ["PERIODS", "Entry", "latest", "latest_table", "newest_raw",
            "newest_summaries"]
 
 PERIODS = ("latest", "minutes") + TIERS
@@ -291,21 +291,6 @@ def _future_entries(bucket: str, tier: str, found: list[tuple[str | None, str, O
 
 
 # --------------------------------------------------------------------------- tables
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence], right: Sequence[int] = ()) -> str:
-    """Rows as aligned plain-text columns under ``headers``; columns in ``right`` align right.
-
-    Cells are shown with :func:`~speedlab.layout.printable`: a key holding a newline stays in
-    its row.
-    """
-    cells = [[str(h) for h in headers]] + [["-" if v is None else printable(v) for v in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-
-    def line(row):
-        return "  ".join(cell.rjust(w) if i in right else cell.ljust(w)
-                         for i, (cell, w) in enumerate(zip(row, widths, strict=False))).rstrip()
-    return "\n".join([line(cells[0]), line(["-" * w for w in widths])] + [line(r) for r in cells[1:]])
-
 
 def _number(value, digits: int = 1):
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else value

@@ -39,6 +39,8 @@ DEFAULT_TIMEZONE = "Asia/Kolkata"
 SLOT_MINUTES = 15
 SLOT = timedelta(minutes=SLOT_MINUTES)
 TIERS = ("hourly", "daily", "weekly", "monthly", "yearly")
+#: ISO weekday names, Monday first (``datetime.weekday()`` indexes them).
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 UTC = timezone.utc
 #: The first and last years speedlab handles (a period's neighbours stay representable in any zone).
 MIN_YEAR, MAX_YEAR = 1970, 9998
@@ -49,6 +51,7 @@ __all__ = [
     "SLOT",
     "SLOT_MINUTES",
     "TIERS",
+    "WEEKDAYS",
     "MAX_YEAR",
     "MIN_YEAR",
     "SUPPORTED_DATES",

@@ -44,11 +44,22 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .config import Config, below_plan, load_config
+from .config import Config, load_config
 from .errors import InvalidHostId, InvalidRecord, ObjectNotFound, QueryError, UnsupportedDate
 from .joblog import JobLog
 from .layout import summary_key, validate_host_id
-from .periods import SLOT, UTC, Period, get_zone, parse_timestamp, period_of, periods_between, slot_of, to_local
+from .periods import (
+    SLOT,
+    UTC,
+    WEEKDAYS,
+    Period,
+    get_zone,
+    parse_timestamp,
+    period_of,
+    periods_between,
+    slot_of,
+    to_local,
+)
 from .reader import (
     MAX_WORKERS,
     RawObject,
@@ -57,9 +68,8 @@ from .reader import (
     list_raw,
     parse_result,
     read_summaries,
-    slot_preference,
 )
-from .records import SpeedTestResult, TierSummary
+from .records import SpeedTestResult, TierSummary, below_plan, slot_preference
 from .store import Store
 
 __all__ = [
@@ -77,7 +87,6 @@ DEFAULT_DAYS = {"minute": 1, "hourly": 1, "daily": 7, "weekly": 12, "monthly": 6
 ALL_HOSTS = "all"
 CACHE_TTL_S = 120.0
 HEATMAP_DAYS = 28
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 STATUSES = ("ok", "failed", "missing", "pending", "unreadable")
 
 #: Every key of a row, in order. The first eight are the original API's.

@@ -132,19 +132,6 @@ def fetch_many(store: Store, bucket: str, keys: Sequence[str], max_workers: int 
     return out
 
 
-def slot_preference(key: str, result: SpeedTestResult) -> tuple:
-    """Sort key of the one result kept per host and slot (smallest wins): a complete ``ok``
-    (download, upload and ping) before a partial ``ok`` before a ``failed`` test, then the
-    earliest ``timestamp_utc``, then the key. The one rule: the rollup
-    (:func:`speedlab.aggregate.dedupe_slots`), the dashboard's 15-minute rows, ``dedupe``
-    (which object of a crowded slot stays) and ``health`` (which result of a slot is judged)."""
-    if not result.ok:
-        rank = 2
-    else:
-        rank = 0 if None not in (result.download_mbps, result.upload_mbps, result.ping_ms) else 1
-    return (rank, result.time_utc, key)
-
-
 def parse_result(key: str, body: bytes, raw: RawKey | None = None) -> SpeedTestResult:
     """Validate one raw object and check it belongs where it is stored.
 

@@ -315,6 +315,33 @@ class SpeedTestResult:
         return cls.from_dict(decode_json(text, source), source)
 
 
+def slot_preference(key: str, result: SpeedTestResult) -> tuple:
+    """Sort key of the one result kept per host and slot (smallest wins): a complete ``ok``
+    (download, upload and ping) before a partial ``ok`` before a ``failed`` test, then the
+    earliest ``timestamp_utc``, then the key. The one rule: the rollup
+    (:func:`speedlab.aggregate.dedupe_slots`), the dashboard's 15-minute rows, ``dedupe``
+    (which object of a crowded slot stays) and ``health`` (which result of a slot is judged)."""
+    if not result.ok:
+        rank = 2
+    else:
+        rank = 0 if None not in (result.download_mbps, result.upload_mbps, result.ping_ms) else 1
+    return (rank, result.time_utc, key)
+
+
+def below_plan(download_mbps: float | None, upload_mbps: float | None, plan_download_mbps: float | None,
+               plan_upload_mbps: float | None, fraction: float) -> bool | None:
+    """Whether speeds [Mbit/s] are below ``fraction`` x the plan in either direction (pure).
+
+    The one "below plan" rule: a summary's averages (the rollup), a dashboard row (query) and
+    one result (health) are all judged by it. ``None``: nothing to judge (no plan figure, or
+    no speed, for both directions).
+    """
+    judged = [value < promised * fraction
+              for value, promised in ((download_mbps, plan_download_mbps), (upload_mbps, plan_upload_mbps))
+              if value is not None and promised is not None]
+    return any(judged) if judged else None
+
+
 def decode_json(text: str | bytes, source: str | None = None) -> Any:
     """Decode JSON text, raising :class:`InvalidRecord` (with the position) when it is corrupt."""
     try:

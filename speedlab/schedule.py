@@ -44,10 +44,11 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from .errors import ScheduleError
+from .scheduler import RUN_DUE_EVERY_MINUTES, RUN_DUE_JOB
 
 __all__ = ["PLATFORMS", "COLLECTOR_JOB", "collector_argv", "cron_tag", "default_offset_minutes",
            "install_entries", "merge_crontab", "native_platform", "render_entries",
-           "schedule_collector",
+           "run_due_entries", "schedule_collector",
            "job_store", "speedlab_argv"]
 
 #: ``--platform`` values and the entry keys each one needs.
@@ -437,6 +438,26 @@ def speedlab_argv(config, *command: str) -> list[str]:
     if config.source:
         argv += ["--config", str(Path(config.source).expanduser().resolve())]
     return argv + ["--store", store, "--timezone", config.timezone]
+
+
+def run_due_entries(config, every_minutes: int = RUN_DUE_EVERY_MINUTES, offset_minutes: int = 1) -> dict:
+    """The cron line, systemd service + timer and Windows task that call ``speedlab scheduler
+    run-due`` every ``every_minutes`` (``offset_minutes`` into each period: with the defaults
+    at :01, :06, :11, ... so the hourly rollup due at :10 runs at :11).
+
+    Returns
+    -------
+    dict
+        ``name``, ``argv``, ``every_minutes``, ``offset_minutes`` and ``entries`` (the texts
+        keyed ``cron``, ``systemd_service``, ``systemd_timer``, ``windows_task_xml``,
+        ``schtasks``; see :func:`render_entries`).
+    """
+    argv = speedlab_argv(config, "scheduler", "run-due")
+    entries = render_entries(RUN_DUE_JOB, argv, every_minutes, offset_minutes,
+                             "speedlab scheduler: roll up every summary that is due "
+                             "(hourly :10, daily 06:00, weekly Tue 02:00, monthly 1st 02:00, yearly 1 Jan 02:00)")
+    return {"name": RUN_DUE_JOB, "argv": argv, "every_minutes": every_minutes,
+            "offset_minutes": offset_minutes, "entries": entries}
 
 
 def schedule_collector(config, *, platform: str = "all", offset_minutes: int | None = None,

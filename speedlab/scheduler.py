@@ -50,7 +50,7 @@ from .periods import CHILD_TIER, TIERS, Period, children, period_of, periods_bet
 
 __all__ = ["DUE_AFTER_END", "InputState", "Recorded", "TierState", "due_at", "due_periods",
            "is_due", "last_due_period", "plan_due", "staleness", "PlanItem", "RUN_DUE_EVERY_MINUTES",
-           "RUN_DUE_JOB", "run_due_entries"]
+           "RUN_DUE_JOB"]
 
 #: How long after a period ends (local wall clock) its rollup is due.
 DUE_AFTER_END = {
@@ -231,25 +231,3 @@ def plan_due(states: Mapping[str, TierState], earliest: datetime | None, now: da
                 plan.append(PlanItem(period, reason))
     plan.sort(key=lambda item: (item.period.end_utc, _RANK[item.period.tier], item.period.start_utc))
     return plan, checks
-
-
-
-def run_due_entries(config, every_minutes: int = RUN_DUE_EVERY_MINUTES, offset_minutes: int = 1) -> dict:
-    """The cron line, systemd service + timer and Windows task that call ``speedlab scheduler
-    run-due`` every ``every_minutes`` (``offset_minutes`` into each period: with the defaults
-    at :01, :06, :11, ... so the hourly rollup due at :10 runs at :11).
-
-    Returns
-    -------
-    dict
-        ``name``, ``argv``, ``every_minutes``, ``offset_minutes`` and ``entries`` (the texts
-        keyed ``cron``, ``systemd_service``, ``systemd_timer``, ``windows_task_xml``,
-        ``schtasks``; see :func:`speedlab.schedule.render_entries`).
-    """
-    from .schedule import render_entries, speedlab_argv
-    argv = speedlab_argv(config, "scheduler", "run-due")
-    entries = render_entries(RUN_DUE_JOB, argv, every_minutes, offset_minutes,
-                             "speedlab scheduler: roll up every summary that is due "
-                             "(hourly :10, daily 06:00, weekly Tue 02:00, monthly 1st 02:00, yearly 1 Jan 02:00)")
-    return {"name": RUN_DUE_JOB, "argv": argv, "every_minutes": every_minutes,
-            "offset_minutes": offset_minutes, "entries": entries}

@@ -8,7 +8,8 @@ import pytest
 from tooldata import IST, B, put_raw, put_summary, result
 
 from speedlab.errors import InvalidHostId, LayoutError
-from speedlab.latest import format_table, latest, latest_table
+from speedlab.latest import latest, latest_table
+from speedlab.text import format_table
 
 
 def _raw_store(store):

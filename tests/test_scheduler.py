@@ -13,6 +13,7 @@ from speedlab import layout
 from speedlab.cli import main
 from speedlab.periods import TIERS, parse_period
 from speedlab.rollup import run_due
+from speedlab.schedule import run_due_entries
 from speedlab.scheduler import (
     InputState,
     Recorded,
@@ -22,7 +23,6 @@ from speedlab.scheduler import (
     is_due,
     last_due_period,
     plan_due,
-    run_due_entries,
     staleness,
 )
 from speedlab.store import LocalStore

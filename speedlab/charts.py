@@ -1,0 +1,122 @@
+"""The dashboard's Altair charts, built from plain rows (no store, no widgets, no I/O).
+
+Used by the Voila dashboard (:mod:`speedlab.dashboard`) and the notebook analyses
+(:mod:`speedlab.analysis`). Altair is imported when a chart is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .periods import WEEKDAYS
+
+__all__ = ["CHART_WIDTH", "GAP_COLORS", "SERIES_COLORS", "X_FORMAT", "charts", "heatmap_chart"]
+
+X_FORMAT = {"minute": "%d %b %H:%M", "hourly": "%d %b %H:%M", "daily": "%d %b", "weekly": "%d %b %Y",
+            "monthly": "%b %Y", "yearly": "%Y"}
+GAP_COLORS = {"missing": "#9e9e9e", "failed": "#d62728", "unreadable": "#ff7f0e"}
+SERIES_COLORS = {"Download": "#1f77b4", "Upload": "#2ca02c"}
+CHART_WIDTH = 760
+
+
+def _gap_marks(rows: Sequence[Mapping[str, Any]]) -> list[dict]:
+    notes = {"missing": "no data", "failed": "only failed tests", "unreadable": "unreadable data"}
+    return [{"start": r["x_local"], "period": r["date_ist_str"], "status": r["status"],
+             "description": f'{r["date_ist_str"]}: {notes[r["status"]]}'}
+            for r in rows if r["status"] in notes]
+
+
+def charts(rows: Sequence[Mapping[str, Any]], mode: str, title: str = ""):
+    """Download/upload over time (plan speeds as rules) above ping, one shared time axis.
+
+    Lines break at every period without data; such periods are marked by a vertical rule
+    (grey: no data, red: only failed tests, orange: unreadable), never drawn as zero. Every
+    point carries a description (its ``aria-label`` in the page) such as
+    ``Download 2025-10-27 to 2025-11-02: 185.23 Mbit/s``.
+    """
+    import altair as alt
+
+    points, segment = [], 0
+    for r in rows:
+        if r["status"] != "ok":
+            segment += 1
+            continue
+        for series, name in (("Download", "download_avg"), ("Upload", "upload_avg"), ("Ping", "ping_avg")):
+            if r[name] is None:
+                continue
+            unit = "ms" if series == "Ping" else "Mbit/s"
+            points.append({"start": r["x_local"], "period": r["date_ist_str"], "series": series,
+                           "value": round(r[name], 2), "tests": r["tests"], "failed": r["failed"],
+                           "segment": segment,
+                           "description": f"{series} {r['date_ist_str']}: {r[name]:.2f} {unit}"})
+    gaps = _gap_marks(rows)
+    failures = [{"start": r["x_local"], "period": r["date_ist_str"], "failed": r["failed"],
+                 "description": f'{r["date_ist_str"]}: {r["failed"]} failed test(s)'}
+                for r in rows if r["failed"] and r["status"] == "ok"]
+    plan = {}
+    for r in rows:
+        for series in ("download", "upload"):
+            if r[f"expected_{series}_mbps"] is not None:
+                plan[series.capitalize()] = r[f"expected_{series}_mbps"]
+    x = alt.X("start:T", title=None, axis=alt.Axis(format=X_FORMAT[mode], labelAngle=0))
+    tooltip = [alt.Tooltip("period:N", title="Period"), alt.Tooltip("series:N", title="Series"),
+               alt.Tooltip("value:Q", title="Value", format=".2f"), alt.Tooltip("tests:Q", title="Tests"),
+               alt.Tooltip("failed:Q", title="Failed")]
+    color = alt.Color("series:N", title=None, scale=alt.Scale(domain=list(SERIES_COLORS),
+                                                               range=list(SERIES_COLORS.values())))
+
+    def panel(series: Sequence[str], y_title: str, with_plan: bool):
+        data = alt.Data(values=[p for p in points if p["series"] in series])
+        base = alt.Chart(data).encode(x=x)
+        layers = [
+            base.mark_line(strokeWidth=1.5).encode(
+                y=alt.Y("value:Q", title=y_title), color=color if len(series) > 1 else alt.value("#9467bd"),
+                detail="segment:N", description=alt.value(f"{y_title} line")),
+            base.mark_circle(size=28 if len(rows) > 200 else 50, opacity=1).encode(
+                y="value:Q", color=color if len(series) > 1 else alt.value("#9467bd"),
+                tooltip=tooltip, description="description:N"),
+        ]
+        for status, stroke in GAP_COLORS.items():  # fixed colours: the legend is the series'
+            marks = [g for g in gaps if g["status"] == status]
+            if marks:
+                layers.append(alt.Chart(alt.Data(values=marks)).mark_rule(
+                    strokeDash=[4, 3], opacity=0.8, color=stroke).encode(
+                    x=x, tooltip=[alt.Tooltip("period:N", title="Period"),
+                                  alt.Tooltip("status:N", title="Status")],
+                    description="description:N"))
+        if failures:
+            layers.append(alt.Chart(alt.Data(values=failures)).mark_point(
+                shape="triangle-down", filled=True, size=40, color=GAP_COLORS["failed"]).encode(
+                x=x, y=alt.value(4), tooltip=[alt.Tooltip("period:N", title="Period"),
+                                              alt.Tooltip("failed:Q", title="Failed tests")],
+                description="description:N"))
+        if with_plan and plan:
+            rules = [{"series": k, "mbps": v, "description": f"{k} plan: {v:g} Mbit/s"} for k, v in plan.items()]
+            layers.append(alt.Chart(alt.Data(values=rules)).mark_rule(strokeDash=[8, 4], strokeWidth=1.5).encode(
+                y="mbps:Q", color=color, description="description:N",
+                tooltip=[alt.Tooltip("series:N", title="Plan"), alt.Tooltip("mbps:Q", title="Mbit/s")]))
+        return alt.layer(*layers).properties(width=CHART_WIDTH, height=220 if with_plan else 140)
+
+    chart = alt.vconcat(panel(("Download", "Upload"), "Speed [Mbit/s]", True),
+                        panel(("Ping",), "Ping [ms]", False))
+    return chart.resolve_scale(color="independent").properties(title=title or "")
+
+
+def heatmap_chart(cells: Sequence[dict], title: str = ""):
+    """Average download speed by hour of day (x) and weekday (y); blank cells have no data."""
+    import altair as alt
+
+    values = [{**c, "description": f'{c["weekday"]} {c["hour"]:02d}:00: {c["download_avg"]:.2f} Mbit/s'}
+              for c in cells if c["download_avg"] is not None]
+    return alt.Chart(alt.Data(values=values)).mark_rect().encode(
+        x=alt.X("hour:O", title="Hour of day", scale=alt.Scale(domain=list(range(24)))),
+        y=alt.Y("weekday:O", title=None, scale=alt.Scale(domain=list(WEEKDAYS))),
+        color=alt.Color("download_avg:Q", title="Download [Mbit/s]", scale=alt.Scale(scheme="viridis")),
+        tooltip=[alt.Tooltip("weekday:N", title="Weekday"), alt.Tooltip("hour:O", title="Hour"),
+                 alt.Tooltip("download_avg:Q", title="Download [Mbit/s]", format=".2f"),
+                 alt.Tooltip("upload_avg:Q", title="Upload [Mbit/s]", format=".2f"),
+                 alt.Tooltip("ping_avg:Q", title="Ping [ms]", format=".2f"),
+                 alt.Tooltip("tests:Q", title="Tests")],
+        description="description:N",
+    ).properties(width=CHART_WIDTH, height=190, title=title or "")

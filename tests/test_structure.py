@@ -1,0 +1,137 @@
+"""The package's import graph: no cycle (lazy imports included), no pure module importing I/O.
+
+Every ``import``/``from`` statement of every module of ``speedlab/`` counts, at module level
+and inside functions (a lazy import still makes a cycle and still drags its module in).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "speedlab"
+
+#: Modules that compute only: no store, file, network, process or clock (STYLE.md), one reason each.
+PURE = {
+    "errors": "exception classes",
+    "periods": "time arithmetic; `now` is an argument",
+    "layout": "builds and parses keys",
+    "records": "frozen dataclasses, their JSON, the slot and below-plan rules",
+    "sketch": "mergeable quantile sketch",
+    "aggregate": "polars functions: records -> summaries",
+    "masking": "hides secrets in text and data",
+    "scheduler": "what is due, from plain data and `now`",
+    "charts": "Altair charts built from plain rows",
+    "text": "plain-text tables",
+}
+
+#: Modules that touch a store, files, the network, processes or the clock, one reason each.
+IO = {
+    "store": "the storage backends",
+    "config": "reads config files and the environment, opens stores",
+    "reader": "reads and lists the store",
+    "query": "reads the store for the dashboard and the API",
+    "rollup": "reads and writes summaries",
+    "collect": "runs a speed test engine, uploads",
+    "spool": "keeps results on disk",
+    "notebook_runs": "runs papermill, writes executed notebooks",
+    "joblog": "writes job logs",
+    "dashboard": "widgets and the Voila process",
+    "api": "an HTTP server",
+    "up": "starts processes",
+    "demo": "writes a demo store, serves it",
+    "health": "reads the store",
+    "alerts": "sends notifications",
+    "infra": "creates buckets",
+    "schedule": "installs cron/systemd/Windows entries",
+    "cli": "the command line",
+}
+
+
+def _module_names() -> set[str]:
+    return {path.stem for path in PACKAGE.glob("*.py") if path.stem != "__init__"}
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """speedlab modules imported anywhere in ``path`` (relative imports resolved)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [alias.name.split(".") for alias in node.names]
+            found.update(parts[1] for parts in names if parts[0] == "speedlab" and len(parts) > 1)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative to the package: speedlab/*.py are all at level 1
+                parts = ["speedlab"] + (node.module.split(".") if node.module else [])
+            else:
+                parts = (node.module or "").split(".")
+            if parts[0] != "speedlab":
+                continue
+            if len(parts) > 1:
+                found.add(parts[1])
+            else:  # from speedlab import x / from . import x
+                found.update(alias.name for alias in node.names)
+    return {name for name in found if name in modules and name != path.stem}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """``{module: the speedlab modules it imports}`` over every module of the package."""
+    modules = _module_names()
+    return {name: _imports(PACKAGE / f"{name}.py", modules) for name in sorted(modules)}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle as a path (``[a, b, ..., a]``), or ``None``."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                return path[path.index(target):] + [target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_the_graph_reader_sees_lazy_and_relative_imports(tmp_path):
+    source = ("import os\nfrom .a import x\nfrom . import b\nimport speedlab.c\n"
+              "def f():\n    from speedlab.d import y\n    from speedlab import e\n")
+    (tmp_path / "m.py").write_text(source)
+    assert _imports(tmp_path / "m.py", {"a", "b", "c", "d", "e", "m"}) == {"a", "b", "c", "d", "e"}
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_every_module_is_classified_at_most_once():
+    assert not set(PURE) & set(IO)
+    assert set(PURE) | set(IO) <= _module_names()
+
+
+def test_the_package_has_no_import_cycle_lazy_imports_included():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+@pytest.mark.parametrize("module", sorted(PURE))
+def test_a_pure_module_imports_no_io_module(module):
+    graph = import_graph()
+    direct = sorted(graph[module] & set(IO))
+    assert not direct, f"pure {module} imports I/O module(s) {direct}"
+    reached, todo = set(), list(graph[module])  # nor through another module
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo.extend(graph[name])
+    assert not reached & set(IO), f"pure {module} reaches I/O module(s) {sorted(reached & set(IO))}"
