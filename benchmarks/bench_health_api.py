@@ -43,6 +43,7 @@ from speedlab.latest import latest  # noqa: E402
 from speedlab.store import LocalStore, S3Store  # noqa: E402
 
 NOW = ist(2026, 1, 5, 10, 20)
+TOKEN = "benchmark-token-0123456789"  # [api] tokens are at least 16 characters
 
 
 class Counting:
@@ -98,10 +99,10 @@ def bench_api(tmp: Path) -> None:
     store.root.mkdir()
     build_store(store, ist(2025, 12, 26), NOW, raw_days=1, hourly_days=1)
     config = load_config(env={}, store=str(store.root), state_dir=str(tmp / "api-state"),
-                         sections={"api": {"token": "t"}})
+                         sections={"api": {"token": TOKEN}})
     with ApiServer(api_context(config, env={}, now=NOW)) as server:
         def get(path):
-            request = urllib.request.Request(server.url + path, headers={"Authorization": "token t"})
+            request = urllib.request.Request(server.url + path, headers={"Authorization": f"token {TOKEN}"})
             with urllib.request.urlopen(request) as response:
                 response.read()
         for label, direct, path in [
