@@ -112,6 +112,11 @@ class AggregateSettings:
     runs_in_store: bool = False
 
     @classmethod
+    def of(cls, config: Any) -> AggregateSettings:
+        """The validated ``[aggregate]`` table of ``config`` (a :class:`speedlab.config.Config`)."""
+        return cls.from_section(config.section("aggregate"))
+
+    @classmethod
     def from_section(cls, table: Mapping[str, Any] | None) -> AggregateSettings:
         """Validate the ``[aggregate]`` table.
 

@@ -110,8 +110,8 @@ _KEEP = {"hourly": timedelta(hours=49), "daily": timedelta(days=40), "weekly": t
 
 
 def settings_for(config) -> AggregateSettings:
-    """The validated ``[aggregate]`` table of ``config``."""
-    return AggregateSettings.from_section(config.section("aggregate"))
+    """The validated ``[aggregate]`` table of ``config`` (:meth:`AggregateSettings.of`)."""
+    return AggregateSettings.of(config)
 
 
 # =========================================================================== request counting
