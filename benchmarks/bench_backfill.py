@@ -12,36 +12,32 @@ Stores: the local folder store, and S3 on a ``moto_server`` this script starts o
 127.0.0.1 (a free port). moto manages ~100-300 requests per second here, so the S3 runs
 use a shorter span (``--s3-days``, default 14); ratios are per result.
 
-    python benchmarks/bench_backfill.py                 # local year + 14 days on moto
-    python benchmarks/bench_backfill.py --local-days 60 --s3-days 7 --naive-days 14 --s3-naive-days 0
+    python -m benchmarks.bench_backfill                 # local year + 14 days on moto
+    python -m benchmarks.bench_backfill --local-days 60 --s3-days 7 --naive-days 14 --s3-naive-days 0
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from tests.helpers.servers import MotoServer, isolate_environment
 
-from servers import MotoServer, local_env  # noqa: E402
-
-os.environ.update({k: v for k, v in local_env().items() if k.startswith("AWS_")})
+isolate_environment()
 
 from speedlab import layout  # noqa: E402
 from speedlab.aggregate import hour_summaries, hourly_parts  # noqa: E402
 from speedlab.config import load_config  # noqa: E402
+from speedlab.counting import CountingStore  # noqa: E402
 from speedlab.layout import Buckets  # noqa: E402
 from speedlab.periods import TIERS, get_zone, periods_between  # noqa: E402
 from speedlab.reader import read_results  # noqa: E402
 from speedlab.records import SpeedTestResult  # noqa: E402
-from speedlab.rollup import CountingStore, backfill  # noqa: E402
+from speedlab.rollup import backfill  # noqa: E402
 from speedlab.store import LocalStore, S3Store  # noqa: E402
 
 IST = get_zone("Asia/Kolkata")

@@ -12,31 +12,25 @@ measures:
 A third store, ``+20ms``, is the local one with 20 ms added to every request: a simulated
 far-away S3, where round trips (not the server) dominate, as in the seed's "30 s -> 2 s".
 
-Run: ``python benchmarks/bench_dashboard.py`` (about a minute; prints a table and ratios).
+Run: ``python -m benchmarks.bench_dashboard`` (about a minute; prints a table and ratios).
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from dashboard_data import B, build_store, ist  # noqa: E402
-from servers import MotoServer, local_env  # noqa: E402
-
-from speedlab import layout, query  # noqa: E402
-from speedlab.config import load_config  # noqa: E402
-from speedlab.errors import ObjectNotFound  # noqa: E402
-from speedlab.periods import periods_between  # noqa: E402
-from speedlab.reader import list_hosts, list_raw  # noqa: E402
-from speedlab.store import LocalStore, S3Store  # noqa: E402
+from speedlab import layout, query
+from speedlab.config import load_config
+from speedlab.errors import ObjectNotFound
+from speedlab.periods import periods_between
+from speedlab.reader import list_hosts, list_raw
+from speedlab.store import LocalStore, S3Store
+from tests.helpers.servers import MotoServer, isolate_environment
+from tests.helpers.synthetic import B, build_store, ist
 
 NOW = ist(2026, 2, 10, 10, 20)
 FIRST = ist(2025, 10, 12)                 # 4 months of three hosts
@@ -134,7 +128,7 @@ def measure(name: str, store, config) -> list[tuple]:
 
 
 def main() -> None:
-    os.environ.update({k: v for k, v in local_env().items() if k.startswith("AWS_") or "proxy" in k.lower()})
+    isolate_environment()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         local = LocalStore(Path(tmp) / "store")

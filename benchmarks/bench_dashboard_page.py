@@ -6,7 +6,7 @@ with the kernel shortcut off (``=0``, the baseline) — and loads the page N tim
 from navigation to the first chart's SVG and to the "ready" status. Prints medians and the
 ratio. Needs Debian's /usr/bin/chromium and Playwright for Python.
 
-    python benchmarks/bench_dashboard_page.py [--loads 5]
+    python -m benchmarks.bench_dashboard_page [--loads 5]
 """
 
 from __future__ import annotations
@@ -21,12 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from servers import free_port, local_env, wait_for_http
-
 from speedlab.config import load_config
 from speedlab.dashboard import notebook_path, voila_command, voila_env
+from tests.helpers.servers import free_port, local_env, wait_for_http
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",

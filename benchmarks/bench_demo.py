@@ -17,25 +17,21 @@ Then the whole default history (90 days, three hosts, ~26k results) with ``fill_
 the rollups through papermill (``roll_up``: one ``scheduled/run_due.ipynb`` run for the
 history, one ``scheduled/rollup.ipynb`` run per tier for the periods in progress).
 
-    python benchmarks/bench_demo.py                 # 3-day comparison, then 90 days
-    python benchmarks/bench_demo.py --compare-days 2 --days 30
+    python -m benchmarks.bench_demo                 # 3-day comparison, then 90 days
+    python -m benchmarks.bench_demo --compare-days 2 --days 30
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from speedlab.config import load_config  # noqa: E402
-from speedlab.demo import demo_config_text, fill_store, generate, prepare_folder, roll_up, write_records  # noqa: E402
-from speedlab.store import LocalStore  # noqa: E402
+from speedlab.config import load_config
+from speedlab.demo import demo_config_text, fill_store, generate, prepare_folder, roll_up, write_records
+from speedlab.store import LocalStore
 
 END = datetime(2026, 3, 15, 4, 50, tzinfo=timezone.utc)   # 10:20 IST
 

@@ -12,14 +12,13 @@ API: ``GET /api/dashboard?mode=daily&days=7`` over HTTP against calling
 ``speedlab.query.rows`` directly (warm cache: the difference is the HTTP + thread hop), and
 ``GET /api/latest`` against ``speedlab.latest.latest``.
 
-Run: ``python benchmarks/bench_health_api.py`` (about half a minute; prints ratios).
+Run: ``python -m benchmarks.bench_health_api`` (about half a minute; prints ratios).
 """
 
 from __future__ import annotations
 
 import functools
 import statistics
-import sys
 import tempfile
 import time
 import urllib.request
@@ -27,21 +26,16 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from speedlab import query
+from speedlab.api import api_context
+from speedlab.config import load_config
+from speedlab.health import run_health
+from speedlab.latest import latest
+from speedlab.store import LocalStore, S3Store
+from tests.helpers.servers import ApiServer, MotoServer, isolate_environment
+from tests.helpers.synthetic import HOSTS, B, build_store, ist
 
-import conftest  # noqa: E402,F401  (AWS variables pointed at nothing but 127.0.0.1)
-from dashboard_data import HOSTS, B, build_store, ist  # noqa: E402
-from servers import MotoServer  # noqa: E402
-from test_api import ApiServer  # noqa: E402
-
-from speedlab import query  # noqa: E402
-from speedlab.api import api_context  # noqa: E402
-from speedlab.config import load_config  # noqa: E402
-from speedlab.health import run_health  # noqa: E402
-from speedlab.latest import latest  # noqa: E402
-from speedlab.store import LocalStore, S3Store  # noqa: E402
-
+isolate_environment()
 NOW = ist(2026, 1, 5, 10, 20)
 TOKEN = "benchmark-token-0123456789"  # [api] tokens are at least 16 characters
 

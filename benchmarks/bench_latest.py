@@ -9,29 +9,24 @@ moto_server on 127.0.0.1), then times, in the same run:
 
 Prints seconds, store requests and the ratio baseline / walk. Run::
 
-    python benchmarks/bench_latest.py [--days-local 365] [--days-s3 60]
+    python -m benchmarks.bench_latest [--days-local 365] [--days-s3 60]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from servers import MotoServer, local_env
-
 from speedlab import layout
 from speedlab.config import load_config
 from speedlab.latest import latest
 from speedlab.layout import Buckets
 from speedlab.store import LocalStore, S3Store
+from tests.helpers.servers import MotoServer, isolate_environment
 
 HOST = "home-primary"
 B = Buckets()
@@ -54,7 +49,7 @@ class Counting:
 
 
 def _records(days: int):
-    from tooldata import result
+    from tests.helpers.tooldata import result
     start = datetime(2025, 1, 1)
     for i in range(days * 96):
         local = start + timedelta(minutes=15 * i, seconds=70)
@@ -93,7 +88,7 @@ def main() -> None:
     parser.add_argument("--days-local", type=int, default=365)
     parser.add_argument("--days-s3", type=int, default=60)
     args = parser.parse_args()
-    os.environ.update({k: v for k, v in local_env().items() if k.startswith("AWS_")})
+    isolate_environment()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "store"
         _fill_local(root, args.days_local)

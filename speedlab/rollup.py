@@ -11,7 +11,7 @@ Entry points
   missing, stale or marked, finest tier first.
 * :func:`mark_stale` — for tools that change raw data (``speedlab dedupe``): the next
   ``run-due`` re-aggregates that hour, and with it its day, week, month and year.
-* :func:`aggregate` — the ``speedlab aggregate`` response ``{"message", "mode", "result"}``.
+* :func:`aggregate` — one period on request (``speedlab aggregate``), as a :class:`PeriodReport`.
 
 How it reads
 ------------
@@ -38,9 +38,7 @@ deletes the markers it acted on. Old summaries stay readable meanwhile.
 
 from __future__ import annotations
 
-import builtins
 import json
-import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -49,7 +47,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from os.path import commonprefix
 
-from .aggregate import Accumulator, AggregateSettings, anomaly_threshold, hour_summaries, hourly_parts, merge_summaries
+from .aggregate import Accumulator, anomaly_threshold, hour_summaries, hourly_parts, merge_summaries
+from .counting import CountingStore
 from .errors import (
     BucketNotFound,
     InvalidHostId,
@@ -95,87 +94,20 @@ from .periods import (
 from .reader import RawObject, fetch_many, list_hosts, read_objects
 from .records import TierSummary, decode_json
 from .scheduler import InputState, PlanItem, Recorded, TierState, plan_due
+from .settings import AggregateSettings
 from .sketch import QuantileSketch
 from .store import ObjectInfo, Store
+from .text import rollup_line
 
-__all__ = ["CountingStore", "RollupReport", "aggregate", "aggregate_command", "backfill",
-           "mark_stale", "parse_any_period", "read_input_summary", "rollup", "run_due", "run_due_command",
-           "settings_for", "STALE_PREFIX"]
+__all__ = ["PeriodReport", "RollupReport", "aggregate", "backfill",
+           "mark_stale", "parse_any_period", "read_input_summary", "rollup", "run_due",
+           "STALE_PREFIX"]
 
 UTC = timezone.utc
 _RANK = {tier: i for i, tier in enumerate(TIERS)}
 #: How long finished periods stay in the in-memory cache, by tier (children of later work).
 _KEEP = {"hourly": timedelta(hours=49), "daily": timedelta(days=40), "weekly": timedelta(0),
          "monthly": timedelta(days=370), "yearly": timedelta(0)}
-
-
-def settings_for(config) -> AggregateSettings:
-    """The validated ``[aggregate]`` table of ``config`` (:meth:`AggregateSettings.of`)."""
-    return AggregateSettings.of(config)
-
-
-# =========================================================================== request counting
-
-class CountingStore:
-    """A store wrapper that counts requests by kind (thread-safe), for reports and benchmarks.
-
-    ``list``/``list_prefixes`` are counted once per call and, in ``*_pages``, once per 1,000
-    keys returned (what S3 bills as requests).
-    """
-
-    def __init__(self, store: Store) -> None:
-        self.inner: Store = store.inner if isinstance(store, CountingStore) else store
-        self.url = store.url
-        self.counts: Counter = store.counts if isinstance(store, CountingStore) else Counter()
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"CountingStore({self.inner!r})"
-
-    def _count(self, kind: str, n: int = 1) -> None:
-        with self._lock:
-            self.counts[kind] += n
-
-    @property
-    def requests(self) -> int:
-        """GET + PUT + DELETE + list pages + other calls."""
-        return sum(n for kind, n in self.counts.items() if kind not in ("list", "list_prefixes"))
-
-    def get(self, bucket: str, key: str) -> bytes:
-        self._count("get")
-        return self.inner.get(bucket, key)
-
-    def put(self, bucket: str, key: str, data: bytes) -> None:
-        self._count("put")
-        self.inner.put(bucket, key, data)
-
-    def put_if_absent(self, bucket: str, key: str, data: bytes) -> bool:
-        self._count("put")
-        return self.inner.put_if_absent(bucket, key, data)
-
-    def list(self, bucket: str, prefix: str = ""):
-        out = list(self.inner.list(bucket, prefix))
-        self._count("list")
-        self._count("list_pages", max(1, -(-len(out) // 1000)))
-        return iter(out)
-
-    def list_prefixes(self, bucket: str, prefix: str = "") -> builtins.list[str]:
-        out = self.inner.list_prefixes(bucket, prefix)
-        self._count("list_prefixes")
-        self._count("list_pages", max(1, -(-len(out) // 1000)))
-        return out
-
-    def delete(self, bucket: str, key: str) -> None:
-        self._count("delete")
-        self.inner.delete(bucket, key)
-
-    def bucket_exists(self, bucket: str) -> bool:
-        self._count("head")
-        return self.inner.bucket_exists(bucket)
-
-    def create_bucket(self, bucket: str) -> bool:
-        self._count("create")
-        return self.inner.create_bucket(bucket)
 
 
 # =========================================================================== report
@@ -232,6 +164,10 @@ class RollupReport:
                 "markers_cleared": self.markers_cleared,
                 "replaced_summaries": [{"key": k, "reason": why} for k, why in self.replaced],
                 **({"clamped": self.clamped} if self.clamped else {}), "items": self.items}
+
+    def to_text(self) -> str:
+        """One line for people: ``3 period(s) rolled up (hourly 2, daily 1); 0 bad object(s) skipped``."""
+        return rollup_line(self.to_dict())
 
 
 # =========================================================================== the roller
@@ -650,7 +586,7 @@ def _require_raw_bucket(config, store: Store, log: JobLog) -> None:
 
 def _session(config, job: str, store: Store | None, now: datetime | None, progress=None,
              require_raw: bool = False):
-    settings = settings_for(config)
+    settings = config.aggregate
     log = JobLog.for_config(config, job)  # refuses first a missing local store holding the state
     if store is None:
         try:
@@ -981,13 +917,40 @@ def run_due(config, now: datetime | None = None, *, store: Store | None = None,
     return _run_logged(roller, log, "run-due", {"now": now_utc.isoformat()}, body)
 
 
-# =========================================================================== CLI helper
+# =========================================================================== one period on request
+
+@dataclass(frozen=True)
+class PeriodReport:
+    """One period rolled up on request (``speedlab aggregate``, ``POST /api/aggregate``).
+
+    Attributes
+    ----------
+    mode : str
+        The tier.
+    summary : TierSummary
+        The all-hosts summary, or the host's that was asked for.
+    rollup : RollupReport
+        What the rollup did.
+    """
+
+    mode: str
+    summary: TierSummary
+    rollup: RollupReport
+
+    def to_dict(self) -> dict:
+        """The summary as plain data (an envelope's ``result``)."""
+        return self.summary.to_dict()
+
+    def to_text(self) -> str:
+        """One line for people."""
+        return (f"{self.mode} {self.summary.period} ({self.summary.host_id or 'all hosts'}): "
+                f"{self.summary.records_aggregated} result(s); {self.rollup.to_text()}")
+
 
 def aggregate(config, mode: str, period: str | None = None, host: str | None = None, *,
-              now: datetime | None = None, store: Store | None = None) -> dict:
-    """``speedlab aggregate``: roll up one period and return the seed's response shape
-    ``{"message": "ok", "mode": mode, "result": summary}`` (the all-hosts summary, or
-    ``host``'s).
+              now: datetime | None = None, store: Store | None = None) -> PeriodReport:
+    """Roll up one period (all hosts and each host) and report the all-hosts summary, or
+    ``host``'s (:func:`speedlab.adapter.envelope` gives the seed's response shape).
 
     ``period`` is a label of ``mode``'s tier (``2025122914``, ``20251229``/``2025-12-29``,
     ``2025W44``, ``202512``/``2025-12``, ``2025``); default (``None``, not ``""``) the previous
@@ -1012,56 +975,4 @@ def aggregate(config, mode: str, period: str | None = None, host: str | None = N
         have = ", ".join(h for h in summaries if h) or "none"
         raise SpeedlabError(f"host {host!r} stored nothing in {mode} period {target.label} "
                             f"(hosts with data: {have}); check the host id or pick another period")
-    return {"message": "ok", "mode": mode, "result": summaries[host].to_dict()}
-
-
-def aggregate_command(config, mode: str | None = None, period: str | None = None,
-                      host: str | None = None, *, via_notebook: bool = False,
-                      backfill_range: Sequence[str] | None = None, now: datetime | None = None,
-                      progress: bool = True) -> dict:
-    """Everything ``speedlab aggregate`` can do, answered as ``{"message", "mode", "result"}``.
-
-    * ``backfill_range=(FROM, TO)``: :func:`backfill` (``mode`` is ``backfill``, the result
-      its report);
-    * ``via_notebook``: run ``scheduled/rollup.ipynb`` through papermill; the response is
-      the notebook's, plus ``run`` (status and where the executed notebook is kept);
-    * otherwise :func:`aggregate`.
-
-    Raises
-    ------
-    LayoutError
-        Without a mode (and no backfill), or for a bad mode or period.
-    NotebookRunFailed
-        If the notebook run failed (its executed notebook is kept and named).
-    """
-    if backfill_range:
-        first, last = backfill_range
-        report = backfill(config, first, last, progress=progress, now=now)
-        return {"message": "ok", "mode": "backfill", "result": report.to_dict()}
-    if mode is None:
-        raise LayoutError("say which tier to roll up: --mode hourly|daily|weekly|monthly|yearly "
-                          "(or --backfill FROM TO)")
-    if via_notebook:
-        from .notebook_runs import run_scheduled
-        run = run_scheduled(config, "rollup", {"mode": mode, "period": period or "", "host": host or "",
-                                               "now": now.isoformat() if now else ""},
-                            job=f"aggregate-{mode}")
-        response = dict(run.result or {"message": "ok", "mode": mode, "result": None})
-        if isinstance(response.get("result"), dict):  # notebooks store JSON with sorted keys
-            response["result"] = TierSummary.from_dict(response["result"]).to_dict()
-        response["run"] = {"status": run.status, "notebook": run.output, "record": run.record}
-        return response
-    return aggregate(config, mode, period, host, now=now)
-
-
-def run_due_command(config, now: datetime | None = None, *, via_notebook: bool = False) -> dict:
-    """``speedlab scheduler run-due``: :func:`run_due` (or ``scheduled/run_due.ipynb`` through
-    papermill) answered as ``{"message": "ok", "mode": "run-due", "result": report}``."""
-    if via_notebook:
-        from .notebook_runs import run_scheduled
-        run = run_scheduled(config, "run_due", {"now": now.isoformat() if now else ""})
-        response = dict(run.result or {"message": "ok", "mode": "run-due", "result": None})
-        response["run"] = {"status": run.status, "notebook": run.output, "record": run.record}
-        return response
-    report = run_due(config, now)
-    return {"message": "ok", "mode": "run-due", "result": {**report.to_dict(), "plan": report.plan}}
+    return PeriodReport(mode, summaries[host], report)

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from servers import MotoServer, local_env
 
 from speedlab.config import load_config
 from speedlab.layout import Buckets
 from speedlab.store import LocalStore, S3Store
+from tests.helpers.servers import MotoServer, isolate_environment
 
-# Tests talk to 127.0.0.1 only: no cloud metadata look-ups, explicit fake credentials, no proxy.
-os.environ.update({k: v for k, v in local_env().items()
-                   if k.startswith("AWS_") or k.lower() == "no_proxy"})
-for _name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "SPEEDLAB_CONFIG",
-              "SPEEDLAB_STORE", "SPEEDLAB_HOST_ID", "SPEEDLAB_TIMEZONE"):
-    os.environ.pop(_name, None)
+isolate_environment()  # tests talk to 127.0.0.1 only
 
 
 @pytest.fixture(scope="session")

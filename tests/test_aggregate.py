@@ -9,7 +9,6 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 import pytest
-from aggdata import IST, B, put, read_json, result
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from speedlab import layout
@@ -31,6 +30,7 @@ from speedlab.errors import ConfigError
 from speedlab.periods import TIERS, parse_period, period_of
 from speedlab.rollup import backfill, run_due
 from speedlab.sketch import DEFAULT_ALPHA, QuantileSketch
+from tests.helpers.data import IST, B, put, read_json, result
 
 HOSTS = ("backup-location", "home-primary", "office-main")
 NO_PLAN = Plan()

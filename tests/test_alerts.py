@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from alert_receivers import SMTPSink, WebhookReceiver
-from servers import free_port
 
 from speedlab.alerts import (
     Alert,
@@ -21,6 +19,8 @@ from speedlab.alerts import (
 )
 from speedlab.errors import ConfigError
 from speedlab.joblog import JobLog
+from tests.helpers.alert_receivers import SMTPSink, WebhookReceiver
+from tests.helpers.servers import free_port
 
 ALERT = Alert("incident", "below_expected:home-primary", "home-primary", "home-primary below expected speed",
               "5 of the last 5 results are below 80% of the plan", "2025-12-29T08:50:00Z",

@@ -2,60 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
-from dashboard_data import B, build_store, ist, make_result
-from servers import free_port, local_env, wait_for_http
 
 from speedlab import query
-from speedlab.api import ROUTES, api_context, handle, make_app, openapi_document
+from speedlab.api import ROUTES, api_context, handle, openapi_document
 from speedlab.cli import main
 from speedlab.config import load_config
 from speedlab.errors import ConfigError, StoreUnavailable
 from speedlab.layout import raw_key, summary_key
 from speedlab.periods import parse_period
 from speedlab.store import LocalStore
+from tests.helpers.servers import ApiServer, free_port, local_env, wait_for_http
+from tests.helpers.synthetic import B, build_store, ist, make_result
 
 NOW = ist(2026, 1, 5, 10, 20)
 TOKEN = "t0ken-for-tests-9f3k2q"
-
-
-class ApiServer:
-    """The API's tornado application on 127.0.0.1 in a thread (no Voilà: fast)."""
-
-    def __init__(self, ctx) -> None:
-        self.ctx = ctx
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
-
-    async def _serve(self) -> None:
-        server = make_app(self.ctx).listen(self.port, "127.0.0.1")
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        self._ready.set()
-        await self._stop.wait()
-        server.stop()
-
-    def __enter__(self) -> ApiServer:
-        self._thread.start()
-        assert self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
 
 
 def call(base: str, method: str, path: str, token: str | None = TOKEN, header: str = "token",

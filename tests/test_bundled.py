@@ -17,12 +17,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from servers import CHROMIUM, CHROMIUM_ARGS, Lines, assert_quiet, free_port, need_chromium, stop_group
-from venvs import borrowing_venv, copy_work_tree
 
 from speedlab.bundled import bundled_notebook, dashboard_notebook, scheduled_notebook, scheduled_notebooks
 from speedlab.dashboard import SERVER_NOISE, relay_server_output, voila_template_root
 from speedlab.errors import ConfigError
+from tests.helpers.servers import CHROMIUM, CHROMIUM_ARGS, Lines, assert_quiet, free_port, need_chromium, stop_group
+from tests.helpers.venvs import borrowing_venv, copy_work_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 

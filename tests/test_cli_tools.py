@@ -10,11 +10,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from servers import local_env
-from tooldata import B, everything, put_raw, put_summary, result, store_url
 
 from speedlab.cli import main
 from speedlab.joblog import JobLog
+from tests.helpers.servers import local_env
+from tests.helpers.tooldata import B, everything, put_raw, put_summary, result, store_url
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,8 +17,6 @@ from datetime import datetime, timedelta, timezone
 from typing import ClassVar
 
 import pytest
-from fake_speedtest import FakeSpeedtest, QuickEngine
-from servers import free_port, local_env
 
 from speedlab import cli, collect
 from speedlab.collect import (
@@ -37,6 +35,8 @@ from speedlab.layout import legacy_raw_name, raw_key, raw_slot_prefix
 from speedlab.netinfo import ConnectionInfo
 from speedlab.records import SpeedTestResult
 from speedlab.store import LocalStore, S3Store
+from tests.helpers.fake_speedtest import FakeSpeedtest, QuickEngine
+from tests.helpers.servers import free_port, local_env
 
 IST = timezone(timedelta(hours=5, minutes=30))
 T0 = datetime(2025, 12, 29, 8, 33, 12, tzinfo=timezone.utc)  # 14:03:12 IST, slot 14:00

@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from tooldata import B, put_raw, result, slots
 
 from speedlab.coverage import FutureDate, coverage, coverage_table, host_coverage, parse_day, slots_of
 from speedlab.errors import InvalidHostId, LayoutError
+from tests.helpers.tooldata import B, put_raw, result, slots
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
 

@@ -7,7 +7,6 @@ import re
 from datetime import datetime
 
 import pytest
-from dashboard_data import B, build_store, ist, period
 
 from speedlab import layout, query
 from speedlab.cli import main
@@ -25,6 +24,7 @@ from speedlab.dashboard import (
     voila_env,
 )
 from speedlab.store import LocalStore
+from tests.helpers.synthetic import B, build_store, ist, period
 
 NOW = ist(2026, 1, 5, 10, 20)
 FIRST = ist(2025, 11, 24)

@@ -15,12 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from dashboard_data import build_store, ist, period
-from servers import CHROMIUM, CHROMIUM_ARGS, free_port, local_env, need_chromium, wait_for_http
 
 from speedlab.config import load_config
 from speedlab.dashboard import notebook_path, voila_command, voila_env
 from speedlab.store import LocalStore
+from tests.helpers.servers import CHROMIUM, CHROMIUM_ARGS, free_port, local_env, need_chromium, wait_for_http
+from tests.helpers.synthetic import build_store, ist, period
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from tooldata import IST, B, everything, legacy_key, put_raw, put_summary, result
 
 from speedlab.dedupe import (
     Action,
@@ -23,6 +22,7 @@ from speedlab.dedupe import (
     plan_summary_folder,
 )
 from speedlab.errors import InvalidHostId, LayoutError
+from tests.helpers.tooldata import IST, B, everything, legacy_key, put_raw, put_summary, result
 
 
 def _seed_store(store) -> dict:

@@ -18,7 +18,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from servers import free_port, local_env, stop_group, wait_for_http
 
 from speedlab.config import load_config
 from speedlab.demo import (
@@ -35,6 +34,7 @@ from speedlab.layout import parse_raw_key, summary_key
 from speedlab.periods import parse_period
 from speedlab.records import SpeedTestResult
 from speedlab.store import LocalStore
+from tests.helpers.servers import free_port, local_env, stop_group, wait_for_http
 
 IST = ZoneInfo("Asia/Kolkata")
 END = datetime(2026, 3, 15, 10, 20, tzinfo=IST)

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aggdata import IST, B, put, result
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from speedlab import layout, query
@@ -34,6 +33,7 @@ from speedlab.reader import fetch_many
 from speedlab.records import TierSummary
 from speedlab.rollup import run_due
 from speedlab.store import LocalStore, S3Store
+from tests.helpers.data import IST, B, put, result
 
 HOSTS = ("home-primary", "office-main")
 DAYS = ("2025-12-27", "2025-12-28")  # Saturday and Sunday of ISO week 2025W52

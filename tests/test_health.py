@@ -7,8 +7,6 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from alert_receivers import WebhookReceiver
-from dashboard_data import make_result
 
 from speedlab.cli import main
 from speedlab.config import Plan
@@ -24,6 +22,8 @@ from speedlab.health import (
 )
 from speedlab.layout import raw_key, summary_key
 from speedlab.periods import parse_period
+from tests.helpers.alert_receivers import WebhookReceiver
+from tests.helpers.synthetic import make_result
 
 IST = ZoneInfo("Asia/Kolkata")
 
@@ -256,7 +256,7 @@ def test_health_judges_the_result_the_rollup_keeps_in_a_crowded_slot(local_store
     """Not the first ok by key order: a partial ok under the seed's name sorts before test.json."""
     from dataclasses import replace
 
-    from tooldata import legacy_key
+    from tests.helpers.tooldata import legacy_key
     with WebhookReceiver() as hook:
         d = Deployment(local_store, config_for, hook.url, tiers=[])
         d.results("home-primary", "2025-12-29 13:00", "2025-12-29 14:15")  # 250/120: above 80 % of 200/100

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from tooldata import IST, B, put_raw, put_summary, result
 
 from speedlab.errors import InvalidHostId, LayoutError
 from speedlab.latest import latest, latest_table
 from speedlab.text import format_table
+from tests.helpers.tooldata import IST, B, put_raw, put_summary, result
 
 
 def _raw_store(store):

@@ -8,7 +8,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from venvs import borrowing_venv, copy_work_tree
+
+from tests.helpers.venvs import borrowing_venv, copy_work_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from dashboard_data import HOSTS, B, build_store, ist, make_result, period
 
 from speedlab import layout, query
 from speedlab.cli import main
@@ -29,6 +28,7 @@ from speedlab.query import (
     summary_periods,
 )
 from speedlab.store import LocalStore, S3Store
+from tests.helpers.synthetic import HOSTS, B, build_store, ist, make_result, period
 
 NOW = ist(2026, 1, 5, 10, 20)       # a Monday, 10:20 IST
 FIRST = ist(2025, 12, 20)

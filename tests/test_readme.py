@@ -18,8 +18,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from servers import Lines, assert_quiet, free_port, stop_group
-from venvs import borrowing_venv
+
+from tests.helpers.servers import Lines, assert_quiet, free_port, stop_group
+from tests.helpers.venvs import borrowing_venv
 
 ROOT = Path(__file__).resolve().parent.parent
 

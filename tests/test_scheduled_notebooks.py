@@ -9,13 +9,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from aggdata import IST, B, put, read_json, result
 
 from speedlab import layout
 from speedlab.bundled import scheduled_notebook, scheduled_notebooks
 from speedlab.notebook_runs import NotebookRunFailed, notebook_parameters, run_notebook
 from speedlab.periods import parse_period
 from speedlab.rollup import aggregate_command
+from tests.helpers.data import IST, B, put, read_json, result
 
 NOTEBOOKS = scheduled_notebooks()
 PARAMETERS = {  # what each notebook is run with, beyond the store/zone/config/state ones

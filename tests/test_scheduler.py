@@ -7,7 +7,6 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from aggdata import IST, B, put, read_json, result
 
 from speedlab import layout
 from speedlab.cli import main
@@ -26,6 +25,7 @@ from speedlab.scheduler import (
     staleness,
 )
 from speedlab.store import LocalStore
+from tests.helpers.data import IST, B, put, read_json, result
 
 UTC = timezone.utc
 GRACE = timedelta(minutes=15)

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from fake_speedtest import QuickEngine
 
 from speedlab.collect import record_from_output
 from speedlab.errors import (
@@ -23,6 +22,7 @@ from speedlab.errors import (
 from speedlab.layout import raw_key
 from speedlab.spool import Spool
 from speedlab.store import LocalStore
+from tests.helpers.fake_speedtest import QuickEngine
 
 T0 = datetime(2025, 12, 29, 8, 33, 12, tzinfo=timezone.utc)  # 14:03 IST: slot 14:00
 

@@ -25,6 +25,7 @@ PURE = {
     "scheduler": "what is due, from plain data and `now`",
     "charts": "Altair charts built from plain rows",
     "text": "plain-text tables",
+    "settings": "one frozen dataclass per [section] of speedlab.toml, checked",
 }
 
 #: Modules that touch a store, files, the network, processes or the clock, one reason each.
@@ -32,13 +33,16 @@ IO = {
     "store": "the storage backends",
     "config": "reads config files and the environment, opens stores",
     "reader": "reads and lists the store",
+    "counting": "wraps a store: each call is the wrapped store's request, counted",
     "query": "reads the store for the dashboard and the API",
     "rollup": "reads and writes summaries",
     "collect": "runs a speed test engine, uploads",
     "spool": "keeps results on disk",
     "notebook_runs": "runs papermill, writes executed notebooks",
     "joblog": "writes job logs",
-    "dashboard": "widgets and the Voila process",
+    "dashboard": "widgets, the kernel's loader thread, the chart bundle cache",
+    "page": "the dashboard's controls and HTML; imports query for its modes and check_query",
+    "serve": "runs Voila as a child process",
     "api": "an HTTP server",
     "up": "starts processes",
     "demo": "writes a demo store, serves it",
@@ -46,6 +50,7 @@ IO = {
     "alerts": "sends notifications",
     "infra": "creates buckets",
     "schedule": "installs cron/systemd/Windows entries",
+    "adapter": "runs rollups and the health check for the command line, the API and the notebooks",
     "cli": "the command line",
 }
 

@@ -18,8 +18,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from fake_speedtest import FakeSpeedtest, QuickEngine
-from servers import Lines, free_port, local_env, stop_group, wait_for_http
 
 from speedlab.config import load_config
 from speedlab.layout import parse_raw_key, summary_key
@@ -27,6 +25,8 @@ from speedlab.periods import UTC, parse_period
 from speedlab.rollup import run_due
 from speedlab.store import LocalStore
 from speedlab.up import fast_clock, next_run_at, run_up
+from tests.helpers.fake_speedtest import FakeSpeedtest, QuickEngine
+from tests.helpers.servers import Lines, free_port, local_env, stop_group, wait_for_http
 
 IST = ZoneInfo("Asia/Kolkata")
 

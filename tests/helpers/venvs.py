@@ -9,9 +9,9 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from servers import local_env
+from tests.helpers.servers import local_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def copy_work_tree(destination: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import socket
@@ -50,6 +51,15 @@ def local_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def isolate_environment() -> None:
+    """Point this process at 127.0.0.1 only: fake AWS credentials, no metadata look-ups, no
+    proxies, no speedlab settings from the caller's environment (tests and benchmarks)."""
+    os.environ.update({k: v for k, v in local_env().items() if k.startswith("AWS_") or k.lower() == "no_proxy"})
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "SPEEDLAB_CONFIG",
+                 "SPEEDLAB_STORE", "SPEEDLAB_HOST_ID", "SPEEDLAB_TIMEZONE"):
+        os.environ.pop(name, None)
+
+
 class MotoServer:
     """``moto_server`` in its own process on 127.0.0.1 (S3 over the wire, not in-process mocks)."""
 
@@ -78,6 +88,35 @@ class MotoServer:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+class ApiServer:
+    """The API's tornado application on 127.0.0.1 in a thread (no Voilà: fast)."""
+
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+
+    async def _serve(self) -> None:
+        from speedlab.api import make_app
+
+        server = make_app(self.ctx).listen(self.port, "127.0.0.1")
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        self._ready.set()
+        await self._stop.wait()
+        server.stop()
+
+    def __enter__(self) -> ApiServer:
+        self._thread.start()
+        assert self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
 
 
 def stop_group(process: subprocess.Popen, sig: int = 15, timeout_s: float = 30.0) -> None:
