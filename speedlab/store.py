@@ -13,6 +13,10 @@
   through boto3: paginated listings, ``put_object(IfNoneMatch="*")`` as the conditional put,
   botocore's ``standard`` retry mode, and errors that say what to do.
 
+Compare-and-swap: :meth:`Store.get_versioned` returns an object with its version (S3's ETag;
+locally :meth:`LocalStore.version_of`), :meth:`Store.put_if_version` writes only if it is still
+that version; listings carry the same token (:attr:`ObjectInfo.version`).
+
 :data:`BACKENDS` maps a URL scheme to its class; :func:`open_store` turns a URL into a store.
 Listings are never cached: every call asks the backend.
 """
@@ -24,7 +28,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -51,6 +55,8 @@ class ObjectInfo:
     key: str
     size: int
     modified: datetime
+    #: The object's version as :meth:`Store.get_versioned` returns it (``None``: not known).
+    version: str | None = field(default=None, compare=False)
 
 
 @runtime_checkable
@@ -67,6 +73,13 @@ class Store(Protocol):
 
     def put_if_absent(self, bucket: str, key: str, data: bytes) -> bool:
         """Write only if the key does not exist; return False (and change nothing) if it does."""
+
+    def get_versioned(self, bucket: str, key: str) -> tuple[bytes, str | None]:
+        """The object's bytes and version; ``(b"", None)`` if it does not exist."""
+
+    def put_if_version(self, bucket: str, key: str, data: bytes, version: str | None) -> bool:
+        """Write only if the object's version is still ``version`` (``None``: only if absent);
+        return False (and change nothing) if it is not."""
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object whose key starts with ``prefix``, sorted by key."""
@@ -213,6 +226,48 @@ class LocalStore:
         self._sweep_folder(path.parent)
         return True
 
+    @staticmethod
+    def version_of(st: os.stat_result) -> str:
+        """A file's version: ``mtime_ns-size-inode`` [hex]. Every write makes a new file (new inode);
+        :meth:`put_if_version` also moves the mtime strictly forward, so its versions never repeat."""
+        return f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}"
+
+    def get_versioned(self, bucket: str, key: str) -> tuple[bytes, str | None]:
+        path = self._path(bucket, key)
+        try:
+            with open(path, "rb") as handle:  # the version of exactly the file read
+                return handle.read(), self.version_of(os.fstat(handle.fileno()))
+        except (FileNotFoundError, NotADirectoryError):
+            return b"", None
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot read {path}: {exc.strerror}") from None
+
+    def put_if_version(self, bucket: str, key: str, data: bytes, version: str | None) -> bool:
+        """Compare and swap under an exclusive ``flock`` on the object's folder (taken by this
+        method only: a plain :meth:`put` does not wait for it)."""
+        import fcntl  # POSIX only: imported here so that the rest of the store works everywhere
+        path = self._path(bucket, key)
+        tmp = self._write_temp(path, data)
+        folder = -1
+        try:
+            folder = os.open(path.parent, os.O_RDONLY)
+            fcntl.flock(folder, fcntl.LOCK_EX)  # released by closing
+            st = os.stat(path) if path.exists() else None
+            if (st and self.version_of(st)) != version:
+                return False
+            if st is not None:
+                mtime_ns = max(time.time_ns(), st.st_mtime_ns + 1)
+                os.utime(tmp, ns=(mtime_ns, mtime_ns))
+            os.replace(tmp, path)
+            self._sync_dir(path.parent)
+            return True
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot write {path}: {exc.strerror or exc}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+            if folder >= 0:
+                os.close(folder)
+
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         self._check_root()
         base = self.root / bucket
@@ -240,8 +295,8 @@ class LocalStore:
                     st = os.stat(os.path.join(dirpath, name))
                 except FileNotFoundError:  # deleted while listing
                     continue
-                found.append(ObjectInfo(key, st.st_size,
-                                        datetime.fromtimestamp(st.st_mtime, timezone.utc)))
+                found.append(ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc),
+                                        self.version_of(st)))
         found.sort(key=lambda info: info.key)
         return iter(found)
 
@@ -326,8 +381,10 @@ class S3Store:
                               f"{given} is given: add {missing} (store URL or [s3]), or give neither to "
                               "use the AWS environment or profile")
         from botocore.exceptions import PartialCredentialsError, ProfileNotFound
+        self._keys = (access_key_id, secret_access_key, session_token)
         try:
             session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+            self._session = session
         except ProfileNotFound:
             raise ConfigError(f"AWS profile {profile!r} is not in ~/.aws/config or ~/.aws/credentials: "
                               "name another profile, or give [s3] keys instead") from None
@@ -352,6 +409,18 @@ class S3Store:
     def client(self):
         """The underlying boto3 S3 client (for infrastructure tools)."""
         return self._client
+
+    def credentials(self) -> tuple[str, str, str | None] | None:
+        """``(access_key_id, secret_access_key, session_token)`` the client signs with, or
+        ``None`` if it has none. Given keys, or what boto3's chain found when the client was
+        made (cached by the session: no new look-up)."""
+        if self._keys[0] and self._keys[1]:
+            return self._keys[0], self._keys[1], self._keys[2]
+        found = self._session.get_credentials()
+        if found is None:
+            return None
+        frozen = found.get_frozen_credentials()
+        return frozen.access_key, frozen.secret_key, frozen.token
 
     def _translate(self, exc: Exception, bucket: str, key: str | None = None) -> StoreError:
         from botocore.exceptions import (
@@ -425,11 +494,38 @@ class S3Store:
             raise
         return True
 
+    def get_versioned(self, bucket: str, key: str) -> tuple[bytes, str | None]:
+        try:
+            response = self._call(bucket, key, self._client.get_object, Bucket=bucket, Key=key)
+        except ObjectNotFound:
+            return b"", None
+        try:
+            return response["Body"].read(), response.get("ETag")
+        except Exception as exc:  # a connection dropped mid-body
+            raise StoreUnavailable(f"reading s3://{bucket}/{key} failed: {exc}") from None
+
+    def put_if_version(self, bucket: str, key: str, data: bytes, version: str | None) -> bool:
+        """``IfMatch`` the ETag (``IfNoneMatch="*"`` for ``None``); a 412 (or a 404: the
+        object went away) means another writer came first."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        condition = {"IfNoneMatch": "*"} if version is None else {"IfMatch": version}
+        try:
+            self._client.put_object(Bucket=bucket, Key=key, Body=data, **condition,
+                                    ContentType="application/octet-stream")
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409", "NoSuchKey", "404"):
+                return False
+            raise self._translate(exc, bucket, key) from None
+        except BotoCoreError as exc:
+            raise self._translate(exc, bucket, key) from None
+        return True
+
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         paginator = self._client.get_paginator("list_objects_v2")
         pages = self._call(bucket, None, lambda: list(paginator.paginate(Bucket=bucket, Prefix=prefix)))
-        out = [ObjectInfo(item["Key"], int(item["Size"]), item["LastModified"].astimezone(timezone.utc))
-               for page in pages for item in page.get("Contents", [])]
+        out = [ObjectInfo(item["Key"], int(item["Size"]), item["LastModified"].astimezone(timezone.utc),
+                          item.get("ETag")) for page in pages for item in page.get("Contents", [])]
         out.sort(key=lambda info: info.key)
         return iter(out)
 

@@ -262,3 +262,71 @@ def test_local_put_over_a_folder_says_what_stands_in_the_way(local_store):
     with pytest.raises(StoreUnavailable, match=r"summary.json: a folder stands where this object belongs; move"):
         local_store.put("b", "x/summary.json", b"{}")
     assert not [p for p in (local_store.root / "b").rglob("*") if ".speedlab-tmp" in p.name]
+
+
+# --------------------------------------------------------------------------- compare-and-swap
+
+def test_get_versioned_and_put_if_version_swap_only_the_version_read(store):
+    assert store.get_versioned(BUCKET, "tables/t.parquet") == (b"", None)
+    assert store.put_if_version(BUCKET, "tables/t.parquet", b"one", None) is True
+    assert store.put_if_version(BUCKET, "tables/t.parquet", b"again", None) is False  # exists now
+    body, first = store.get_versioned(BUCKET, "tables/t.parquet")
+    assert body == b"one" and first
+    assert [i.version for i in store.list(BUCKET, "tables/")] == [first]  # the listing's token is the same
+    assert store.put_if_version(BUCKET, "tables/t.parquet", b"two", first) is True
+    body, second = store.get_versioned(BUCKET, "tables/t.parquet")
+    assert body == b"two" and second != first
+    assert store.put_if_version(BUCKET, "tables/t.parquet", b"stale", first) is False
+    assert store.get(BUCKET, "tables/t.parquet") == b"two"
+    store.put(BUCKET, "tables/t.parquet", b"two")  # a plain put of the same bytes is a new write too ...
+    _, third = store.get_versioned(BUCKET, "tables/t.parquet")
+    if isinstance(store, LocalStore):  # ... locally a new version; S3's ETag is the content's MD5
+        assert third != second
+    store.delete(BUCKET, "tables/t.parquet")
+    assert store.put_if_version(BUCKET, "tables/t.parquet", b"gone", third) is False
+    assert store.get_versioned(BUCKET, "tables/t.parquet") == (b"", None)
+
+
+def test_eight_threads_race_one_compare_and_swap_exactly_one_wins(store):
+    store.put_if_version(BUCKET, "tables/race.parquet", b"base", None)
+    _, base = store.get_versioned(BUCKET, "tables/race.parquet")
+    barrier = threading.Barrier(8)
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def writer(i: int) -> None:
+        barrier.wait()
+        won = store.put_if_version(BUCKET, "tables/race.parquet", f"writer-{i}".encode(), base)
+        with lock:
+            results.append(won)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 7 + [True]
+    assert store.get(BUCKET, "tables/race.parquet").decode().startswith("writer-")
+    assert [info.key for info in store.list(BUCKET, "tables/")] == ["tables/race.parquet"]
+
+
+def test_eight_threads_incrementing_through_compare_and_swap_lose_no_update(store):
+    store.put_if_version(BUCKET, "tables/counter", b"0", None)
+
+    def add_one() -> None:
+        for _ in range(100):
+            body, version = store.get_versioned(BUCKET, "tables/counter")
+            if store.put_if_version(BUCKET, "tables/counter", str(int(body) + 1).encode(), version):
+                return
+        raise AssertionError("never won")
+
+    threads = [threading.Thread(target=add_one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.get(BUCKET, "tables/counter") == b"8"
+
+
+def test_s3_credentials_are_the_ones_given(s3_store):
+    assert s3_store.credentials() == ("testing", "testing", None)
