@@ -381,3 +381,110 @@ def parse_stale_marker_key(key: str) -> str | None:
 def run_copy_key(job: str, name: str) -> str:
     """The key of a scheduled notebook run's copied file ``name`` (``.ipynb`` or ``.json``) of ``job``."""
     return f"{RUNS_PREFIX}{job}/{name}"
+
+
+# =========================================================================== columnar tables
+# The Parquet tables derived from the layout above (docs/tables.md), in the daily tier's bucket
+# (the main bucket: "the summary bucket") under ``tables/``, Hive-partitioned:
+#
+#   tables/summaries/tier=hourly/year=2025/month=12/part.parquet   hourly: one object per local month
+#   tables/summaries/tier=daily/year=2025/part.parquet             daily, monthly, yearly: per year
+#   tables/summaries/tier=weekly/year=2026/part.parquet            weekly: per ISO week-year (the
+#                                                                  original key's year=)
+#   tables/raw/year=2025/month=12/part.parquet                     raw results of every host, per
+#                                                                  local month of the key's slot
+#
+# A partition's values are those of its source keys' folders (year=, month=YYYYMM), so each table
+# object mirrors a fixed set of source prefixes (:func:`summary_table_sources`, :func:`raw_table_source`).
+
+TABLES_PREFIX = "tables/"
+SUMMARY_TABLES_PREFIX = f"{TABLES_PREFIX}summaries/"
+RAW_TABLES_PREFIX = f"{TABLES_PREFIX}raw/"
+TABLE_NAME = "part.parquet"
+#: The value of a summary table's ``host`` column for the all-hosts summaries.
+ALL_HOSTS = "all"
+
+
+@dataclass(frozen=True, order=True)
+class TablePartition:
+    """One table object: ``tier`` (``raw`` or a summary tier), ``year`` and, for hourly and raw,
+    ``month`` (1-12, the local month); ``None`` for the tiers partitioned by year only."""
+
+    tier: str
+    year: int
+    month: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The table object's key in :func:`tables_bucket`."""
+        base = RAW_TABLES_PREFIX if self.tier == "raw" else f"{SUMMARY_TABLES_PREFIX}tier={self.tier}/"
+        base += f"year={self.year:04d}/"
+        if self.month is not None:
+            base += f"month={self.month:02d}/"
+        return base + TABLE_NAME
+
+
+def tables_bucket(buckets: Buckets) -> str:
+    """The bucket holding every table: the daily tier's (the main bucket by default)."""
+    return buckets.daily
+
+
+def summary_table_partition(tier: str, label: str) -> TablePartition:
+    """The partition of the summary of ``tier`` with period ``label`` (as in its key)."""
+    if tier not in TIERS:
+        raise LayoutError(f"unknown summary tier {tier!r}: use one of {', '.join(TIERS)}")
+    year = int(label[:4])
+    return TablePartition(tier, year, int(label[4:6]) if tier == "hourly" else None)
+
+
+def raw_table_partition(key: RawKey) -> TablePartition:
+    """The partition of a parsed raw key: the local month of its slot."""
+    return TablePartition("raw", key.slot_local.year, key.slot_local.month)
+
+
+def summary_table_sources(part: TablePartition, host_id: str | None = None) -> str:
+    """The source prefix of ``part`` for ``host_id`` (``None``: all hosts) in the tier's bucket.
+    Keys under it still need :func:`parse_summary_key` (a bucket may hold several tiers)."""
+    base = summary_prefix(host_id) + f"year={part.year:04d}/"
+    return base + (f"month={part.year:04d}{part.month:02d}/" if part.month is not None else "")
+
+
+def raw_table_source(part: TablePartition, host_id: str) -> str:
+    """The prefix of one host's raw results in the raw partition ``part`` (main bucket)."""
+    return raw_host_prefix(host_id) + f"year={part.year:04d}/month={part.year:04d}{part.month or 0:02d}/"
+
+
+_TABLE_RE = re.compile(r"tables/(?:summaries/tier=(?P<tier>[a-z]+)|(?P<raw>raw))/year=(?P<y>\d{4})/"
+                       r"(?:month=(?P<m>\d{2})/)?" + re.escape(TABLE_NAME))
+
+
+def parse_table_key(key: str) -> TablePartition:
+    """Parse a table object's key.
+
+    Raises
+    ------
+    LayoutError
+        If ``key`` is not a table key of this layout (hourly and raw need ``month=``, the
+        other tiers must not have one).
+    """
+    match = _TABLE_RE.fullmatch(key)
+    tier = "raw" if match and match["raw"] else (match["tier"] if match else None)
+    monthly = tier in ("raw", "hourly")
+    if (not match or (tier != "raw" and tier not in TIERS) or monthly != bool(match["m"])
+            or (match["m"] and not 1 <= int(match["m"]) <= 12)):
+        raise LayoutError(f"{key!r} is not a table key ({SUMMARY_TABLES_PREFIX}tier=…/year=…/[month=…/]"
+                          f"{TABLE_NAME} or {RAW_TABLES_PREFIX}year=…/month=…/{TABLE_NAME})")
+    return TablePartition(str(tier), int(match["y"]), int(match["m"]) if match["m"] else None)
+
+
+def table_partitions_between(tier: str, first: Period, last: Period) -> list[TablePartition]:
+    """The partitions holding ``tier``'s periods from ``first`` to ``last`` (periods of ``tier``;
+    for ``raw``, any periods: their local months count), in order."""
+    if tier in ("raw", "hourly"):
+        out, (y, m) = [], (first.start.year, first.start.month)
+        end = (last.start.year, last.start.month)
+        while (y, m) <= end:
+            out.append(TablePartition(tier, y, m))
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+        return out
+    return [TablePartition(tier, y) for y in range(first.year, last.year + 1)]
