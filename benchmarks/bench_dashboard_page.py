@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from speedlab.config import load_config
-from speedlab.dashboard import notebook_path, voila_command, voila_env
+from speedlab.serve import notebook_path, voila_command, voila_env
 from tests.helpers.servers import free_port, local_env, wait_for_http
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

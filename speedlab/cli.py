@@ -364,7 +364,7 @@ def _add_dashboard(sub, common) -> None:
 
 
 def _run_dashboard(args, config: Config) -> int:
-    from .dashboard import serve
+    from .serve import serve
     code = serve(config, args.port, now=args.now, cull_idle_s=args.cull_idle, api=args.api,
                  announce=lambda url: print(f"speedlab dashboard: {url} (store "
                                             f"{mask_secrets(config.store, config.secrets)}; Ctrl+C stops)",

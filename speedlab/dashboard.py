@@ -13,45 +13,45 @@ in offline mode (no CDN is needed) placed straight into the layout, never writte
 URL query parameters preselect the controls: ``?mode=weekly&days=56&host=office-main``, plus
 ``force_refresh=1``. Invalid values fall back to the defaults and say so on the page.
 
-Serving: :func:`serve` runs Voilà on 127.0.0.1 (``speedlab dashboard``), handing the store and
-configuration to the kernels through ``SPEEDLAB_*`` environment variables.
+The controls and HTML are pure, in :mod:`speedlab.page`; serving (Voilà on 127.0.0.1,
+``speedlab dashboard``) is :mod:`speedlab.serve`.
 """
 
 from __future__ import annotations
 
 import html
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import ipywidgets as widgets
 
-from .bundled import dashboard_notebook
-from .charts import GAP_COLORS, charts, heatmap_chart
+from .charts import charts, heatmap_chart
 from .config import Config, load_config
-from .errors import ServeError, SpeedlabError
+from .errors import SpeedlabError
 from .joblog import JobLog
+from .page import (
+    LEGEND,
+    MODE_LABELS,
+    STYLE,
+    Selection,
+    headline_html,
+    parse_query_string,
+    period_options,
+    resolve_host,
+    table_html,
+)
 from .query import (
     ALL_HOSTS,
     DEFAULT_DAYS,
-    HEATMAP_DAYS,
-    MAX_DAYS,
     MODES,
-    QueryError,
-    check_query,
     get_rows,
     headline,
     heatmap,
@@ -59,202 +59,10 @@ from .query import (
     rows,
 )
 from .reader import list_hosts
+from .settings import DashboardSettings
 from .store import Store
 
-__all__ = [
-    "App", "PERIOD_CHOICES", "Selection", "charts", "enable_offline_charts", "headline_html",
-    "heatmap_chart", "launch", "notebook_path", "parse_query_string", "period_options", "resolve_host",
-    "rows", "serve", "stop", "table_html", "voila_command", "voila_env", "voila_template_root", "relay_server_output",
-    "SERVER_NOISE",
-    "wait_until_serving", "VOILA_TEMPLATE",
-    "period_label", "skip_iri_grammar",
-]
-
-MODE_LABELS = {"minute": "15-min", "hourly": "Hourly", "daily": "Daily", "weekly": "Weekly",
-               "monthly": "Monthly", "yearly": "Yearly"}
-#: The Period menu of each mode (in days, weeks, months or years).
-PERIOD_CHOICES = {"minute": (1, 2, 3, 7), "hourly": (1, 2, 3, 7, 14),
-                  "daily": (7, 14, 30, 60, 90, 180, 365), "weekly": (4, 8, 12, 26, 52),
-                  "monthly": (2, 3, 6, 12, 24), "yearly": (1, 2, 3, 5, 10)}
-UNITS = {"minute": "day", "hourly": "day", "daily": "day", "weekly": "week", "monthly": "month",
-         "yearly": "year"}
-DEFAULT_MODE = "daily"
-
-
-# ============================================================================ controls (pure)
-
-@dataclass(frozen=True)
-class Selection:
-    """What the controls select: a mode, a number of periods, a host, and whether to bypass the cache."""
-
-    mode: str = DEFAULT_MODE
-    days: int = DEFAULT_DAYS[DEFAULT_MODE]
-    host: str = ALL_HOSTS
-    force_refresh: bool = False
-
-    def describe(self) -> str:
-        """``Daily · Last 7 days · All hosts``."""
-        host = "All hosts" if self.host == ALL_HOSTS else self.host
-        return f"{MODE_LABELS[self.mode]} · {period_label(self.mode, self.days)} · {host}"
-
-
-def period_label(mode: str, days: int) -> str:
-    """``Last 7 days``, ``Last 1 week``, ``Last 5 years``."""
-    unit = UNITS[mode]
-    return f"Last {days} {unit}{'' if days == 1 else 's'}"
-
-
-def period_options(mode: str, extra: int | None = None) -> list[tuple[str, int]]:
-    """The Period menu of ``mode`` as ``(label, days)`` pairs, with ``extra`` added if missing."""
-    choices = sorted(set(PERIOD_CHOICES[mode]) | ({extra} if extra else set()))
-    return [(period_label(mode, n), n) for n in choices]
-
-
-def parse_query_string(query_string: str | None) -> tuple[Selection, list[str]]:
-    """Read ``mode``, ``days``, ``host`` and ``force_refresh`` from a URL query string.
-
-    Never raises: an invalid value is replaced by the default and explained in a note.
-
-    Returns
-    -------
-    (Selection, notes)
-    """
-    params = parse_qs((query_string or "").lstrip("?"), keep_blank_values=True)
-
-    def get(name: str) -> str | None:
-        values = params.get(name)
-        return values[-1].strip() if values else None
-
-    notes: list[str] = []
-    mode = DEFAULT_MODE
-    mode_text = get("mode")
-    if mode_text is not None:
-        try:
-            mode = check_query(mode_text, 1)[0]
-        except QueryError:
-            notes.append(f"mode={get('mode')!r} is not a mode (use one of {', '.join(MODES)}); "
-                         f"showing {MODE_LABELS[DEFAULT_MODE]}.")
-    days = DEFAULT_DAYS[mode]
-    if get("days") is not None:
-        try:
-            days = check_query(mode, get("days"))[1]
-        except QueryError:
-            notes.append(f"days={get('days')!r} does not fit mode {mode} (use 1 to {MAX_DAYS[mode]} "
-                         f"{UNITS[mode]}s); showing {period_label(mode, days)}.")
-    host = ALL_HOSTS
-    if get("host") is not None:
-        try:
-            host = check_query(mode, days, get("host"))[2]
-        except QueryError:
-            notes.append(f"host={get('host')!r} is not a valid host id; showing all hosts.")
-    force = (get("force_refresh") or "").lower() in ("1", "true", "yes", "on")
-    return Selection(mode, days, host, force), notes
-
-
-def resolve_host(host: str, hosts: Sequence[str]) -> tuple[str, str | None]:
-    """``(host, None)`` if ``host`` is ``all`` or known, else ``("all", note)``."""
-    if host == ALL_HOSTS or host in hosts:
-        return host, None
-    known = ", ".join(hosts) if hosts else "none yet"
-    return ALL_HOSTS, f"host={host!r} has no data in this store (hosts: {known}); showing all hosts."
-
-
-# ============================================================================ HTML (pure)
-
-def _fmt(value: Any, digits: int = 2, unit: str = "") -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}{unit}"
-    return f"{value}{unit}"
-
-
-TABLE_COLUMNS = (("Period", "date_ist_str"), ("Download avg [Mbit/s]", "download_avg"),
-                 ("Upload avg [Mbit/s]", "upload_avg"), ("Ping avg [ms]", "ping_avg"),
-                 ("Download min [Mbit/s]", "download_min"), ("Download max [Mbit/s]", "download_max"),
-                 ("Tests", "tests"), ("Failed", "failed"), ("Coverage [%]", "coverage_pct"),
-                 ("Days", "days"), ("Connection", "connection_type"),
-                 ("Below plan", "below_expected"), ("Status", "status"))
-
-
-def table_html(rows: Sequence[dict]) -> str:
-    """The rows as an HTML table, oldest first; missing values show as ``—``, never 0."""
-    head = "".join(f"<th>{html.escape(title)}</th>" for title, _ in TABLE_COLUMNS)
-    body = []
-    for row in rows:
-        cells = []
-        for _, name in TABLE_COLUMNS:
-            value = row.get(name)
-            text = _fmt(value, 1 if name == "coverage_pct" else 2)
-            cells.append(f'<td data-col="{name}">{html.escape(text)}</td>')
-        title = html.escape(row.get("error") or "", quote=True)
-        body.append(f'<tr class="status-{row["status"]}" data-period="{html.escape(row["period"])}" '
-                    f'title="{title}">{"".join(cells)}</tr>')
-    if not rows:
-        body.append(f'<tr><td colspan="{len(TABLE_COLUMNS)}">No periods.</td></tr>')
-    return (f'<div class="speedlab-table-wrap"><table class="speedlab-rows"><thead><tr>{head}</tr>'
-            f'</thead><tbody>{"".join(body)}</tbody></table></div>')
-
-
-def headline_html(stats: Mapping[str, Any]) -> str:
-    """Headline cards: averages, extremes, tests, failed tests, coverage, periods below plan."""
-    cards = [
-        ("download_avg", "Download avg", _fmt(stats["download_avg"], 2, " Mbit/s")),
-        ("upload_avg", "Upload avg", _fmt(stats["upload_avg"], 2, " Mbit/s")),
-        ("ping_avg", "Ping avg", _fmt(stats["ping_avg"], 2, " ms")),
-        ("download_range", "Download min / max",
-         f'{_fmt(stats["download_min"])} / {_fmt(stats["download_max"], 2, " Mbit/s")}'),
-        ("upload_range", "Upload min / max",
-         f'{_fmt(stats["upload_min"])} / {_fmt(stats["upload_max"], 2, " Mbit/s")}'),
-        ("tests", "Tests", _fmt(stats["tests"])),
-        ("failed", "Failed tests", _fmt(stats["failed"])),
-        ("coverage_pct", "Coverage", _fmt(stats["coverage_pct"], 1, " %")),
-        ("below_expected", "Periods below plan",
-         f'{stats["periods_below_expected"]} of {stats["periods_judged"]}'
-         if stats["periods_judged"] else "no plan"),
-        ("missing", "Periods without data",
-         f'{stats["periods_missing"] + stats["periods_failed"] + stats["periods_unreadable"]}'
-         f' of {stats["periods"]}'),
-    ]
-    return '<div class="speedlab-cards">' + "".join(
-        f'<div class="speedlab-card" data-stat="{key}"><div class="label">{html.escape(label)}</div>'
-        f'<div class="value">{html.escape(value)}</div></div>' for key, label, value in cards) + "</div>"
-
-
-LEGEND = ('<div class="speedlab-legend">Dashed vertical lines mark periods without a measurement: '
-          f'<span style="color:{GAP_COLORS["missing"]}">grey</span> no data, '
-          f'<span style="color:{GAP_COLORS["failed"]}">red</span> only failed tests, '
-          f'<span style="color:{GAP_COLORS["unreadable"]}">orange</span> unreadable data; '
-          f'<span style="color:{GAP_COLORS["failed"]}">&#9660;</span> failed tests in a period; '
-          "dashed horizontal lines are the plan's speeds. Hover a point for its numbers.</div>")
-
-STYLE = """<style>
-.speedlab-app { max-width: 1100px; font-family: system-ui, sans-serif; }
-.speedlab-app h2 { margin: 4px 0 8px 0; }
-.speedlab-note { color: #8a5300; background: #fff4e0; padding: 4px 8px; border-radius: 4px; }
-.speedlab-status { color: #555; min-height: 1.6em; }
-.speedlab-legend { color: #666; font-size: 12px; }
-.speedlab-status .error { color: #b00020; }
-.speedlab-spinner { display: inline-block; width: 12px; height: 12px; border: 2px solid #bbb;
-  border-top-color: #1f77b4; border-radius: 50%; animation: speedlab-spin 0.8s linear infinite;
-  vertical-align: middle; margin-right: 6px; }
-@keyframes speedlab-spin { to { transform: rotate(360deg); } }
-.speedlab-busy .speedlab-chart, .speedlab-busy .speedlab-table, .speedlab-busy .speedlab-headline { opacity: 0.5; }
-.speedlab-cards { display: flex; flex-wrap: wrap; gap: 8px; }
-.speedlab-card { border: 1px solid #ddd; border-radius: 6px; padding: 6px 10px; min-width: 120px; }
-.speedlab-card .label { font-size: 11px; color: #666; }
-.speedlab-card .value { font-size: 16px; font-weight: 600; }
-.speedlab-table-wrap { max-height: 420px; overflow: auto; }
-.speedlab-rows { border-collapse: collapse; font-size: 12px; }
-.speedlab-rows th, .speedlab-rows td { border-bottom: 1px solid #eee; padding: 2px 6px; text-align: right;
-  white-space: nowrap; }
-.speedlab-rows th { position: sticky; top: 0; background: #fafafa; }
-.speedlab-rows tr.status-missing td, .speedlab-rows tr.status-pending td { color: #999; }
-.speedlab-rows tr.status-failed td { color: #d62728; }
-.speedlab-rows tr.status-unreadable td { color: #ff7f0e; }
-</style>"""
+__all__ = ["App", "charts", "enable_offline_charts", "heatmap_chart", "rows", "skip_iri_grammar"]
 
 
 # ============================================================================ charts
@@ -286,7 +94,7 @@ def skip_iri_grammar() -> None:
     validate IRIs, so the dashboard kernel marks that optional module as absent before the
     first import; jsonschema then simply leaves the ``iri`` format unchecked. Does nothing once
     jsonschema is imported. Called by :meth:`App.from_config` when
-    ``$SPEEDLAB_DASHBOARD_KERNEL`` is set (``voila_env`` sets it; ``=0`` turns it off).
+    ``$SPEEDLAB_DASHBOARD_KERNEL`` is set (:func:`speedlab.serve.voila_env` sets it; ``=0`` turns it off).
     """
     if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
         sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # import -> ImportError
@@ -363,8 +171,8 @@ class App:
                  now: datetime | None = None, autoload: bool = True,
                  startup_error: str | None = None) -> None:
         self.store, self.config, self.now = store, config, now
-        settings = config.section("dashboard") if config is not None else {}
-        self.heatmap_days = int(settings.get("heatmap_days", HEATMAP_DAYS))
+        self.settings = config.dashboard if config is not None else DashboardSettings()
+        self.heatmap_days = self.settings.heatmap_days
         try:
             self.log = JobLog.for_config(config, "dashboard") if config is not None else JobLog(None, "dashboard")
         except SpeedlabError:  # a missing local store folder: shown on the page, nothing created in it
@@ -422,8 +230,8 @@ class App:
     def _build_widgets(self) -> None:
         sel = self.selection
         self.style = widgets.HTML(STYLE)
-        title = (self.config.section("dashboard") if self.config is not None else {}).get("title")
-        self.title = widgets.HTML(f"<h2>{html.escape(str(title or 'Internet Speed Overview'))}</h2>")
+        title = self.settings.title or "Internet Speed Overview"
+        self.title = widgets.HTML(f"<h2>{html.escape(title)}</h2>")
         self.mode = widgets.Dropdown(options=[(MODE_LABELS[m], m) for m in MODES], value=sel.mode,
                                      description="Mode", layout=widgets.Layout(width="180px"))
         self.period = widgets.Dropdown(options=period_options(sel.mode, sel.days), value=sel.days,
@@ -644,196 +452,3 @@ class App:
             box.children = (widget,)
         else:
             widget.chart = chart
-
-
-# ============================================================================ serving
-
-#: The Voilà template the dashboard is served with (see :func:`voila_template_root`).
-VOILA_TEMPLATE = "speedlab"
-
-
-def notebook_path() -> Path:
-    """The dashboard notebook (``notebooks/dashboard.ipynb``, shipped inside the package)."""
-    return dashboard_notebook()
-
-
-def voila_command(notebook: str | os.PathLike, port: int, *, ip: str = "127.0.0.1",
-                  cull_idle_s: int = 600, module: str = "voila") -> list[str]:
-    """The Voilà command line: local address only, no browser, idle kernels culled.
-
-    ``module="speedlab.api"`` runs Voilà with speedlab's HTTP API beside the dashboard.
-    """
-    return [sys.executable, "-m", module, os.fspath(notebook), "--no-browser", f"--port={int(port)}",
-            f"--Voila.ip={ip}", "--Voila.port_retries=0", f"--template={VOILA_TEMPLATE}",
-            "--MappingKernelManager.cull_interval=60",
-            f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_s)}"]
-
-
-def voila_env(config: Config, now: str | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for Voilà and its kernels: the configuration as ``SPEEDLAB_*`` variables."""
-    env = dict(os.environ if base is None else base)
-    env.setdefault("SPEEDLAB_DASHBOARD_KERNEL", "1")  # see skip_iri_grammar
-    env.update(SPEEDLAB_STORE=config.store, SPEEDLAB_TIMEZONE=config.timezone,
-               SPEEDLAB_HOST_ID=config.host_id, SPEEDLAB_STATE_DIR=str(config.state_path))
-    if config.source:
-        env["SPEEDLAB_CONFIG"] = str(Path(config.source).resolve())
-    for key in ("endpoint_url", "region", "profile"):
-        if config.s3.get(key):
-            env[f"SPEEDLAB_S3_{key.upper()}"] = str(config.s3[key])
-    for key, name in (("access_key_id", "AWS_ACCESS_KEY_ID"), ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
-                      ("session_token", "AWS_SESSION_TOKEN")):
-        if config.s3.get(key):
-            env[name] = str(config.s3[key])
-    if config.plan.download_mbps:
-        env["SPEEDLAB_PLAN_DOWNLOAD_MBPS"] = str(config.plan.download_mbps)
-    if config.plan.upload_mbps:
-        env["SPEEDLAB_PLAN_UPLOAD_MBPS"] = str(config.plan.upload_mbps)
-    env["SPEEDLAB_BELOW_EXPECTED_FRACTION"] = str(config.below_expected_fraction)
-    if now:
-        parse_now(now)
-        env["SPEEDLAB_DASHBOARD_NOW"] = now
-    env.pop("QUERY_STRING", None)
-    # speedlab's Voilà template (Voilà's lab template with no CDN stylesheet) ships in the package
-    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(voila_template_root()), env.get("JUPYTER_PATH")]))
-    return env
-
-
-def voila_template_root() -> Path:
-    """The Jupyter data folder inside the package that holds Voilà's ``speedlab`` template
-    (``voila/templates/speedlab``): Voilà's ``lab`` template without its CDN stylesheets."""
-    return Path(__file__).resolve().parent / "jupyter"
-
-
-def wait_until_serving(process: subprocess.Popen, port: int, timeout_s: float = 60.0) -> bool:
-    """Poll the server on ``port`` until it answers; ``False`` if it has not after ``timeout_s``.
-
-    The probe is Voilà's favicon (a ``GET /`` would start a kernel).
-
-    Raises
-    ------
-    ServeError
-        If the server exits before it answers (its port is taken, Voilà failed).
-    """
-    url = f"http://127.0.0.1:{int(port)}/voila/static/favicon.ico"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServeError(f"the dashboard server exited with status {process.returncode} before it "
-                             f"answered on port {port}: is the port taken? Pass another --port")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return True
-        except urllib.error.HTTPError:
-            return True
-        except OSError:
-            time.sleep(0.2)
-    return False
-
-
-def serve(config: Config, port: int = 8866, *, now: str | None = None,
-          notebook: str | os.PathLike | None = None, cull_idle_s: int = 600, api: bool = False,
-          announce: Callable[[str], None] | None = None, ready_timeout_s: float = 60.0) -> int:
-    """Serve the dashboard with Voilà on 127.0.0.1 until interrupted; return Voilà's exit status.
-
-    With ``api`` the same server also answers speedlab's HTTP JSON API (:mod:`speedlab.api`).
-    ``announce`` is called with the dashboard's URL once the server answers on it (not before:
-    a URL printed earlier would be refused for a second or two).
-
-    Raises
-    ------
-    ServeError
-        If Voilà exits before it answers.
-    """
-    log = JobLog.for_config(config, "dashboard")
-    log.start("voila serving", port=port, store=config.store)
-    process = launch(config, port, now=now, notebook=notebook, cull_idle_s=cull_idle_s, api=api)
-    try:
-        ready = wait_until_serving(process, port, ready_timeout_s)
-    except BaseException:
-        stop(process)
-        raise
-    if announce is not None:
-        url = f"http://127.0.0.1:{port}/"
-        announce(url if ready else f"{url} (not answering yet after {ready_timeout_s:.0f} s; it may still be starting)")
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        def on_term(signum, frame):  # SIGTERM (a service manager, a test) stops Voilà too
-            raise KeyboardInterrupt
-        previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        while True:  # short waits: Ctrl+C is handled even when another thread (polars) caught it
-            try:
-                code = process.wait(timeout=0.5)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-    except KeyboardInterrupt:
-        code = stop(process)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    log.end("voila stopped", exit_code=code)
-    return code
-
-
-def launch(config: Config, port: int = 8866, *, now: str | None = None,
-           notebook: str | os.PathLike | None = None, cull_idle_s: int = 600,
-           api: bool = False) -> subprocess.Popen:
-    """Start Voilà (with ``api``, also the HTTP API) on 127.0.0.1 in its own session and return
-    the process without waiting (``speedlab up`` runs it beside the collector); :func:`stop` ends it."""
-    command = voila_command(notebook or notebook_path(), port, cull_idle_s=cull_idle_s,
-                            module="speedlab.api" if api else "voila")
-    command.append("--Voila.log_level=WARN")     # its start-up chatter; speedlab prints the URL
-    process = subprocess.Popen(command, env=voila_env(config, now), start_new_session=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               errors="replace", bufsize=1)
-    threading.Thread(target=relay_server_output, args=(process.stdout, sys.stderr),
-                     name="voila-output", daemon=True).start()
-    return process
-
-
-#: Lines Voilà and its kernels print in normal operation that tell a user nothing: the notebook
-#: is served as the dashboard whether or not it is signed; kernels talk to Voilà over loopback
-#: TCP; a kernel interrupted while Voilà stops; tornado's ping settings; a tab that closed.
-SERVER_NOISE = ("is not trusted", "Kernel is running over TCP without encryption",
-                "KeyboardInterrupt caught in kernel", "websocket_ping_timeout",
-                "WebSocketClosedError", "StreamClosedError", "Task exception was never retrieved")
-
-
-def relay_server_output(lines, out) -> None:
-    """Copy the server's output ``lines`` to ``out``, leaving out :data:`SERVER_NOISE`.
-
-    A traceback is held until its last line: it is left out when that line is one of the noise
-    exceptions (a closed tab's ``WebSocketClosedError``), and copied whole otherwise, so real
-    errors still reach the user.
-    """
-    held: list[str] = []
-    for line in lines:
-        if held:
-            held.append(line)
-            if line[:1] in (" ", "\t") or line.startswith("Traceback"):
-                continue
-            block, held = held, []
-            if not any(noise in block[-1] for noise in SERVER_NOISE):
-                out.write("".join(block))
-                out.flush()
-            continue
-        if line.startswith("Traceback (most recent call last)"):
-            held = [line]
-        elif not any(noise in line for noise in SERVER_NOISE):
-            out.write(line)
-            out.flush()
-    if held:
-        out.write("".join(held))
-        out.flush()
-
-
-def stop(process: subprocess.Popen, timeout_s: float = 10.0) -> int:
-    """Stop a :func:`launch`-ed server (SIGTERM, then SIGKILL after ``timeout_s``); its exit status."""
-    if process.poll() is None:
-        process.terminate()
-    try:
-        return process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait()

@@ -12,7 +12,7 @@ Three layers, as everywhere in speedlab:
   collector's validation and conditional write, on a thread pool), :func:`roll_up` (the real
   rollups through papermill: the aggregation's notebook runner);
 * the orchestrator :func:`run_demo`, which ``speedlab demo`` calls, and which then serves
-  the dashboard (:func:`speedlab.dashboard.serve`).
+  the dashboard (:func:`speedlab.serve.serve`).
 
 The story (for ``--days 90``; every event scales with the length of the history)
 --------------------------------------------------------------------------------
@@ -537,7 +537,7 @@ def run_demo(store: str | os.PathLike = DEFAULT_STORE, *, days: int = DEFAULT_DA
     log.end("demo ready", stored=written.stored, rejected=len(written.rejected), failed=len(written.failed),
             rollup_seconds=round(rollup_seconds, 3))
     if serve:
-        from .dashboard import serve as serve_dashboard
+        from .serve import serve as serve_dashboard
         report.served = serve_dashboard(
             config, port, now=end.isoformat() if pinned else None,
             announce=lambda url: echo(f"speedlab demo: dashboard (demo data) at {url} ; the same with "

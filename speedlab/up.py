@@ -3,7 +3,7 @@
 At start and then at every 15-minute slot (plus the collector's start offset) it runs the
 collector (:func:`speedlab.collect.collect_once`), then the rollups that are due
 (:func:`speedlab.rollup.run_due`), while the dashboard (and the HTTP API) is served by
-Voilà (:func:`speedlab.dashboard.launch`, the dashboard command's launcher). No cron, no S3:
+Voilà (:func:`speedlab.serve.launch`, the dashboard command's launcher). No cron, no S3:
 the data lives in the local store (``./speedlab-data`` unless configured otherwise).
 
 **Restarting loses nothing and duplicates nothing.** Everything is in the store: a slot that
@@ -152,8 +152,8 @@ def run_up(config: Config, *, clock: Callable[[], datetime] = real_clock, rate: 
     where = _data_location(config)
     log.start("up started", store=config.store, port=port if serve else None, offset_minutes=offset_minutes)
     process = None
-    from .dashboard import launch, stop as stop_server, wait_until_serving
     from .rollup import run_due
+    from .serve import launch, stop as stop_server, wait_until_serving
     if api and importlib.util.find_spec("speedlab.api") is None:
         api = False  # an installation without the API module still gets the dashboard
     try:

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from speedlab.bundled import bundled_notebook, dashboard_notebook, scheduled_notebook, scheduled_notebooks
-from speedlab.dashboard import SERVER_NOISE, relay_server_output, voila_template_root
 from speedlab.errors import ConfigError
+from speedlab.serve import SERVER_NOISE, relay_server_output, voila_template_root
 from tests.helpers.servers import CHROMIUM, CHROMIUM_ARGS, Lines, assert_quiet, free_port, need_chromium, stop_group
 from tests.helpers.venvs import borrowing_venv, copy_work_tree
 

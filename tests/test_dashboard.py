@@ -11,18 +11,9 @@ import pytest
 from speedlab import layout, query
 from speedlab.cli import main
 from speedlab.config import Plan, load_config
-from speedlab.dashboard import (
-    App,
-    Selection,
-    charts,
-    headline_html,
-    notebook_path,
-    parse_query_string,
-    period_options,
-    table_html,
-    voila_command,
-    voila_env,
-)
+from speedlab.dashboard import App, charts
+from speedlab.page import Selection, headline_html, parse_query_string, period_options, table_html
+from speedlab.serve import notebook_path, voila_command, voila_env
 from speedlab.store import LocalStore
 from tests.helpers.synthetic import B, build_store, ist, period
 
@@ -341,7 +332,7 @@ def test_cli_dashboard_serves_the_configured_store(monkeypatch, tmp_path, capsys
         assert "http://" not in capsys.readouterr().out      # nothing announced before it answers
         announce(f"http://127.0.0.1:{port}/")                 # serve() calls this once it answers
         return 0
-    monkeypatch.setattr("speedlab.dashboard.serve", fake_serve)
+    monkeypatch.setattr("speedlab.serve.serve", fake_serve)
     monkeypatch.chdir(tmp_path)
     assert main(["dashboard", "--store", str(tmp_path), "--port", "8899", "--cull-idle", "120"]) == 0
     assert called == {"store": str(tmp_path), "port": 8899, "now": None, "cull": 120}
@@ -371,7 +362,7 @@ def test_dashboard_kernel_skips_the_iri_grammar_and_altair_still_works():
 
 def test_voila_env_marks_the_dashboard_kernel(tmp_path):
     from speedlab.config import load_config
-    from speedlab.dashboard import voila_env
+    from speedlab.serve import voila_env
 
     config = load_config(env={}, store=str(tmp_path))
     assert voila_env(config, base={})["SPEEDLAB_DASHBOARD_KERNEL"] == "1"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from speedlab.config import load_config
-from speedlab.dashboard import notebook_path, voila_command, voila_env
+from speedlab.serve import notebook_path, voila_command, voila_env
 from speedlab.store import LocalStore
 from tests.helpers.servers import CHROMIUM, CHROMIUM_ARGS, free_port, local_env, need_chromium, wait_for_http
 from tests.helpers.synthetic import build_store, ist, period
