@@ -22,13 +22,13 @@ import statistics
 import tempfile
 import time
 import urllib.request
-from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
 from speedlab import query
 from speedlab.api import api_context
 from speedlab.config import load_config
+from speedlab.counting import CountingStore
 from speedlab.health import run_health
 from speedlab.latest import latest
 from speedlab.store import LocalStore, S3Store
@@ -38,21 +38,6 @@ from tests.helpers.synthetic import HOSTS, B, build_store, ist
 isolate_environment()
 NOW = ist(2026, 1, 5, 10, 20)
 TOKEN = "benchmark-token-0123456789"  # [api] tokens are at least 16 characters
-
-
-class Counting:
-    """Wraps a store and counts calls per method."""
-
-    def __init__(self, inner) -> None:
-        self.inner, self.calls, self.url = inner, Counter(), inner.url
-
-    def __getattr__(self, name):
-        method = getattr(self.inner, name)
-
-        def counted(*args, **kwargs):
-            self.calls[name] += 1
-            return method(*args, **kwargs)
-        return counted
 
 
 def timed(fn, repeat: int = 5) -> float:
@@ -71,7 +56,7 @@ def bench_health(name: str, store, tmp: Path) -> None:
                              "endpoint_url": store.endpoint_url, "region": "us-east-1",
                              "access_key_id": "testing", "secret_access_key": "testing"},
                          state_dir=str(tmp / f"state-{name}"), sections={"alerts": {"log": False}})
-    counting = Counting(store)
+    counting = CountingStore(store)
 
     def baseline():
         for host in HOSTS:
@@ -81,11 +66,11 @@ def bench_health(name: str, store, tmp: Path) -> None:
         run_health(config, now=NOW + timedelta(minutes=5), store=counting, channels=[])
 
     base_s, health_s = timed(baseline, 3), timed(health, 3)
-    counting.calls.clear()
+    counting.counts.clear()
     health()
     print(f"health  {name:5s}  baseline (list all of each host) {base_s * 1000:8.1f} ms | "
           f"health run {health_s * 1000:8.1f} ms | ratio {health_s / base_s:5.2f} | requests per run "
-          f"{dict(counting.calls)}")
+          f"{dict(counting.counts)}")
 
 
 def bench_api(tmp: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 from speedlab.errors import InvalidHostId, LayoutError
 from speedlab.latest import latest, latest_table
 from speedlab.text import format_table
+from tests.helpers.stores import SpyStore
 from tests.helpers.tooldata import IST, B, put_raw, put_summary, result
 
 
@@ -99,33 +100,15 @@ def test_a_summary_query_calls_unreadable_is_unreadable_in_latest_too(local_stor
     assert table[3].startswith("20251229") and table[3].split()[1:7] == ["all", "-", "-", "-", "-", "unreadable:"]
 
 
-class CountingStore:
-    """Wraps a store and records which prefixes were listed."""
-
-    def __init__(self, inner):
-        self.inner, self.listed, self.url = inner, [], inner.url
-
-    def list(self, bucket, prefix=""):
-        self.listed.append(prefix)
-        return self.inner.list(bucket, prefix)
-
-    def list_prefixes(self, bucket, prefix=""):
-        self.listed.append(prefix)
-        return self.inner.list_prefixes(bucket, prefix)
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-
 def test_walk_lists_only_the_newest_folders(local_store, config_for):
     for year in (2022, 2023, 2024, 2025):
         for month in (3, 11):
             put_raw(local_store, result("home-primary", f"{year}-{month:02d}-10 08:01:00", download=year))
-    counting = CountingStore(local_store)
-    (entry,) = latest(config_for(local_store), "latest", store=counting)
+    spy = SpyStore(local_store)
+    (entry,) = latest(config_for(local_store), "latest", store=spy)
     assert entry.data["download_mbps"] == 2025 and entry.label == "2025-11-10T08:00"
-    assert not [p for p in counting.listed if "year=2024" in p or "month=202503" in p]
-    assert counting.listed[-1] == "host=home-primary/year=2025/month=202511/day=20251110/"
+    assert not [p for p in spy.listed if "year=2024" in p or "month=202503" in p]
+    assert spy.listed[-1] == "host=home-primary/year=2025/month=202511/day=20251110/"
 
 
 def test_bad_arguments(local_store, config_for):

@@ -14,6 +14,7 @@ import pytest
 from speedlab import layout, query
 from speedlab.cli import main
 from speedlab.config import Plan, load_config
+from speedlab.counting import CountingStore
 from speedlab.joblog import JobLog
 from speedlab.query import (
     DataCache,
@@ -28,6 +29,7 @@ from speedlab.query import (
     summary_periods,
 )
 from speedlab.store import LocalStore, S3Store
+from tests.helpers.stores import SpyStore
 from tests.helpers.synthetic import HOSTS, B, build_store, ist, make_result, period
 
 NOW = ist(2026, 1, 5, 10, 20)       # a Monday, 10:20 IST
@@ -71,39 +73,6 @@ def built(request, tmp_path_factory):
             store.create_bucket(bucket)
     data = build_store(store, FIRST, NOW, raw_days=1, hourly_days=2, skip_days=SKIP)
     return store, _config(store, tmp, **PLANS), data
-
-
-class CountingStore:
-    """Wraps a store; counts calls and the most GETs in flight at once."""
-
-    def __init__(self, inner, delay_s: float = 0.0):
-        self.inner, self.url, self.delay_s = inner, inner.url, delay_s
-        self.calls: Counter = Counter()
-        self.active = self.max_active = 0
-        self._lock = threading.Lock()
-
-    def get(self, bucket, key):
-        with self._lock:
-            self.calls["get"] += 1
-            self.active += 1
-            self.max_active = max(self.max_active, self.active)
-        try:
-            time.sleep(self.delay_s)
-            return self.inner.get(bucket, key)
-        finally:
-            with self._lock:
-                self.active -= 1
-
-    def list(self, bucket, prefix=""):
-        self.calls["list"] += 1
-        return self.inner.list(bucket, prefix)
-
-    def list_prefixes(self, bucket, prefix=""):
-        self.calls["list_prefixes"] += 1
-        return self.inner.list_prefixes(bucket, prefix)
-
-    def put(self, bucket, key, data):
-        return self.inner.put(bucket, key, data)
 
 
 def _plain(data, start, end, host):
@@ -311,13 +280,13 @@ def test_cache_key_force_refresh_and_per_host_isolation(local_store, tmp_path):
     data = build_store(local_store, ist(2026, 1, 1), NOW, hosts=("home-primary", "office-main"),
                        raw_days=0, hourly_days=0, tiers=("daily",))
     first = get_rows("daily", 3, "office-main", store=counting, config=config, now=NOW)
-    assert not first.from_cache and counting.calls["get"] == 3
+    assert not first.from_cache and counting.counts["get"] == 3
     again = get_rows("daily", 3, "office-main", store=counting, config=config, now=NOW)
-    assert again.from_cache and again.rows == first.rows and counting.calls["get"] == 3
+    assert again.from_cache and again.rows == first.rows and counting.counts["get"] == 3
     assert get_rows("daily", 3, store=counting, config=config, now=NOW).from_cache is False
     cache = cache_for(counting, config, NOW)
     assert cache.keys() == ["daily_all_daily_3", "daily_office-main_daily_3"]
-    assert counting.calls["list_prefixes"] == 0      # no gap: the host count was not needed
+    assert counting.counts["list_prefixes"] == 0      # no gap: the host count was not needed
     # new data is not seen until the cache expires or a refresh bypasses it
     day = period("daily", ist(2026, 1, 4))
     changed = dict(data.summaries[("daily", "20260104", "office-main")], avg_download=1.5)
@@ -325,7 +294,7 @@ def test_cache_key_force_refresh_and_per_host_isolation(local_store, tmp_path):
     assert rows("daily", 3, "office-main", store=counting, config=config, now=NOW)[1]["download_avg"] != 1.5
     refreshed = get_rows("daily", 3, "office-main", store=counting, config=config, now=NOW, force_refresh=True)
     assert not refreshed.from_cache and refreshed.rows[1]["download_avg"] == 1.5
-    assert counting.calls["get"] == 3 + 3 + 3
+    assert counting.counts["get"] == 3 + 3 + 3
     # the refreshed rows are cached; mutating what a caller got does not touch the cache
     refreshed.rows[1]["download_avg"] = -1
     assert rows("daily", 3, "office-main", store=counting, config=config, now=NOW)[1]["download_avg"] == 1.5
@@ -350,20 +319,21 @@ def test_cache_entries_expire_after_the_ttl():
 def test_store_reads_run_in_parallel_on_a_bounded_pool(local_store, tmp_path):
     build_store(local_store, ist(2026, 1, 3), NOW, hosts=("home-primary",), raw_days=0, hourly_days=3,
                 tiers=("hourly",))
-    counting = CountingStore(local_store, delay_s=0.02)
+    spy = SpyStore(local_store, delay_s=0.02)
+    counting = CountingStore(spy)
     config = _config(local_store, tmp_path)
     started = time.perf_counter()
     got = rows("hourly", 2, "home-primary", store=counting, config=config, now=NOW, max_workers=4)
     elapsed = time.perf_counter() - started
-    assert len(got) == 48 and counting.calls["get"] == 48
-    assert 2 <= counting.max_active <= 4
+    assert len(got) == 48 and counting.counts["get"] == 48
+    assert 2 <= spy.max_in_flight <= 4
     assert elapsed < 48 * 0.02 / 2       # well under the sequential time
 
 
 def test_concurrent_callers_of_one_key_share_one_load(local_store, tmp_path):
     build_store(local_store, ist(2026, 1, 1), NOW, hosts=("home-primary",), raw_days=0, hourly_days=0,
                 tiers=("daily",))
-    counting = CountingStore(local_store, delay_s=0.02)
+    counting = CountingStore(SpyStore(local_store, delay_s=0.02))
     config = _config(local_store, tmp_path)
     answers = []
     threads = [threading.Thread(target=lambda: answers.append(
@@ -372,7 +342,7 @@ def test_concurrent_callers_of_one_key_share_one_load(local_store, tmp_path):
         thread.start()
     for thread in threads:
         thread.join()
-    assert counting.calls["get"] == 5
+    assert counting.counts["get"] == 5
     assert sorted(a.from_cache for a in answers) == [False, True, True, True]
 
 
