@@ -71,14 +71,6 @@ class CountingStore:
         self._count("put")
         return self.inner.put_if_version(bucket, key, data, version)
 
-    def get_versioned(self, bucket: str, key: str) -> tuple[bytes, str | None]:
-        self._count("get")
-        return self.inner.get_versioned(bucket, key)
-
-    def put_if_version(self, bucket: str, key: str, data: bytes, version: str | None) -> bool:
-        self._count("put")
-        return self.inner.put_if_version(bucket, key, data, version)
-
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         out = builtins.list(self.inner.list(bucket, prefix))
         self._count("list")
