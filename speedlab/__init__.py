@@ -40,6 +40,7 @@ from .errors import (
     SpoolError,
     StoreError,
     StoreUnavailable,
+    TableError,
     UnsupportedDate,
     UpError,
 )
@@ -52,7 +53,7 @@ from .store import LocalStore, S3Store, Store, open_store
 #: widgets: imported on first use (PEP 562), so ``import speedlab`` stays cheap. Name -> module.
 _LAZY = {
     "rows": "query", "heatmap": "query", "headline": "query",
-    "run_due": "rollup", "backfill": "rollup", "mark_stale": "rollup",
+    "run_due": "rollup", "backfill": "rollup", "mark_stale": "stale",
     "collect_once": "collect", "find_duplicates": "dedupe", "run_health": "health",
 }
 #: Command modules reachable as ``speedlab.coverage.coverage(...)`` without importing them first.
@@ -65,8 +66,8 @@ __all__ = [
     "CredentialsInvalid", "CredentialsRefused", "DemoError", "EngineFailure", "FutureDate", "InfraError",
     "InvalidHostId", "InvalidRecord", "LayoutError", "LocalStore", "LogError", "NotebookRunFailed",
     "ObjectNotFound", "Period", "Plan", "QueryError", "S3Store", "ScheduleError", "ServeError",
-    "SpeedTestResult", "SpeedlabError", "SpoolError", "Store", "StoreError", "StoreUnavailable", "TestError",
-    "TierSummary", "UnsupportedDate", "UpError", "__version__", "backfill", "collect_once",
+    "SpeedTestResult", "SpeedlabError", "SpoolError", "Store", "StoreError", "StoreUnavailable", "TableError",
+    "TestError", "TierSummary", "UnsupportedDate", "UpError", "__version__", "backfill", "collect_once",
     "find_duplicates", "headline", "heatmap", "load_config", "mark_stale", "open_store", "parse_key",
     "parse_period", "period_of", "previous_period", "raw_key", "rows", "run_due", "run_health",
     "summary_key", "validate_host_id",

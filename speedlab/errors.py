@@ -121,3 +121,7 @@ class QueryError(SpeedlabError, ValueError):
 
 class UpError(SpeedlabError):
     """Raised when ``speedlab up`` cannot start (the dashboard's port is taken, Voilà fails)."""
+
+
+class TableError(SpeedlabError):
+    """Raised when a columnar table cannot be decoded, or cannot be written because other writers keep winning."""

@@ -1,0 +1,384 @@
+"""Summaries and raw results as rows of columnar tables, and back, exactly (pure; docs/tables.md).
+
+A stored JSON object (a tier summary or a raw result) becomes one row of a fixed schema: every
+field the contract knows is a typed column (nested ones flattened: ``stats.download_mbps.sketch.index``
+is ``stats_download_mbps_sketch_index``), and two text columns make the way back exact:
+
+* ``json_shape``: the object's keys, in order and nested (``{"schema_version": 0, "stats": {...}}``),
+  so absent fields stay absent, ``null`` stays ``null`` and the key order is the object's;
+* ``json_overrides``: ``[[path, value], ...]`` for every value a column cannot give back as it was
+  (an unknown field, a value of another type, an integer in a float column, an integer beyond
+  64 bits); ``null`` when there are none, as for everything speedlab writes.
+
+So ``decode_row(encode_row(d)) == d`` for any JSON object ``d`` whose top level is an object, and
+query engines still see typed columns (an integer in a float column is in the column as a float too).
+Each row also names its source: ``source_key`` and ``source_version`` (the version the store gave
+with the bytes the row was made from; see :meth:`speedlab.store.Store.get_versioned`).
+
+Nothing here touches a store: :mod:`speedlab.tables_io` reads and writes the tables.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from .errors import TableError
+
+__all__ = ["RAW_TABLE", "SUMMARY_TABLE", "CheckReport", "Column", "PartitionDiff", "TableSchema",
+           "TablesReport", "diff_partition", "first_difference", "frame_from_parquet", "frame_to_parquet"]
+
+_DTYPES: dict[str, Any] = {
+    "str": pl.String, "f64": pl.Float64, "i64": pl.Int64, "bool": pl.Boolean, "json": pl.String,
+    "list_str": pl.List(pl.String), "list_i64": pl.List(pl.Int64),
+    "by_host": pl.List(pl.Struct({"host": pl.String, "count": pl.Int64})),
+}
+_I64 = (-(2 ** 63), 2 ** 63 - 1)
+SHAPE, OVERRIDES = "json_shape", "json_overrides"
+SOURCE_KEY, SOURCE_VERSION, HOST, LABEL = "source_key", "source_version", "host", "label"
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and _I64[0] <= v <= _I64[1]
+
+
+def _to_column(kind: str, value: Any) -> tuple[Any, bool]:
+    """``(column value, exact)``: what column ``kind`` holds for ``value``, and whether reading
+    it back gives ``value`` itself (else the value also goes to ``json_overrides``)."""
+    if value is None:
+        return None, True
+    if kind == "json":
+        return json.dumps(value, separators=(",", ":"), allow_nan=False), True
+    if kind == "str":
+        return (value, True) if isinstance(value, str) else (None, False)
+    if kind == "f64":
+        if isinstance(value, float):
+            return value, True
+        return (float(value), False) if _int(value) and abs(value) <= 2 ** 53 else (None, False)
+    if kind == "i64":
+        return (value, True) if _int(value) else (None, False)
+    if kind == "bool":
+        return (value, True) if isinstance(value, bool) else (None, False)
+    if kind in ("list_str", "list_i64"):
+        ok = str if kind == "list_str" else None
+        if isinstance(value, list) and all(isinstance(v, str) if ok else _int(v) for v in value):
+            return value, True
+        return None, False
+    if kind == "by_host":
+        if isinstance(value, dict) and all(isinstance(k, str) and _int(n) for k, n in value.items()):
+            return [{"host": k, "count": n} for k, n in value.items()], True
+        return None, False
+    raise TableError(f"unknown column kind {kind!r}")
+
+
+def _from_column(kind: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind == "json":
+        return json.loads(value)
+    if kind == "by_host":
+        return {item["host"]: item["count"] for item in value}
+    if kind in ("list_str", "list_i64"):
+        return list(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Column:
+    """One typed column: the JSON ``path`` it holds, its ``name`` and ``kind`` (a key of the dtypes)."""
+
+    path: tuple[str, ...]
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A table's columns: ``keys`` (the table's own: host, source...), then the JSON fields."""
+
+    name: str
+    keys: tuple[Column, ...]
+    columns: tuple[Column, ...]
+    by_path: dict[tuple[str, ...], Column] = field(init=False, compare=False, repr=False)
+    nested: frozenset[tuple[str, ...]] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_path", {c.path: c for c in self.columns})
+        object.__setattr__(self, "nested", frozenset(c.path[:i] for c in self.columns
+                                                     for i in range(1, len(c.path))))
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """Column name -> polars dtype, in table order (the same in every partition)."""
+        out = {c.name: _DTYPES[c.kind] for c in self.keys}
+        out.update({c.name: _DTYPES[c.kind] for c in self.columns})
+        out[SHAPE] = pl.String
+        out[OVERRIDES] = pl.String
+        return out
+
+    def _shape(self, data: Mapping, path: tuple[str, ...]) -> dict:
+        return {k: (self._shape(v, path + (k,)) if isinstance(v, dict) and path + (k,) in self.nested else 0)
+                for k, v in data.items()}
+
+    def encode_row(self, data: Mapping, **keys: Any) -> dict[str, Any]:
+        """One row for the JSON object ``data``; ``keys`` fill the table's own columns."""
+        if not isinstance(data, Mapping):
+            raise TableError(f"a {self.name} row is made from a JSON object, not {type(data).__name__}")
+        row: dict[str, Any] = {c.name: keys.get(c.name) for c in self.keys}
+        row.update({c.name: None for c in self.columns})
+        overrides: list[list] = []
+
+        def walk(node: Mapping, path: tuple[str, ...]) -> None:
+            for k, v in node.items():
+                here = path + (k,)
+                if isinstance(v, dict) and here in self.nested:
+                    walk(v, here)
+                    continue
+                column = self.by_path.get(here)
+                exact = False
+                if column is not None:
+                    row[column.name], exact = _to_column(column.kind, v)
+                if not exact:
+                    overrides.append([list(here), v])
+
+        walk(data, ())
+        row[SHAPE] = json.dumps(self._shape(data, ()), separators=(",", ":"))
+        row[OVERRIDES] = json.dumps(overrides, separators=(",", ":"), allow_nan=False) if overrides else None
+        return row
+
+    def decode_row(self, row: Mapping[str, Any]) -> dict:
+        """The JSON object a row was made from, exactly (fields, nesting, order, types)."""
+        try:
+            shape = json.loads(row[SHAPE])
+            overrides = {tuple(p): v for p, v in json.loads(row[OVERRIDES] or "[]")}
+        except (TypeError, ValueError, KeyError) as exc:
+            raise TableError(f"a {self.name} row has no readable {SHAPE}/{OVERRIDES}: {exc}") from None
+
+        def walk(node: Mapping, path: tuple[str, ...]) -> dict:
+            out: dict[str, Any] = {}
+            for k, sub in node.items():
+                here = path + (k,)
+                if isinstance(sub, dict):
+                    out[k] = walk(sub, here)
+                elif here in overrides:
+                    out[k] = overrides[here]
+                elif here in self.by_path:
+                    column = self.by_path[here]
+                    out[k] = _from_column(column.kind, row[column.name])
+                else:
+                    raise TableError(f"a {self.name} row lost field {'.'.join(here)} ({row.get(SOURCE_KEY)})")
+            return out
+
+        return walk(shape, ())
+
+    def frame(self, rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
+        """The rows as a frame of this schema, sorted by ``source_key`` (empty frames keep it)."""
+        frame = pl.DataFrame(list(rows), schema=self.schema, orient="row")
+        return frame.sort(SOURCE_KEY)
+
+    def rows(self, frame: pl.DataFrame) -> dict[str, dict[str, Any]]:
+        """``source_key`` -> row of a frame read back (the last row wins for a repeated key)."""
+        return {row[SOURCE_KEY]: row for row in frame.iter_rows(named=True)}
+
+
+def _summary_columns() -> tuple[Column, ...]:
+    reserved = {"tier", "year", "month", HOST, LABEL, SOURCE_KEY, SOURCE_VERSION}
+    top = [("schema_version", "i64"), ("tier", "str"), ("period", "str"), ("hour", "str"), ("date", "str"),
+           ("week", "str"), ("week_start", "str"), ("week_end", "str"), ("month", "str"), ("year", "str"),
+           ("period_start", "str"), ("period_end", "str"), ("timezone", "str"), ("host_id", "str"),
+           ("hosts", "list_str")]
+    top += [(f"{kind}_{metric}", "f64") for metric in ("download", "upload", "ping")
+            for kind in ("avg", "min", "max", "median", "p95")]
+    top += [(name, "i64") for name in ("records_aggregated", "failed_tests", "rejected_records",
+                                       "duplicates_ignored", "expected_slots", "slots_with_result")]
+    top += [("coverage_pct", "f64"), ("days", "i64"), ("connection_types", "list_str"), ("anomalies_count", "i64"),
+            ("expected_download_mbps", "f64"), ("expected_upload_mbps", "f64"), ("below_expected", "bool"),
+            ("records_by_host", "by_host"), ("exact", "bool"), ("source_objects", "i64"),
+            ("legacy_inputs", "i64"), ("source_max_modified", "str"), ("generated_at", "str")]
+    out = [Column((name,), f"summary_{name}" if name in reserved else name, kind) for name, kind in top]
+    stat = [("count", "i64"), ("sum", "f64"), ("sum_sq", "f64"), ("min", "f64"), ("max", "f64"),
+            ("sum_milli", "i64"), ("sum_sq_micro", "i64"), ("exact", "bool")]
+    sketch = [("alpha", "f64"), ("zero_count", "i64"), ("index", "list_i64"), ("counts", "list_i64")]
+    for metric in ("download_mbps", "upload_mbps", "ping_ms"):
+        out += [Column(("stats", metric, name), f"stats_{metric}_{name}", kind) for name, kind in stat]
+        out += [Column(("stats", metric, "sketch", name), f"stats_{metric}_sketch_{name}", kind)
+                for name, kind in sketch]
+    return tuple(out)
+
+
+def _result_columns() -> tuple[Column, ...]:
+    top = [("schema_version", "i64"), ("host_id", "str"), ("engine", "str"), ("status", "str"),
+           ("timestamp_utc", "str"), ("timestamp_local", "str"), ("slot", "str"), ("download_mbps", "f64"),
+           ("upload_mbps", "f64"), ("ping_ms", "f64"), ("jitter_ms", "f64"), ("packet_loss_pct", "f64"),
+           ("connection_type", "str"), ("interface", "str"), ("bytes_sent", "i64"), ("bytes_received", "i64"),
+           ("duration_s", "f64"), ("engine_output", "json")]
+    out = [Column((name,), name, kind) for name, kind in top]
+    out += [Column(("error", name), f"error_{name}", "str") for name in ("kind", "message")]
+    out += [Column(("server", name), f"server_{name}", "str") for name in ("id", "name", "sponsor", "country", "host")]
+    out += [Column(("server", "distance_km"), "server_distance_km", "f64")]
+    out += [Column(("client", name), f"client_{name}", "str") for name in ("ip", "isp")]
+    return tuple(out)
+
+
+_SOURCE = (Column((), SOURCE_KEY, "str"), Column((), SOURCE_VERSION, "str"))
+#: Every tier's summaries: ``host`` is the host id, or ``"all"`` for the all-hosts summaries;
+#: ``label`` the period label of the source key (``2025122914``, ``20251229``, ``2025W52``...).
+SUMMARY_TABLE = TableSchema("summary", (Column((), HOST, "str"), Column((), LABEL, "str"), *_SOURCE),
+                            _summary_columns())
+#: Raw results of every host: ``host`` is the host of the source key.
+RAW_TABLE = TableSchema("raw result", (Column((), HOST, "str"), *_SOURCE), _result_columns())
+
+
+def frame_to_parquet(frame: pl.DataFrame) -> bytes:
+    """A frame as the bytes of one Parquet file (zstd; statistics for engines' pruning)."""
+    out = io.BytesIO()
+    frame.write_parquet(out, compression="zstd", statistics=True)
+    return out.getvalue()
+
+
+def frame_from_parquet(body: bytes, schema: TableSchema, source: str = "") -> pl.DataFrame:
+    """A table object's frame, checked against ``schema``.
+
+    Raises
+    ------
+    TableError
+        If ``body`` is not Parquet or its columns are not ``schema``'s (a table written by
+        another version, or damaged): the caller rebuilds the partition from its sources.
+    """
+    try:
+        frame = pl.read_parquet(io.BytesIO(body))
+    except Exception as exc:  # polars raises its own ComputeError/OSError/... for garbage
+        raise TableError(f"table {source} is not readable Parquet: {type(exc).__name__}: {exc}") from None
+    if dict(frame.schema) != schema.schema:
+        raise TableError(f"table {source} does not have the {schema.name} table's columns: rebuild it")
+    return frame
+
+
+@dataclass(frozen=True)
+class PartitionDiff:
+    """How a table partition stands against a listing of its sources (keys sorted).
+
+    ``unchanged``: rows whose source still has the row's version; ``changed``: sources with
+    another version than the row's; ``added``: sources without a row; ``removed``: rows whose
+    source is gone.
+    """
+
+    unchanged: tuple[str, ...]
+    changed: tuple[str, ...]
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+def diff_partition(rows: Mapping[str, str | None], sources: Mapping[str, str | None]) -> PartitionDiff:
+    """Compare ``rows`` (source key -> the row's source version) with ``sources`` (key -> the
+    listed version). A version of ``None`` on either side never matches (not known)."""
+    same = sorted(k for k, v in rows.items() if k in sources and v is not None and sources[k] == v)
+    changed = sorted(k for k in rows if k in sources and k not in set(same))
+    return PartitionDiff(tuple(same), tuple(changed), tuple(sorted(set(sources) - set(rows))),
+                         tuple(sorted(set(rows) - set(sources))))
+
+
+@dataclass
+class TablesReport:
+    """What table maintenance did: partitions written or already current, rows, what was read
+    from the sources, lost races, bad source objects (``rejected``: key and reason), requests
+    by kind and bytes read and written."""
+
+    partitions_written: list[str] = field(default_factory=list)
+    partitions_current: list[str] = field(default_factory=list)
+    rows: int = 0
+    rows_fixed: int = 0
+    rows_dropped: int = 0
+    sources_read: int = 0
+    conflicts: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    requests: dict[str, int] = field(default_factory=dict)
+    bytes_read: int = 0
+    bytes_written: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        """The report as plain JSON data."""
+        return {"partitions_written": list(self.partitions_written),
+                "partitions_current": list(self.partitions_current), "rows": self.rows,
+                "rows_fixed": self.rows_fixed, "rows_dropped": self.rows_dropped,
+                "sources_read": self.sources_read, "conflicts": self.conflicts,
+                "rejected": [{"key": k, "reason": why} for k, why in self.rejected],
+                "requests": dict(self.requests), "bytes_read": self.bytes_read,
+                "bytes_written": self.bytes_written, "seconds": round(self.seconds, 3)}
+
+    def to_text(self) -> str:
+        """A few lines for a person."""
+        lines = [f"tables: {len(self.partitions_written)} partition(s) written, "
+                 f"{len(self.partitions_current)} already current, {self.rows} row(s)",
+                 f"  read {self.sources_read} source object(s); fixed {self.rows_fixed} row(s), dropped "
+                 f"{self.rows_dropped}; {self.conflicts} lost race(s) retried",
+                 f"  {sum(self.requests.values())} request(s) {dict(sorted(self.requests.items()))}, "
+                 f"{self.bytes_read:,} bytes read, {self.bytes_written:,} written, {self.seconds:.2f} s"]
+        lines += [f"  skipped {key}: {why}" for key, why in self.rejected]
+        return "\n".join(lines)
+
+
+@dataclass
+class CheckReport:
+    """``tables check``: every row against its source object and every source against its row.
+
+    ``disagreements``: ``(key, reason)`` with the source key (or the table key for a table that
+    cannot be read); ``rejected``: bad source objects, which have no row by design.
+    """
+
+    partitions: int = 0
+    rows: int = 0
+    sources: int = 0
+    disagreements: list[tuple[str, str]] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    requests: dict[str, int] = field(default_factory=dict)
+    bytes_read: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Whether every table agrees with the original layout."""
+        return not self.disagreements
+
+    def to_dict(self) -> dict:
+        """The report as plain JSON data."""
+        return {"ok": self.ok, "partitions": self.partitions, "rows": self.rows, "sources": self.sources,
+                "disagreements": [{"key": k, "reason": why} for k, why in self.disagreements],
+                "rejected": [{"key": k, "reason": why} for k, why in self.rejected],
+                "requests": dict(self.requests), "bytes_read": self.bytes_read}
+
+    def to_text(self) -> str:
+        """A few lines for a person."""
+        head = (f"tables {'agree' if self.ok else 'DISAGREE'} with the original layout: "
+                f"{self.partitions} partition(s), {self.rows} row(s), {self.sources} source object(s)")
+        return "\n".join([head, *(f"  {key}: {why}" for key, why in self.disagreements),
+                          *(f"  skipped bad source {key}: {why}" for key, why in self.rejected)])
+
+
+def first_difference(expected: Any, actual: Any, path: Sequence[str] = ()) -> str | None:
+    """The dotted path of the first field where two JSON values differ (``None``: equal; types
+    count, so ``1`` and ``1.0`` differ), for ``check``'s reasons."""
+    if type(expected) is not type(actual):
+        return ".".join(path) or "(object)"
+    if isinstance(expected, dict):
+        if list(expected) != list(actual):
+            return ".".join(path) + "{keys}" if path else "{keys}"
+        for k in expected:
+            found = first_difference(expected[k], actual[k], [*path, k])
+            if found:
+                return found
+        return None
+    if isinstance(expected, list):
+        if len(expected) != len(actual):
+            return ".".join(path) or "(list)"
+        for i, (a, b) in enumerate(zip(expected, actual, strict=True)):
+            found = first_difference(a, b, [*path, str(i)])
+            if found:
+                return found
+        return None
+    return None if expected == actual else ".".join(path) or "(value)"

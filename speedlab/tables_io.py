@@ -1,0 +1,476 @@
+"""Keeping the columnar tables beside the original layout, checking them, reading them (docs/tables.md).
+
+The original layout (one JSON object per summary and per raw result) is the source of truth;
+the tables (:mod:`speedlab.tables` rows, :mod:`speedlab.layout` keys) are derived from it.
+Every change to a table partition is one compare-and-swap
+(:meth:`~speedlab.store.Store.get_versioned`, then
+:meth:`~speedlab.store.Store.put_if_version`): read the table with its version, list the
+partition's sources, keep the rows whose source still has the row's version, read the others
+again (a row made from bytes the rollup just wrote is kept without a read when the store's
+ETag proves they are what is stored), drop rows whose source is gone, then write if still at
+the version read. A writer that loses the race starts over (:data:`MAX_ATTEMPTS`), so two jobs
+at once, a crash between a summary and its table, or late data never leave a table that
+disagrees with the layout once an update of that partition has run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from .counting import CountingStore
+from .errors import ConfigError, InvalidHostId, InvalidRecord, LayoutError, TableError
+from .layout import (
+    AGGREGATED,
+    ALL_HOSTS,
+    GLOBAL_SUMMARY_YEARS_PREFIX,
+    RAW_TABLES_PREFIX,
+    SUMMARY_NAME,
+    SUMMARY_TABLES_PREFIX,
+    Buckets,
+    TablePartition,
+    parse_raw_key,
+    parse_summary_key,
+    parse_table_key,
+    raw_host_prefix,
+    raw_table_partition,
+    raw_table_source,
+    summary_prefix,
+    summary_table_partition,
+    summary_table_sources,
+    table_partitions_between,
+    tables_bucket,
+    validate_host_id,
+)
+from .periods import TIERS, Period
+from .reader import list_hosts, parse_result, parse_summary
+from .records import SpeedTestResult, decode_json
+from .store import ObjectInfo, S3Store, Store
+from .tables import (
+    HOST,
+    LABEL,
+    RAW_TABLE,
+    SOURCE_VERSION,
+    SUMMARY_TABLE,
+    CheckReport,
+    TableSchema,
+    TablesReport,
+    diff_partition,
+    first_difference,
+    frame_from_parquet,
+    frame_to_parquet,
+)
+
+__all__ = ["MAX_ATTEMPTS", "TableRead", "check", "list_partitions", "read_raw_table", "read_summaries_table",
+           "rebuild", "storage_options", "table_glob", "update_partitions", "update_raw", "update_summaries"]
+
+#: Compare-and-swap attempts per partition before :class:`~speedlab.errors.TableError`.
+MAX_ATTEMPTS = 8
+#: Parallel requests when listing hosts' prefixes or reading source objects.
+MAX_WORKERS = 16
+
+
+@dataclass
+class _Run:
+    """One maintenance or check run: the counted store and the report's running totals."""
+
+    store: CountingStore
+    buckets: Buckets
+    report: Any
+    bytes_lock: Any = None
+
+    def schema(self, part: TablePartition) -> TableSchema:
+        return RAW_TABLE if part.tier == "raw" else SUMMARY_TABLE
+
+    def sources(self, part: TablePartition) -> dict[str, ObjectInfo]:
+        """The partition's source objects, listed now (key -> info with its version)."""
+        store, found = self.store, {}
+        if part.tier == "raw":
+            bucket = self.buckets.raw
+            prefixes = [raw_table_source(part, h) for h in list_hosts(store, self.buckets)]
+        else:
+            bucket = self.buckets.for_tier(part.tier)
+            prefixes = [summary_table_sources(part)] + [summary_table_sources(part, h) for h in _summary_hosts(
+                store, bucket)]
+        with ThreadPoolExecutor(MAX_WORKERS) as pool:
+            listings = list(pool.map(lambda p: list(store.list(bucket, p)), prefixes))
+        for info in (i for listing in listings for i in listing):
+            if _source_partition(part.tier, info.key) == part:
+                found[info.key] = info
+        return found
+
+    def source_bucket(self, part: TablePartition) -> str:
+        return self.buckets.raw if part.tier == "raw" else self.buckets.for_tier(part.tier)
+
+    def fetch(self, bucket: str, keys: Sequence[str]) -> dict[str, tuple[bytes, str | None]]:
+        """GET with versions in parallel; absent objects come back as ``(b"", None)``."""
+        if not keys:
+            return {}
+        with ThreadPoolExecutor(min(MAX_WORKERS, len(keys))) as pool:
+            out = dict(zip(keys, pool.map(lambda k: self.store.get_versioned(bucket, k), keys), strict=True))
+        self.report.bytes_read += sum(len(body) for body, _ in out.values())
+        return out
+
+
+def _summary_hosts(store: Store, bucket: str) -> list[str]:
+    hosts = []
+    for prefix in store.list_prefixes(bucket, f"{AGGREGATED}/host="):
+        try:
+            hosts.append(validate_host_id(prefix[len(f"{AGGREGATED}/host="):].rstrip("/")))
+        except InvalidHostId:
+            continue
+    return hosts
+
+
+def _source_partition(tier: str, key: str) -> TablePartition | None:
+    """The partition a source key belongs to in ``tier``'s table (``None``: not a source of it)."""
+    try:
+        if tier == "raw":
+            return raw_table_partition(parse_raw_key(key))
+        parsed = parse_summary_key(key)
+    except (LayoutError, InvalidHostId):
+        return None
+    if parsed.tier != tier or parsed.name != SUMMARY_NAME:
+        return None
+    return summary_table_partition(tier, parsed.label)
+
+
+def _make_row(tier: str, key: str, body: bytes, version: str | None) -> dict[str, Any]:
+    """The row of one source object; raises :class:`InvalidRecord` for a bad one."""
+    if tier == "raw":
+        parse_result(key, body)  # the raw reading layer's rules: valid, and where it belongs
+        raw = parse_raw_key(key)
+        return RAW_TABLE.encode_row(decode_json(body, key), host=raw.host_id, source_key=key,
+                                    source_version=version)
+    data, reason = parse_summary(body, key)
+    if data is None:
+        raise InvalidRecord(str(reason))
+    parsed = parse_summary_key(key)
+    return SUMMARY_TABLE.encode_row(data, host=parsed.host_id or ALL_HOSTS, label=parsed.label,
+                                    source_key=key, source_version=version)
+
+
+def _stored_is(body: bytes, version: str | None) -> bool:
+    """Whether a listed ``version`` proves the object holds ``body``: an S3 ETag of a single-part
+    upload is the MD5 of the content. A local version (or a multipart/KMS ETag) never does."""
+    return version is not None and version.strip('"') == hashlib.md5(body, usedforsecurity=False).hexdigest()
+
+
+def _maintain(run: _Run, part: TablePartition, fresh: dict[str, bytes], rebuild: bool = False) -> None:
+    """Bring one partition in line with its sources (see the module docstring)."""
+    bucket, schema, report = tables_bucket(run.buckets), run.schema(part), run.report
+    for _attempt in range(MAX_ATTEMPTS):
+        body, version = run.store.get_versioned(bucket, part.key)
+        report.bytes_read += len(body)
+        rows: dict[str, dict] = {}
+        if version is not None and not rebuild:
+            try:
+                rows = schema.rows(frame_from_parquet(body, schema, part.key))
+            except TableError as exc:
+                report.rejected.append((part.key, f"{exc}; rebuilt from its sources"))
+        sources = run.sources(part)
+        diff = diff_partition({k: r[SOURCE_VERSION] for k, r in rows.items()},
+                              {k: i.version for k, i in sources.items()})
+        new = {k: rows[k] for k in diff.unchanged}
+        rejected: list[tuple[str, str]] = []
+        wanted = [*diff.changed, *diff.added]
+        known = {k: (fresh[k], sources[k].version) for k in wanted
+                 if k in fresh and _stored_is(fresh[k], sources[k].version)}
+        read = run.fetch(run.source_bucket(part), [k for k in wanted if k not in known])
+        for key, (source, source_version) in {**known, **read}.items():
+            if source_version is None:
+                continue  # deleted since the listing: no longer a source
+            try:
+                new[key] = _make_row(part.tier, key, source, source_version)
+            except InvalidRecord as exc:
+                rejected.append((key, str(exc)))
+        if version is not None and new.keys() == rows.keys() and all(new[k] is rows[k] for k in new):
+            report.partitions_current.append(part.key)
+        elif version is None and not new:
+            pass  # nothing to hold and nothing stored: no empty table is made
+        else:
+            data = frame_to_parquet(schema.frame(new.values()))
+            if not run.store.put_if_version(bucket, part.key, data, version):
+                report.conflicts += 1
+                time.sleep(random.uniform(0.005, 0.05))  # let the winner finish before reloading
+                continue
+            report.bytes_written += len(data)
+            report.partitions_written.append(part.key)
+        report.rows += len(new)
+        report.sources_read += len(read)
+        report.rows_fixed += 0 if rebuild else sum(1 for k in diff.changed if k in new)
+        report.rows_dropped += len(diff.removed) + sum(1 for k in diff.changed if k not in new)
+        report.rejected.extend(rejected)
+        return
+    raise TableError(f"table {part.key} changed under every one of {MAX_ATTEMPTS} attempts to update it: "
+                     "too many writers at once; run `speedlab tables rebuild` when they are done")
+
+
+def _run(store: Store, buckets: Buckets, report: Any, body: Callable[[_Run], None]) -> Any:
+    counted = CountingStore(store)
+    before = dict(counted.counts)
+    started = time.perf_counter()
+    body(_Run(counted, buckets, report))
+    report.requests = {k: n - before.get(k, 0) for k, n in counted.counts.items()
+                       if n - before.get(k, 0) and k not in ("list", "list_prefixes")}
+    if hasattr(report, "seconds"):
+        report.seconds = time.perf_counter() - started
+    return report
+
+
+def update_partitions(store: Store, buckets: Buckets, partitions: Iterable[TablePartition],
+                      fresh: dict[str, bytes] | None = None, *, rebuild: bool = False,
+                      progress: Callable[[int, int, str], None] | None = None) -> TablesReport:
+    """Bring each partition in line with the original layout (one compare-and-swap each).
+
+    Parameters
+    ----------
+    fresh : dict, optional
+        Source key -> bytes a caller has just written (used without a read where the store
+        proves they are what it holds).
+    rebuild : bool
+        Ignore the rows stored (read every source again).
+    progress : callable, optional
+        ``progress(done, total, table_key)`` after each partition.
+
+    Raises
+    ------
+    TableError
+        When a partition lost :data:`MAX_ATTEMPTS` races in a row.
+    """
+    parts = sorted(set(partitions))
+
+    def body(run: _Run) -> None:
+        for done, part in enumerate(parts, 1):
+            _maintain(run, part, fresh or {}, rebuild)
+            if progress is not None:
+                progress(done, len(parts), part.key)
+
+    return _run(store, buckets, TablesReport(), body)
+
+
+def update_summaries(store: Store, buckets: Buckets, written: Iterable[tuple[str, bytes]]) -> TablesReport:
+    """After a rollup: update the partitions of the summary objects it wrote (``(key, body)``,
+    every tier, per host and all hosts), verifying each whole partition against its sources."""
+    fresh, parts = {}, set()
+    for key, data in written:
+        tier = parse_summary_key(key).tier
+        parts.add(summary_table_partition(tier, parse_summary_key(key).label))
+        fresh[key] = data
+    return update_partitions(store, buckets, parts, fresh)
+
+
+def update_raw(store: Store, buckets: Buckets, written: Iterable[str | tuple[str, bytes]] = (),
+               *, periods: Iterable[Period] = ()) -> TablesReport:
+    """Update the raw partitions (local months) of the raw keys ``written`` (keys, or ``(key,
+    body)``) and of ``periods`` (an hour just rolled up, say), each verified as a whole."""
+    fresh, parts = {}, set()
+    for item in written:
+        key = item if isinstance(item, str) else item[0]
+        if not isinstance(item, str):
+            fresh[key] = item[1]
+        parts.add(raw_table_partition(parse_raw_key(key)))
+    for period in periods:
+        parts.update(table_partitions_between("raw", period, period))
+    return update_partitions(store, buckets, parts, fresh)
+
+
+def list_partitions(store: Store, buckets: Buckets, tiers: Sequence[str] | None = None) -> list[TablePartition]:
+    """Every partition that has sources in the original layout or a table object, sorted."""
+    tiers = list(tiers) if tiers is not None else [*TIERS, "raw"]
+    out: set[TablePartition] = set()
+    for tier in tiers:
+        if tier == "raw":
+            for host in list_hosts(store, buckets):
+                for year in store.list_prefixes(buckets.raw, raw_host_prefix(host) + "year="):
+                    out.update(TablePartition("raw", int(m[-7:-3]), int(m[-3:-1]))
+                               for m in store.list_prefixes(buckets.raw, year + "month="))
+            prefix = RAW_TABLES_PREFIX
+        else:
+            bucket = buckets.for_tier(tier)
+            bases = [GLOBAL_SUMMARY_YEARS_PREFIX] + [summary_prefix(h) + "year=" for h in _summary_hosts(store, bucket)]
+            for year in (y for base in bases for y in store.list_prefixes(bucket, base)):
+                if tier != "hourly":
+                    out.add(TablePartition(tier, int(year[-5:-1])))
+                    continue
+                out.update(TablePartition(tier, int(m[-7:-3]), int(m[-3:-1]))
+                           for m in store.list_prefixes(bucket, year + "month="))
+            prefix = f"{SUMMARY_TABLES_PREFIX}tier={tier}/"
+        for info in store.list(tables_bucket(buckets), prefix):
+            try:
+                out.add(parse_table_key(info.key))
+            except LayoutError:
+                continue
+    return sorted(out)
+
+
+def rebuild(store: Store, buckets: Buckets, *, tiers: Sequence[str] | None = None,
+            progress: Callable[[int, int, str], None] | None = None) -> TablesReport:
+    """Make every table partition again from the original layout (``tiers``: summary tiers
+    and/or ``"raw"``; default all). Safe beside running jobs: each partition is a compare-and-swap."""
+    return update_partitions(store, buckets, list_partitions(store, buckets, tiers), rebuild=True,
+                             progress=progress)
+
+
+def check(store: Store, buckets: Buckets, *, tiers: Sequence[str] | None = None) -> CheckReport:
+    """Compare every table row with its source object's content, and every source with its row.
+
+    Reads every source object (this is the audit; maintenance trusts versions instead).
+    """
+    def body(run: _Run) -> None:
+        report = run.report
+        for part in list_partitions(run.store, buckets, tiers):
+            report.partitions += 1
+            schema = run.schema(part)
+            table, version = run.store.get_versioned(tables_bucket(buckets), part.key)
+            rows: dict[str, dict] = {}
+            if version is not None:
+                try:
+                    frame = frame_from_parquet(table, schema, part.key)
+                    rows = schema.rows(frame)
+                    if len(rows) != frame.height:
+                        report.disagreements.append((part.key, "a source key has more than one row"))
+                except TableError as exc:
+                    report.disagreements.append((part.key, str(exc)))
+                    continue
+            report.rows += len(rows)
+            sources = run.sources(part)
+            report.sources += len(sources)
+            for key, (data, source_version) in run.fetch(run.source_bucket(part), sorted(sources)).items():
+                row = rows.get(key)
+                if source_version is None:
+                    continue  # deleted while checking
+                try:
+                    expected = _make_row(part.tier, key, data, source_version)
+                except InvalidRecord as exc:
+                    report.rejected.append((key, str(exc)))
+                    if row is not None:
+                        report.disagreements.append((key, f"has a row in {part.key} but is not a valid source"))
+                    continue
+                if row is None:
+                    where = part.key if version is not None else f"{part.key} (missing)"
+                    report.disagreements.append((key, f"has no row in {where}"))
+                    continue
+                want, got = schema.decode_row(expected), schema.decode_row(row)
+                diff = first_difference(want, got)
+                if diff is not None:
+                    report.disagreements.append((key, f"its row in {part.key} differs at {diff}"))
+                elif any(row[c.name] != expected[c.name] for c in schema.keys if c.name != SOURCE_VERSION):
+                    report.disagreements.append((key, f"its row in {part.key} names another host or period"))
+            for key in sorted(set(rows) - set(sources)):
+                report.disagreements.append((key, f"has a row in {part.key} but no source object"))
+
+    return _run(store, buckets, CheckReport(), body)
+
+
+# =========================================================================== reading
+
+@dataclass
+class TableRead:
+    """What a table read found: ``summaries`` (label -> the summary object, in period order)
+    or ``results`` (``(key, SpeedTestResult)`` sorted by key), and the ``missing`` partitions
+    (no table object: the caller reads those periods from the original layout)."""
+
+    summaries: dict[str, dict] = field(default_factory=dict)
+    results: list[tuple[str, SpeedTestResult]] = field(default_factory=list)
+    missing: list[TablePartition] = field(default_factory=list)
+    requests: int = 0
+
+
+def _read_frames(store: Store, buckets: Buckets, parts: Sequence[TablePartition], out: TableRead
+                 ) -> list[pl.DataFrame]:
+    frames = []
+    schema = RAW_TABLE if parts and parts[0].tier == "raw" else SUMMARY_TABLE
+    with ThreadPoolExecutor(max(1, min(MAX_WORKERS, len(parts)))) as pool:
+        bodies = list(pool.map(lambda p: store.get_versioned(tables_bucket(buckets), p.key), parts))
+    out.requests += len(parts)
+    for part, (body, version) in zip(parts, bodies, strict=True):
+        if version is None:
+            out.missing.append(part)
+        else:
+            frames.append(frame_from_parquet(body, schema, part.key))
+    return frames
+
+
+def read_summaries_table(store: Store, buckets: Buckets, tier: str, first: Period, last: Period,
+                         host_id: str | None = None) -> TableRead:
+    """The summaries of ``tier`` from period ``first`` to ``last`` (inclusive) of ``host_id``
+    (``None``: all hosts) from the tables: exactly the objects the original keys hold.
+    One GET per partition (two for a window within a year, plus one per further year)."""
+    out = TableRead()
+    host = ALL_HOSTS if host_id is None else validate_host_id(host_id)
+    for frame in _read_frames(store, buckets, table_partitions_between(tier, first, last), out):
+        in_window = pl.col(LABEL).is_between(pl.lit(first.label), pl.lit(last.label))
+        picked = frame.filter((pl.col(HOST) == host) & in_window)
+        for row in picked.sort(LABEL).iter_rows(named=True):
+            out.summaries[row[LABEL]] = SUMMARY_TABLE.decode_row(row)
+    out.summaries = dict(sorted(out.summaries.items()))
+    return out
+
+
+def read_raw_table(store: Store, buckets: Buckets, first: Period, last: Period,
+                   hosts: Iterable[str] | None = None) -> TableRead:
+    """The raw results whose slot is in ``first`` .. ``last`` (any tiers; inclusive) of ``hosts``
+    (default all) from the tables, as the original objects give them (validated again)."""
+    out = TableRead()
+    wanted = None if hosts is None else {validate_host_id(h) for h in hosts}
+    for frame in _read_frames(store, buckets, table_partitions_between("raw", first, last), out):
+        if wanted is not None:
+            frame = frame.filter(pl.col(HOST).is_in(sorted(wanted)))
+        for row in frame.iter_rows(named=True):
+            key = row["source_key"]
+            slot = parse_raw_key(key).slot(first.zone)
+            if first.start <= slot < last.end:
+                out.results.append((key, SpeedTestResult.from_dict(RAW_TABLE.decode_row(row), key)))
+    out.results.sort(key=lambda item: item[0])
+    return out
+
+
+def storage_options(store: Store) -> dict[str, str]:
+    """polars ``storage_options`` for reading an :class:`S3Store`'s tables (``{}`` for a local store).
+
+    Only the keys that keep polars on the store's own endpoint: ``aws_endpoint_url``,
+    ``aws_access_key_id``, ``aws_secret_access_key``, ``aws_session_token``, ``aws_region``,
+    ``aws_allow_http``. Never s3fs-style names (``key``/``secret``), which polars ignores and
+    then goes looking for cloud metadata.
+
+    Raises
+    ------
+    ConfigError
+        For an S3 store without credentials (polars would look for them on the network).
+    """
+    inner = getattr(store, "inner", store)
+    if not isinstance(inner, S3Store):
+        return {}
+    creds = inner.credentials()
+    if creds is None:
+        raise ConfigError("the S3 store has no credentials to give polars: set [s3] keys or AWS_ACCESS_KEY_ID/"
+                          "AWS_SECRET_ACCESS_KEY")
+    options = {"aws_access_key_id": creds[0], "aws_secret_access_key": creds[1],
+               "aws_region": inner.client.meta.region_name or "us-east-1"}
+    if creds[2]:
+        options["aws_session_token"] = creds[2]
+    if inner.endpoint_url:
+        options["aws_endpoint_url"] = inner.endpoint_url
+        options["aws_allow_http"] = "true" if inner.endpoint_url.startswith("http://") else "false"
+    return options
+
+
+def table_glob(store: Store, buckets: Buckets, tier: str) -> str:
+    """The path of every Parquet object of ``tier``'s table (``raw`` or a summary tier) for
+    ``pl.scan_parquet(..., hive_partitioning=True, storage_options=storage_options(store))``.
+    One tier per scan: hourly and raw have a ``month=`` level the other tiers do not."""
+    prefix = RAW_TABLES_PREFIX if tier == "raw" else f"{SUMMARY_TABLES_PREFIX}tier={tier}/"
+    inner = getattr(store, "inner", store)
+    if isinstance(inner, S3Store):
+        root = f"s3://{tables_bucket(buckets)}"
+    else:
+        root = f"{getattr(inner, 'root', '.')}/{tables_bucket(buckets)}"
+    return f"{root}/{prefix}**/*.parquet"
