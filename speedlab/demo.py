@@ -4,7 +4,7 @@ Three layers, as everywhere in speedlab:
 
 * pure: :func:`demo_story` (what happens when: the outage, the day the collector was off,
   the line downgrade) and :func:`generate` (seed and dates -> :class:`SpeedTestResult`
-  records, made by the collector's own parser :func:`speedlab.collect.record_from_output`
+  records, made by the collector's own parser :func:`speedlab.engine.record_from_output`
   from speedtest-cli-shaped output, engine ``demo``); :func:`demo_config_text` (the demo
   folder's ``speedlab.toml``);
 * I/O: :func:`prepare_folder` (a separate demo store, never someone's real data),
@@ -46,8 +46,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .collect import failed_record, record_from_output, store_result
+from .collect import store_result
 from .config import Config, load_config
+from .engine import failed_record, record_from_output
 from .errors import DemoError, InvalidRecord, StoreError
 from .joblog import JobLog
 from .layout import Buckets

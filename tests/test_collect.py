@@ -19,18 +19,10 @@ from typing import ClassVar
 import pytest
 
 from speedlab import cli, collect
-from speedlab.collect import (
-    CollectorSettings,
-    EngineFailure,
-    classify_failure,
-    collect_once,
-    flush_spool,
-    record_from_output,
-    run_engine,
-    store_result,
-)
+from speedlab.collect import CollectorSettings, collect_once, flush_spool, store_result
 from speedlab.config import Config, load_config
-from speedlab.errors import ConfigError, InvalidRecord, SpoolError
+from speedlab.engine import classify_failure, record_from_output, run_engine
+from speedlab.errors import ConfigError, EngineFailure, InvalidRecord, SpoolError
 from speedlab.layout import legacy_raw_name, raw_key, raw_slot_prefix
 from speedlab.netinfo import ConnectionInfo
 from speedlab.records import SpeedTestResult

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from speedlab.collect import record_from_output
+from speedlab.engine import record_from_output
 from speedlab.errors import (
     BucketNotFound,
     CredentialsInvalid,
