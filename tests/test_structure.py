@@ -25,6 +25,7 @@ PURE = {
     "scheduler": "what is due, from plain data and `now`",
     "charts": "Altair charts built from plain rows",
     "text": "plain-text tables",
+    "live": "figures so far of a period in progress, from injected lookups",
     "tables": "summaries and results <-> rows of the columnar tables (polars frames, Parquet bytes), diffs",
     "settings": "one frozen dataclass per [section] of speedlab.toml, checked",
 }

@@ -1,0 +1,109 @@
+"""Figures so far for a period that has not ended, merged exactly from what is stored.
+
+A period in progress (this hour, today, this ISO week, this month, this year) has no stored
+summary until it ends and is rolled up. Its figures so far are still exact, because the
+statistics merge (:mod:`speedlab.aggregate`): the period is split into its children
+(:func:`speedlab.periods.children`: months -> days -> hours); a child that is over and has a
+stored summary contributes that summary; a child that is still running, or is over but not
+rolled up yet, is itself computed so far the same way; an hour without a stored summary is
+computed from its raw results. The result is the summary the rollup would write if the
+period ended now, except that
+
+* ``expected_slots`` counts the slots begun by ``now`` (:meth:`Period.slots_begun`, the slot
+  ``now`` falls in included) for every host that stored anything, so coverage so far is
+  measured against slots that have happened, not against the rest of the month;
+* ``anomalies_count`` of an hour computed from raw results is 0: anomaly thresholds come from
+  each host's trailing window, which the hourly rollup reads when the hour is over.
+
+Pure: the stored summaries and the raw results arrive through two callables, so the same
+code serves the JSON layout, the Parquet tables and tests. No I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from .aggregate import hourly_summaries, merge_summaries
+from .periods import DEFAULT_TIMEZONE, Period, children
+from .records import SpeedTestResult
+from .settings import AggregateSettings
+
+__all__ = ["StoredLookup", "ResultsLookup", "live_summary"]
+
+#: ``stored(period, host_id)`` -> the stored summary dict of ``period`` for ``host_id``
+#: (``None``: all hosts), or ``None`` if there is none (or it cannot be used).
+StoredLookup = Callable[[Period, "str | None"], "Mapping[str, Any] | None"]
+#: ``results(hour)`` -> the valid raw results ``(key, record)`` whose slot is in ``hour``
+#: (every host; duplicates allowed: the hourly rule picks one per slot).
+ResultsLookup = Callable[[Period], Sequence[tuple[str, SpeedTestResult]]]
+
+
+def live_summary(period: Period, host_id: str | None, now: datetime, *, stored: StoredLookup,
+                 results: ResultsLookup, plan_for: Callable, fraction: float = 0.8,
+                 timezone: str = DEFAULT_TIMEZONE, settings: AggregateSettings | None = None,
+                 rolled_up_before: datetime | None = None) -> dict | None:
+    """The summary of ``period`` for ``host_id`` (``None``: all hosts) as it stands at ``now``.
+
+    Parameters
+    ----------
+    period : Period
+        Any tier. A period that is over is computed the same way (useful when its summary is
+        missing); one that has not started gives ``None``.
+    host_id : str or None
+        One host, or ``None`` for all hosts.
+    now : datetime
+        Aware; nothing at or after it is expected.
+    stored, results : callable
+        Where stored summaries and raw results come from (see :data:`StoredLookup`,
+        :data:`ResultsLookup`).
+    plan_for, fraction, timezone, settings
+        As for :func:`speedlab.aggregate.merge_summaries`.
+    rolled_up_before : datetime, optional
+        A finished child that ended at or before this moment and has no stored summary had no
+        data (the rollups have run since). Without it every such child is recomputed from its
+        own children, down to raw results: exact, but a year with empty months would read
+        every hour of them.
+
+    Returns
+    -------
+    dict or None
+        The summary dict (the shape of a stored summary), or ``None`` if nothing at all was
+        stored for ``host_id`` in the period so far.
+    """
+    settings = settings or AggregateSettings()
+    common: dict[str, Any] = dict(plan_for=plan_for, fraction=fraction, timezone=timezone,
+                                  settings=settings)
+    summary = _so_far(period, host_id, now, stored, results, common, rolled_up_before)
+    if summary is None:
+        return None
+    hosts = summary.get("hosts") or []
+    expected = len(hosts) * period.slots_begun(now)
+    summary["expected_slots"] = expected
+    with_result = summary.get("slots_with_result") or 0
+    summary["coverage_pct"] = round(100 * with_result / expected, 2) if expected else None
+    return summary
+
+
+def _so_far(period: Period, host_id: str | None, now: datetime, stored: StoredLookup,
+            results: ResultsLookup, common: dict[str, Any], settled: datetime | None) -> dict | None:
+    if period.start_utc >= now:
+        return None
+    if period.end_utc <= now:
+        found = stored(period, host_id)
+        if found is not None:
+            return dict(found)
+        if settled is not None and period.end_utc <= settled:
+            return None
+    if period.tier == "hourly":
+        hour = hourly_summaries(period, results(period), now=now, **common)
+        summary = hour.get(host_id)
+        if summary is None or (not summary.records_aggregated and not summary.fields.get("failed_tests")):
+            return None
+        return summary.to_dict()
+    kids = [kid for kid in (_so_far(child, host_id, now, stored, results, common, settled)
+                            for child in children(period)) if kid is not None]
+    if not kids:
+        return None
+    return merge_summaries(period, host_id, kids, now=now, **common).to_dict()
