@@ -11,7 +11,8 @@ Routes (all answers are JSON; errors are ``{"error": "...", "status": N}``)
     The newest entries of a tier (:func:`speedlab.latest.latest`, as ``speedlab latest --json``).
 ``POST /api/aggregate?mode=&period=&host=``
     The manual trigger: roll one period up now and answer ``{"message": "ok", "mode": …,
-    "result": …}`` (:func:`speedlab.rollup.aggregate`).
+    "result": …}`` (:func:`speedlab.rollup.aggregate` in :func:`speedlab.adapter.envelope`, as
+    ``speedlab aggregate``).
 ``GET /api/openapi.json``
     An OpenAPI 3.0 description of the above.
 
@@ -234,15 +235,16 @@ def _route_latest(ctx: ApiContext, q: Mapping[str, str]):
 
 
 def _route_aggregate(ctx: ApiContext, q: Mapping[str, str]):
+    from .adapter import envelope
     from .rollup import aggregate
     if not q.get("mode"):
         raise ApiError(400, "mode is required: hourly, daily, weekly, monthly or yearly")
     with ctx.aggregate_lock:  # one rollup at a time: they write the same summaries
-        answer = aggregate(ctx.config, q["mode"], q.get("period") or None, q.get("host") or None,
+        report = aggregate(ctx.config, q["mode"], q.get("period") or None, q.get("host") or None,
                            now=ctx.now, store=ctx.store)
-    ctx.log.info(f"manual aggregate {q['mode']} {answer['result'].get('period')}", mode=q["mode"],
-                 period=answer["result"].get("period"))
-    return answer
+    ctx.log.info(f"manual aggregate {q['mode']} {report.summary.period}", mode=q["mode"],
+                 period=report.summary.period)
+    return envelope(report, q["mode"])
 
 
 _HANDLERS = {"dashboard": _route_dashboard, "coverage": _route_coverage, "latest": _route_latest,

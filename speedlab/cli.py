@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__
+from .adapter import error_exit_code, exit_code, render, warnings
 from .config import Config, load_config
 from .errors import SpeedlabError
 from .layout import printable
@@ -21,7 +22,16 @@ from .masking import mask_secrets
 
 
 def _print_json(data) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    print(render(data, as_json=True))
+
+
+def _show(args, report) -> int:
+    """Print a report as JSON (``--json``) or as text (and its warnings on stderr); its exit status."""
+    print(render(report, args.json))
+    if not args.json:
+        for line in warnings(report):
+            print(line, file=sys.stderr)
+    return exit_code(report)
 
 
 # --------------------------------------------------------------------------- config
@@ -82,20 +92,8 @@ def _add_health(sub, common) -> None:
 
 
 def _run_health(args, config: Config) -> int:
-    from .health import cli_health
-    report, code, error = cli_health(config, send_alerts=not args.no_alerts)
-    if report is None:
-        print(f"speedlab health: error: {mask_secrets(error, config.secrets)}", file=sys.stderr)
-    elif args.json:
-        _print_json(report.to_dict())
-    else:
-        print(report.to_text())
-    return code
-
-
-#: Exit code when a command fails with a SpeedlabError, where it is not 1: a health
-#: configuration error means the check could not run.
-_ERROR_EXIT = {"health": 2}
+    from .adapter import check_health
+    return _show(args, check_health(config, send_alerts=not args.no_alerts))
 
 
 # --------------------------------------------------------------------------- operator tools
@@ -409,7 +407,7 @@ def _add_aggregate(sub, common) -> None:
 
 
 def _run_aggregate(args, config: Config) -> int:
-    from .rollup import aggregate_command
+    from .adapter import aggregate_command
     _print_json(aggregate_command(config, args.mode, args.period, args.host,
                                   via_notebook=args.via_notebook, backfill_range=args.backfill,
                                   now=args.now, progress=not args.no_progress))
@@ -444,16 +442,8 @@ def _run_scheduler(args, config: Config) -> int:
             for key, text in result["entries"].items():
                 print(f"# ---- {key}\n{text.rstrip()}\n")
         return 0
-    from .rollup import run_due_command
-    response = run_due_command(config, args.now, via_notebook=args.via_notebook)
-    if args.json:
-        _print_json(response)
-    else:
-        result = response["result"] or {}
-        tiers = ", ".join(f"{t} {n}" for t, n in (result.get("by_tier") or {}).items())
-        print(f"run-due: {result.get('periods', 0)} period(s) rolled up{' (' + tiers + ')' if tiers else ''}; "
-              f"{result.get('rejected', 0)} bad object(s) skipped")
-    return 0
+    from .adapter import run_due_command
+    return _show(args, run_due_command(config, args.now, via_notebook=args.via_notebook))
 
 
 # --------------------------------------------------------------------------- up, demo
@@ -558,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpeedlabError as exc:  # masked: a message may quote a store URL or a webhook
         print(f"speedlab {args.command}: error: "
               f"{printable(mask_secrets(str(exc), config.secrets if config else ()))}", file=sys.stderr)
-        return _ERROR_EXIT.get(args.command, 1)
+        return error_exit_code(args.command)
     except KeyboardInterrupt:
         print(f"speedlab {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -52,7 +52,7 @@ from typing import Any
 
 from .alerts import Alert, channels_from_config, deliver
 from .config import Plan
-from .errors import BucketNotFound, ConfigError, InvalidHostId, InvalidRecord, ObjectNotFound, SpeedlabError, StoreError
+from .errors import BucketNotFound, ConfigError, InvalidHostId, InvalidRecord, ObjectNotFound, StoreError
 from .latest import newest_raw, newest_summaries
 from .layout import Buckets, parse_raw_key, printable, validate_host_id
 from .periods import TIERS, get_zone, parse_period, parse_timestamp, to_local
@@ -64,11 +64,9 @@ from .store import Store
 
 __all__ = ["CHECK_KINDS", "Debounce", "HealthSettings", "HealthReport", "CheckOutcome",
            "health_settings", "debounce", "host_is_silent", "result_below_expected",
-           "tier_due_period", "read_run_records", "run_health", "EXIT_HEALTHY", "EXIT_UNHEALTHY",
-           "EXIT_CHECK_FAILED",
-           "cli_health", "evaluate", "load_state", "plan_for_host", "save_state"]
+           "tier_due_period", "read_run_records", "run_health",
+           "evaluate", "load_state", "plan_for_host", "save_state"]
 
-EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_CHECK_FAILED = 0, 1, 2
 CHECK_KINDS = ("host_silent", "tier_stale", "run_failed", "below_expected", "tests_failing")
 #: Checks whose observations are speed test results (the others observe once per run).
 RESULT_KINDS = ("below_expected", "tests_failing")
@@ -562,9 +560,9 @@ class HealthReport:
         return not self.open_incidents
 
     @property
-    def exit_code(self) -> int:
-        """0 healthy, 1 unhealthy."""
-        return EXIT_HEALTHY if self.healthy else EXIT_UNHEALTHY
+    def ok(self) -> bool:
+        """Healthy (the command exits 1 when not: :func:`speedlab.adapter.exit_code`)."""
+        return self.healthy
 
     def to_dict(self) -> dict:
         """Plain data for ``--json``."""
@@ -726,20 +724,3 @@ def _send(pending: list[dict], channels: list, now: datetime, settings: HealthSe
             continue
         left.append({**item, "channels": failed})
     return left
-
-
-def cli_health(config, *, now: datetime | None = None, send_alerts: bool = True
-               ) -> tuple[HealthReport | None, int, str]:
-    """Run the health check for the command line: ``(report, exit code, error line)``.
-
-    Any :class:`~speedlab.errors.SpeedlabError`, or an unexpected failure while checking,
-    becomes exit code 2 with its message (a crash must not read as "unhealthy" to a monitor).
-    """
-    try:
-        report = run_health(config, now=now or datetime.now(timezone.utc), send_alerts=send_alerts)
-    except SpeedlabError as exc:
-        return None, EXIT_CHECK_FAILED, str(exc)
-    except Exception as exc:
-        return None, EXIT_CHECK_FAILED, (f"the health check crashed ({type(exc).__name__}: {exc}); "
-                                         "see the health job log")
-    return report, report.exit_code, ""

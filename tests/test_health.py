@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from speedlab.adapter import exit_code
 from speedlab.cli import main
 from speedlab.config import Plan
 from speedlab.errors import ConfigError
@@ -164,7 +165,7 @@ def test_one_alert_per_incident_and_one_recovery(store, config_for):
 
         first = d.check("2025-12-29 14:20")
         assert first.open_incidents == ["host_silent:office-main", "run_failed:aggregate-hourly", "tier_stale:hourly"]
-        assert first.exit_code == 1
+        assert exit_code(first) == 1
         statuses = {c["check"]: c["status"] for c in first.checks}
         assert statuses == {"host_silent:home-primary": "ok", "host_silent:office-main": "alerting",
                             "below_expected:home-primary": "ok", "tests_failing:home-primary": "ok",
@@ -184,7 +185,7 @@ def test_one_alert_per_incident_and_one_recovery(store, config_for):
         assert sorted((a["kind"], a["check"]) for a in third.alerts) == [
             ("recovery", "host_silent:office-main"), ("recovery", "run_failed:aggregate-hourly"),
             ("recovery", "tier_stale:hourly")]
-        assert third.exit_code == 0
+        assert exit_code(third) == 0
         below = next(c for c in third.checks if c["check"] == "below_expected:home-primary")
         assert below["status"] == "pending" and below["details"]["bad_of_recent"] == [4, 5]
 
@@ -193,7 +194,7 @@ def test_one_alert_per_incident_and_one_recovery(store, config_for):
         d.hourly("2025122914")
         fourth = d.check("2025-12-29 15:40")
         assert [(a["kind"], a["check"]) for a in fourth.alerts] == [("incident", "below_expected:home-primary")]
-        assert fourth.open_incidents == ["below_expected:home-primary"] and fourth.exit_code == 1
+        assert fourth.open_incidents == ["below_expected:home-primary"] and exit_code(fourth) == 1
         assert "5 of the last 5 results on home-primary are below 80% of the plan (160/80 Mbit/s" in \
             fourth.alerts[0]["message"]
         assert d.check("2025-12-29 15:45").alerts == []
@@ -202,7 +203,7 @@ def test_one_alert_per_incident_and_one_recovery(store, config_for):
         d.results("office-main", "2025-12-29 15:45", "2025-12-29 15:45")
         last = d.check("2025-12-29 15:55")
         assert [(a["kind"], a["check"]) for a in last.alerts] == [("recovery", "below_expected:home-primary")]
-        assert last.healthy and last.exit_code == 0
+        assert last.healthy and exit_code(last) == 0
 
     kinds = [(m["speedlab"]["check"], m["speedlab"]["kind"]) for m in hook.received]
     assert sorted(kinds) == sorted([(c, k) for c in ("host_silent:office-main", "run_failed:aggregate-hourly",

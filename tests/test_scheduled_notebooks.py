@@ -11,10 +11,10 @@ import nbformat
 import pytest
 
 from speedlab import layout
+from speedlab.adapter import aggregate_command
 from speedlab.bundled import scheduled_notebook, scheduled_notebooks
 from speedlab.notebook_runs import NotebookRunFailed, notebook_parameters, run_notebook
 from speedlab.periods import parse_period
-from speedlab.rollup import aggregate_command
 from tests.helpers.data import IST, B, put, read_json, result
 
 NOTEBOOKS = scheduled_notebooks()
