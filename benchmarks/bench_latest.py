@@ -49,7 +49,7 @@ class Counting:
 
 
 def _records(days: int):
-    from tests.helpers.tooldata import result
+    from tests.helpers.data import result
     start = datetime(2025, 1, 1)
     for i in range(days * 96):
         local = start + timedelta(minutes=15 * i, seconds=70)

@@ -19,11 +19,12 @@ from speedlab.api import ROUTES, api_context, handle, openapi_document
 from speedlab.cli import main
 from speedlab.config import load_config
 from speedlab.errors import ConfigError, StoreUnavailable
-from speedlab.layout import raw_key, summary_key
+from speedlab.layout import summary_key
 from speedlab.periods import parse_period
 from speedlab.store import LocalStore
+from tests.helpers.data import IN_SLOT, put, result
 from tests.helpers.servers import ApiServer, free_port, local_env, wait_for_http
-from tests.helpers.synthetic import B, build_store, ist, make_result
+from tests.helpers.synthetic import B, build_store, ist
 
 NOW = ist(2026, 1, 5, 10, 20)
 TOKEN = "t0ken-for-tests-9f3k2q"
@@ -205,19 +206,19 @@ def test_post_aggregate_rolls_up_and_answers_in_the_seed_shape(tmp_path, capsys)
     for host, values in downloads.items():
         for i, value in enumerate(values):
             slot = ist(2026, 1, 5, 9, 15 * i)
-            store.put(B.raw, raw_key(host, slot, "Asia/Kolkata"), make_result(host, slot, value).to_json().encode())
+            put(store, result(host, slot + IN_SLOT, value, value / 2))
     config = load_config(env={}, store=str(store.root), state_dir=str(tmp_path / "state"),
                          sections={"api": {"token": TOKEN}})
     with ApiServer(api_context(config, env={}, now=NOW)) as server:
         status, body = call(server.url, "POST", "/api/aggregate", mode="hourly", period="2026010509")
         assert status == 200
         assert (body["message"], body["mode"]) == ("ok", "hourly")
-        result = body["result"]
-        assert result["hour"] == "2026-01-05T09" and result["records_aggregated"] == 8
-        assert result["avg_download"] == pytest.approx(sum(sum(v) for v in downloads.values()) / 8)
-        assert result["hosts"] == ["home-primary", "office-main"]
+        summary = body["result"]
+        assert summary["hour"] == "2026-01-05T09" and summary["records_aggregated"] == 8
+        assert summary["avg_download"] == pytest.approx(sum(sum(v) for v in downloads.values()) / 8)
+        assert summary["hosts"] == ["home-primary", "office-main"]
         stored = json.loads(store.get(B.hourly, summary_key(parse_period("hourly", "2026010509", "Asia/Kolkata"))))
-        assert stored == result
+        assert stored == summary
         assert main(["aggregate", "--store", str(store.root), "--mode", "hourly", "--period", "2026010509",
                      "--now", NOW.isoformat()]) == 0
         by_cli = json.loads(capsys.readouterr().out)

@@ -13,8 +13,8 @@ import pytest
 
 from speedlab.cli import main
 from speedlab.joblog import JobLog
+from tests.helpers.data import B, everything, put, put_summary, result, store_url
 from tests.helpers.servers import local_env
-from tests.helpers.tooldata import B, everything, put_raw, put_summary, result, store_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,9 +35,9 @@ def _run(capsys, *argv) -> tuple[int, str, str]:
 
 def test_each_tool_answers_in_json(store, state, capsys):
     url = store_url(store)
-    put_raw(store, result("home-primary", "2025-12-29 14:02:00", download=1), legacy=True)
-    extra = put_raw(store, result("home-primary", "2025-12-29 14:09:00", download=2), legacy=True)
-    put_raw(store, result("home-primary", "2025-12-29 14:16:00", status="failed"))
+    put(store, result("home-primary", "2025-12-29 14:02:00", download=1), legacy=True)
+    extra = put(store, result("home-primary", "2025-12-29 14:09:00", download=2), legacy=True)
+    put(store, result("home-primary", "2025-12-29 14:16:00", status="failed"))
     put_summary(store, "monthly", "202512", avg_download=123.4)
 
     code, out, _ = _run(capsys, "latest", "--store", url, "--period", "minutes", "--json")
@@ -152,9 +152,9 @@ def test_logs_follow_prints_a_line_written_after_it_started(local_store, tmp_pat
 
 
 def test_docs_example_tool_runs(store, state):
-    put_raw(store, result("home-primary", "2025-12-29 14:02:00"), legacy=True)
-    put_raw(store, result("home-primary", "2025-12-29 14:09:00"), legacy=True)
-    put_raw(store, result("office-main", "2025-12-30 08:01:00"))
+    put(store, result("home-primary", "2025-12-29 14:02:00"), legacy=True)
+    put(store, result("home-primary", "2025-12-29 14:09:00"), legacy=True)
+    put(store, result("office-main", "2025-12-30 08:01:00"))
     out = subprocess.run([sys.executable, str(ROOT / "docs" / "examples" / "results_per_day.py"),
                           "--store", store_url(store)], capture_output=True, text=True, timeout=60,
                          env=local_env(SPEEDLAB_STATE_DIR=str(state)), check=True).stdout
@@ -166,7 +166,7 @@ def test_docs_example_tool_runs(store, state):
 
 def test_a_key_holding_a_newline_cannot_forge_lines_in_tables_or_logs(local_store, state, capsys):
     url = store_url(local_store)
-    key = put_raw(local_store, result("home-primary", "2025-12-29 14:02:00"))
+    key = put(local_store, result("home-primary", "2025-12-29 14:02:00"))
     folder = key.rsplit("/", 1)[0] + "/"
     forged = "x\n2025-12-29 14:15  home-primary  ok  999.0\x1b[31m.json"
     local_store.put(B.raw, folder + forged, result("home-primary", "2025-12-29 14:05:00").to_json().encode())

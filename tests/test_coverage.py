@@ -9,7 +9,7 @@ import pytest
 
 from speedlab.coverage import FutureDate, coverage, coverage_table, host_coverage, parse_day, slots_of
 from speedlab.errors import InvalidHostId, LayoutError
-from tests.helpers.tooldata import B, put_raw, result, slots
+from tests.helpers.data import B, put, result, slots
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
 
@@ -23,13 +23,13 @@ def test_day_with_missing_hours_a_failed_test_duplicates_and_a_corrupt_object(st
     for local in slots("2025-12-29 00:00", 96):          # 00:02, 00:17, ... 23:47
         if local.startswith(("2025-12-29 05:", "2025-12-29 10:32")):
             continue                                       # all of 05:00, and 10:30
-        put_raw(store, result("home-primary", local, status="failed" if local.startswith("2025-12-29 12:17") else "ok"))
-    put_raw(store, result("home-primary", "2025-12-29 14:09:00"), legacy=True)   # catch-up duplicate
-    bad = put_raw(store, result("home-primary", "2025-12-29 20:47:00"))
+        put(store, result("home-primary", local, status="failed" if local.startswith("2025-12-29 12:17") else "ok"))
+    put(store, result("home-primary", "2025-12-29 14:09:00"), legacy=True)   # catch-up duplicate
+    bad = put(store, result("home-primary", "2025-12-29 20:47:00"))
     store.put(B.raw, bad, b"{not json")                                         # 20:45 now corrupt
-    put_raw(store, result("home-primary", "2025-12-28 23:59:00"))               # previous IST day
-    put_raw(store, result("home-primary", "2025-12-30 00:00:10"))               # next IST day
-    put_raw(store, result("office-main", "2025-12-29 23:50:00"))
+    put(store, result("home-primary", "2025-12-28 23:59:00"))               # previous IST day
+    put(store, result("home-primary", "2025-12-30 00:00:10"))               # next IST day
+    put(store, result("office-main", "2025-12-29 23:50:00"))
 
     report = coverage(config_for(store), "2025-12-29", now=NOW)
     assert report["date"] == "2025-12-29" and report["timezone"] == "Asia/Kolkata"
@@ -56,11 +56,11 @@ def test_day_with_missing_hours_a_failed_test_duplicates_and_a_corrupt_object(st
 
 def test_an_invalid_object_in_a_slot_is_counted_as_invalid_not_as_a_duplicate(store, config_for):
     """The rollup counts valid extras only (duplicates_ignored); coverage agrees with it."""
-    first = put_raw(store, result("home-primary", "2025-12-29 14:02:00"))
-    put_raw(store, result("home-primary", "2025-12-29 14:09:00"), legacy=True)     # a valid duplicate
+    first = put(store, result("home-primary", "2025-12-29 14:02:00"))
+    put(store, result("home-primary", "2025-12-29 14:09:00"), legacy=True)     # a valid duplicate
     for name, body in (("speed_data_ookla_00_1.json", b"[1, 2]"), ("speed_data_ookla_00_2.json", b"{bad")):
         store.put(B.raw, first.rsplit("/", 1)[0] + "/" + name, body)               # two invalid objects
-    put_raw(store, result("home-primary", "2025-12-29 14:17:00"))
+    put(store, result("home-primary", "2025-12-29 14:17:00"))
     store.put(B.raw, first.replace("minute=00", "minute=30").rsplit("/", 1)[0] + "/speed_data_ookla_30_3.json",
               b'"hello"')                                                          # only an invalid one
     hours = coverage(config_for(store), "2025-12-29", now=NOW)["hosts"]["home-primary"]["hours"]
@@ -109,7 +109,7 @@ def test_dates_future_malformed_and_relative():
 def test_bad_host_and_table(local_store, config_for):
     with pytest.raises(InvalidHostId):
         coverage(config_for(local_store), "2025-12-29", host="a b", now=NOW)
-    put_raw(local_store, result("home-primary", "2025-12-29 00:01:00"))
+    put(local_store, result("home-primary", "2025-12-29 00:01:00"))
     text = coverage_table(coverage(config_for(local_store), "2025-12-29", now=NOW))
     lines = text.splitlines()
     assert lines[0] == ("home-primary  2025-12-29 (Asia/Kolkata): 1/96 ok, 0 failed, 95 missing, "

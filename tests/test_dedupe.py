@@ -22,24 +22,24 @@ from speedlab.dedupe import (
     plan_summary_folder,
 )
 from speedlab.errors import InvalidHostId, LayoutError
-from tests.helpers.tooldata import IST, B, everything, legacy_key, put_raw, put_summary, result
+from tests.helpers.data import IST, B, everything, legacy_key, put, put_summary, result
 
 
 def _seed_store(store) -> dict:
     """A store with every kind of duplicate; returns the keys by role."""
     k = {}
-    k["a_first"] = put_raw(store, result("home-primary", "2025-12-29 14:02:00", download=1), legacy=True)
-    k["a_later"] = put_raw(store, result("home-primary", "2025-12-29 14:09:00", download=2), legacy=True)
-    k["b_failed"] = put_raw(store, result("home-primary", "2025-12-29 14:16:00", status="failed"), legacy=True)
-    k["b_ok"] = put_raw(store, result("home-primary", "2025-12-29 14:20:00"))
-    k["c_ok"] = put_raw(store, result("home-primary", "2025-12-29 14:31:00"))
+    k["a_first"] = put(store, result("home-primary", "2025-12-29 14:02:00", download=1), legacy=True)
+    k["a_later"] = put(store, result("home-primary", "2025-12-29 14:09:00", download=2), legacy=True)
+    k["b_failed"] = put(store, result("home-primary", "2025-12-29 14:16:00", status="failed"), legacy=True)
+    k["b_ok"] = put(store, result("home-primary", "2025-12-29 14:20:00"))
+    k["c_ok"] = put(store, result("home-primary", "2025-12-29 14:31:00"))
     k["c_corrupt"] = legacy_key(result("home-primary", "2025-12-29 14:33:00"))
     store.put(B.raw, k["c_corrupt"], b'{"schema_version": 1, "host_id": "home-prim')
-    k["d_alone"] = put_raw(store, result("home-primary", "2025-12-29 14:46:00"))
-    k["e_failed_first"] = put_raw(store, result("home-primary", "2025-12-30 09:01:00", status="failed"), legacy=True)
-    k["e_failed_later"] = put_raw(store, result("home-primary", "2025-12-30 09:05:00", status="failed"), legacy=True)
-    k["f_legacy_earlier"] = put_raw(store, result("office-main", "2025-12-29 10:03:00"), legacy=True)
-    k["f_speedlab_later"] = put_raw(store, result("office-main", "2025-12-29 10:10:00"))
+    k["d_alone"] = put(store, result("home-primary", "2025-12-29 14:46:00"))
+    k["e_failed_first"] = put(store, result("home-primary", "2025-12-30 09:01:00", status="failed"), legacy=True)
+    k["e_failed_later"] = put(store, result("home-primary", "2025-12-30 09:05:00", status="failed"), legacy=True)
+    k["f_legacy_earlier"] = put(store, result("office-main", "2025-12-29 10:03:00"), legacy=True)
+    k["f_speedlab_later"] = put(store, result("office-main", "2025-12-29 10:10:00"))
     k["h_sum"] = put_summary(store, "hourly", "2025122914")
     k["h_stray"] = put_summary(store, "hourly", "2025122914", name="speed_test_summary_copy.json")
     k["d_sum"] = put_summary(store, "daily", "20251229", host="home-primary")
@@ -119,8 +119,8 @@ def test_a_failed_stale_mark_is_reported_not_hidden(local_store, config_for, mon
     def refuse(*args, **kwargs):
         raise StoreUnavailable("hourly bucket unreachable")
     monkeypatch.setattr(rollup, "mark_stale", refuse)
-    put_raw(local_store, result("home-primary", "2025-12-29 14:02:00"), legacy=True)
-    put_raw(local_store, result("home-primary", "2025-12-29 14:09:00"), legacy=True)
+    put(local_store, result("home-primary", "2025-12-29 14:02:00"), legacy=True)
+    put(local_store, result("home-primary", "2025-12-29 14:09:00"), legacy=True)
     config = config_for(local_store)
     report = dedupe(config, "raw", delete=True)
     assert len(report.deleted) == 1 and report.stale == [] and not report.ok
@@ -176,7 +176,7 @@ def test_dedupe_keeps_the_complete_result_the_rollup_counts_not_an_earlier_parti
             "k2": replace(result("home-primary", "2025-12-29 14:05:00", download=150.0), upload_mbps=None),
             "k3": result("home-primary", "2025-12-29 14:09:00", download=120.0),
             "k4": result("home-primary", "2025-12-29 14:11:00", download=90.0)}
-    keys = {name: put_raw(store, record, legacy=True) for name, record in rows.items()}
+    keys = {name: put(store, record, legacy=True) for name, record in rows.items()}
     (group,) = find_duplicates(store, B, "raw", tz=IST).groups
     assert group.keep == keys["k3"] and sorted(group.deletions) == sorted(keys[k] for k in ("k1", "k2", "k4"))
     reasons = {a.key: a.reason for a in group.actions}
@@ -192,8 +192,8 @@ def test_dedupe_keeps_the_complete_result_the_rollup_counts_not_an_earlier_parti
 
 
 def test_apply_never_deletes_when_the_kept_object_has_gone(local_store):
-    keep = put_raw(local_store, result("home-primary", "2025-12-29 14:02:00"), legacy=True)
-    extra = put_raw(local_store, result("home-primary", "2025-12-29 14:09:00"), legacy=True)
+    keep = put(local_store, result("home-primary", "2025-12-29 14:02:00"), legacy=True)
+    extra = put(local_store, result("home-primary", "2025-12-29 14:09:00"), legacy=True)
     plan = find_duplicates(local_store, B, "raw", tz=IST)
     assert plan.groups[0].keep == keep
     local_store.delete(B.raw, keep)                               # someone else cleaned up
@@ -209,7 +209,7 @@ def test_apply_never_deletes_when_the_kept_object_has_gone(local_store):
 
 
 def test_objects_under_a_host_folder_that_names_no_host_are_reported_as_problems(store, config_for):
-    good = put_raw(store, result("home-primary", "2025-12-29 14:01:00"))
+    good = put(store, result("home-primary", "2025-12-29 14:01:00"))
     odd = {"host=../x/year=2025/month=202512/day=20251229/hour=2025122914/minute=00/test.json",
            "host=a b/year=2025/month=202512/day=20251229/hour=2025122914/minute=00/test.json"}
     for key in odd:

@@ -24,7 +24,7 @@ from speedlab.health import (
 from speedlab.layout import raw_key, summary_key
 from speedlab.periods import parse_period
 from tests.helpers.alert_receivers import WebhookReceiver
-from tests.helpers.synthetic import make_result
+from tests.helpers.data import IN_SLOT, result
 
 IST = ZoneInfo("Asia/Kolkata")
 
@@ -66,12 +66,12 @@ def test_host_silence_and_below_expected():
     assert host_is_silent(None, now, 50)
     plan = Plan(200, 100)
     slot = at("2025-12-29 14:00")
-    assert result_below_expected(make_result("h", slot, 160, 80), plan, 0.8) is False
-    assert result_below_expected(make_result("h", slot, 159.9, 80), plan, 0.8) is True
-    assert result_below_expected(make_result("h", slot, 300, 79), plan, 0.8) is True
-    assert result_below_expected(make_result("h", slot, 10, 5), Plan(), 0.8) is None
-    assert result_below_expected(make_result("h", slot, None, failed=True), plan, 0.8) is None
-    assert result_below_expected(make_result("h", slot, 10, 5), Plan(upload_mbps=4), 0.8) is False
+    assert result_below_expected(result("h", slot + IN_SLOT, 160, 80), plan, 0.8) is False
+    assert result_below_expected(result("h", slot + IN_SLOT, 159.9, 80), plan, 0.8) is True
+    assert result_below_expected(result("h", slot + IN_SLOT, 300, 79), plan, 0.8) is True
+    assert result_below_expected(result("h", slot + IN_SLOT, 10, 5), Plan(), 0.8) is None
+    assert result_below_expected(result("h", slot + IN_SLOT, status="failed"), plan, 0.8) is None
+    assert result_below_expected(result("h", slot + IN_SLOT, 10, 5), Plan(upload_mbps=4), 0.8) is False
 
 
 def test_debounce_n_in_a_row_and_m_of_n():
@@ -129,7 +129,7 @@ class Deployment:
     def results(self, host, first, last, download=250.0, upload=120.0):
         slot = at(first)
         while slot <= at(last):
-            record = make_result(host, slot, download, upload)
+            record = result(host, slot + IN_SLOT, download, upload)
             self.store.put(self.config.buckets.raw, raw_key(host, slot, "Asia/Kolkata"), record.to_json().encode())
             slot += timedelta(minutes=15)
 
@@ -257,12 +257,12 @@ def test_health_judges_the_result_the_rollup_keeps_in_a_crowded_slot(local_store
     """Not the first ok by key order: a partial ok under the seed's name sorts before test.json."""
     from dataclasses import replace
 
-    from tests.helpers.tooldata import legacy_key
+    from tests.helpers.data import legacy_key
     with WebhookReceiver() as hook:
         d = Deployment(local_store, config_for, hook.url, tiers=[])
         d.results("home-primary", "2025-12-29 13:00", "2025-12-29 14:15")  # 250/120: above 80 % of 200/100
         slot = at("2025-12-29 14:15")
-        partial = replace(make_result("home-primary", slot, 50.0), upload_mbps=None)
+        partial = replace(result("home-primary", slot + IN_SLOT, 50.0, 25.0), upload_mbps=None)
         local_store.put("vd-speed-test", legacy_key(partial), partial.to_json().encode())
         report = d.check("2025-12-29 14:25", send_alerts=False)
     below = next(c for c in report.checks if c["check"] == "below_expected:home-primary")
@@ -300,7 +300,7 @@ def test_failed_tests_open_their_own_incident(local_store, config_for):
         for minute in ("13:45", "14:00", "14:15"):
             slot = at(f"2025-12-29 {minute}")
             local_store.put("vd-speed-test", raw_key("home-primary", slot, "Asia/Kolkata"),
-                            make_result("home-primary", slot, None, failed=True).to_json().encode())
+                            result("home-primary", slot + IN_SLOT, status="failed").to_json().encode())
         report = d.check("2025-12-29 14:20")
     assert [(a["kind"], a["check"]) for a in report.alerts] == [("incident", "tests_failing:home-primary")]
     assert "latest: no_connectivity: network unreachable" in report.alerts[0]["message"]

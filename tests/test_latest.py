@@ -9,17 +9,17 @@ import pytest
 from speedlab.errors import InvalidHostId, LayoutError
 from speedlab.latest import latest, latest_table
 from speedlab.text import format_table
+from tests.helpers.data import IST, B, put, put_summary, result
 from tests.helpers.stores import SpyStore
-from tests.helpers.tooldata import IST, B, put_raw, put_summary, result
 
 
 def _raw_store(store):
-    put_raw(store, result("home-primary", "2025-12-29 13:47:10", download=11))
-    put_raw(store, result("home-primary", "2025-12-29 14:02:10", download=12))
-    put_raw(store, result("home-primary", "2025-12-31 23:46:00", download=13))  # newest day of 2025
-    put_raw(store, result("home-primary", "2024-06-01 10:00:30", download=10))
-    put_raw(store, result("office-main", "2026-01-01 00:01:00", download=21))   # next year
-    put_raw(store, result("office-main", "2025-12-31 23:31:00", status="failed"), legacy=True)
+    put(store, result("home-primary", "2025-12-29 13:47:10", download=11))
+    put(store, result("home-primary", "2025-12-29 14:02:10", download=12))
+    put(store, result("home-primary", "2025-12-31 23:46:00", download=13))  # newest day of 2025
+    put(store, result("home-primary", "2024-06-01 10:00:30", download=10))
+    put(store, result("office-main", "2026-01-01 00:01:00", download=21))   # next year
+    put(store, result("office-main", "2025-12-31 23:31:00", status="failed"), legacy=True)
 
 
 def test_minutes_merges_hosts_newest_first(store, config_for):
@@ -45,9 +45,9 @@ def test_latest_is_each_hosts_newest_and_host_filter(store, config_for):
 
 def test_listings_are_current_not_cached(store, config_for):
     config = config_for(store)
-    put_raw(store, result("home-primary", "2025-12-29 14:02:10", download=1))
+    put(store, result("home-primary", "2025-12-29 14:02:10", download=1))
     assert [e.label for e in latest(config, "latest")] == ["2025-12-29T14:00"]
-    put_raw(store, result("home-primary", "2025-12-29 14:17:10", download=2))
+    put(store, result("home-primary", "2025-12-29 14:17:10", download=2))
     assert [e.data["download_mbps"] for e in latest(config, "latest")] == [2]
 
 
@@ -70,7 +70,7 @@ def test_summaries_newest_first_global_or_per_host(store, config_for):
 
 
 def test_unreadable_objects_are_shown_with_the_reason(store, config_for):
-    key = put_raw(store, result("home-primary", "2025-12-29 14:02:10"))
+    key = put(store, result("home-primary", "2025-12-29 14:02:10"))
     store.put(B.raw, key, b'{"schema_version": 1, ')
     put_summary(store, "hourly", "2025122914")
     store.put(B.hourly, "aggregated/year=2025/month=202512/day=20251229/hour=2025122914/speed_test_summary.json",
@@ -103,7 +103,7 @@ def test_a_summary_query_calls_unreadable_is_unreadable_in_latest_too(local_stor
 def test_walk_lists_only_the_newest_folders(local_store, config_for):
     for year in (2022, 2023, 2024, 2025):
         for month in (3, 11):
-            put_raw(local_store, result("home-primary", f"{year}-{month:02d}-10 08:01:00", download=year))
+            put(local_store, result("home-primary", f"{year}-{month:02d}-10 08:01:00", download=year))
     spy = SpyStore(local_store)
     (entry,) = latest(config_for(local_store), "latest", store=spy)
     assert entry.data["download_mbps"] == 2025 and entry.label == "2025-11-10T08:00"
@@ -122,7 +122,7 @@ def test_bad_arguments(local_store, config_for):
 
 
 def test_tables_for_people(local_store, config_for):
-    put_raw(local_store, result("home-primary", "2025-12-29 14:02:10", download=187.44))
+    put(local_store, result("home-primary", "2025-12-29 14:02:10", download=187.44, upload=93.72))
     text = latest_table(latest(config_for(local_store), "latest"))
     assert text.splitlines() == [
         "slot (local)      host          status  down Mbit/s  up Mbit/s  ping ms  object",
@@ -135,8 +135,8 @@ def test_tables_for_people(local_store, config_for):
 def test_objects_dated_after_now_are_flagged_after_the_newest_not_listed_first(local_store, config_for):
     for label in ("20251230", "20251231", "20260102", "20990101"):  # 2 January is in progress
         put_summary(local_store, "daily", label, avg_download=1.0)
-    put_raw(local_store, result("home-primary", "2025-12-31 23:46:00", download=13))
-    put_raw(local_store, result("home-primary", "2030-06-01 10:00:00", download=99))
+    put(local_store, result("home-primary", "2025-12-31 23:46:00", download=13))
+    put(local_store, result("home-primary", "2030-06-01 10:00:00", download=99))
     config = config_for(local_store)
     now = datetime(2026, 1, 2, 12, 0, tzinfo=IST)
     daily = latest(config, "daily", last=2, now=now)

@@ -29,8 +29,9 @@ from speedlab.query import (
     summary_periods,
 )
 from speedlab.store import LocalStore, S3Store
+from tests.helpers.data import IN_SLOT, result
 from tests.helpers.stores import SpyStore
-from tests.helpers.synthetic import HOSTS, B, build_store, ist, make_result, period
+from tests.helpers.synthetic import HOSTS, B, build_store, ist, period
 
 NOW = ist(2026, 1, 5, 10, 20)       # a Monday, 10:20 IST
 FIRST = ist(2025, 12, 20)
@@ -191,11 +192,11 @@ def test_cli_query_prints_the_same_rows(built, capsys, tmp_path, monkeypatch):
 def test_minute_rows_count_failed_unreadable_and_duplicate_objects(local_store, tmp_path):
     config = _config(local_store, tmp_path)
     slot = ist(2026, 1, 5, 10, 0)
-    good = make_result("home-primary", slot, 100.0)
+    good = result("home-primary", slot + IN_SLOT, 100.0, 50.0)
     local_store.put(B.raw, layout.raw_key("home-primary", slot), good.to_json().encode())
     legacy = layout.raw_slot_prefix("home-primary", slot) + layout.legacy_raw_name("ookla", 0, 1767587000)
-    local_store.put(B.raw, legacy, make_result("home-primary", slot, 900.0).to_json().encode())
-    failed = make_result("office-main", slot, None, failed=True)
+    local_store.put(B.raw, legacy, result("home-primary", slot + IN_SLOT, 900.0, 450.0).to_json().encode())
+    failed = result("office-main", slot + IN_SLOT, status="failed")
     local_store.put(B.raw, layout.raw_key("office-main", slot), failed.to_json().encode())
     bad_slot = slot - timedelta(minutes=15)
     local_store.put(B.raw, layout.raw_key("office-main", bad_slot), b'{"schema_version": 1, "host')
@@ -229,11 +230,11 @@ def test_minute_rows_keep_the_result_the_rollup_keeps(local_store, tmp_path):
         local_store.put(B.raw, layout.raw_slot_prefix(host, slot) + name, result.to_json().encode())
     legacy = layout.legacy_raw_name("ookla", 0, 1767587400)
     # home-primary: an ok test.json at +30 s and a failed catch-up run under the seed's name at +600 s
-    put("home-primary", "test.json", make_result("home-primary", slot, 180.0), 30)
-    put("home-primary", legacy, make_result("home-primary", slot, None, failed=True), 600)
+    put("home-primary", "test.json", result("home-primary", slot + IN_SLOT, 180.0, 90.0), 30)
+    put("home-primary", legacy, result("home-primary", slot + IN_SLOT, status="failed"), 600)
     # office-main: two complete results; the earlier one (test.json) counts
-    put("office-main", "test.json", make_result("office-main", slot, 400.0), 45)
-    put("office-main", legacy, make_result("office-main", slot, 20.0), 600)
+    put("office-main", "test.json", result("office-main", slot + IN_SLOT, 400.0, 200.0), 45)
+    put("office-main", legacy, result("office-main", slot + IN_SLOT, 20.0, 10.0), 600)
     at = {r["period"]: r for r in rows("minute", 1, store=local_store, config=config, now=NOW)}["202601051000"]
     assert (at["status"], at["tests"], at["failed"], at["duplicates"]) == ("ok", 2, 0, 2)
     assert (at["download_avg"], at["download_min"], at["download_max"]) == (290.0, 180.0, 400.0)

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 from speedlab import layout
 from speedlab.layout import Buckets
 from speedlab.periods import SLOT, UTC, Period, period_of, periods_between
-from speedlab.records import SpeedTestResult, TestError
+from speedlab.records import SpeedTestResult
+from tests.helpers.data import IN_SLOT, result
 
 IST = ZoneInfo("Asia/Kolkata")
 B = Buckets()
@@ -25,21 +26,6 @@ HOSTS = ("backup-location", "home-primary", "office-main")
 BASE_MBPS = {"backup-location": 60.0, "home-primary": 150.0, "office-main": 400.0}
 CONNECTION = {"backup-location": "Wi-Fi 2.4GHz", "home-primary": "Wi-Fi 5GHz", "office-main": "Ethernet"}
 PLANS = {None: (200.0, 100.0), "office-main": (500.0, 500.0)}
-
-
-def make_result(host: str, slot: datetime, download: float | None, upload: float | None = None,
-                ping: float | None = 10.0, failed: bool = False,
-                connection_type: str = "Ethernet") -> SpeedTestResult:
-    """A valid result for ``host`` in the slot starting at the aware local ``slot``."""
-    moment = slot + timedelta(minutes=2, seconds=7)
-    utc = moment.astimezone(UTC)
-    return SpeedTestResult(
-        host_id=host, engine="test", status="failed" if failed else "ok",
-        error=TestError("no_connectivity", "network unreachable") if failed else None,
-        timestamp_utc=utc.strftime("%Y-%m-%dT%H:%M:%SZ"), timestamp_local=moment.isoformat(),
-        slot=slot.isoformat(), download_mbps=None if failed else download,
-        upload_mbps=None if failed else (upload if upload is not None else download / 2),
-        ping_ms=None if failed else ping, connection_type=connection_type)
 
 
 @dataclass(frozen=True)
@@ -55,8 +41,8 @@ class Sample:
     connection_type: str
 
     def to_result(self) -> SpeedTestResult:
-        return make_result(self.host_id, self.slot_start, self.download_mbps, self.upload_mbps,
-                           self.ping_ms, failed=not self.ok, connection_type=self.connection_type)
+        return result(self.host_id, self.slot_start + IN_SLOT, self.download_mbps, self.upload_mbps, self.ping_ms,
+                      status="ok" if self.ok else "failed", connection=self.connection_type)
 
 
 def synthetic(host: str, slot: datetime, day_index: int) -> Sample | None:
