@@ -34,19 +34,20 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
 
-from .errors import ConfigError, InvalidRecord
+from .errors import InvalidRecord
 from .layout import host_in_key
 from .periods import Period, period_of
 from .records import SCHEMA_VERSION, SpeedTestResult, TierSummary, below_plan, slot_preference
+from .settings import AggregateSettings
 from .sketch import DEFAULT_ALPHA, QuantileSketch
 
-__all__ = ["METRICS", "SCALE", "Accumulator", "AggregateSettings", "HourPart", "MetricStats",
+__all__ = ["METRICS", "SCALE", "Accumulator", "HourPart", "MetricStats",
            "anomaly_threshold", "count_anomalies", "dedupe_slots", "hour_summaries",
            "hourly_parts", "hourly_summaries", "label_fields",
            "expected_slots_so_far", "merge_summaries", "quantise", "results_frame", "summary_from_accumulator"]
@@ -66,88 +67,6 @@ def quantise(value: float) -> int:
 
 def _quantise_expr(column: pl.Expr) -> pl.Expr:
     return (column * SCALE + 0.5).floor().cast(pl.Int64)
-
-
-# =========================================================================== settings
-
-@dataclass(frozen=True)
-class AggregateSettings:
-    """The ``[aggregate]`` table of ``speedlab.toml`` (every key optional).
-
-    Attributes
-    ----------
-    sketch_alpha : float
-        Relative error of percentiles (0.01 = 1 %).
-    anomaly_window_hours : int
-        Trailing window of the host's own results that defines "typical" [h].
-    anomaly_mad_factor : float
-        ``k``: a test is an anomaly below ``median - k * 1.4826 * MAD`` ...
-    anomaly_min_drop_fraction : float
-        ... and at least this fraction below the median (so a very steady link does not
-        flag a 1 % dip).
-    anomaly_min_baseline_tests : int
-        Fewer tests than this in the window: only the floor applies.
-    anomaly_floor_download_mbps : float or None
-        Any download below this is an anomaly [Mbit/s] (``None``: no floor).
-    late_data_days : int
-        How far back ``scheduler run-due`` looks for late raw results [days].
-    staleness_grace_minutes : float
-        Inputs written this close before a summary are checked against its recorded
-        provenance rather than trusted [min].
-    max_workers : int
-        Parallel store requests (bounded pool).
-    runs_in_store : bool
-        Also copy executed notebooks into the store (``runs/`` in the hourly bucket).
-    """
-
-    sketch_alpha: float = DEFAULT_ALPHA
-    anomaly_window_hours: int = 24
-    anomaly_mad_factor: float = 3.0
-    anomaly_min_drop_fraction: float = 0.25
-    anomaly_min_baseline_tests: int = 8
-    anomaly_floor_download_mbps: float | None = None
-    late_data_days: int = 35
-    staleness_grace_minutes: float = 15.0
-    max_workers: int = 16
-    runs_in_store: bool = False
-
-    @classmethod
-    def of(cls, config: Any) -> AggregateSettings:
-        """The validated ``[aggregate]`` table of ``config`` (a :class:`speedlab.config.Config`)."""
-        return cls.from_section(config.section("aggregate"))
-
-    @classmethod
-    def from_section(cls, table: Mapping[str, Any] | None) -> AggregateSettings:
-        """Validate the ``[aggregate]`` table.
-
-        Raises
-        ------
-        ConfigError
-            For an unknown key or a value of the wrong type or range.
-        """
-        table = dict(table or {})
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(table) - set(known))
-        if unknown:
-            raise ConfigError(f"[aggregate]: unknown key(s) {', '.join(unknown)}; known: "
-                              f"{', '.join(sorted(known))}")
-        positive_int = ("anomaly_window_hours", "anomaly_min_baseline_tests", "late_data_days",
-                        "max_workers")
-        for name, value in table.items():
-            if name == "runs_in_store":
-                ok = isinstance(value, bool)
-            elif name in positive_int:
-                ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
-            elif name == "anomaly_floor_download_mbps":
-                ok = value is None or (_is_number(value) and value >= 0)
-            elif name in ("sketch_alpha", "anomaly_min_drop_fraction"):
-                ok = _is_number(value) and 0 < value < 1
-            else:
-                ok = _is_number(value) and value >= 0
-            if not ok:
-                raise ConfigError(f"[aggregate] {name} = {value!r} is not valid: see "
-                                  "docs/aggregation.md for what each key takes")
-        return cls(**table)
 
 
 def _is_number(value: Any) -> bool:

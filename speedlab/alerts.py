@@ -51,12 +51,12 @@ from typing import Any, Protocol
 
 from .errors import AlertDeliveryError, ConfigError
 from .masking import mask_secrets, mask_url, url_secrets
+from .settings import FORMATS, AlertSettings, EmailSettings
 
 __all__ = ["Alert", "AlertDeliveryError", "EmailChannel", "LogChannel", "WebhookChannel",
-           "FORMATS", "channels_from_config", "deliver", "email_message", "webhook_payload",
+           "channels_from_config", "deliver", "email_message", "webhook_payload",
            "Channel", "headline"]
 
-FORMATS = ("generic", "slack", "discord", "ntfy", "gotify")
 #: Discord refuses ``content`` longer than this [characters].
 DISCORD_MAX_CHARS = 2000
 
@@ -254,56 +254,22 @@ class LogChannel:
 
 # =========================================================================== configuration
 
-def _webhook(name: str, table: dict, url_key: str = "webhook_url", format_key: str = "format") -> WebhookChannel:
-    allowed = {url_key, format_key, "topic", "token", "headers", "timeout_s"}
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(f"[alerts.webhooks.{name}]: unknown key(s) {', '.join(unknown)}; "
-                          f"known: {', '.join(sorted(allowed))}")
-    url = table.get(url_key)
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise ConfigError(f"[alerts] webhook {name}: {url_key} must be an http(s) URL")
-    fmt = table.get(format_key, "generic")
-    if fmt not in FORMATS:
-        raise ConfigError(f"[alerts] webhook {name}: format {fmt!r} is not one of {', '.join(FORMATS)}")
-    headers = table.get("headers", {})
-    if not isinstance(headers, dict):
-        raise ConfigError(f"[alerts] webhook {name}: headers must be a table of name = value")
-    return WebhookChannel(f"webhook:{name}", url, fmt, table.get("topic"), table.get("token"), headers,
-                          float(table.get("timeout_s", 10.0)))
-
-
-def _email(table: dict, env) -> EmailChannel:
-    allowed = {"smtp_host", "smtp_port", "security", "username", "password", "password_env", "from",
-               "to", "timeout_s"}
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(f"[alerts.email]: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
-    recipients = table.get("to")
-    if isinstance(recipients, str):
-        recipients = [recipients]
-    if not table.get("smtp_host") or not table.get("from") or not recipients:
-        raise ConfigError("[alerts.email] needs smtp_host, from and to")
-    security = table.get("security", "starttls")
-    if security not in ("starttls", "ssl", "none"):
-        raise ConfigError(f"[alerts.email] security = {security!r} must be starttls, ssl or none")
-    password = table.get("password")
-    if table.get("password_env"):
-        password = env.get(table["password_env"])
+def _email(settings: EmailSettings, env) -> EmailChannel:
+    password = settings.password
+    if settings.password_env:
+        password = env.get(settings.password_env)
         if password is None:
-            raise ConfigError(f"[alerts.email] password_env names {table['password_env']}, which is not set")
-    port = table.get("smtp_port", 465 if security == "ssl" else 587)
-    return EmailChannel("email", str(table["smtp_host"]), str(table["from"]), list(recipients),
-                        int(port), security, table.get("username"), password,
-                        float(table.get("timeout_s", 20.0)))
+            raise ConfigError(f"[alerts.email] password_env names {settings.password_env}, which is not set")
+    return EmailChannel("email", settings.smtp_host, settings.sender, list(settings.recipients),
+                        settings.smtp_port, settings.security, settings.username, password, settings.timeout_s)
 
 
-def channels_from_config(table: dict, log=None, env=None) -> list:
-    """The channels an ``[alerts]`` table configures (``config.section("alerts")``).
+def channels_from_config(settings: AlertSettings, log=None, env=None) -> list:
+    """The channels the ``[alerts]`` table configures (``config.alerts``, checked at load).
 
     Parameters
     ----------
-    table : dict
+    settings : AlertSettings
     log : JobLog, optional
         The log channel writes here (when ``log`` is not switched off).
     env : mapping, optional
@@ -312,25 +278,16 @@ def channels_from_config(table: dict, log=None, env=None) -> list:
     Raises
     ------
     ConfigError
-        For unknown keys, a webhook without an http(s) URL, e-mail without host/from/to.
+        When ``[alerts.email] password_env`` names a variable that is not set.
     """
     env = os.environ if env is None else env
-    allowed = {"log", "webhook_url", "webhook_format", "webhooks", "email"}
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(f"[alerts]: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
     channels: list = []
-    if table.get("log", True) and log is not None:
+    if settings.log and log is not None:
         channels.append(LogChannel(log))
-    if "webhook_url" in table:
-        channels.append(_webhook("default", {"webhook_url": table["webhook_url"],
-                                             "format": table.get("webhook_format", "generic")}))
-    for name, sub in sorted(dict(table.get("webhooks", {})).items()):
-        if not isinstance(sub, dict):
-            raise ConfigError(f"[alerts.webhooks.{name}] must be a table")
-        channels.append(_webhook(name, sub))
-    if "email" in table:
-        channels.append(_email(dict(table["email"]), env))
+    channels += [WebhookChannel(f"webhook:{w.name}", w.url, w.format, w.topic, w.token, dict(w.headers),
+                                w.timeout_s) for w in settings.webhooks]
+    if settings.email is not None:
+        channels.append(_email(settings.email, env))
     return channels
 
 

@@ -32,8 +32,15 @@ exists. Nothing needs configuring to start: the store defaults to the local fold
     download_mbps = 500
     upload_mbps = 500
 
-Other tables (``[collector]``, ``[aggregate]``, ``[dashboard]``, ``[health]``, ``[api]``) are
-read by the module that owns them through :meth:`Config.section`.
+Every other table (``[collector]``, ``[aggregate]``, ``[dashboard]``, ``[health]``, ``[api]``,
+``[alerts]``, ``[infra]``) is checked at load by its dataclass in :mod:`speedlab.settings` and
+read as ``config.<section>`` (``config.aggregate.max_workers``); an unknown table or key is
+refused with its name. (``[logs]``, once accepted and never read, is refused: job logs are
+always ``<state>/logs/<job>.jsonl``, see ``state_dir``.)
+
+A child process (a scheduler entry, Voilà and its kernels, a papermill kernel) gets the
+configuration one way: :meth:`Config.child_env`, the ``SPEEDLAB_*`` variables
+:func:`load_config` reads back.
 """
 
 from __future__ import annotations
@@ -52,11 +59,23 @@ from .errors import ConfigError, InvalidHostId, StoreUnavailable
 from .layout import Buckets, validate_host_id
 from .masking import mask_data, secret_values
 from .periods import DEFAULT_TIMEZONE, get_zone
+from .settings import (
+    AggregateSettings,
+    AlertSettings,
+    ApiSettings,
+    CollectorSettings,
+    DashboardSettings,
+    HealthSettings,
+    InfraSettings,
+)
 from .store import LocalStore, Store, check_store_url, open_store
 
 DEFAULT_STORE = "./speedlab-data"
 CONFIG_FILE = "speedlab.toml"
-SECTIONS = ("collector", "aggregate", "dashboard", "health", "api", "alerts", "infra", "logs")
+#: The tables read by one module each: name -> the dataclass that checks it (``Config.<name>``).
+SECTIONS: dict[str, Any] = {
+    "collector": CollectorSettings, "aggregate": AggregateSettings, "dashboard": DashboardSettings,
+    "health": HealthSettings, "api": ApiSettings, "alerts": AlertSettings, "infra": InfraSettings}
 
 
 @dataclass(frozen=True)
@@ -92,6 +111,14 @@ class Config:
     state_dir: str | None = None
     sections: dict[str, dict] = field(default_factory=dict)
     source: str | None = None
+    # the checked tables (made from ``sections`` by __post_init__)
+    collector: CollectorSettings = field(init=False, repr=False, compare=False)
+    aggregate: AggregateSettings = field(init=False, repr=False, compare=False)
+    dashboard: DashboardSettings = field(init=False, repr=False, compare=False)
+    health: HealthSettings = field(init=False, repr=False, compare=False)
+    api: ApiSettings = field(init=False, repr=False, compare=False)
+    alerts: AlertSettings = field(init=False, repr=False, compare=False)
+    infra: InfraSettings = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_store_url(self.store)
@@ -109,6 +136,18 @@ class Config:
                 raise ConfigError(f"[plan.hosts]: {exc}") from None
             _check_plan(plan, f"[plan.hosts.{host}]")
         _check_plan(self.plan, "[plan]")
+        unknown = sorted(set(self.sections) - set(SECTIONS))
+        if unknown:
+            raise ConfigError(f"unknown table(s) {', '.join(f'[{u}]' for u in unknown)}; "
+                              f"known: {', '.join(sorted(SECTIONS))}")
+        for name, settings in SECTIONS.items():
+            table = self.sections.get(name, {})
+            if not isinstance(table, Mapping):
+                raise ConfigError(f"{name} = {table!r} must be a table: write [{name}] and its keys on the "
+                                  "lines below")
+            checked = (InfraSettings.from_table(table, self.buckets) if settings is InfraSettings
+                       else settings.from_table(table))
+            object.__setattr__(self, name, checked)
 
     # ------------------------------------------------------------------ derived
     def open_store(self, create: bool = False) -> Store:
@@ -131,10 +170,6 @@ class Config:
     def plan_for(self, host_id: str | None) -> Plan:
         """The plan of ``host_id`` (the global plan for ``None`` or a host without its own)."""
         return self.host_plans.get(host_id, self.plan) if host_id else self.plan
-
-    def section(self, name: str) -> dict:
-        """The raw ``[name]`` table (empty if absent), for the module that owns it."""
-        return dict(self.sections.get(name, {}))
 
     @property
     def state_path(self) -> Path:

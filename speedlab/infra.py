@@ -2,7 +2,8 @@
 
 Three layers, as everywhere in speedlab:
 
-* pure builders of the *desired* state: :func:`infra_settings` (the ``[infra]`` table, checked),
+* pure builders of the *desired* state (from ``config.infra``, the ``[infra]`` table checked at
+  load by :class:`speedlab.settings.InfraSettings`):
   :func:`desired_state` (which buckets, which lifecycle rules, which versioning) and
   :func:`iam_policy` (JSON policy documents per role);
 * :func:`read_state` asks the store what exists, and :func:`diff` (pure) turns desired versus
@@ -40,87 +41,18 @@ from typing import Any
 
 from .errors import ConfigError, InfraError, InvalidHostId
 from .layout import AGGREGATED, HOSTS_PREFIX, RUNS_PREFIX, STALE_PREFIX, Buckets, raw_host_prefix, validate_host_id
+from .settings import InfraSettings
 from .store import S3Store, Store
 
-__all__ = ["InfraSettings", "BucketState", "Change", "InfraPlan", "ROLES", "infra_settings",
+__all__ = ["BucketState", "Change", "InfraPlan", "ROLES",
            "desired_state", "read_state", "diff", "plan_infra", "apply_infra", "iam_policy",
            "iam_policy_json", "normalize_rule"]
 
 RULE_PREFIX = "speedlab-"
 RAW_RULE_ID = "speedlab-raw-results"
 NONCURRENT_RULE_ID = "speedlab-noncurrent-versions"
-#: Storage classes a lifecycle rule may move raw results to, with S3's minimum age [days].
-STORAGE_CLASSES = {"STANDARD_IA": 30, "ONEZONE_IA": 30, "INTELLIGENT_TIERING": 0,
-                   "GLACIER_IR": 0, "GLACIER": 0, "DEEP_ARCHIVE": 0}
 #: Roles :func:`iam_policy` knows.
 ROLES = ("collector", "aggregator", "dashboard", "operator", "infra")
-_INFRA_KEYS = {"raw_transition_days", "raw_storage_class", "raw_expire_days", "versioning",
-               "noncurrent_expire_days"}
-
-
-# =========================================================================== settings
-
-@dataclass(frozen=True)
-class InfraSettings:
-    """The ``[infra]`` table, checked. Ages are [days]; 0 switches a rule part off."""
-
-    raw_transition_days: int = 30
-    raw_storage_class: str = "STANDARD_IA"
-    raw_expire_days: int = 0
-    versioning: tuple[str, ...] = ()
-    noncurrent_expire_days: int = 90
-
-
-def _days(table: dict, name: str, default: int) -> int:
-    value = table.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"[infra] {name} = {value!r} must be a whole number of days >= 0 "
-                          "(0 switches it off)")
-    return value
-
-
-def infra_settings(table: dict, buckets: Buckets = Buckets()) -> InfraSettings:
-    """Check the ``[infra]`` table (``config.section("infra")``) and return the settings.
-
-    Raises
-    ------
-    ConfigError
-        For unknown keys, negative ages, an unknown storage class, a transition sooner than
-        the class allows, or an expiry that does not come after the transition.
-    """
-    unknown = sorted(set(table) - _INFRA_KEYS)
-    if unknown:
-        raise ConfigError(f"[infra]: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_INFRA_KEYS))}")
-    transition = _days(table, "raw_transition_days", 30)
-    expire = _days(table, "raw_expire_days", 0)
-    noncurrent = _days(table, "noncurrent_expire_days", 90)
-    storage_class = str(table.get("raw_storage_class", "STANDARD_IA")).upper()
-    if storage_class not in STORAGE_CLASSES:
-        raise ConfigError(f"[infra] raw_storage_class = {storage_class!r} is not one of "
-                          f"{', '.join(STORAGE_CLASSES)}")
-    if transition and transition < STORAGE_CLASSES[storage_class]:
-        raise ConfigError(f"[infra] raw_transition_days = {transition}: S3 moves objects to "
-                          f"{storage_class} after {STORAGE_CLASSES[storage_class]} days at the earliest")
-    if transition and expire and expire <= transition:
-        raise ConfigError(f"[infra] raw_expire_days = {expire} must be later than raw_transition_days "
-                          f"= {transition} (or set raw_transition_days = 0)")
-    versioning = table.get("versioning", False)
-    if versioning is True:
-        names: tuple[str, ...] = tuple(sorted(set(buckets.as_dict().values())))
-    elif versioning is False:
-        names = ()
-    elif isinstance(versioning, list) and all(isinstance(v, str) for v in versioning):
-        by_tier = buckets.as_dict()
-        known = set(by_tier.values())
-        bad = [v for v in versioning if v not in by_tier and v not in known]
-        if bad:
-            raise ConfigError(f"[infra] versioning names {', '.join(bad)}: use tiers "
-                              f"({', '.join(by_tier)}) or configured bucket names")
-        wanted: list[str] = versioning
-        names = tuple(sorted({by_tier.get(v, v) for v in wanted}))
-    else:
-        raise ConfigError(f"[infra] versioning = {versioning!r} must be true, false or a list of tiers")
-    return InfraSettings(transition, storage_class, expire, names, noncurrent)
 
 
 # =========================================================================== desired state
@@ -364,7 +296,7 @@ def plan_infra(config, store: Store | None = None) -> InfraPlan:
     StoreError
         If the store cannot be read (credentials, network).
     """
-    settings = infra_settings(config.section("infra"), config.buckets)
+    settings = config.infra
     store = store or config.open_store()
     local = not isinstance(store, S3Store)
     desired = desired_state(config.buckets, settings)

@@ -223,8 +223,7 @@ def run_notebook(config, notebook: str | Path, parameters: dict, *, job: str,
                       finished.isoformat(timespec="seconds"), time.perf_counter() - clock,
                       shown, str(output), str(record), error,
                       _result_of(output) if output.exists() else None)
-    from .aggregate import AggregateSettings
-    if AggregateSettings.of(config).runs_in_store:
+    if config.aggregate.runs_in_store:
         run.store_keys = _copy_to_store(config, job, stem, output, run)
     record.write_text(json.dumps(run.to_dict(), indent=1, default=str), encoding="utf-8")
     if run.ok:

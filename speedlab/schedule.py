@@ -481,11 +481,10 @@ def schedule_collector(config, *, platform: str = "all", offset_minutes: int | N
         ``name``, ``argv``, ``every_minutes``, ``offset_minutes``, ``platform``, ``entries``
         (the chosen platform's texts) and ``installed`` (what was done).
     """
-    from .collect import CollectorSettings
     if platform not in (*PLATFORMS, "all"):
         raise ScheduleError(f"unknown platform {platform!r}: use cron, systemd, windows or all")
     if offset_minutes is None:
-        offset_minutes = CollectorSettings.from_config(config).start_offset_minutes
+        offset_minutes = config.collector.start_offset_minutes
     if offset_minutes is None:
         offset_minutes = default_offset_minutes(config.host_id)
     argv = collector_argv(config)

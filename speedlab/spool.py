@@ -42,13 +42,12 @@ from typing import Any
 
 from .errors import BucketNotFound, CredentialsInvalid, InvalidRecord, SpoolError, StoreError, StoreUnavailable
 from .records import SpeedTestResult, decode_json
+from .settings import DEFAULT_MAX_ENTRIES
 from .store import LocalStore
 
-__all__ = ["DEFAULT_MAX_ENTRIES", "FlushReport", "Spool", "SpoolError", "is_refusal",
+__all__ = ["FlushReport", "Spool", "SpoolError", "is_refusal",
            "entry_name"]
 
-#: 30 days of 15-minute results.
-DEFAULT_MAX_ENTRIES = 2880
 _TMP = LocalStore._TMP  # temporary files of an add in progress
 
 

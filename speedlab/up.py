@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .collect import CollectorSettings, collect_once
+from .collect import collect_once
 from .config import Config
 from .errors import ConfigError, ServeError, SpeedlabError, UpError
 from .joblog import JobLog
@@ -140,7 +140,7 @@ def run_up(config: Config, *, clock: Callable[[], datetime] = real_clock, rate: 
     UpError
         If the dashboard server cannot start.
     """
-    settings = CollectorSettings.from_config(config)
+    settings = config.collector
     if offset_minutes is None:
         offset_minutes = settings.start_offset_minutes
     if offset_minutes is None:

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from speedlab import layout
 from speedlab.aggregate import (
     Accumulator,
-    AggregateSettings,
     MetricStats,
     anomaly_threshold,
     count_anomalies,
@@ -29,6 +28,7 @@ from speedlab.config import Plan
 from speedlab.errors import ConfigError
 from speedlab.periods import TIERS, parse_period, period_of
 from speedlab.rollup import backfill, run_due
+from speedlab.settings import AggregateSettings
 from speedlab.sketch import DEFAULT_ALPHA, QuantileSketch
 from tests.helpers.data import IST, B, put, read_json, result
 
@@ -262,13 +262,13 @@ def test_metric_stats_round_trip_and_merge():
 
 
 def test_settings_are_validated():
-    assert AggregateSettings.from_section({"anomaly_window_hours": 48}).anomaly_window_hours == 48
+    assert AggregateSettings.from_table({"anomaly_window_hours": 48}).anomaly_window_hours == 48
     with pytest.raises(ConfigError, match="unknown key"):
-        AggregateSettings.from_section({"anomaly_window": 48})
+        AggregateSettings.from_table({"anomaly_window": 48})
     with pytest.raises(ConfigError, match="sketch_alpha"):
-        AggregateSettings.from_section({"sketch_alpha": 2})
+        AggregateSettings.from_table({"sketch_alpha": 2})
     with pytest.raises(ConfigError, match="max_workers"):
-        AggregateSettings.from_section({"max_workers": 0})
+        AggregateSettings.from_table({"max_workers": 0})
 
 
 def test_accumulator_refuses_a_broken_summary():

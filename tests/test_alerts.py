@@ -19,6 +19,7 @@ from speedlab.alerts import (
 )
 from speedlab.errors import ConfigError
 from speedlab.joblog import JobLog
+from speedlab.settings import AlertSettings
 from tests.helpers.alert_receivers import SMTPSink, WebhookReceiver
 from tests.helpers.servers import free_port
 
@@ -102,23 +103,23 @@ def test_log_channel_writes_the_job_log(tmp_path):
 
 def test_channels_from_config(tmp_path):
     log = JobLog(tmp_path, "health")
-    channels = channels_from_config({
+    channels = channels_from_config(AlertSettings.from_table({
         "webhook_url": "https://hooks.example.org/a", "webhook_format": "slack",
         "webhooks": {"phone": {"webhook_url": "https://ntfy.example.org", "format": "ntfy",
                                "topic": "home", "token": "tk"}},
         "email": {"smtp_host": "smtp.example.org", "from": "a@example.org", "to": "b@example.org",
-                  "security": "ssl", "password_env": "SMTP_PW"}}, log, env={"SMTP_PW": "pw"})
+                  "security": "ssl", "password_env": "SMTP_PW"}}), log, env={"SMTP_PW": "pw"})
     assert [c.name for c in channels] == ["log", "webhook:default", "webhook:phone", "email"]
     assert channels[1].format == "slack" and channels[2].topic == "home" and channels[2].token == "tk"
     assert (channels[3].smtp_port, channels[3].password, channels[3].recipients) == (465, "pw", ["b@example.org"])
-    assert [c.name for c in channels_from_config({"log": False}, log)] == []
+    assert [c.name for c in channels_from_config(AlertSettings.from_table({"log": False}), log)] == []
     for table, words in [({"webhook_url": "ftp://x"}, "http\\(s\\) URL"),
                          ({"webhooks": {"x": {"webhook_url": "https://x", "format": "teams"}}}, "format 'teams'"),
                          ({"email": {"smtp_host": "h"}}, "needs smtp_host, from and to"),
                          ({"email": {"smtp_host": "h", "from": "a", "to": "b", "password_env": "NOPE"}}, "not set"),
                          ({"pager": 1}, "unknown key")]:
         with pytest.raises(ConfigError, match=words):
-            channels_from_config(table, log, env={})
+            channels_from_config(AlertSettings.from_table(table), log, env={})
 
 
 def test_deliver_keeps_going_when_one_channel_fails():

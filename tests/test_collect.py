@@ -19,13 +19,14 @@ from typing import ClassVar
 import pytest
 
 from speedlab import cli, collect
-from speedlab.collect import CollectorSettings, collect_once, flush_spool, store_result
+from speedlab.collect import collect_once, flush_spool, store_result
 from speedlab.config import Config, load_config
 from speedlab.engine import classify_failure, record_from_output, run_engine
 from speedlab.errors import ConfigError, EngineFailure, InvalidRecord, SpoolError
 from speedlab.layout import legacy_raw_name, raw_key, raw_slot_prefix
 from speedlab.netinfo import ConnectionInfo
 from speedlab.records import SpeedTestResult
+from speedlab.settings import CollectorSettings
 from speedlab.store import LocalStore, S3Store
 from tests.helpers.fake_speedtest import FakeSpeedtest, QuickEngine
 from tests.helpers.servers import free_port, local_env
@@ -123,9 +124,9 @@ def test_settings_from_the_collector_table(tmp_path):
     config = Config(store=str(tmp_path), host_id="h1", sections={"collector": {
         "secure": True, "servers": [12345, 678], "timeout_s": 5, "max_test_s": 60,
         "spool_max_entries": 10, "start_offset_minutes": 4}})
-    assert CollectorSettings.from_config(config) == CollectorSettings(True, (12345, 678), 5, 60, 10, 4)
-    assert CollectorSettings.from_config(config, secure=False, servers=[9]).servers == (9,)
-    assert CollectorSettings.from_config(Config(store=str(tmp_path), host_id="h1")) == CollectorSettings()
+    assert config.collector == CollectorSettings(True, (12345, 678), 5, 60, 10, 4)
+    assert config.collector.with_overrides(secure=False, servers=[9]).servers == (9,)
+    assert Config(store=str(tmp_path), host_id="h1").collector == CollectorSettings()
 
 
 @pytest.mark.parametrize("table, words", [
@@ -135,7 +136,7 @@ def test_settings_from_the_collector_table(tmp_path):
 ])
 def test_bad_settings_are_config_errors(tmp_path, table, words):
     with pytest.raises(ConfigError, match=words):
-        CollectorSettings.from_config(Config(store=str(tmp_path), host_id="h1", sections={"collector": table}))
+        Config(store=str(tmp_path), host_id="h1", sections={"collector": table})
 
 
 def test_run_engine_overrun_cancels_and_reports_timeout():

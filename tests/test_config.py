@@ -57,7 +57,7 @@ def test_file_then_environment_then_flags(tmp_path):
     assert config.plan == Plan(200, 100) and config.below_expected_fraction == 0.7
     assert config.plan_for("home-primary") == Plan(50, 10)
     assert config.plan_for("office-main") == Plan(200, 100)
-    assert config.section("collector") == {"spool_max_entries": 100}
+    assert config.collector.spool_max_entries == 100 and config.sections["collector"] == {"spool_max_entries": 100}
     store = config.open_store()
     assert isinstance(store, S3Store) and store.endpoint_url == "http://127.0.0.1:9"
 
@@ -86,13 +86,13 @@ def test_config_show_masks_credentials_in_the_store_url_and_webhook_paths(tmp_pa
     path.write_text('[alerts]\nwebhook_url = "https://hooks.example.com/services/T0/B0/hooksecretpath"\n'
                     'webhook_format = "slack"\n[alerts.email]\nsmtp_host = "smtp.example.com"\n'
                     'from = "a@example.com"\nto = "b@example.com"\npassword = "smtp-password"\n'
-                    'password_env = "SMTP_PASSWORD_VAR"\n[api]\ntoken = "api-token-value"\n')
+                    'password_env = "SMTP_PASSWORD_VAR"\n[api]\ntoken = "api-token-value-0123"\n')
     store = ("s3://?endpoint_url=http://127.0.0.1:9&access_key_id=AKIAURLKEY"
              "&secret_access_key=url-secret-value&session_token=url-session-token")
     assert cli.main(["config", "show", "--config", str(path), "--store", store]) == 0
     out = capsys.readouterr().out
     for secret in ("AKIAURLKEY", "url-secret-value", "url-session-token", "hooksecretpath",
-                   "smtp-password", "api-token-value"):
+                   "smtp-password", "api-token-value-0123"):
         assert secret not in out, secret
     shown = json.loads(out)
     assert shown["store"] == ("s3://?endpoint_url=http://127.0.0.1:9&access_key_id=****"

@@ -126,7 +126,7 @@ def test_demo_config_has_the_plans_and_says_demo_data(tmp_path):
     assert (config.plan_for("home-primary").download_mbps, config.plan_for("office-main").upload_mbps) == (300, 100)
     backup = config.plan_for("backup-location")
     assert (backup.download_mbps, backup.upload_mbps) == (100, 20)
-    assert "demo data" in config.section("dashboard")["title"]
+    assert "demo data" in config.dashboard.title
 
 
 def test_prepare_folder_never_touches_other_data(tmp_path):

@@ -13,9 +13,7 @@ from speedlab.cli import main
 from speedlab.config import Plan
 from speedlab.errors import ConfigError
 from speedlab.health import (
-    Debounce,
     debounce,
-    health_settings,
     host_is_silent,
     result_below_expected,
     run_health,
@@ -23,6 +21,7 @@ from speedlab.health import (
 )
 from speedlab.layout import raw_key, summary_key
 from speedlab.periods import parse_period
+from speedlab.settings import Debounce, HealthSettings
 from tests.helpers.alert_receivers import WebhookReceiver
 from tests.helpers.data import IN_SLOT, result
 
@@ -97,9 +96,10 @@ def test_debounce_n_in_a_row_and_m_of_n():
 
 
 def test_settings_are_checked():
-    s = health_settings({"hosts": ["a"], "debounce": {"below_expected": {"alert_after": 3, "window": 5}}})
+    s = HealthSettings.from_table({"hosts": ["a"], "debounce": {"below_expected": {"alert_after": 3, "window": 5}}})
     assert s.hosts == ("a",) and s.debounce["below_expected"] == Debounce(3, 5, 1)
-    tests_failing = health_settings({"debounce": {"tests_failing": {"alert_after": 4}}}).debounce["tests_failing"]
+    rules = HealthSettings.from_table({"debounce": {"tests_failing": {"alert_after": 4}}}).debounce
+    tests_failing = rules["tests_failing"]
     assert tests_failing == Debounce(4, 4, 1)
     for table, words in [({"hosts": ["a/b"]}, "invalid host id"),
                          ({"tiers": ["daily", "decadely"]}, "unknown decadely"),
@@ -109,7 +109,7 @@ def test_settings_are_checked():
                          ({"debounce": {"run_failed": {"alert_after": 0}}}, "from 1 to 1000"),
                          ({"sms": 1}, "unknown key")]:
         with pytest.raises(ConfigError, match=words):
-            health_settings(table)
+            HealthSettings.from_table(table)
 
 
 # ----------------------------------------------------------------------------- a whole story

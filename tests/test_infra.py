@@ -16,10 +16,10 @@ from speedlab.infra import (
     apply_infra,
     desired_state,
     iam_policy,
-    infra_settings,
     plan_infra,
 )
 from speedlab.layout import Buckets
+from speedlab.settings import InfraSettings
 from speedlab.store import S3Store
 
 MAIN = "vd-speed-test"
@@ -49,10 +49,10 @@ def _rules(store, bucket):
 # ----------------------------------------------------------------------------- pure parts
 
 def test_settings_defaults_and_errors():
-    assert infra_settings({}) == infra_settings({"raw_transition_days": 30, "raw_expire_days": 0})
-    s = infra_settings({"raw_expire_days": 400, "versioning": ["raw", "weekly"]})
+    assert InfraSettings.from_table({}) == InfraSettings.from_table({"raw_transition_days": 30, "raw_expire_days": 0})
+    s = InfraSettings.from_table({"raw_expire_days": 400, "versioning": ["raw", "weekly"]})
     assert s.raw_expire_days == 400 and s.versioning == (MAIN, "vd-speed-test-weekly-prod")
-    assert infra_settings({"versioning": True}).versioning == tuple(sorted([MAIN, *SUMMARY_BUCKETS]))
+    assert InfraSettings.from_table({"versioning": True}).versioning == tuple(sorted([MAIN, *SUMMARY_BUCKETS]))
     for table, words in [({"raw_expire_days": 20}, "later than raw_transition_days"),
                          ({"raw_transition_days": 10}, "after 30 days at the earliest"),
                          ({"raw_storage_class": "COLD"}, "is not one of"),
@@ -62,15 +62,15 @@ def test_settings_defaults_and_errors():
                          ({"versioning": "yes"}, "must be true, false"),
                          ({"expire": 3}, "unknown key(s) expire")]:
         with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)")):
-            infra_settings(table)
+            InfraSettings.from_table(table)
     # glacier classes have no minimum age; transition off allows any expiry
-    assert infra_settings({"raw_transition_days": 0, "raw_expire_days": 5}).raw_expire_days == 5
-    settings = infra_settings({"raw_storage_class": "glacier_ir", "raw_transition_days": 1})
+    assert InfraSettings.from_table({"raw_transition_days": 0, "raw_expire_days": 5}).raw_expire_days == 5
+    settings = InfraSettings.from_table({"raw_storage_class": "glacier_ir", "raw_transition_days": 1})
     assert settings.raw_storage_class == "GLACIER_IR"
 
 
 def test_desired_state_rules_only_on_raw_prefix():
-    state = desired_state(Buckets(), infra_settings({"raw_expire_days": 400, "versioning": ["hourly"]}))
+    state = desired_state(Buckets(), InfraSettings.from_table({"raw_expire_days": 400, "versioning": ["hourly"]}))
     assert sorted(state) == sorted([MAIN, *SUMMARY_BUCKETS])
     assert state[MAIN].tiers == ("raw", "daily")
     assert state[MAIN].rules == (RAW_RULE,)
@@ -81,7 +81,7 @@ def test_desired_state_rules_only_on_raw_prefix():
                              "NoncurrentVersionExpiration": {"NoncurrentDays": 90}},)
     assert state["vd-speed-test-weekly-prod"].rules == ()  # summaries are kept
     # nothing configured to do with raw results: no raw rule at all
-    none = desired_state(Buckets(), infra_settings({"raw_transition_days": 0}))
+    none = desired_state(Buckets(), InfraSettings.from_table({"raw_transition_days": 0}))
     assert none[MAIN].rules == ()
 
 
@@ -210,7 +210,7 @@ def test_aggregator_dashboard_and_infra_policies():
     assert actions == {"s3:ListBucket", "s3:GetObject"}  # read-only
     assert all("Delete" not in a for s in agg["Statement"] if s["Sid"] != "ActOnStaleMarks" for a in s["Action"])
     from speedlab import infra as infra_module
-    from speedlab.rollup import STALE_PREFIX
+    from speedlab.layout import STALE_PREFIX
     assert infra_module.STALE_PREFIX == STALE_PREFIX  # the aggregator's marks are where it may write
     infra = iam_policy("infra")["Statement"][0]
     assert "s3:PutLifecycleConfiguration" in infra["Action"] and len(infra["Resource"]) == 5
