@@ -224,7 +224,7 @@ def test_post_aggregate_rolls_up_and_answers_in_the_seed_shape(tmp_path, capsys)
         by_cli = json.loads(capsys.readouterr().out)
         generated = {"generated_at"}  # when it ran
         assert {k: v for k, v in by_cli["result"].items() if k not in generated} == \
-            {k: v for k, v in result.items() if k not in generated}
+            {k: v for k, v in summary.items() if k not in generated}
         assert (by_cli["message"], by_cli["mode"]) == ("ok", "hourly")
         status, one = call(server.url, "POST", "/api/aggregate", mode="hourly", period="2026010509",
                            host="office-main")
