@@ -231,7 +231,7 @@ def _route_latest(ctx: ApiContext, q: Mapping[str, str]):
     from .latest import latest
     entries = latest(ctx.config, q.get("period", "latest"), _whole("last", q.get("last")),
                      q.get("host") or None, store=ctx.store, now=ctx.now)
-    return [entry.to_dict() for entry in entries]
+    return entries.to_dict()
 
 
 def _route_aggregate(ctx: ApiContext, q: Mapping[str, str]):

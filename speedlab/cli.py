@@ -19,6 +19,7 @@ from .config import Config, load_config
 from .errors import SpeedlabError
 from .layout import printable
 from .masking import mask_secrets
+from .text import entry_blocks
 
 
 def _print_json(data) -> None:
@@ -72,11 +73,7 @@ def _run_infra(args, config: Config) -> int:
         from .joblog import JobLog
         store = config.open_store(create=True)  # apply makes the store: a missing local folder too
         result = infra.apply_infra(config, store, log=JobLog.for_config(config, "infra", echo=True))
-    if args.json:
-        _print_json(result.to_dict())
-    else:
-        print(result.to_text())
-    return 0
+    return _show(args, result)
 
 
 # --------------------------------------------------------------------------- health
@@ -131,16 +128,9 @@ def _add_latest(sub, common) -> None:
     _add_host_json(parser, "one host (summaries: that host's own instead of all hosts')")
 
 
-def _answer(args, as_json, as_text) -> None:
-    """Print an answer as JSON (``--json``) or as the text for people."""
-    _print_json(as_json()) if args.json else print(as_text())
-
-
 def _run_latest(args, config: Config) -> int:
     from . import latest
-    entries = latest.latest(config, args.period, args.last, args.host)
-    _answer(args, lambda: [entry.to_dict() for entry in entries], lambda: latest.latest_table(entries))
-    return 0
+    return _show(args, latest.latest(config, args.period, args.last, args.host))
 
 
 def _add_coverage(sub, common) -> None:
@@ -155,9 +145,7 @@ def _add_coverage(sub, common) -> None:
 
 def _run_coverage(args, config: Config) -> int:
     from . import coverage
-    report = coverage.coverage(config, args.date, args.host)
-    _answer(args, lambda: report, lambda: coverage.coverage_table(report))
-    return 0
+    return _show(args, coverage.coverage(config, args.date, args.host))
 
 
 def _add_dedupe(sub, common) -> None:
@@ -174,9 +162,7 @@ def _add_dedupe(sub, common) -> None:
 
 def _run_dedupe(args, config: Config) -> int:
     from . import dedupe
-    report = dedupe.dedupe(config, args.period, args.host, delete=args.delete)
-    _answer(args, report.to_dict, lambda: dedupe.dedupe_table(report))
-    return 0 if report.ok else 1
+    return _show(args, dedupe.dedupe(config, args.period, args.host, delete=args.delete))
 
 
 def _add_logs(sub, common) -> None:
@@ -250,33 +236,8 @@ def _add_collect(sub, common) -> None:
 def _run_collect(args, config: Config) -> int:
     from . import collect
     if args.flush:
-        report = collect.flush_spool(config)
-        if args.json:
-            _print_json(report.as_dict())
-        else:
-            print(f"spool: {len(report.uploaded)} uploaded, {len(report.already_filled)} already filled, "
-                  f"{len(report.rejected)} rejected, {len(report.refused)} refused by the store, "
-                  f"{report.remaining} waiting" + (f" (store: {report.error})" if report.error else ""))
-            for path in report.rejected:
-                print(f"corrupt spool entry set aside: {path}", file=sys.stderr)
-            for path in report.refused:
-                print(f"spool entry refused by the store, set aside: {path}: {report.reasons.get(path, '')}",
-                      file=sys.stderr)
-        return 1 if report.rejected or report.refused else 0
-    outcome = collect.collect_once(config, secure=args.secure, servers=args.servers)
-    if args.json:
-        _print_json(outcome.as_dict())
-    else:
-        print(f"{outcome.status}: {outcome.message}")
-        extra = [f"{n} {what}" for n, what in ((outcome.flushed, "spooled result(s) uploaded"),
-                                               (outcome.dropped, "dropped: spool full"),
-                                               (outcome.rejected, "corrupt spool entr(y/ies) set aside"),
-                                               (outcome.refused, "spool entr(y/ies) refused by the store, set "
-                                                                 "aside")) if n]
-        if extra:
-            print("spool: " + ", ".join(extra),
-                  file=sys.stderr if outcome.dropped or outcome.rejected or outcome.refused else sys.stdout)
-    return 1 if outcome.status == "refused" else 0
+        return _show(args, collect.flush_spool(config))
+    return _show(args, collect.collect_once(config, secure=args.secure, servers=args.servers))
 
 
 def _add_schedule(sub, common) -> None:
@@ -306,8 +267,7 @@ def _run_schedule(args, config: Config) -> int:
                                  "(schtasks /Create /TN speedlab-collect /XML speedlab-collect.xml)",
              "schtasks": "Windows: one-line alternative (cannot set StartWhenAvailable)"}
     if not args.install:
-        for key, text in result["entries"].items():
-            print(f"# ---- {names[key]}\n{text.rstrip()}\n")
+        print(entry_blocks(result["entries"], names), end="")
     for line in result["installed"]:
         print(line)
     return 0
@@ -439,8 +399,7 @@ def _run_scheduler(args, config: Config) -> int:
         if args.json:
             _print_json(result)
         else:
-            for key, text in result["entries"].items():
-                print(f"# ---- {key}\n{text.rstrip()}\n")
+            print(entry_blocks(result["entries"]), end="")
         return 0
     from .adapter import run_due_command
     return _show(args, run_due_command(config, args.now, via_notebook=args.via_notebook))

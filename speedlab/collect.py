@@ -169,12 +169,38 @@ class CollectOutcome:
     message: str = ""
     spool: dict | None = None
 
-    def as_dict(self) -> dict:
+    @property
+    def ok(self) -> bool:
+        """False when the store refused this result."""
+        return self.status != "refused"
+
+    def to_dict(self) -> dict:
         """Plain data for ``--json``."""
         return {"status": self.status, "key": self.key, "message": self.message,
                 "flushed": self.flushed, "dropped": self.dropped, "rejected": self.rejected,
                 "refused": self.refused, "existing": self.existing, "spool": self.spool,
                 "record": self.record.to_dict() if self.record else None}
+
+    def _spool_line(self) -> str:
+        extra = [f"{n} {what}" for n, what in ((self.flushed, "spooled result(s) uploaded"),
+                                               (self.dropped, "dropped: spool full"),
+                                               (self.rejected, "corrupt spool entr(y/ies) set aside"),
+                                               (self.refused, "spool entr(y/ies) refused by the store, set "
+                                                              "aside")) if n]
+        return "spool: " + ", ".join(extra) if extra else ""
+
+    def _spool_trouble(self) -> bool:
+        return bool(self.dropped or self.rejected or self.refused)
+
+    def to_text(self) -> str:
+        """``status: message`` for people, and what the spool did when nothing went wrong there."""
+        line = self._spool_line()
+        return f"{self.status}: {self.message}" + (f"\n{line}" if line and not self._spool_trouble() else "")
+
+    def to_warnings(self) -> list[str]:
+        """What went wrong in the spool (dropped, set aside), for stderr."""
+        line = self._spool_line()
+        return [line] if line and self._spool_trouble() else []
 
 
 def store_result(config: Config, record: SpeedTestResult, *, store: Store | None = None,
@@ -229,7 +255,7 @@ def flush_spool(config: Config, *, store: Store | None = None, log: JobLog | Non
         log.end(f"spool flush: {len(report.uploaded)} uploaded, {len(report.already_filled)} already "
                 f"filled, {len(report.rejected)} rejected, {len(report.refused)} refused by the store, "
                 f"{report.remaining} waiting", level=level,
-                **report.as_dict())
+                **report.to_dict())
     return report
 
 
@@ -301,9 +327,9 @@ def collect_once(config: Config, *, now: datetime | None = None, engine: Callabl
     except SpoolError as exc:  # an unreadable spool must not stop today's measurement
         log.warning(f"cannot read the spool, testing anyway: {exc}")
     counts: dict[str, Any] = dict(flushed=flush.flushed, rejected=len(flush.rejected), refused=len(flush.refused),
-                                  spool=flush.as_dict())
+                                  spool=flush.to_dict())
     if flush.flushed:
-        log.info(f"uploaded {flush.flushed} spooled result(s)", **flush.as_dict())
+        log.info(f"uploaded {flush.flushed} spooled result(s)", **flush.to_dict())
 
     def done(outcome: CollectOutcome, level: str = "info") -> CollectOutcome:
         rec = outcome.record

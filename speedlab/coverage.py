@@ -48,7 +48,7 @@ from .periods import MAX_YEAR, MIN_YEAR, SLOT, SUPPORTED_DATES, Period, get_zone
 from .reader import list_hosts, read_results
 from .text import format_table
 
-__all__ = ["FutureDate", "coverage", "coverage_table", "host_coverage", "parse_day", "slots_of"]
+__all__ = ["CoverageReport", "FutureDate", "coverage", "coverage_table", "host_coverage", "parse_day", "slots_of"]
 
 UTC = timezone.utc
 
@@ -138,8 +138,20 @@ def host_coverage(day: Period, observations: Iterable[tuple[datetime, str]], now
             "problems": [{"key": key, "reason": reason} for key, reason in problems]}
 
 
+class CoverageReport(dict):
+    """:func:`coverage`'s answer: ``date``, ``timezone`` and ``hosts`` (a dict, as JSON has it)."""
+
+    def to_dict(self) -> dict:
+        """Plain data for ``--json`` and the API."""
+        return dict(self)
+
+    def to_text(self) -> str:
+        """One table of 24 hours per host (:func:`coverage_table`)."""
+        return coverage_table(self)
+
+
 def coverage(config, date: str = "yesterday", host: str | None = None,
-             now: datetime | None = None, store=None) -> dict:
+             now: datetime | None = None, store=None) -> CoverageReport:
     """The hour-by-hour coverage of one local day, for one host or every host.
 
     Parameters
@@ -189,9 +201,9 @@ def coverage(config, date: str = "yesterday", host: str | None = None,
         except (LayoutError, KeyError):
             owner = host_in_key(key) or key.split("/", 1)[0]
             problems.setdefault(owner, []).append((key, reason))
-    return {"date": f"{day.start:%Y-%m-%d}", "timezone": config.timezone,
-            "hosts": {h: host_coverage(day, observations.get(h, []), now, problems.get(h, []))
-                      for h in sorted(set(hosts) | set(problems))}}
+    return CoverageReport(date=f"{day.start:%Y-%m-%d}", timezone=config.timezone,
+                          hosts={h: host_coverage(day, observations.get(h, []), now, problems.get(h, []))
+                                 for h in sorted(set(hosts) | set(problems))})
 
 
 def coverage_table(report: dict) -> str:

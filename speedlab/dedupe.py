@@ -398,6 +398,10 @@ class DedupeReport:
                     marked_stale=self.stale, stale_error=self.stale_error)
         return data
 
+    def to_text(self) -> str:
+        """The plan and what was done, for people (:func:`dedupe_table`)."""
+        return dedupe_table(self)
+
 
 def _mark_stale(config, store: Store, groups: Sequence[DuplicateGroup]) -> tuple[list[dict], str | None]:
     """Mark the hour holding each changed slot or period start stale, so the next

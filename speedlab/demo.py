@@ -475,6 +475,11 @@ class DemoReport:
     rollup_seconds: float = 0.0
     served: int | None = None
 
+    @property
+    def ok(self) -> bool:
+        """False when a generated result was rejected or could not be written."""
+        return not (self.written.rejected or self.written.failed)
+
 
 def run_demo(store: str | os.PathLike = DEFAULT_STORE, *, days: int = DEFAULT_DAYS, seed: int = DEFAULT_SEED,
              now: datetime | None = None, tz: str = "Asia/Kolkata", serve: bool = True, port: int = 8866,

@@ -43,7 +43,7 @@ from .records import TierSummary, decode_json
 from .store import ObjectInfo, Store
 from .text import format_table
 
-__all__ = ["PERIODS", "Entry", "latest", "latest_table", "newest_raw",
+__all__ = ["PERIODS", "Entry", "LatestReport", "latest", "latest_table", "newest_raw",
            "newest_summaries"]
 
 PERIODS = ("latest", "minutes") + TIERS
@@ -183,6 +183,18 @@ def newest_summaries(store: Store, buckets: Buckets, tier: str, host_id: str | N
     return [item for _, item in found[:last]]
 
 
+class LatestReport(list):
+    """:func:`latest`'s answer: its :class:`Entry` items, newest first (a list)."""
+
+    def to_dict(self) -> list[dict]:
+        """Plain data for ``--json`` and the API: one dict per entry."""
+        return [entry.to_dict() for entry in self]
+
+    def to_text(self) -> str:
+        """A table for people (:func:`latest_table`)."""
+        return latest_table(self)
+
+
 # --------------------------------------------------------------------------- reading
 
 def _entries(store: Store, bucket: str, tier: str, found: list[tuple[str | None, str, ObjectInfo]],
@@ -216,7 +228,7 @@ def _summary_object(info: ObjectInfo, body: bytes) -> dict:
 
 
 def latest(config, period: str = "latest", last: int | None = None, host: str | None = None,
-           store: Store | None = None, now: datetime | None = None) -> list[Entry]:
+           store: Store | None = None, now: datetime | None = None) -> LatestReport:
     """The newest entries of one tier, newest first (see the module docstring).
 
     Parameters
@@ -264,10 +276,10 @@ def latest(config, period: str = "latest", last: int | None = None, host: str | 
     clock = dict(now=now, tz=config.timezone, future=future)
     if period in TIERS:
         found = newest_summaries(store, buckets, period, host, last, **clock)
-        return _entries(store, buckets.for_tier(period), period,
-                        [(host, label, info) for label, info in found], _summary_object) + \
-            _future_entries(buckets.for_tier(period), period,
-                            [(host, label, info) for label, info in future], now)
+        return LatestReport(_entries(store, buckets.for_tier(period), period,
+                                     [(host, label, info) for label, info in found], _summary_object) +
+                            _future_entries(buckets.for_tier(period), period,
+                                            [(host, label, info) for label, info in future], now))
     hosts = [host] if host else list_hosts(store, buckets)
     per_host = [newest_raw(store, buckets, h, last, **clock) for h in hosts]
     merged = [item for items in per_host for item in items]
@@ -275,10 +287,11 @@ def latest(config, period: str = "latest", last: int | None = None, host: str | 
                                   pair[0].name), reverse=True)
     if period == "minutes":
         merged = merged[:last]
-    return _entries(store, buckets.raw, "raw", [(key.host_id, key.slot_local.strftime("%Y-%m-%dT%H:%M"), info)
-                                                for key, info in merged], _raw_record) + \
+    return LatestReport(
+        _entries(store, buckets.raw, "raw", [(key.host_id, key.slot_local.strftime("%Y-%m-%dT%H:%M"), info)
+                                             for key, info in merged], _raw_record) +
         _future_entries(buckets.raw, "raw", [(key.host_id, key.slot_local.strftime("%Y-%m-%dT%H:%M"), info)
-                                             for key, info in future], now)
+                                             for key, info in future], now))
 
 
 def _future_entries(bucket: str, tier: str, found: list[tuple[str | None, str, ObjectInfo]],

@@ -86,12 +86,29 @@ class FlushReport:
         """Entries that left the spool because the store has their slot filled now."""
         return len(self.uploaded) + len(self.already_filled)
 
-    def as_dict(self) -> dict:
+    @property
+    def ok(self) -> bool:
+        """False when an entry was set aside (corrupt, or refused by the store)."""
+        return not self.rejected and not self.refused
+
+    def to_dict(self) -> dict:
         """Plain data for JSON output and logs."""
         return {"uploaded": len(self.uploaded), "already_filled": len(self.already_filled),
                 "rejected": self.rejected,
                 "refused": [{"path": path, "reason": self.reasons.get(path, "")} for path in self.refused],
                 "remaining": self.remaining, "error": self.error}
+
+    def to_text(self) -> str:
+        """One line for people."""
+        return (f"spool: {len(self.uploaded)} uploaded, {len(self.already_filled)} already filled, "
+                f"{len(self.rejected)} rejected, {len(self.refused)} refused by the store, "
+                f"{self.remaining} waiting" + (f" (store: {self.error})" if self.error else ""))
+
+    def to_warnings(self) -> list[str]:
+        """One line per entry set aside (for stderr)."""
+        return ([f"corrupt spool entry set aside: {path}" for path in self.rejected] +
+                [f"spool entry refused by the store, set aside: {path}: {self.reasons.get(path, '')}"
+                 for path in self.refused])
 
 
 def entry_name(record: SpeedTestResult) -> str:

@@ -144,7 +144,7 @@ def test_an_entry_the_store_refuses_is_set_aside_with_its_reason_and_the_rest_fl
     assert uploaded == ["2025-12-29T14:15:00+05:30", "2025-12-29T14:30:00+05:30"]
     assert (report.refused, report.rejected, report.error, report.remaining) == ([target], [], None, 0)
     assert report.reasons == {target: str(refusal)}
-    assert report.as_dict()["refused"] == [{"path": target, "reason": str(refusal)}]
+    assert report.to_dict()["refused"] == [{"path": target, "reason": str(refusal)}]
     assert spool.entries() == [] and json.loads(Path(target).read_text())["host_id"] == "office-main"
     note = json.loads(spool.reasons_log.read_text())
     assert (note["entry"], note["kind"], note["reason"]) == (foreign.name, "refused", str(refusal))
