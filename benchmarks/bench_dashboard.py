@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from speedlab import layout, query
+from speedlab import cache, layout, query, rowbuild
 from speedlab.config import load_config
 from speedlab.errors import ObjectNotFound
 from speedlab.periods import periods_between
@@ -91,7 +91,7 @@ def baseline(store, config, mode: str, days: int) -> int:
     zone = config.timezone
     found = 0
     if mode == "minute":
-        slots = query.slot_window(days, NOW, zone)
+        slots = rowbuild.slot_window(days, NOW, zone)
         for host in list_hosts(store, config.buckets):
             for day in periods_between("daily", slots[0], slots[-1], zone):
                 objects, _ = list_raw(store, config.buckets, host, day)
@@ -99,7 +99,7 @@ def baseline(store, config, mode: str, days: int) -> int:
                     store.get(config.buckets.raw, obj.info.key)
                     found += 1
         return found
-    for period in query.summary_periods(mode, days, NOW, zone):
+    for period in rowbuild.summary_periods(mode, days, NOW, zone):
         try:
             store.get(config.buckets.for_tier(mode), layout.summary_key(period))
             found += 1
@@ -115,7 +115,7 @@ def measure(name: str, store, config) -> list[tuple]:
         started = time.perf_counter()
         baseline(counting, config, mode, days)
         base_s, base_n = time.perf_counter() - started, counting.total
-        query.clear_caches()
+        cache.clear_caches()
         counting = Counting(store)
         started = time.perf_counter()
         got = query.rows(mode, days, store=counting, config=config, now=NOW)

@@ -52,7 +52,7 @@ from .store import LocalStore, S3Store, Store, open_store
 #: What a notebook calls that lives in a module importing polars, the store's client or the
 #: widgets: imported on first use (PEP 562), so ``import speedlab`` stays cheap. Name -> module.
 _LAZY = {
-    "rows": "query", "heatmap": "query", "headline": "query",
+    "rows": "query", "heatmap": "query", "headline": "rowbuild",
     "run_due": "rollup", "backfill": "rollup", "mark_stale": "stale",
     "collect_once": "collect", "find_duplicates": "dedupe", "run_health": "health",
 }

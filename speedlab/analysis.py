@@ -27,8 +27,9 @@ from datetime import datetime
 from typing import Any
 
 from .config import Config, load_config
-from .query import ALL_HOSTS, headline, heatmap_cells, parse_now, rows
+from .query import rows
 from .reader import list_hosts
+from .rowbuild import ALL_HOSTS, headline, heatmap_cells, parse_now
 from .store import Store
 
 __all__ = [

@@ -207,12 +207,13 @@ def _whole(name: str, value: str | None) -> int | None:
 
 
 def _now(ctx: ApiContext, value: str | None) -> datetime | None:
-    from .query import parse_now
+    from .rowbuild import parse_now
     return parse_now(value) if value else ctx.now
 
 
 def _route_dashboard(ctx: ApiContext, q: Mapping[str, str]):
-    from .query import DEFAULT_DAYS, check_query, rows
+    from .query import rows
+    from .rowbuild import DEFAULT_DAYS, check_query
     mode = q.get("mode", "daily")
     days_text = q.get("days")
     mode, days, host = check_query(mode, days_text if days_text is not None
@@ -306,7 +307,7 @@ def openapi_document(public: frozenset | set = frozenset()) -> dict:
     """The OpenAPI 3.0 description of the routes (pure); public routes need no token."""
     from .latest import PERIODS
     from .periods import TIERS
-    from .query import MODES
+    from .rowbuild import MODES
     host = _param("host", "a host id, or 'all' / absent for every host", {"type": "string"})
     now = _param("now", "pretend it is this moment (ISO 8601 with offset)", {"type": "string", "format": "date-time"})
     error = {"description": "invalid parameters, with the reason",
@@ -444,7 +445,7 @@ def _voila_class():
 
         def init_handlers(self) -> list:
             from .config import load_config
-            from .query import parse_now
+            from .rowbuild import parse_now
             config = load_config()
             voila_token = getattr(getattr(self, "identity_provider", None), "token", None) or None
             ctx = api_context(config, fallback_token=voila_token,

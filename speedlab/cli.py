@@ -291,7 +291,8 @@ def _add_query(sub, common) -> None:
 
 
 def _run_query(args, config: Config) -> int:
-    from .query import DEFAULT_DAYS, parse_now, rows
+    from .query import rows
+    from .rowbuild import DEFAULT_DAYS, parse_now
     days = args.days if args.days is not None else DEFAULT_DAYS[args.mode]
     _print_json(rows(args.mode, days, args.host, config=config, now=parse_now(args.now)))
     return 0

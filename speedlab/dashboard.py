@@ -48,17 +48,9 @@ from .page import (
     resolve_host,
     table_html,
 )
-from .query import (
-    ALL_HOSTS,
-    DEFAULT_DAYS,
-    MODES,
-    get_rows,
-    headline,
-    heatmap,
-    parse_now,
-    rows,
-)
+from .query import get_rows, heatmap, rows
 from .reader import list_hosts
+from .rowbuild import ALL_HOSTS, DEFAULT_DAYS, MODES, headline, parse_now
 from .settings import DashboardSettings
 from .store import Store
 

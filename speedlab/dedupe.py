@@ -60,6 +60,7 @@ from .layout import (
 from .periods import DEFAULT_TIMEZONE, TIERS, get_zone
 from .reader import RawObject, fetch_many, list_hosts, list_raw, parse_result
 from .records import SpeedTestResult, slot_preference
+from .stale import mark_stale
 from .store import Store
 from .text import format_table
 
@@ -407,7 +408,6 @@ def _mark_stale(config, store: Store, groups: Sequence[DuplicateGroup]) -> tuple
     """Mark the hour holding each changed slot or period start stale, so the next
     ``scheduler run-due`` redoes it and its day, week, month and year. Returns what was
     marked, and why marking stopped (``None`` when all went well)."""
-    from .rollup import mark_stale  # imported here: polars is not needed to plan or delete
     marked: list[dict[str, str | None]] = []
     seen = set()
     for group in groups:

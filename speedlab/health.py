@@ -58,9 +58,9 @@ from .layout import Buckets, parse_raw_key, printable, validate_host_id
 from .periods import TIERS, get_zone, parse_period, parse_timestamp, to_local
 from .reader import RawObject, list_hosts, read_objects
 from .records import SpeedTestResult, TierSummary, below_plan, slot_preference
-from .rollup import _earliest_raw  # the one walk to a deployment's first raw hour
 from .scheduler import due_at, last_due_period
 from .store import Store
+from .walk import earliest_raw_hour  # the one walk to a deployment's first raw hour (no polars)
 
 __all__ = ["CHECK_KINDS", "Debounce", "HealthSettings", "HealthReport", "CheckOutcome",
            "health_settings", "debounce", "host_is_silent", "result_below_expected",
@@ -615,7 +615,7 @@ def evaluate(config, *, now: datetime, store: Store | None = None,
     for host in hosts:
         outcomes.extend(_host_checks(config, settings, store, host, now, seen or {}))
     if settings.tiers:
-        earliest = _earliest_raw(store, config.buckets, hosts, get_zone(config.timezone))
+        earliest = earliest_raw_hour(store, config.buckets, hosts, get_zone(config.timezone))
         outcomes.extend(_tier_checks(config, settings, store, now, earliest))
     outcomes.extend(_run_checks(config, now))
     return outcomes

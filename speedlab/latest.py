@@ -38,10 +38,10 @@ from .layout import (
     validate_host_id,
 )
 from .periods import DEFAULT_TIMEZONE, SLOT, TIERS
-from .reader import fetch_many, list_hosts, parse_result
-from .records import TierSummary, decode_json
+from .reader import fetch_many, list_hosts, parse_result, parse_summary
 from .store import ObjectInfo, Store
 from .text import format_table
+from .walk import newest_objects
 
 __all__ = ["PERIODS", "Entry", "LatestReport", "latest", "latest_table", "newest_raw",
            "newest_summaries"]
@@ -103,26 +103,6 @@ class Entry:
 
 # --------------------------------------------------------------------------- listing
 
-def _walk_newest(store: Store, bucket: str, prefix: str, levels: Sequence[str], want: int,
-                 accept: Callable[[ObjectInfo], tuple | None]) -> list[tuple]:
-    """Accepted items under ``prefix``, newest folder first, stopping once ``want`` are found.
-
-    ``accept(info)`` returns ``(sort_key, item)`` or ``None``; within a listed folder items
-    come back newest first by ``sort_key``.
-    """
-    if not levels:
-        items = [item for info in store.list(bucket, prefix) if (item := accept(info)) is not None]
-        return sorted(items, key=lambda pair: pair[0], reverse=True)
-    found: list[tuple] = []
-    for child in reversed(store.list_prefixes(bucket, prefix)):
-        if not child[len(prefix):].startswith(levels[0]):
-            continue  # aggregated/host=…/ beside aggregated/year=…/
-        found.extend(_walk_newest(store, bucket, child, levels[1:], want - len(found), accept))
-        if len(found) >= want:
-            break
-    return found
-
-
 def newest_raw(store: Store, buckets: Buckets, host_id: str, last: int, *,
                now: datetime | None = None, tz=DEFAULT_TIMEZONE,
                future: list | None = None) -> list[tuple[RawKey, ObjectInfo]]:
@@ -143,7 +123,7 @@ def newest_raw(store: Store, buckets: Buckets, host_id: str, last: int, *,
             return None
         return (key.slot_local, key.epoch_s or 0, key.name), (key, info)
 
-    found = _walk_newest(store, buckets.raw, raw_host_prefix(host_id), _LEVELS["raw"], last, accept)
+    found = newest_objects(store, buckets.raw, raw_host_prefix(host_id), _LEVELS["raw"], last, accept)
     return [item for _, item in found[:last]]
 
 
@@ -178,7 +158,7 @@ def newest_summaries(store: Store, buckets: Buckets, tier: str, host_id: str | N
             return None
         return key.label, (key.label, info)
 
-    found = _walk_newest(store, buckets.for_tier(tier), summary_prefix(host_id), _LEVELS[tier],
+    found = newest_objects(store, buckets.for_tier(tier), summary_prefix(host_id), _LEVELS[tier],
                          last, accept)
     return [item for _, item in found[:last]]
 
@@ -221,9 +201,11 @@ def _raw_record(info: ObjectInfo, body: bytes) -> dict:
 
 
 def _summary_object(info: ObjectInfo, body: bytes) -> dict:
-    """The decoded summary if it passes the one validity rule (query and the rollup use it too)."""
-    data = decode_json(body, info.key)
-    TierSummary.from_dict(data, info.key)  # raises InvalidRecord: the entry is shown unreadable
+    """The decoded summary if it passes the one validity rule (:func:`speedlab.reader.parse_summary`,
+    which query and the rollup use too); else InvalidRecord: the entry is shown unreadable."""
+    data, why = parse_summary(body, info.key)
+    if data is None:
+        raise InvalidRecord(str(why))
     return data
 
 

@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from .charts import GAP_COLORS
-from .query import ALL_HOSTS, DEFAULT_DAYS, MAX_DAYS, MODES, QueryError, check_query
+from .errors import QueryError
+from .rowbuild import ALL_HOSTS, DEFAULT_DAYS, MAX_DAYS, MODES, check_query
 
 __all__ = [
     "DEFAULT_MODE", "LEGEND", "MODE_LABELS", "PERIOD_CHOICES", "STYLE", "Selection", "TABLE_COLUMNS", "UNITS",

@@ -1,35 +1,58 @@
 """Reading what the collectors and aggregators wrote: hosts, raw results, summaries.
 
 The one home for "which objects hold this period's data, fetch them in parallel, validate
-them". Nothing here computes statistics. Bad objects never stop a read: each one is returned
-in ``rejected`` with its key and the reason, so callers can count and log them.
+them": every read and listing of results and summaries (the rollup's, the dashboard's, the
+operator tools'), and the one decision whether a stored summary is usable
+(:func:`parse_summary`). Partition walks live beside it in :mod:`speedlab.walk`. Nothing here
+computes statistics or writes. Bad objects never stop a read: each one is returned in
+``rejected`` with its key and the reason, so callers can count and log them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from os.path import commonprefix
+from zoneinfo import ZoneInfo
 
 from .errors import InvalidHostId, InvalidRecord, LayoutError, ObjectNotFound, StoreUnavailable
 from .layout import (
+    GLOBAL_SUMMARY_YEARS_PREFIX,
     HOSTS_PREFIX,
+    STALE_PREFIX,
+    SUMMARY_NAME,
     Buckets,
     RawKey,
     host_of_prefix,
+    hour_in_key,
     parse_raw_key,
+    parse_stale_marker_key,
+    parse_summary_key,
     raw_host_prefix,
     raw_period_prefix,
+    summary_dir,
     summary_key,
     validate_host_id,
 )
-from .periods import Period
-from .records import SpeedTestResult, decode_json
+from .periods import Period, periods_between
+from .records import SpeedTestResult, TierSummary, decode_json
 from .store import ObjectInfo, Store
+
+__all__ = ["MAX_WORKERS", "RawObject", "RawRead", "SummaryCheck", "SummaryRead", "count_raw_hours",
+           "fetch_many", "list_global_summaries", "list_hosts", "list_modified", "list_raw",
+           "list_raw_hours", "list_stale_markers", "list_summary_keys", "parse_result", "parse_summary",
+           "read_objects", "read_results", "read_summaries", "read_summary_objects"]
 
 #: Parallel GETs per read (the store's connection pool is sized to match).
 MAX_WORKERS = 16
+
+#: A caller's own condition on a summary, beyond the contract: ``check(data, key)`` raises
+#: :class:`~speedlab.errors.InvalidRecord` (or ``TypeError``/``ValueError``/...) when unmet. The
+#: rollup's: the summary can be merged at its sketch ``alpha``.
+SummaryCheck = Callable[[dict, str], object]
 
 
 @dataclass
@@ -190,6 +213,78 @@ def read_objects(store: Store, buckets: Buckets, objects: Sequence[RawObject],
     return out
 
 
+# ------------------------------------------------------------------------------- summaries
+
+def parse_summary(body: bytes, key: str, check: SummaryCheck | None = None
+                  ) -> tuple[dict, None] | tuple[None, str]:
+    """The one validity decision of a stored summary: the dashboard, the rollup and ``latest``
+    all read summaries through it.
+
+    A summary is usable when it is JSON, a JSON object, keeps
+    :meth:`~speedlab.records.TierSummary.from_dict`'s rules (schema version, field types,
+    counts that are not negative, ...) and passes the caller's ``check``, if any.
+
+    Returns
+    -------
+    (data, None) or (None, reason)
+        The decoded summary, or why it cannot be used, naming ``key``. Never raises for bad
+        content.
+    """
+    try:
+        data = decode_json(body, key)
+        TierSummary.from_dict(data, key)
+        if check is not None:
+            check(data, key)
+    except InvalidRecord as exc:
+        return None, str(exc)
+    except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as exc:
+        return None, f"not a usable summary in {key}: {type(exc).__name__}: {exc}"
+    return data, None
+
+
+@dataclass
+class SummaryRead:
+    """The outcome of reading summaries by key; a key in none of the three has no summary.
+
+    Attributes
+    ----------
+    found : dict
+        key -> the usable summary (decoded JSON object).
+    rejected : dict
+        key -> why its content is unusable (:func:`parse_summary`).
+    failed : dict
+        key -> the exception the store raised reading it (not :class:`ObjectNotFound`).
+    """
+
+    found: dict[str, dict] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, Exception] = field(default_factory=dict)
+
+
+def read_summary_objects(store: Store, bucket: str, keys: Sequence[str], check: SummaryCheck | None = None,
+                         max_workers: int = MAX_WORKERS, executor: Executor | None = None) -> SummaryRead:
+    """GET the summaries at ``keys`` in parallel and judge each with :func:`parse_summary`.
+
+    Raises
+    ------
+    StoreUnavailable
+        When every request failed that way (see :func:`fetch_many`).
+    """
+    out = SummaryRead()
+    for key, body in fetch_many(store, bucket, list(keys), max_workers, executor).items():
+        if isinstance(body, ObjectNotFound):
+            continue
+        if isinstance(body, Exception):
+            out.failed[key] = body
+            continue
+        data, why = parse_summary(body, key, check)
+        if data is not None:
+            out.found[key] = data
+        else:
+            out.rejected[key] = str(why)
+    return out
+
+
 def read_summaries(store: Store, buckets: Buckets, periods: Sequence[Period],
                    host_id: str | None = None, max_workers: int = MAX_WORKERS
                    ) -> tuple[dict[str, dict], list[tuple[str, str]]]:
@@ -198,26 +293,113 @@ def read_summaries(store: Store, buckets: Buckets, periods: Sequence[Period],
     Returns
     -------
     (summaries, rejected)
-        ``summaries`` maps period label -> decoded JSON object for the periods that have one;
-        missing summaries are simply absent; ``rejected`` lists corrupt ones with the reason.
+        ``summaries`` maps period label -> decoded JSON object for the periods that have a
+        usable one (:func:`parse_summary`); missing summaries are simply absent; ``rejected``
+        lists unusable or unreadable ones with the reason.
     """
     if not periods:
         return {}, []
     tier = periods[0].tier
     keys = {summary_key(p, host_id): p.label for p in periods}
-    bodies = fetch_many(store, buckets.for_tier(tier), list(keys), max_workers)
-    found, rejected = {}, []
-    for key, body in bodies.items():
-        if isinstance(body, ObjectNotFound):
+    read = read_summary_objects(store, buckets.for_tier(tier), list(keys), max_workers=max_workers)
+    rejected = [(key, f"could not read: {read.failed[key]}" if key in read.failed else read.rejected[key])
+                for key in keys if key in read.failed or key in read.rejected]
+    return {keys[key]: data for key, data in read.found.items()}, rejected
+
+
+# ------------------------------------------------------------------------------- inventories
+
+def list_raw_hours(store: Store, buckets: Buckets, host: str, day: Period, labels: set[str]
+                   ) -> tuple[dict[str, list[RawObject]], dict[tuple[str, str], list[ObjectInfo]],
+                              dict[str, list[tuple[str, str]]]]:
+    """One listing of ``host``'s raw objects of ``day``, kept for the hours in ``labels``.
+
+    Returns
+    -------
+    (objects, infos, rejected)
+        By hour label: the objects whose key follows the layout; by ``(label, host)`` every
+        object listed in the hour (the rollup's provenance counts them all); by label the keys
+        outside the layout, with the reason.
+    """
+    objects: dict[str, list[RawObject]] = defaultdict(list)
+    infos: dict[tuple[str, str], list[ObjectInfo]] = defaultdict(list)
+    rejected: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for info in store.list(buckets.raw, raw_period_prefix(host, day)):
+        label = hour_in_key(info.key)
+        if label is None or label not in labels:
             continue
-        if isinstance(body, Exception):
-            rejected.append((key, f"could not read: {body}"))
-            continue
+        infos[(label, host)].append(info)
         try:
-            data = decode_json(body, key)
-            if not isinstance(data, dict):
-                raise InvalidRecord(f"summary must be a JSON object in {key}")
-            found[keys[key]] = data
-        except InvalidRecord as exc:
-            rejected.append((key, str(exc)))
-    return found, rejected
+            objects[label].append(RawObject(info, parse_raw_key(info.key)))
+        except (LayoutError, InvalidHostId) as exc:
+            rejected[label].append((info.key, str(exc)))
+    return objects, infos, rejected
+
+
+def count_raw_hours(store: Store, buckets: Buckets, hosts: Sequence[str], start: datetime,
+                    now: datetime, zone: str | ZoneInfo) -> dict[str, tuple[int, datetime]]:
+    """Raw objects per hour label (all hosts) in the months from ``start`` to ``now``:
+    ``label -> (how many, the newest modified time)`` (listings only, 8 in parallel)."""
+    counts: Counter = Counter()
+    newest: dict[str, datetime] = {}
+    months = periods_between("monthly", start, now, zone)
+
+    def listing(item):
+        host, month = item
+        return list(store.list(buckets.raw, raw_period_prefix(host, month)))
+    jobs = [(h, m) for h in hosts for m in months]
+    with ThreadPoolExecutor(max(1, min(8, len(jobs)))) as pool:
+        for infos in pool.map(listing, jobs):
+            for info in infos:
+                label = hour_in_key(info.key)
+                if label is None:
+                    continue
+                counts[label] += 1
+                if label not in newest or info.modified > newest[label]:
+                    newest[label] = info.modified
+    return {label: (counts[label], newest[label]) for label in counts}
+
+
+def list_global_summaries(store: Store, bucket: str, tier: str) -> dict[str, datetime]:
+    """The all-hosts ``tier`` summaries in ``bucket``: period label -> modified time."""
+    out = {}
+    for info in store.list(bucket, GLOBAL_SUMMARY_YEARS_PREFIX):
+        try:
+            parsed = parse_summary_key(info.key)
+        except (LayoutError, InvalidHostId):
+            continue
+        if parsed.tier == tier and parsed.host_id is None and parsed.name == SUMMARY_NAME:
+            out[parsed.label] = info.modified
+    return out
+
+
+def list_summary_keys(store: Store, bucket: str, period: Period, host_id: str | None = None) -> list[str]:
+    """Every key under ``period``'s summary folder of ``host_id`` (a month's folder holds its
+    ``day=``/``hour=`` folders)."""
+    return [info.key for info in store.list(bucket, summary_dir(period, host_id))]
+
+
+def list_modified(store: Store, bucket: str, keys: Iterable[str]) -> dict[str, datetime]:
+    """The modified time of each of ``keys`` that exists (one listing per top-level folder
+    group of the keys, not one request per key)."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for key in keys:
+        groups["/".join(key.split("/")[:3])].append(key)
+    wanted = set(k for g in groups.values() for k in g)
+    out = {}
+    for group in groups.values():
+        for info in store.list(bucket, commonprefix(group)):  # noqa: RUF071 - a string prefix to list
+            if info.key in wanted:
+                out[info.key] = info.modified
+    return out
+
+
+def list_stale_markers(store: Store, buckets: Buckets) -> list[tuple[str, str]]:
+    """The stale markers in the hourly bucket: ``(key, hour label)`` (the label as written,
+    still to be checked); keys under ``stale/`` that name no hour are left out."""
+    found = []
+    for info in store.list(buckets.hourly, STALE_PREFIX):
+        label = parse_stale_marker_key(info.key)
+        if label is not None:
+            found.append((info.key, label))
+    return found

@@ -31,7 +31,7 @@ whose due time has passed (:func:`due_periods`) is due when
   written *after* the summary makes it stale; one written shortly *before* it (within
   ``grace``: it may have arrived while the rollup was running) is checked against the
   provenance the summary recorded (``source_objects``, ``source_max_modified``);
-* **marked**: :func:`speedlab.rollup.mark_stale` left a marker on the hour;
+* **marked**: :func:`speedlab.stale.mark_stale` left a marker on the hour;
 * **its children are due**: a re-aggregated hour makes its day due again, a day its week
   and month, a month its year (when those are themselves due by the schedule).
 

@@ -22,7 +22,7 @@ from .bundled import dashboard_notebook
 from .config import Config
 from .errors import ServeError
 from .joblog import JobLog
-from .query import parse_now
+from .rowbuild import parse_now
 
 __all__ = [
     "SERVER_NOISE", "VOILA_TEMPLATE", "launch", "notebook_path", "relay_server_output", "serve", "stop",

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 import pytest
 
 from speedlab import analysis
-from speedlab.query import ROW_FIELDS
+from speedlab.rowbuild import ROW_FIELDS
 
 
 def row(start: str, download=None, upload=None, ping=None, tests=None, *, mode="daily", status=None,
         failed=0, plan=(None, None), below=None, complete=True, connection="Ethernet", host="all"):
-    """A dashboard row (the keys of query.ROW_FIELDS) starting at local ``start``."""
+    """A dashboard row (the keys of rowbuild.ROW_FIELDS) starting at local ``start``."""
     r = dict.fromkeys(ROW_FIELDS)
     begin = datetime.fromisoformat(start)
     has = download is not None or upload is not None

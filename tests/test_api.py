@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from speedlab import query
+from speedlab import cache
 from speedlab.api import ROUTES, api_context, handle, openapi_document
 from speedlab.cli import main
 from speedlab.config import load_config
@@ -75,7 +75,7 @@ def test_dashboard_equals_speedlab_query(deployment, capsys):
         status, body = call(server.url, "GET", "/api/dashboard", mode=mode, days=days, host=host,
                             now=NOW.isoformat())
         assert status == 200
-        query.clear_caches()
+        cache.clear_caches()
         expected = cli_json(capsys, "query", "--config", str(toml), "--mode", mode, "--days", str(days),
                             "--host", host, "--now", NOW.isoformat())
         assert body == expected and len(body) == days * (96 if mode == "minute" else 1)

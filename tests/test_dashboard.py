@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from speedlab import layout, query
+from speedlab import cache, layout, query, rowbuild
 from speedlab.cli import main
 from speedlab.config import Plan, load_config
 from speedlab.dashboard import App, charts
@@ -36,7 +36,7 @@ def site(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def fresh_caches():
-    query.clear_caches()
+    cache.clear_caches()
     yield
 
 
@@ -265,12 +265,12 @@ def test_an_app_given_no_store_says_so_instead_of_starting_for_good():
 # ---------------------------------------------------------------------------- pure HTML and charts
 
 def test_table_and_headline_html_show_missing_values_as_dashes():
-    row = dict.fromkeys(query.ROW_FIELDS)
+    row = dict.fromkeys(rowbuild.ROW_FIELDS)
     row.update(period="20260101", date_ist_str="2026-01-01", status="missing", tests=0, failed=0,
                coverage_pct=0.0, error=None)
     html = table_rows_of(table_html([row]))
     assert html == [["2026-01-01", "—", "—", "—", "—", "—", "0", "0", "0.0", "—", "—", "—", "missing"]]
-    stats = query.headline([dict(row, rejected=0, download_count=0, upload_count=0, ping_count=0)])
+    stats = rowbuild.headline([dict(row, rejected=0, download_count=0, upload_count=0, ping_count=0)])
     text = headline_html(stats)
     assert "Download avg</div><div class=\"value\">—" in text and "no plan" in text
 

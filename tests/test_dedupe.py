@@ -113,12 +113,12 @@ def test_delete_removes_exactly_the_extras_and_marks_stale(store, config_for):
 
 
 def test_a_failed_stale_mark_is_reported_not_hidden(local_store, config_for, monkeypatch):
-    from speedlab import rollup
+    from speedlab import dedupe as dedupe_module
     from speedlab.errors import StoreUnavailable
 
     def refuse(*args, **kwargs):
         raise StoreUnavailable("hourly bucket unreachable")
-    monkeypatch.setattr(rollup, "mark_stale", refuse)
+    monkeypatch.setattr(dedupe_module, "mark_stale", refuse)
     put(local_store, result("home-primary", "2025-12-29 14:02:00"), legacy=True)
     put(local_store, result("home-primary", "2025-12-29 14:09:00"), legacy=True)
     config = config_for(local_store)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from speedlab import layout, query
+from speedlab import layout, query, rowbuild
 from speedlab.config import load_config
 from speedlab.coverage import coverage
 from speedlab.dedupe import dedupe
@@ -93,7 +93,7 @@ def _summaries(store) -> dict[tuple[str, str], dict]:
 def _rows(store, config) -> dict[tuple[str, str], list[dict]]:
     return {(mode, host): query.rows(mode, QUERY_DAYS[mode], host, store=store, config=config,
                                      now=NOW, force_refresh=True)
-            for mode in query.MODES for host in ("all",) + (HOSTS if mode != "minute" else ())}
+            for mode in rowbuild.MODES for host in ("all",) + (HOSTS if mode != "minute" else ())}
 
 
 def _coverage(store, config) -> dict[str, dict]:

@@ -11,23 +11,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from speedlab import layout, query
+from speedlab import layout, rowbuild
+from speedlab.cache import DataCache, cache_for, cache_key, clear_caches
 from speedlab.cli import main
 from speedlab.config import Plan, load_config
 from speedlab.counting import CountingStore
+from speedlab.errors import QueryError
 from speedlab.joblog import JobLog
-from speedlab.query import (
-    DataCache,
-    QueryError,
-    cache_for,
-    check_query,
-    get_rows,
-    headline,
-    heatmap,
-    rows,
-    slot_window,
-    summary_periods,
-)
+from speedlab.query import get_rows, heatmap, rows
+from speedlab.rowbuild import check_query, headline, slot_window, summary_periods
 from speedlab.store import LocalStore, S3Store
 from tests.helpers.data import IN_SLOT, result
 from tests.helpers.stores import SpyStore
@@ -43,9 +35,9 @@ PLANS = dict(plan=Plan(200.0, 100.0), host_plans={"office-main": Plan(500.0, 500
 
 @pytest.fixture(autouse=True)
 def fresh_caches():
-    query.clear_caches()
+    clear_caches()
     yield
-    query.clear_caches()
+    clear_caches()
 
 
 def _config(store, tmp, **extra):
@@ -314,7 +306,7 @@ def test_cache_entries_expire_after_the_ttl():
     clock[0] += 0.1
     assert cache.get_or_load("daily_all_daily_7", lambda: loads.append(1) or ["new"]) == (["new"], False)
     assert len(loads) == 2 and (cache.hits, cache.misses) == (1, 2)
-    assert query.cache_key("daily", "home-primary", "daily", 30) == "daily_home-primary_daily_30"
+    assert cache_key("daily", "home-primary", "daily", 30) == "daily_home-primary_daily_30"
 
 
 def test_store_reads_run_in_parallel_on_a_bounded_pool(local_store, tmp_path):
@@ -384,7 +376,7 @@ def test_windows_follow_local_days_iso_weeks_and_months():
 
 
 def _row(**values):
-    row = dict.fromkeys(query.ROW_FIELDS)
+    row = dict.fromkeys(rowbuild.ROW_FIELDS)
     row.update(tests=0, failed=0, rejected=0, status="ok", download_count=0, upload_count=0, ping_count=0)
     row.update(values)
     return row

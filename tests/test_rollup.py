@@ -13,7 +13,8 @@ from speedlab.adapter import envelope
 from speedlab.cli import main
 from speedlab.errors import SpeedlabError, StoreUnavailable
 from speedlab.periods import parse_period
-from speedlab.rollup import aggregate, backfill, mark_stale, rollup, run_due
+from speedlab.rollup import aggregate, backfill, rollup, run_due
+from speedlab.stale import mark_stale
 from speedlab.store import LocalStore, S3Store
 from tests.helpers.data import IST, B, put, read_json, result, series
 

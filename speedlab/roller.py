@@ -1,0 +1,533 @@
+"""The roller: rolls up a list of periods in order (:class:`Roller`), and the session that runs
+it (a counting store, the job log, the report).
+
+Reads go through :mod:`speedlab.reader` (listings, parallel GETs, the one validity decision of
+a summary, here with the rollup's own condition :func:`mergeable`); statistics are
+:mod:`speedlab.aggregate`'s; this module decides what to read in which order, what to keep in
+memory, and writes the summaries. The public functions are :mod:`speedlab.rollup`'s.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from .aggregate import Accumulator, anomaly_threshold, hour_summaries, hourly_parts, merge_summaries
+from .counting import CountingStore
+from .errors import BucketNotFound, InvalidRecord, SpeedlabError, StoreUnavailable
+from .joblog import JobLog
+from .layout import HOSTS_PREFIX, raw_hour_label, summary_key
+from .periods import CHILD_TIER, TIERS, Period, children, get_zone, parse_period, period_of, periods_between
+from .reader import (
+    RawObject,
+    SummaryCheck,
+    fetch_many,
+    list_hosts,
+    list_modified,
+    list_raw_hours,
+    list_summary_keys,
+    read_objects,
+    read_summary_objects,
+)
+from .records import TierSummary, decode_json
+from .scheduler import PlanItem
+from .settings import AggregateSettings
+from .sketch import QuantileSketch
+from .store import ObjectInfo, Store
+from .text import rollup_line
+from .walk import earliest_raw_hour
+
+__all__ = ["TIER_RANK", "Roller", "RollupReport", "utc_now", "mergeable", "open_session", "require_raw_bucket",
+           "run_logged"]
+
+UTC = timezone.utc
+#: Finest tier first: the order periods ending together are rolled up in.
+TIER_RANK = {tier: i for i, tier in enumerate(TIERS)}
+#: How long finished periods stay in the in-memory cache, by tier (children of later work).
+_KEEP = {"hourly": timedelta(hours=49), "daily": timedelta(days=40), "weekly": timedelta(0),
+         "monthly": timedelta(days=370), "yearly": timedelta(0)}
+
+
+# =========================================================================== report
+
+@dataclass
+class RollupReport:
+    """What a rollup, backfill or run-due did.
+
+    Attributes
+    ----------
+    items : list of dict
+        One per period rolled up: ``tier``, ``period``, ``reason``, ``records``,
+        ``rejected``, ``hosts``.
+    summaries : dict
+        ``(tier, label) -> {host_id or None: TierSummary}`` for the periods rolled up.
+    rejected : list of (key, reason)
+        Every input skipped as bad data.
+    replaced : list of (key, reason)
+        Every input summary found unusable (not a JSON object, wrong types, negative
+        counts, ...) and therefore rolled up again from its own inputs.
+    results_read : int
+        Raw results read and validated.
+    requests : dict
+        Store requests by kind (``get``, ``put``, ``list``, ``list_pages``, ...).
+    seconds : float
+        Wall time.
+    clamped : dict or None
+        Backfill only: ``from``, ``to`` and a ``message`` when the range asked for reached
+        before the earliest raw result or after now (see :func:`backfill`).
+    """
+
+    items: list[dict] = field(default_factory=list)
+    summaries: dict[tuple[str, str], dict[str | None, TierSummary]] = field(default_factory=dict)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    replaced: list[tuple[str, str]] = field(default_factory=list)
+    results_read: int = 0
+    requests: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    plan: list[dict] = field(default_factory=list)
+    markers_cleared: int = 0
+    clamped: dict | None = None
+
+    @property
+    def periods(self) -> int:
+        """How many periods were rolled up."""
+        return len(self.items)
+
+    def to_dict(self) -> dict:
+        """Plain data for ``--json`` (without the summaries themselves)."""
+        by_tier = Counter(item["tier"] for item in self.items)
+        return {"periods": self.periods, "by_tier": {t: by_tier[t] for t in TIERS if by_tier[t]},
+                "results_read": self.results_read, "rejected": len(self.rejected),
+                "requests": dict(self.requests), "seconds": round(self.seconds, 3),
+                "markers_cleared": self.markers_cleared,
+                "replaced_summaries": [{"key": k, "reason": why} for k, why in self.replaced],
+                **({"clamped": self.clamped} if self.clamped else {}), "items": self.items}
+
+    def to_text(self) -> str:
+        """One line for people: ``3 period(s) rolled up (hourly 2, daily 1); 0 bad object(s) skipped``."""
+        return rollup_line(self.to_dict())
+
+
+# =========================================================================== the roller
+
+def mergeable(alpha: float) -> SummaryCheck:
+    """The rollup's condition on an input summary beyond the contract
+    (:func:`speedlab.reader.parse_summary` applies it): it reads back into mergeable form at the
+    configured sketch ``alpha`` (:meth:`speedlab.aggregate.Accumulator.from_summary`)."""
+    def check(data: dict, key: str) -> None:
+        Accumulator.from_summary(data, alpha, key)
+    return check
+
+
+def utc_now(now: datetime | None) -> datetime:
+    """``now`` (default the clock) in UTC."""
+    return (now or datetime.now(UTC)).astimezone(UTC)
+
+
+class Roller:
+    """Rolls up a list of periods in order, batching reads and caching what it wrote."""
+
+    def __init__(self, config, store: CountingStore, log: JobLog, now: datetime,
+                 settings: AggregateSettings, progress=None) -> None:
+        self.config = config
+        self.store = store
+        self.log = log
+        self.now = now
+        self.settings = settings
+        self.zone = get_zone(config.timezone)
+        self.buckets = config.buckets
+        self.progress = progress
+        self.report = RollupReport()
+        #: (tier, label, host) -> (end_utc, summary dict) for summaries read or written
+        self.cache: dict[tuple[str, str, str | None], tuple[datetime, dict]] = {}
+        #: per-host hourly summary folders listed (host, month label), and the keys found
+        self.listed_months: set[tuple[str, str]] = set()
+        self.existing: set[str] = set()
+        self.sketches: dict[tuple[str, str], QuantileSketch | None] = {}
+        self.done: set[tuple[str, str]] = set()
+        self._hosts: list[str] | None = None
+        self._earliest: list[datetime | None] = []
+        self._common = dict(plan_for=config.plan_for, fraction=config.below_expected_fraction,
+                            timezone=config.timezone, now=now)
+        #: one bounded pool for every parallel request of the run (threads start once)
+        self.pool = ThreadPoolExecutor(settings.max_workers, thread_name_prefix="speedlab-rollup")
+
+    # ------------------------------------------------------------------ helpers
+    def hosts(self) -> list[str]:
+        if self._hosts is None:
+            self._hosts = list_hosts(self.store, self.buckets)
+        return self._hosts
+
+    def earliest(self) -> datetime | None:
+        """The start of the earliest hour with raw data (periods before it need no summary)."""
+        if not self._earliest:
+            self._earliest.append(earliest_raw_hour(self.store, self.buckets, self.hosts(), self.zone))
+        return self._earliest[0]
+
+    def _pool_map(self, fn, items: Sequence) -> list:
+        if len(items) <= 1:
+            return [fn(item) for item in items]
+        return list(self.pool.map(fn, items))
+
+    def close(self) -> None:
+        """Stop the worker threads."""
+        self.pool.shutdown(wait=True)
+
+    def _put_many(self, writes: Sequence[tuple[str, str, bytes]]) -> None:
+        def put(item):
+            bucket, key, data = item
+            self.store.put(bucket, key, data)
+        self._pool_map(put, writes)
+
+    def _remember(self, tier: str, period: Period, host: str | None, data: dict) -> None:
+        self.cache[(tier, period.label, host)] = (period.end_utc, data)
+
+    def _evict(self, moment: datetime) -> None:
+        for cache_key in [k for k, (end, _) in self.cache.items() if end < moment - _KEEP[k[0]]]:
+            del self.cache[cache_key]
+        old = moment - _KEEP["hourly"]
+        for sketch_key in [k for k in self.sketches
+                           if parse_period("hourly", k[1], self.zone).end_utc < old]:
+            del self.sketches[sketch_key]
+
+    def _finish_item(self, period: Period, reason: str, summaries: dict[str | None, TierSummary],
+                     rejected: list[tuple[str, str]]) -> None:
+        for key, why in rejected:
+            self.log.warning(f"skipped bad object {key}: {why}", key=key, tier=period.tier,
+                             period=period.label)
+        self.report.rejected.extend(rejected)
+        whole = summaries[None]
+        self.report.items.append({"tier": period.tier, "period": period.label, "reason": reason,
+                                  "records": whole.records_aggregated,
+                                  "rejected": whole.get("rejected_records", 0),
+                                  "hosts": whole.get("hosts", [])})
+        self.report.summaries[(period.tier, period.label)] = summaries
+        self.done.add((period.tier, period.label))
+        if self.progress is not None:
+            self.progress.update(1)
+
+    @staticmethod
+    def _provenance(summary: TierSummary, infos: Sequence[ObjectInfo | datetime]) -> TierSummary:
+        times = [i.modified if isinstance(i, ObjectInfo) else i for i in infos]
+        newest = max(times) if times else None
+        return summary.with_fields(
+            source_objects=len(times),
+            source_max_modified=newest.astimezone(UTC).isoformat() if newest else None,
+            generated_at=datetime.now(UTC).isoformat(timespec="seconds"))
+
+    # ------------------------------------------------------------------ running a plan
+    def run(self, items: Sequence[PlanItem]) -> None:
+        """Roll up ``items`` in order (hours of one day are read together)."""
+        i = 0
+        while i < len(items):
+            period = items[i].period
+            if (period.tier, period.label) in self.done:
+                i += 1
+                continue
+            if period.tier == "hourly":
+                j = i
+                day = period.start.date()
+                while (j < len(items) and items[j].period.tier == "hourly"
+                       and items[j].period.start.date() == day):
+                    j += 1
+                batch = [it for it in items[i:j] if ("hourly", it.period.label) not in self.done]
+                self._roll_hours(batch)
+                i = j
+            else:
+                self._roll_coarse(period, items[i].reason)
+                i += 1
+            self._evict(period.end_utc)
+
+    # ------------------------------------------------------------------ hours
+    def _baseline_prefetch(self, hours: list[Period], hosts: Iterable[str]) -> None:
+        """Make sure the per-host hourly summaries of every batch hour's window are known."""
+        window = timedelta(hours=self.settings.anomaly_window_hours)
+        first = hours[0].start_utc - window
+        wanted_months = periods_between("monthly", first, hours[-1].start_utc, self.zone)
+        batch = {h.label for h in hours}
+        window_hours = [p for p in periods_between("hourly", first, hours[-1].start_utc, self.zone)
+                        if p.label not in batch]
+        to_list = [(host, month) for host in hosts for month in wanted_months
+                   if (host, month.label) not in self.listed_months]
+
+        def listing(item):
+            host, month = item
+            return item, list_summary_keys(self.store, self.buckets.hourly, month, host)
+        for (host, month), keys in self._pool_map(listing, to_list):
+            self.listed_months.add((host, month.label))
+            self.existing.update(keys)
+        need = []
+        for host in hosts:
+            for p in window_hours:
+                key = summary_key(p, host)
+                if ("hourly", p.label, host) not in self.cache and (host, p.label) not in self.sketches \
+                        and key in self.existing:
+                    need.append((p, host, key))
+        if not need:
+            return
+        bodies = fetch_many(self.store, self.buckets.hourly, [k for _, _, k in need],
+                            self.settings.max_workers, self.pool)
+        for p, host, key in need:
+            body = bodies.get(key)
+            if isinstance(body, StoreUnavailable):
+                raise body
+            self.sketches[(host, p.label)] = None
+            if isinstance(body, bytes):
+                try:
+                    data = decode_json(body, key)
+                    self.sketches[(host, p.label)] = QuantileSketch.from_dict(
+                        data["stats"]["download_mbps"]["sketch"], key)
+                except (InvalidRecord, KeyError, TypeError):
+                    pass  # no usable baseline from this hour
+
+    def _download_sketch(self, host: str, hour: Period) -> QuantileSketch | None:
+        if (host, hour.label) in self.sketches:
+            return self.sketches[(host, hour.label)]
+        cached = self.cache.get(("hourly", hour.label, host))
+        sketch = None
+        if cached is not None:
+            try:  # a summary read back may be the original system's, without statistics
+                sketch = QuantileSketch.from_dict(cached[1]["stats"]["download_mbps"]["sketch"])
+            except (InvalidRecord, KeyError, TypeError):
+                sketch = None
+        self.sketches[(host, hour.label)] = sketch
+        return sketch
+
+    def _thresholds(self, hour: Period, hosts: Iterable[str]) -> dict[str, float | None]:
+        out = {}
+        window = [hour.start_utc - timedelta(hours=k)
+                  for k in range(1, self.settings.anomaly_window_hours + 1)]
+        periods = [period_of("hourly", t, self.zone) for t in window]
+        for host in hosts:
+            sketches = [s for s in (self._download_sketch(host, p) for p in periods) if s is not None]
+            baseline = QuantileSketch.merge_all(sketches, self.settings.sketch_alpha) if sketches else None
+            out[host] = anomaly_threshold(baseline, self.settings)
+        return out
+
+    def _roll_hours(self, items: Sequence[PlanItem]) -> None:
+        if not items:
+            return
+        hours = [it.period for it in items]
+        labels = {h.label for h in hours}
+        day = period_of("daily", hours[0].start, self.zone)
+        hosts = self.hosts()
+        objects: dict[str, list[RawObject]] = defaultdict(list)
+        infos: dict[tuple[str, str], list[ObjectInfo]] = defaultdict(list)
+        rejected: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for o, i, r in self._pool_map(lambda h: list_raw_hours(self.store, self.buckets, h, day, labels), hosts):
+            for label, objs in o.items():
+                objects[label].extend(objs)
+            infos.update(i)
+            for label, rej in r.items():
+                rejected[label].extend(rej)
+        read = read_objects(self.store, self.buckets, [o for label in labels for o in objects[label]],
+                            self.settings.max_workers, self.pool)
+        if read.unreadable:
+            key, exc = read.unreadable[0]
+            raise StoreUnavailable(f"could not read {len(read.unreadable)} raw object(s) for "
+                                   f"{day.iso_label} (first {key}: {exc}); nothing was written "
+                                   "for those hours: run again when the store answers")
+        self.report.results_read += len(read.results)
+        results: dict[str, list] = defaultdict(list)
+        for key, record in read.results:
+            results[raw_hour_label(key)].append((key, record))
+        for key, why in read.rejected:
+            rejected[raw_hour_label(key)].append((key, why))
+        parts, unattributed = hourly_parts(results, rejected, self.settings)
+        self._baseline_prefetch(hours, hosts)
+
+        host_writes: list[tuple[str, str, bytes]] = []
+        global_writes: list[tuple[str, str, bytes]] = []
+        for item in items:
+            hour = item.period
+            hour_parts = parts.get(hour.label, {})
+            for host_id in hosts:  # this hour's baseline sketches are about to change
+                self.sketches.pop((host_id, hour.label), None)
+            summaries = hour_summaries(hour, hour_parts,
+                                       thresholds=self._thresholds(hour, sorted(hour_parts)),
+                                       unattributed=unattributed.get(hour.label, 0),
+                                       settings=self.settings, **self._common)
+            for host, summary in summaries.items():
+                if host is None:
+                    source = [i for h in hosts for i in infos.get((hour.label, h), [])]
+                else:
+                    source = infos.get((hour.label, host), [])
+                summary = self._provenance(summary, source)
+                summaries[host] = summary
+                self._remember("hourly", hour, host, summary.to_dict())
+                write = (self.buckets.hourly, summary_key(hour, host), summary.to_json().encode())
+                (global_writes if host is None else host_writes).append(write)
+                if host is not None:
+                    self.existing.add(write[1])
+            self._finish_item(hour, item.reason, summaries, rejected[hour.label])
+        self._put_many(host_writes)
+        self._put_many(global_writes)
+
+    # ------------------------------------------------------------------ coarser tiers
+    def _load(self, tier: str, wanted: Sequence[tuple[Period, str | None]]
+              ) -> tuple[dict[tuple[str, str | None], dict], list[tuple[Period, str, str]]]:
+        """Summaries from the cache or the store; returns (found, invalid (period, key, why))."""
+        found, invalid, fetch = {}, [], []
+        for period, host in wanted:
+            cached = self.cache.get((tier, period.label, host))
+            if cached is not None:
+                found[(period.label, host)] = cached[1]
+            else:
+                fetch.append((period, host, summary_key(period, host)))
+        if fetch:
+            read = read_summary_objects(self.store, self.buckets.for_tier(tier), [k for *_, k in fetch],
+                                        mergeable(self.settings.sketch_alpha), self.settings.max_workers,
+                                        self.pool)
+            for period, host, key in fetch:
+                error = read.failed.get(key)
+                if error is not None:
+                    if isinstance(error, SpeedlabError) and not isinstance(error, StoreUnavailable):
+                        invalid.append((period, key, str(error)))
+                        continue
+                    raise StoreUnavailable(f"could not read {key}: {error}; run again when the "
+                                           "store answers") from None
+                if key in read.rejected:
+                    invalid.append((period, key, read.rejected[key]))
+                    continue
+                if key not in read.found:
+                    continue  # no summary
+                data = read.found[key]
+                found[(period.label, host)] = data
+                self._remember(tier, period, host, data)
+        return found, invalid
+
+    def _ensure(self, periods: Sequence[Period], reason: str) -> None:
+        items = sorted((PlanItem(p, reason) for p in periods),
+                       key=lambda it: (it.period.end_utc, TIER_RANK[it.period.tier]))
+        self.run(items)
+
+    def _roll_coarse(self, period: Period, reason: str, depth: int = 0) -> None:
+        tier = period.tier
+        child_tier = CHILD_TIER[tier]
+        bucket = self.buckets.for_tier(child_tier)
+        kids = children(period)
+        keys = {summary_key(c, None): c for c in kids}
+        modified = list_modified(self.store, bucket, keys)
+        missing = [c for key, c in keys.items() if key not in modified and c.end_utc <= self.now
+                   and (child_tier, c.label) not in self.done]
+        earliest = self.earliest() if missing else None
+        missing = [c for c in missing if earliest is not None and c.end_utc > earliest]
+        if missing:
+            self._ensure(missing, f"needed by {tier} {period.label}")
+            modified = list_modified(self.store, bucket, keys)
+        present = [c for key, c in keys.items() if key in modified]
+        found, invalid = self._load(child_tier, [(c, None) for c in present])
+        hosts = sorted({h for (label, _), data in found.items() for h in (data.get("hosts") or [])})
+        if any(not isinstance(data.get("hosts"), list) for data in found.values()):
+            hosts = sorted(set(hosts) | set(self.hosts()))
+        def listed(child: Period) -> list[str]:
+            named = found.get((child.label, None), {}).get("hosts")
+            return named if isinstance(named, list) else hosts  # the seed's summaries name none
+        per_host_wanted = [(c, h) for c in present for h in listed(c) if h in hosts]
+        host_found, host_invalid = self._load(child_tier, per_host_wanted)
+        bad = invalid + host_invalid
+        if bad and depth == 0:
+            for p, key, why in bad:
+                self.log.warning(f"unusable summary {key}: {why}; rolling it up again", key=key,
+                                 reason=why)
+                self.report.replaced.append((key, why))
+                self.done.discard((child_tier, p.label))
+            for p in sorted({p for p, _, _ in bad}, key=lambda p: p.start_utc):
+                self._ensure([p], f"replaces an unusable summary for {tier} {period.label}")
+            return self._roll_coarse(period, reason, depth + 1)
+        # what rolling up again could not replace is left out of this period and reported
+        skipped = [(key, f"summary still unusable after rolling it up again: {why}")
+                   for _, key, why in bad]
+
+        summaries: dict[str | None, TierSummary] = {}
+        times = [modified[k] for k in keys if k in modified]
+        for host in hosts:
+            kids_data = [host_found[(c.label, host)] for c in present if (c.label, host) in host_found]
+            if not kids_data:
+                continue
+            summary = merge_summaries(period, host, kids_data, settings=self.settings, **self._common)
+            summaries[host] = summary.with_fields(
+                source_objects=len(kids_data),
+                source_max_modified=max(times).isoformat() if times else None,
+                generated_at=datetime.now(UTC).isoformat(timespec="seconds"))
+        everyone = merge_summaries(period, None, [found[(c.label, None)] for c in present
+                                                  if (c.label, None) in found],
+                                   settings=self.settings, **self._common)
+        summaries[None] = self._provenance(everyone, times)
+        out_bucket = self.buckets.for_tier(tier)
+        host_writes = []
+        for host, summary in summaries.items():
+            self._remember(tier, period, host, summary.to_dict())
+            if host is not None:
+                host_writes.append((out_bucket, summary_key(period, host), summary.to_json().encode()))
+        self._put_many(host_writes)
+        self.store.put(out_bucket, summary_key(period, None), summaries[None].to_json().encode())
+        self._finish_item(period, reason, summaries, skipped)
+
+
+# =========================================================================== session
+
+def require_raw_bucket(config, store: Store, log: JobLog) -> None:
+    """Refuse to roll up a store without its raw bucket (a mistyped ``--store``), before any
+    summary or log line is written: a log folder inside a missing local store would create it."""
+    if store.bucket_exists(config.buckets.raw):
+        return
+    try:
+        list(store.list(config.buckets.raw, HOSTS_PREFIX))  # a missing folder or bucket: its own error
+        raise BucketNotFound(f"the main bucket {config.buckets.raw!r} does not exist in {store.url}, "
+                             "so there is nothing to roll up: check --store/[buckets], or create it "
+                             "with `speedlab infra apply`")
+    except SpeedlabError as exc:
+        root = getattr(store, "root", None)
+        if not (root is not None and not root.is_dir() and log.path and root in log.path.parents):
+            log.end(f"rollup refused: {exc}", level="error")
+        raise
+
+
+def open_session(config, job: str, store: Store | None, now: datetime | None, progress=None,
+                 require_raw: bool = False) -> tuple[Roller, JobLog]:
+    """A :class:`Roller` over a counting ``store`` (default the configured one) and the job's
+    log; with ``require_raw``, refuse a store without its raw bucket first."""
+    settings = config.aggregate
+    log = JobLog.for_config(config, job)  # refuses first a missing local store holding the state
+    if store is None:
+        try:
+            store = config.open_store()
+        except SpeedlabError as exc:  # a missing store folder, with the state kept elsewhere
+            log.end(f"rollup refused: {exc}", level="error")
+            raise
+    if require_raw:
+        require_raw_bucket(config, store, log)
+    counting = CountingStore(store)
+    return Roller(config, counting, log, utc_now(now), settings, progress), log
+
+
+def _close(roller: Roller, started: float) -> RollupReport:
+    report = roller.report
+    report.requests = dict(roller.store.counts)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def run_logged(roller: Roller, log: JobLog, what: str, fields: dict, body) -> RollupReport:
+    """Run ``body()`` between the log's start and end lines; close the roller; return its report."""
+    started = time.perf_counter()
+    log.start(f"{what} started", **fields)
+    try:
+        body()
+    except BaseException as exc:
+        log.end(f"{what} failed: {exc}", level="error", **fields)
+        raise
+    finally:
+        roller.close()
+    report = _close(roller, started)
+    replaced = f", {len(report.replaced)} unusable summaries rolled up again" if report.replaced else ""
+    log.end(f"{what} finished: {report.periods} periods, {len(report.rejected)} bad objects skipped"
+            f"{replaced}", periods=report.periods, rejected=len(report.rejected),
+            replaced=len(report.replaced), requests=report.requests,
+            seconds=round(report.seconds, 3), **fields)
+    return report
