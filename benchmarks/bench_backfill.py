@@ -38,7 +38,8 @@ from speedlab.periods import TIERS, get_zone, periods_between  # noqa: E402
 from speedlab.reader import read_results  # noqa: E402
 from speedlab.records import SpeedTestResult  # noqa: E402
 from speedlab.rollup import backfill  # noqa: E402
-from speedlab.store import LocalStore, S3Store  # noqa: E402
+from speedlab.store import LocalStore  # noqa: E402
+from speedlab.store_s3 import S3Store  # noqa: E402
 
 IST = get_zone("Asia/Kolkata")
 HOSTS = ("home-primary", "office-main", "backup-location")

@@ -28,7 +28,8 @@ from speedlab.config import load_config
 from speedlab.errors import ObjectNotFound
 from speedlab.periods import periods_between
 from speedlab.reader import list_hosts, list_raw
-from speedlab.store import LocalStore, S3Store
+from speedlab.store import LocalStore
+from speedlab.store_s3 import S3Store
 from tests.helpers.servers import MotoServer, isolate_environment
 from tests.helpers.synthetic import B, build_store, ist
 

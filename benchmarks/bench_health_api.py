@@ -31,7 +31,8 @@ from speedlab.config import load_config
 from speedlab.counting import CountingStore
 from speedlab.health import run_health
 from speedlab.latest import latest
-from speedlab.store import LocalStore, S3Store
+from speedlab.store import LocalStore
+from speedlab.store_s3 import S3Store
 from tests.helpers.servers import ApiServer, MotoServer, isolate_environment
 from tests.helpers.synthetic import HOSTS, B, build_store, ist
 

@@ -25,7 +25,8 @@ from speedlab import layout
 from speedlab.config import load_config
 from speedlab.latest import latest
 from speedlab.layout import Buckets
-from speedlab.store import LocalStore, S3Store
+from speedlab.store import LocalStore
+from speedlab.store_s3 import S3Store
 from tests.helpers.servers import MotoServer, isolate_environment
 
 HOST = "home-primary"

@@ -47,7 +47,9 @@ from .errors import (
 from .layout import Buckets, parse_key, raw_key, summary_key, validate_host_id
 from .periods import Period, parse_period, period_of, previous_period
 from .records import SpeedTestResult, TestError, TierSummary
-from .store import LocalStore, S3Store, Store, open_store
+from .store import LocalStore, open_store
+from .store_s3 import S3Store
+from .storebase import Store
 
 #: What a notebook calls that lives in a module importing polars, the store's client or the
 #: widgets: imported on first use (PEP 562), so ``import speedlab`` stays cheap. Name -> module.

@@ -30,7 +30,7 @@ from .config import Config, load_config
 from .query import rows
 from .reader import list_hosts
 from .rowbuild import ALL_HOSTS, headline, heatmap_cells, parse_now
-from .store import Store
+from .storebase import Store
 
 __all__ = [
     "SAME_WITHIN_PCT", "compare_months", "hour_profile", "linear_trend", "load_hosts",

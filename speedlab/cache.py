@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from .config import Config
-from .store import Store
+from .storebase import Store
 
 __all__ = ["CACHE_TTL_S", "DataCache", "cache_for", "cache_key", "clear_caches"]
 

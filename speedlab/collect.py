@@ -44,7 +44,7 @@ from .netinfo import ConnectionInfo, detect_connection
 from .periods import slot_of
 from .records import SpeedTestResult
 from .spool import DEFAULT_MAX_ENTRIES, FlushReport, Spool, is_refusal
-from .store import Store
+from .storebase import Store
 
 __all__ = ["CollectOutcome", "CollectorSettings", "EngineFailure", "collect_once", "flush_spool", "open_spool",
            "slot_objects", "store_result"]

@@ -53,11 +53,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from .errors import ConfigError, InvalidHostId, StoreUnavailable
 from .layout import Buckets, validate_host_id
-from .masking import mask_data, secret_values
+from .masking import CREDENTIAL_OPTIONS, mask_data, secret_values, split_credentials
 from .periods import DEFAULT_TIMEZONE, get_zone
 from .settings import (
     AggregateSettings,
@@ -68,7 +68,8 @@ from .settings import (
     HealthSettings,
     InfraSettings,
 )
-from .store import LocalStore, Store, check_store_url, open_store
+from .store import LocalStore, check_store_url, open_store
+from .storebase import Store
 
 DEFAULT_STORE = "./speedlab-data"
 CONFIG_FILE = "speedlab.toml"
@@ -203,6 +204,61 @@ class Config:
         base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
         return Path(base) / "speedlab"
 
+    # ------------------------------------------------------------------ a child process
+    def child_store(self) -> tuple[str, dict[str, str]]:
+        """The store as a child process is told it, and the credentials kept out of it.
+
+        A local store becomes its absolute folder (it must exist); an ``s3://`` URL gains the
+        ``[s3]`` endpoint and region (a scheduler entry has no environment to carry them) and
+        loses ``access_key_id``, ``secret_access_key`` and ``session_token``, which are
+        returned separately (by option name).
+        """
+        store, credentials = split_credentials(self.store)
+        if store.startswith("s3:"):
+            extra = {k: self.s3[k] for k in ("endpoint_url", "region") if self.s3.get(k) and f"{k}=" not in store}
+            if extra:
+                store += ("&" if "?" in store else "?") + urlencode(extra)
+        else:
+            opened = self.open_store()
+            if isinstance(opened, LocalStore):
+                store = str(opened.root)
+        return store, credentials
+
+    def child_env(self) -> dict[str, str]:
+        """This configuration as the ``SPEEDLAB_*`` variables :func:`load_config` reads back.
+
+        The one way a configuration reaches a child process: Voilà and its kernels get these
+        variables, a papermill kernel gets :data:`CHILD_PARAMETERS` of them as parameters and
+        the credentials as variables, a scheduler entry gets :data:`CHILD_FLAGS` of them as
+        command-line flags. The config file is named by its absolute path (a child starts in
+        another folder), the store as :meth:`child_store` gives it; S3 credentials (from
+        ``[s3]`` or the store URL) are ``SPEEDLAB_S3_ACCESS_KEY_ID`` /
+        ``SPEEDLAB_S3_SECRET_ACCESS_KEY`` / ``SPEEDLAB_S3_SESSION_TOKEN`` (see
+        :data:`CHILD_CREDENTIALS`), never part of a value that is shown or kept.
+
+        Raises
+        ------
+        StoreUnavailable
+            For a local store folder that does not exist.
+        """
+        store, credentials = self.child_store()
+        env = {"SPEEDLAB_STORE": store, "SPEEDLAB_TIMEZONE": self.timezone, "SPEEDLAB_HOST_ID": self.host_id,
+               "SPEEDLAB_STATE_DIR": str(self.state_path)}
+        if self.source:
+            env["SPEEDLAB_CONFIG"] = str(Path(self.source).expanduser().resolve())
+        for key in ("endpoint_url", "region", "profile"):
+            if self.s3.get(key):
+                env[f"SPEEDLAB_S3_{key.upper()}"] = str(self.s3[key])
+        found = {k: v for k, v in self.s3.items() if k in CREDENTIAL_OPTIONS and isinstance(v, str)}
+        found.update(credentials)
+        env.update({f"SPEEDLAB_S3_{k.upper()}": v for k, v in found.items() if v})
+        if self.plan.download_mbps:
+            env["SPEEDLAB_PLAN_DOWNLOAD_MBPS"] = str(self.plan.download_mbps)
+        if self.plan.upload_mbps:
+            env["SPEEDLAB_PLAN_UPLOAD_MBPS"] = str(self.plan.upload_mbps)
+        env["SPEEDLAB_BELOW_EXPECTED_FRACTION"] = str(self.below_expected_fraction)
+        return env
+
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with some fields replaced (``None`` values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -225,6 +281,15 @@ class Config:
         }
         data.update({name: dict(table) for name, table in sorted(self.sections.items())})
         return mask_data(data, self.secrets, by_name=True)
+
+
+#: The :meth:`Config.child_env` variables that carry credentials (never on a command line or in a parameter).
+CHILD_CREDENTIALS = tuple(f"SPEEDLAB_S3_{k.upper()}" for k in CREDENTIAL_OPTIONS)
+#: The :meth:`Config.child_env` variables a scheduler entry passes as flags (it has no environment of its own).
+CHILD_FLAGS = {"SPEEDLAB_CONFIG": "--config", "SPEEDLAB_STORE": "--store", "SPEEDLAB_TIMEZONE": "--timezone"}
+#: The :meth:`Config.child_env` variables a scheduled notebook takes as papermill parameters (kept in its record).
+CHILD_PARAMETERS = {"SPEEDLAB_STORE": "store", "SPEEDLAB_TIMEZONE": "timezone", "SPEEDLAB_CONFIG": "config_path",
+                    "SPEEDLAB_STATE_DIR": "state_dir"}
 
 
 def _check_plan(plan: Plan, where: str) -> None:

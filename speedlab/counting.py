@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from .store import ObjectInfo, Store
+from .storebase import ObjectInfo, Store
 
 __all__ = ["CountingStore"]
 
@@ -23,7 +23,7 @@ class CountingStore:
 
     ``list``/``list_prefixes`` are counted once per call and, in ``*_pages``, once per 1,000
     keys returned (what S3 bills as requests). Wrapping a ``CountingStore`` again shares its
-    counts. Every method of the :class:`~speedlab.store.Store` protocol has its counted method
+    counts. Every method of the :class:`~speedlab.storebase.Store` protocol has its counted method
     here; any other attribute (a later protocol method, a backend's own ``root``) is the inner
     store's, forwarded uncounted.
     """

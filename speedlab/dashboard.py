@@ -52,7 +52,7 @@ from .query import get_rows, heatmap, rows
 from .reader import list_hosts
 from .rowbuild import ALL_HOSTS, DEFAULT_DAYS, MODES, headline, parse_now
 from .settings import DashboardSettings
-from .store import Store
+from .storebase import Store
 
 __all__ = ["App", "charts", "enable_offline_charts", "heatmap_chart", "rows", "skip_iri_grammar"]
 

@@ -61,7 +61,7 @@ from .periods import DEFAULT_TIMEZONE, TIERS, get_zone
 from .reader import RawObject, fetch_many, list_hosts, list_raw, parse_result
 from .records import SpeedTestResult, slot_preference
 from .stale import mark_stale
-from .store import Store
+from .storebase import Store
 from .text import format_table
 
 __all__ = ["SCOPES", "Action", "Candidate", "DedupePlan", "DedupeReport", "DuplicateGroup",

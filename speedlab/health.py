@@ -59,7 +59,7 @@ from .periods import TIERS, get_zone, parse_period, parse_timestamp, to_local
 from .reader import RawObject, list_hosts, read_objects
 from .records import SpeedTestResult, TierSummary, below_plan, slot_preference
 from .scheduler import due_at, last_due_period
-from .store import Store
+from .storebase import Store
 from .walk import earliest_raw_hour  # the one walk to a deployment's first raw hour (no polars)
 
 __all__ = ["CHECK_KINDS", "Debounce", "HealthSettings", "HealthReport", "CheckOutcome",

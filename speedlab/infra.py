@@ -42,7 +42,8 @@ from typing import Any
 from .errors import ConfigError, InfraError, InvalidHostId
 from .layout import AGGREGATED, HOSTS_PREFIX, RUNS_PREFIX, STALE_PREFIX, Buckets, raw_host_prefix, validate_host_id
 from .settings import InfraSettings
-from .store import S3Store, Store
+from .store_s3 import S3Store
+from .storebase import Store
 
 __all__ = ["BucketState", "Change", "InfraPlan", "ROLES",
            "desired_state", "read_state", "diff", "plan_infra", "apply_infra", "iam_policy",

@@ -39,7 +39,7 @@ from .layout import (
 )
 from .periods import DEFAULT_TIMEZONE, SLOT, TIERS
 from .reader import fetch_many, list_hosts, parse_result, parse_summary
-from .store import ObjectInfo, Store
+from .storebase import ObjectInfo, Store
 from .text import format_table
 from .walk import newest_objects
 

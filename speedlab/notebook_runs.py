@@ -2,7 +2,7 @@
 
 A run executes a notebook in-process with :func:`papermill.execute_notebook` (a fresh
 kernel; ~1 s of start-up), passing the resolved store, time zone and config file as
-parameters, and keeps:
+parameters (:func:`notebook_parameters`, from :meth:`speedlab.config.Config.child_env`), and keeps:
 
 * ``<state>/runs/<job>/<job>-<UTC time>-<id>.ipynb`` — the executed notebook, outputs
   included (a failed run keeps it too: papermill marks the failing cell and records the
@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from .bundled import scheduled_notebook
+from .config import CHILD_CREDENTIALS, CHILD_PARAMETERS
 from .errors import ConfigError, NotebookRunFailed
 from .joblog import JobLog
 from .layout import run_copy_key
-from .masking import CREDENTIAL_OPTIONS, mask_data, mask_secrets, split_credentials
+from .masking import mask_data, mask_secrets, split_credentials
 
 __all__ = ["RESULT_MIME", "NotebookRun", "NotebookRunFailed",
            "notebook_parameters", "run_notebook", "run_scheduled", "show_result",
@@ -105,13 +106,11 @@ def _result_of(path: Path) -> Any:
 
 def notebook_parameters(config) -> dict:
     """The store, time zone, config file and state folder a scheduled notebook needs, as
-    papermill parameters (no secrets: credentials in the store URL are taken out and reach the
-    kernel through its environment, see :func:`run_notebook`)."""
-    from .schedule import job_store
-    store, _ = job_store(config)
-    return {"store": store, "timezone": config.timezone,
-            "config_path": str(Path(config.source).expanduser().resolve()) if config.source else "",
-            "state_dir": str(config.state_path)}
+    papermill parameters: the :meth:`~speedlab.config.Config.child_env` variables of
+    :data:`~speedlab.config.CHILD_PARAMETERS` (no secrets: credentials reach the kernel through
+    its environment, see :func:`kernel_credentials`)."""
+    env = config.child_env()
+    return {name: env.get(variable, "") for variable, name in CHILD_PARAMETERS.items()}
 
 
 _ENV_LOCK = threading.Lock()
@@ -119,15 +118,16 @@ _ENV_LOCK = threading.Lock()
 
 def kernel_credentials(config, parameters: dict) -> tuple[dict, dict[str, str]]:
     """``parameters`` without credentials in their ``store``, and the environment variables
-    (``SPEEDLAB_S3_*``) that hand the credentials of the store URL, the ``store`` parameter
-    and ``[s3]`` to the kernel instead."""
-    found = {k: v for k, v in config.s3.items() if k in CREDENTIAL_OPTIONS and isinstance(v, str)}
-    found.update(split_credentials(config.store)[1])
+    (``SPEEDLAB_S3_*``) that hand the kernel the credentials of the configuration
+    (:meth:`~speedlab.config.Config.child_env`'s :data:`~speedlab.config.CHILD_CREDENTIALS`)
+    and of the ``store`` parameter instead."""
+    env = config.child_env()
+    found = {name: env[name] for name in CHILD_CREDENTIALS if env.get(name)}
     parameters = dict(parameters)
     if isinstance(parameters.get("store"), str):
         parameters["store"], given = split_credentials(parameters["store"])
-        found.update(given)
-    return parameters, {f"SPEEDLAB_S3_{k.upper()}": v for k, v in found.items() if v}
+        found.update({f"SPEEDLAB_S3_{k.upper()}": v for k, v in given.items() if v})
+    return parameters, found
 
 
 @contextmanager

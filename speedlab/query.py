@@ -61,7 +61,7 @@ from .rowbuild import (
     summary_row,
 )
 from .settings import HEATMAP_DAYS
-from .store import Store
+from .storebase import Store
 
 __all__ = ["QueryError", "RowsAnswer", "get_rows", "heatmap", "rows"]
 

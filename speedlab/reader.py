@@ -39,7 +39,7 @@ from .layout import (
 )
 from .periods import Period, periods_between
 from .records import SpeedTestResult, TierSummary, decode_json
-from .store import ObjectInfo, Store
+from .storebase import ObjectInfo, Store
 
 __all__ = ["MAX_WORKERS", "RawObject", "RawRead", "SummaryCheck", "SummaryRead", "count_raw_hours",
            "fetch_many", "list_global_summaries", "list_hosts", "list_modified", "list_raw",

@@ -37,7 +37,7 @@ from .records import TierSummary, decode_json
 from .scheduler import PlanItem
 from .settings import AggregateSettings
 from .sketch import QuantileSketch
-from .store import ObjectInfo, Store
+from .storebase import ObjectInfo, Store
 from .text import rollup_line
 from .walk import earliest_raw_hour
 

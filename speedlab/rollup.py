@@ -52,7 +52,7 @@ from .records import TierSummary
 from .roller import TIER_RANK, RollupReport, open_session, run_logged, utc_now
 from .rundue import roll_due
 from .scheduler import PlanItem
-from .store import Store
+from .storebase import Store
 
 __all__ = ["PeriodReport", "aggregate", "backfill", "parse_any_period", "rollup", "run_due"]
 

@@ -18,7 +18,7 @@ from .reader import count_raw_hours, list_global_summaries, read_summary_objects
 from .roller import Roller, mergeable
 from .scheduler import InputState, Recorded, TierState, plan_due
 from .stale import clear_markers, stale_hours
-from .store import Store
+from .storebase import Store
 
 __all__ = ["recorded", "roll_due"]
 

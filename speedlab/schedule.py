@@ -49,7 +49,7 @@ from .scheduler import RUN_DUE_EVERY_MINUTES, RUN_DUE_JOB
 __all__ = ["PLATFORMS", "COLLECTOR_JOB", "collector_argv", "cron_tag", "default_offset_minutes",
            "install_entries", "merge_crontab", "native_platform", "render_entries",
            "run_due_entries", "schedule_collector",
-           "job_store", "speedlab_argv"]
+           "speedlab_argv"]
 
 #: ``--platform`` values and the entry keys each one needs.
 PLATFORMS = {
@@ -389,33 +389,10 @@ def collector_argv(config) -> list[str]:
     return speedlab_argv(config, "collect", "--host-id", config.host_id)
 
 
-def job_store(config) -> tuple[str, dict[str, str]]:
-    """The store as a scheduled job or notebook is told it, and the credentials kept out of it.
-
-    A local store becomes its absolute folder (it must exist); an ``s3://`` URL gains the
-    ``[s3]`` endpoint and region and loses ``access_key_id``, ``secret_access_key`` and
-    ``session_token``, which are returned separately (by option name) for the caller to
-    hand on another way, or to refuse.
-    """
-    from urllib.parse import urlencode
-
-    from .masking import split_credentials
-    from .store import LocalStore
-    store, credentials = split_credentials(config.store)
-    if store.startswith("s3:"):
-        extra = {k: config.s3[k] for k in ("endpoint_url", "region") if config.s3.get(k) and f"{k}=" not in store}
-        if extra:
-            store += ("&" if "?" in store else "?") + urlencode(extra)
-    else:
-        opened = config.open_store()
-        if isinstance(opened, LocalStore):
-            store = str(opened.root)
-    return store, credentials
-
-
 def speedlab_argv(config, *command: str) -> list[str]:
     """``python -m speedlab.cli COMMAND...`` plus the resolved ``--config``, ``--store`` and
-    ``--timezone`` (see :func:`collector_argv`), for any job a scheduler runs.
+    ``--timezone`` (see :func:`collector_argv`), for any job a scheduler runs: the
+    :meth:`~speedlab.config.Config.child_env` variables of :data:`~speedlab.config.CHILD_FLAGS`.
 
     Raises
     ------
@@ -426,18 +403,22 @@ def speedlab_argv(config, *command: str) -> list[str]:
         (readable only by you), name a profile, or set ``SPEEDLAB_S3_ACCESS_KEY_ID`` /
         ``SPEEDLAB_S3_SECRET_ACCESS_KEY`` (or ``AWS_*``) in the job's environment.
     """
-    store, credentials = job_store(config)
+    from .config import CHILD_FLAGS
+    from .masking import split_credentials
+    env = config.child_env()
+    credentials = split_credentials(config.store)[1]
     if credentials:
         raise ScheduleError(
             f"the store URL carries credentials ({', '.join(sorted(credentials))}), and a scheduler "
             "entry is readable by others, so speedlab does not write them into one: put them in [s3] "
             "of speedlab.toml (chmod 600) and pass --config, or use a profile ([s3] profile), or set "
             "SPEEDLAB_S3_ACCESS_KEY_ID/SPEEDLAB_S3_SECRET_ACCESS_KEY in the job's environment; then "
-            f"give the store as {store}")
+            f"give the store as {env['SPEEDLAB_STORE']}")
     argv = [sys.executable, "-m", "speedlab.cli", *command]
-    if config.source:
-        argv += ["--config", str(Path(config.source).expanduser().resolve())]
-    return argv + ["--store", store, "--timezone", config.timezone]
+    for name, flag in CHILD_FLAGS.items():  # the config's child_env, as flags: an entry has no environment
+        if name in env:
+            argv += [flag, env[name]]
+    return argv
 
 
 def run_due_entries(config, every_minutes: int = RUN_DUE_EVERY_MINUTES, offset_minutes: int = 1) -> dict:

@@ -52,25 +52,11 @@ def voila_command(notebook: str | os.PathLike, port: int, *, ip: str = "127.0.0.
 
 
 def voila_env(config: Config, now: str | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for Voilà and its kernels: the configuration as ``SPEEDLAB_*`` variables."""
+    """The environment for Voilà and its kernels: ``base`` (default this process's) plus the
+    configuration as :meth:`~speedlab.config.Config.child_env` gives it, and the pinned clock."""
     env = dict(os.environ if base is None else base)
     env.setdefault("SPEEDLAB_DASHBOARD_KERNEL", "1")  # see skip_iri_grammar
-    env.update(SPEEDLAB_STORE=config.store, SPEEDLAB_TIMEZONE=config.timezone,
-               SPEEDLAB_HOST_ID=config.host_id, SPEEDLAB_STATE_DIR=str(config.state_path))
-    if config.source:
-        env["SPEEDLAB_CONFIG"] = str(Path(config.source).resolve())
-    for key in ("endpoint_url", "region", "profile"):
-        if config.s3.get(key):
-            env[f"SPEEDLAB_S3_{key.upper()}"] = str(config.s3[key])
-    for key, name in (("access_key_id", "AWS_ACCESS_KEY_ID"), ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
-                      ("session_token", "AWS_SESSION_TOKEN")):
-        if config.s3.get(key):
-            env[name] = str(config.s3[key])
-    if config.plan.download_mbps:
-        env["SPEEDLAB_PLAN_DOWNLOAD_MBPS"] = str(config.plan.download_mbps)
-    if config.plan.upload_mbps:
-        env["SPEEDLAB_PLAN_UPLOAD_MBPS"] = str(config.plan.upload_mbps)
-    env["SPEEDLAB_BELOW_EXPECTED_FRACTION"] = str(config.below_expected_fraction)
+    env.update(config.child_env())
     if now:
         parse_now(now)
         env["SPEEDLAB_DASHBOARD_NOW"] = now

@@ -19,7 +19,7 @@ from .errors import LayoutError
 from .layout import Buckets, stale_marker_key, validate_host_id
 from .periods import parse_period, period_of, to_local
 from .reader import list_stale_markers
-from .store import Store
+from .storebase import Store
 
 __all__ = ["clear_markers", "mark_stale", "stale_hours"]
 

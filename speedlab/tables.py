@@ -13,7 +13,7 @@ is ``stats_download_mbps_sketch_index``), and two text columns make the way back
 So ``decode_row(encode_row(d)) == d`` for any JSON object ``d`` whose top level is an object, and
 query engines still see typed columns (an integer in a float column is in the column as a float too).
 Each row also names its source: ``source_key`` and ``source_version`` (the version the store gave
-with the bytes the row was made from; see :meth:`speedlab.store.Store.get_versioned`).
+with the bytes the row was made from; see :meth:`speedlab.storebase.Store.get_versioned`).
 
 Nothing here touches a store: :mod:`speedlab.tables_io` reads and writes the tables.
 """

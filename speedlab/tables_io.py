@@ -3,8 +3,8 @@
 The original layout (one JSON object per summary and per raw result) is the source of truth;
 the tables (:mod:`speedlab.tables` rows, :mod:`speedlab.layout` keys) are derived from it.
 Every change to a table partition is one compare-and-swap
-(:meth:`~speedlab.store.Store.get_versioned`, then
-:meth:`~speedlab.store.Store.put_if_version`): read the table with its version, list the
+(:meth:`~speedlab.storebase.Store.get_versioned`, then
+:meth:`~speedlab.storebase.Store.put_if_version`): read the table with its version, list the
 partition's sources, keep the rows whose source still has the row's version, read the others
 again (a row made from bytes the rollup just wrote is kept without a read when the store's
 ETag proves they are what is stored), drop rows whose source is gone, then write if still at
@@ -52,7 +52,8 @@ from .layout import (
 from .periods import TIERS, Period
 from .reader import list_hosts, parse_result, parse_summary
 from .records import SpeedTestResult, decode_json
-from .store import ObjectInfo, S3Store, Store
+from .store_s3 import S3Store
+from .storebase import ObjectInfo, Store
 from .tables import (
     HOST,
     LABEL,

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from .errors import LayoutError
 from .layout import RAW_PARTITIONS, Buckets, raw_host_prefix
 from .periods import parse_period
-from .store import ObjectInfo, Store
+from .storebase import ObjectInfo, Store
 
 __all__ = ["earliest_raw_hour", "newest_objects", "walk_folders"]
 

@@ -6,7 +6,8 @@ import pytest
 
 from speedlab.config import load_config
 from speedlab.layout import Buckets
-from speedlab.store import LocalStore, S3Store
+from speedlab.store import LocalStore
+from speedlab.store_s3 import S3Store
 from tests.helpers.servers import MotoServer, isolate_environment
 
 isolate_environment()  # tests talk to 127.0.0.1 only

@@ -27,7 +27,8 @@ from speedlab.layout import legacy_raw_name, raw_key, raw_slot_prefix
 from speedlab.netinfo import ConnectionInfo
 from speedlab.records import SpeedTestResult
 from speedlab.settings import CollectorSettings
-from speedlab.store import LocalStore, S3Store
+from speedlab.store import LocalStore
+from speedlab.store_s3 import S3Store
 from tests.helpers.fake_speedtest import FakeSpeedtest, QuickEngine
 from tests.helpers.servers import free_port, local_env
 

@@ -8,7 +8,8 @@ import pytest
 
 from speedlab.config import Plan, load_config
 from speedlab.errors import ConfigError
-from speedlab.store import LocalStore, S3Store
+from speedlab.store import LocalStore
+from speedlab.store_s3 import S3Store
 
 TOML = """
 store = "s3://"

@@ -6,7 +6,7 @@ import inspect
 
 from speedlab.counting import CountingStore
 from speedlab.layout import Buckets
-from speedlab.store import Store
+from speedlab.storebase import Store
 
 B = Buckets()
 

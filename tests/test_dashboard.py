@@ -318,10 +318,13 @@ def test_voila_command_and_environment(site, tmp_path):
     config = load_config(env={}, store="s3://", state_dir=str(tmp_path),
                          s3={"endpoint_url": "http://127.0.0.1:9", "access_key_id": "k", "secret_access_key": "s"})
     env = voila_env(config, now=NOW.isoformat(), base={"QUERY_STRING": "mode=daily", "PATH": "/bin"})
-    assert env["SPEEDLAB_STORE"] == "s3://" and env["SPEEDLAB_S3_ENDPOINT_URL"] == "http://127.0.0.1:9"
-    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("k", "s")
+    assert env == {**env, **config.child_env()}  # the one serialiser (speedlab.config.Config.child_env)
+    assert env["SPEEDLAB_STORE"] == "s3://?endpoint_url=http%3A%2F%2F127.0.0.1%3A9"
+    assert env["SPEEDLAB_S3_ENDPOINT_URL"] == "http://127.0.0.1:9"
+    assert (env["SPEEDLAB_S3_ACCESS_KEY_ID"], env["SPEEDLAB_S3_SECRET_ACCESS_KEY"]) == ("k", "s")
     assert env["SPEEDLAB_DASHBOARD_NOW"] == NOW.isoformat() and "QUERY_STRING" not in env
-    assert load_config(env=env).store == "s3://"
+    child = load_config(env=env)
+    assert child.open_store().url == config.open_store().url and child.s3 == config.s3
 
 
 def test_cli_dashboard_serves_the_configured_store(monkeypatch, tmp_path, capsys):

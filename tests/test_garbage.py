@@ -32,7 +32,8 @@ from speedlab.periods import TIERS, parse_period, period_of
 from speedlab.reader import fetch_many
 from speedlab.records import TierSummary
 from speedlab.rollup import run_due
-from speedlab.store import LocalStore, S3Store
+from speedlab.store import LocalStore
+from speedlab.store_s3 import S3Store
 from tests.helpers.data import IST, B, put, result
 
 HOSTS = ("home-primary", "office-main")

@@ -20,7 +20,7 @@ from speedlab.infra import (
 )
 from speedlab.layout import Buckets
 from speedlab.settings import InfraSettings
-from speedlab.store import S3Store
+from speedlab.store_s3 import S3Store
 
 MAIN = "vd-speed-test"
 SUMMARY_BUCKETS = ["vd-speed-test-hourly-prod", "vd-speed-test-monthly-prod",

@@ -20,7 +20,8 @@ from speedlab.errors import QueryError
 from speedlab.joblog import JobLog
 from speedlab.query import get_rows, heatmap, rows
 from speedlab.rowbuild import check_query, headline, slot_window, summary_periods
-from speedlab.store import LocalStore, S3Store
+from speedlab.store import LocalStore
+from speedlab.store_s3 import S3Store
 from tests.helpers.data import IN_SLOT, result
 from tests.helpers.stores import SpyStore
 from tests.helpers.synthetic import HOSTS, B, build_store, ist, period

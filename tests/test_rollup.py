@@ -15,7 +15,8 @@ from speedlab.errors import SpeedlabError, StoreUnavailable
 from speedlab.periods import parse_period
 from speedlab.rollup import aggregate, backfill, rollup, run_due
 from speedlab.stale import mark_stale
-from speedlab.store import LocalStore, S3Store
+from speedlab.store import LocalStore
+from speedlab.store_s3 import S3Store
 from tests.helpers.data import IST, B, put, read_json, result, series
 
 HOUR = "2025122914"

@@ -15,7 +15,8 @@ from speedlab.errors import (
     StoreError,
     StoreUnavailable,
 )
-from speedlab.store import LocalStore, S3Store, open_store
+from speedlab.store import LocalStore, open_store
+from speedlab.store_s3 import S3Store
 
 BUCKET = "vd-speed-test"
 

@@ -29,11 +29,13 @@ PURE = {
     "live": "figures so far of a period in progress, from injected lookups",
     "tables": "summaries and results <-> rows of the columnar tables (polars frames, Parquet bytes), diffs",
     "settings": "one frozen dataclass per [section] of speedlab.toml, checked",
+    "storebase": "the storage contract: ObjectInfo and the Store protocol",
 }
 
 #: Modules that touch a store, files, the network, processes or the clock, one reason each.
 IO = {
-    "store": "the storage backends",
+    "store": "the local storage backend, the URL that picks a backend",
+    "store_s3": "the S3 storage backend (boto3)",
     "config": "reads config files and the environment, opens stores",
     "reader": "reads and lists the store",
     "tables_io": "keeps, checks and reads the columnar tables in the store",

@@ -10,7 +10,7 @@ from speedlab import layout
 from speedlab.layout import SUMMARY_NAME, Buckets
 from speedlab.periods import parse_period
 from speedlab.records import SpeedTestResult, TestError
-from speedlab.store import S3Store
+from speedlab.store_s3 import S3Store
 
 B = Buckets()
 IST = ZoneInfo("Asia/Kolkata")
