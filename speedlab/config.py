@@ -158,9 +158,15 @@ class Config:
         :class:`~speedlab.errors.StoreUnavailable` unless ``create`` (see
         :func:`speedlab.store.open_store`).
         """
-        if self.store.startswith("s3:"):
+        if self.remote_store:
             return open_store(self.store, **self.s3)
         return open_store(self.store, create=create)
+
+    @property
+    def remote_store(self) -> bool:
+        """Whether the store URL names a remote backend (``s3://``), decided without opening it;
+        an opened store says where its buckets are with ``local_root`` (``None``: remote)."""
+        return urlsplit(self.store).scheme.lower() == "s3"
 
     @property
     def secrets(self) -> list[str]:
@@ -191,7 +197,7 @@ class Config:
     def _state_path(self, check: bool) -> Path:
         if self.state_dir:
             return Path(self.state_dir).expanduser()
-        if not self.store.startswith("s3:"):
+        if not self.remote_store:
             try:
                 store = self.open_store()
             except StoreUnavailable:
@@ -199,8 +205,8 @@ class Config:
                     raise
                 return LocalStore(unquote(urlsplit(self.store).path) if self.store.startswith("file:")
                                   else self.store).root / "_speedlab"
-            if isinstance(store, LocalStore):  # always, for a URL that is not s3:
-                return store.root / "_speedlab"
+            if store.local_root is not None:  # always, for a URL that is not s3:
+                return store.local_root / "_speedlab"
         base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
         return Path(base) / "speedlab"
 
@@ -214,14 +220,14 @@ class Config:
         returned separately (by option name).
         """
         store, credentials = split_credentials(self.store)
-        if store.startswith("s3:"):
+        if self.remote_store:
             extra = {k: self.s3[k] for k in ("endpoint_url", "region") if self.s3.get(k) and f"{k}=" not in store}
             if extra:
                 store += ("&" if "?" in store else "?") + urlencode(extra)
         else:
-            opened = self.open_store()
-            if isinstance(opened, LocalStore):
-                store = str(opened.root)
+            root = self.open_store().local_root
+            if root is not None:
+                store = str(root)
         return store, credentials
 
     def child_env(self) -> dict[str, str]:

@@ -299,7 +299,7 @@ def plan_infra(config, store: Store | None = None) -> InfraPlan:
     """
     settings = config.infra
     store = store or config.open_store()
-    local = not isinstance(store, S3Store)
+    local = store.local_root is not None
     desired = desired_state(config.buckets, settings)
     if local:
         desired = {n: BucketState(n, s.tiers) for n, s in desired.items()}

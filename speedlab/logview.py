@@ -29,7 +29,6 @@ from .errors import LogError, UnsupportedDate
 from .joblog import JOBS, LEVELS
 from .layout import printable
 from .periods import get_zone, parse_timestamp
-from .store import LocalStore
 
 __all__ = ["BadLine", "LogError", "LogFile", "LogLine", "MAX_POLL_S", "TOOL_JOBS", "check_job",
            "check_level", "check_poll", "format_line", "keep_line", "log_dir", "parse_line",
@@ -252,9 +251,9 @@ def log_dir(config) -> Path:
         When it is inside a local store folder that does not exist (a wrong ``--store``).
     """
     path = Path(config.state_path) / "logs"
-    if not config.store.startswith("s3:"):
+    if not config.remote_store:
         store = config.open_store()
-        if isinstance(store, LocalStore) and not store.root.is_dir():
+        if store.local_root is not None and not store.local_root.is_dir():
             raise LogError(f"local store folder {store.root} does not exist, so it has no logs: "
                            "check --store / SPEEDLAB_STORE")
     return path

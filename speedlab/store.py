@@ -73,6 +73,11 @@ class LocalStore:
     def __repr__(self) -> str:
         return f"LocalStore({str(self.root)!r})"
 
+    @property
+    def local_root(self) -> Path:
+        """The folder holding the buckets (a capability: a remote store has ``None``)."""
+        return self.root
+
     def _path(self, bucket: str, key: str) -> Path:
         if not bucket or "/" in bucket or bucket in (".", ".."):
             raise StoreError(f"invalid bucket name {bucket!r}")

@@ -91,6 +91,9 @@ class S3Store:
     def __repr__(self) -> str:
         return f"S3Store({self.url!r})"
 
+    #: No folder on this machine holds the buckets (see :attr:`LocalStore.local_root`).
+    local_root = None
+
     @property
     def client(self):
         """The underlying boto3 S3 client (for infrastructure tools)."""

@@ -12,6 +12,7 @@ import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 __all__ = ["ObjectInfo", "Store"]
@@ -33,6 +34,10 @@ class Store(Protocol):
     """What every backend does. Keys use ``/``; listings come back sorted by key."""
 
     url: str
+
+    @property
+    def local_root(self) -> Path | None:
+        """The folder holding the buckets on this machine; ``None`` for a remote store."""
 
     def get(self, bucket: str, key: str) -> bytes:
         """Return the object's bytes; raise :class:`ObjectNotFound` if absent."""

@@ -35,7 +35,6 @@ from .joblog import JobLog
 from .masking import mask_secrets
 from .periods import SLOT, UTC, slot_of
 from .schedule import default_offset_minutes
-from .store import LocalStore
 
 __all__ = ["UpError", "UpReport", "fast_clock", "next_run_at", "real_clock", "run_up", "up"]
 
@@ -97,7 +96,7 @@ class UpReport:
 
 def _data_location(config: Config) -> str:
     store = config.open_store()
-    return str(store.root) if isinstance(store, LocalStore) else mask_secrets(config.store, config.secrets)
+    return str(store.local_root) if store.local_root is not None else mask_secrets(config.store, config.secrets)
 
 
 def run_up(config: Config, *, clock: Callable[[], datetime] = real_clock, rate: float = 1.0,

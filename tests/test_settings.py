@@ -113,3 +113,12 @@ def test_a_child_process_loads_the_same_configuration(tmp_path):
                          cwd="/", capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [str(tmp_path / "data"), "home-primary", "Asia/Tokyo", str(config.state_path)]
+
+
+def test_a_store_says_whether_its_buckets_are_a_local_folder(tmp_path):
+    from speedlab.store_s3 import S3Store
+    (tmp_path / "data").mkdir()
+    config = load_config(env={}, store=str(tmp_path / "data"))
+    assert not config.remote_store and config.open_store().local_root == tmp_path / "data"
+    remote = load_config(env={}, store="s3://?endpoint_url=http://127.0.0.1:9", state_dir=str(tmp_path))
+    assert remote.remote_store and S3Store.local_root is None and remote.open_store().local_root is None
