@@ -17,7 +17,7 @@ Routes (all answers are JSON; errors are ``{"error": "...", "status": N}``)
     An OpenAPI 3.0 description of the above.
 
 Authentication: ``Authorization: token T`` (or ``Bearer T``) or ``?token=T``. The token is
-``[api] token`` (or ``$SPEEDLAB_API_TOKEN``; at least :data:`MIN_TOKEN_CHARS` characters), else
+``[api] token`` (or ``$SPEEDLAB_API_TOKEN``; at least :data:`~speedlab.settings.MIN_TOKEN_CHARS` characters), else
 Voilà's own token if it has one, else one generated at start-up and printed once. Routes named in
 ``[api] public`` answer without it (read-only routes only: ``dashboard``, ``coverage``, ``latest``, ``openapi``)::
 
@@ -56,14 +56,14 @@ from typing import Any
 from .errors import (
     ApiError,
     BucketNotFound,
-    ConfigError,
     CredentialsRefused,
     ObjectNotFound,
     SpeedlabError,
     StoreUnavailable,
 )
+from .settings import check_token_length
 
-__all__ = ["ROUTES", "READ_ONLY_ROUTES", "ApiContext", "ApiError", "api_context", "handle",
+__all__ = ["ROUTES", "ApiContext", "ApiError", "api_context", "handle",
            "openapi_document", "api_handlers", "make_app", "main",
            "check_token", "log_request"]
 
@@ -75,9 +75,6 @@ ROUTES = {
     "/api/aggregate": ("POST", "aggregate"),
     "/api/openapi.json": ("GET", "openapi"),
 }
-READ_ONLY_ROUTES = ("dashboard", "coverage", "latest", "openapi")
-#: The shortest ``[api] token`` / ``$SPEEDLAB_API_TOKEN`` accepted (a guessable token opens the API).
-MIN_TOKEN_CHARS = 16
 
 #: route -> the query parameters it takes (``token`` is always allowed).
 PARAMETERS = {
@@ -137,36 +134,21 @@ def api_context(config, *, fallback_token: str | None = None, now: datetime | No
     Raises
     ------
     ConfigError
-        For unknown keys, an empty token or one shorter than :data:`MIN_TOKEN_CHARS`, or a
-        non-read-only route in ``public``.
+        For a ``$SPEEDLAB_API_TOKEN`` shorter than :data:`~speedlab.settings.MIN_TOKEN_CHARS` (the
+        ``[api]`` table itself is checked at load: :class:`speedlab.settings.ApiSettings`).
     """
     env = os.environ if env is None else env
-    table = config.section("api")
-    unknown = sorted(set(table) - {"token", "public"})
-    if unknown:
-        raise ConfigError(f"[api]: unknown key(s) {', '.join(unknown)}; known: public, token")
-    public = table.get("public", [])
-    if isinstance(public, str):
-        public = [public]
-    bad = [p for p in public if p not in READ_ONLY_ROUTES]
-    if bad:
-        raise ConfigError(f"[api] public: {', '.join(map(str, bad))} cannot be opened; only the read-only "
-                          f"routes can: {', '.join(READ_ONLY_ROUTES)}")
-    token = table.get("token") or env.get("SPEEDLAB_API_TOKEN") or fallback_token or ""
-    if "token" in table and not (isinstance(table["token"], str) and table["token"].strip()):
-        raise ConfigError("[api] token must be a non-empty string (or leave it out to have one generated)")
-    chosen = "[api] token" if table.get("token") else "$SPEEDLAB_API_TOKEN" if env.get("SPEEDLAB_API_TOKEN") else None
-    if chosen and len(token.strip()) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"{chosen} has {len(token.strip())} characters, fewer than {MIN_TOKEN_CHARS}: anyone could "
-                          "guess it; make a random one with python -c \"import secrets; "
-                          "print(secrets.token_urlsafe(24))\"")
+    settings = config.api
+    token = settings.token or env.get("SPEEDLAB_API_TOKEN") or fallback_token or ""
+    if not settings.token and env.get("SPEEDLAB_API_TOKEN"):
+        check_token_length(token, "$SPEEDLAB_API_TOKEN")
     generated = not token
     if generated:
         token = secrets.token_urlsafe(24)
     if log is None:
         from .joblog import JobLog
         log = JobLog.for_config(config, "api")
-    return ApiContext(config, token, frozenset(public), now, generated, store, log)
+    return ApiContext(config, token, frozenset(settings.public), now, generated, store, log)
 
 
 # =========================================================================== the API, framework-free
