@@ -35,6 +35,9 @@ Settings (``speedlab.toml``; every key optional)::
     window = 5
     recover_after = 1
 
+The rules themselves (silence, below the plan, a tier's due period, debouncing) are pure, in
+:mod:`speedlab.checks`; this module reads, remembers and alerts.
+
 Exit status of ``speedlab health``: 0 healthy, 1 an incident is open, 2 the check itself could
 not run (store unreachable, bad configuration).
 """
@@ -43,216 +46,34 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 from .alerts import Alert, channels_from_config, deliver
+from .checks import CheckOutcome, debounce, host_is_silent, result_below_expected, tier_due_period
 from .config import Plan
-from .errors import BucketNotFound, ConfigError, InvalidHostId, InvalidRecord, ObjectNotFound, StoreError
+from .errors import BucketNotFound, ConfigError, InvalidRecord, ObjectNotFound, StoreError
 from .latest import newest_raw, newest_summaries
-from .layout import Buckets, parse_raw_key, printable, validate_host_id
-from .periods import TIERS, get_zone, parse_period, parse_timestamp, to_local
+from .layout import Buckets, parse_raw_key, printable
+from .periods import get_zone, parse_period, parse_timestamp, to_local
 from .reader import RawObject, list_hosts, read_objects
-from .records import SpeedTestResult, TierSummary, below_plan, slot_preference
-from .scheduler import due_at, last_due_period
+from .records import SpeedTestResult, TierSummary, slot_preference
+from .scheduler import due_at
+from .settings import RESULT_KINDS, HealthSettings
 from .storebase import Store
 from .walk import earliest_raw_hour  # the one walk to a deployment's first raw hour (no polars)
 
-__all__ = ["CHECK_KINDS", "Debounce", "HealthSettings", "HealthReport", "CheckOutcome",
-           "health_settings", "debounce", "host_is_silent", "result_below_expected",
-           "tier_due_period", "read_run_records", "run_health",
-           "evaluate", "load_state", "plan_for_host", "save_state"]
+__all__ = ["HealthReport", "evaluate", "load_state", "plan_for_host", "read_run_records", "run_health",
+           "save_state"]
 
-CHECK_KINDS = ("host_silent", "tier_stale", "run_failed", "below_expected", "tests_failing")
-#: Checks whose observations are speed test results (the others observe once per run).
-RESULT_KINDS = ("below_expected", "tests_failing")
 STATE_VERSION = 1
 FAILED_RUN_STATUSES = frozenset({"failed", "error", "errored", "crashed", "timeout", "timed_out"})
 
 
-# =========================================================================== settings
-
-@dataclass(frozen=True)
-class Debounce:
-    """When an incident opens and closes.
-
-    ``alert_after`` bad observations among the last ``window`` open it; ``recover_after``
-    good ones in a row close it.
-    """
-
-    alert_after: int = 1
-    window: int = 1
-    recover_after: int = 1
-
-
-DEFAULT_DEBOUNCE = {
-    "host_silent": Debounce(1, 1, 1),
-    "tier_stale": Debounce(1, 1, 1),
-    "run_failed": Debounce(1, 1, 1),
-    "below_expected": Debounce(5, 5, 1),
-    "tests_failing": Debounce(3, 3, 1),
-}
-
-
-@dataclass(frozen=True)
-class HealthSettings:
-    """The ``[health]`` table, checked (see the module docstring)."""
-
-    hosts: tuple[str, ...] = ()
-    silent_after_minutes: float = 50.0
-    silent_after_minutes_by_host: dict = field(default_factory=dict)
-    grace_minutes: float = 30.0
-    tiers: tuple[str, ...] = TIERS
-    max_retry_hours: float = 24.0
-    debounce: dict = field(default_factory=lambda: dict(DEFAULT_DEBOUNCE))
-
-    def silent_after(self, host_id: str) -> float:
-        """How long ``host_id`` may be quiet [min]."""
-        return float(self.silent_after_minutes_by_host.get(host_id, self.silent_after_minutes))
-
-    @property
-    def results_to_read(self) -> int:
-        """How many newest results per host the result checks need."""
-        return max(max(d.window, d.recover_after) for k, d in self.debounce.items() if k in RESULT_KINDS) + 5
-
-
-def _positive(table: Mapping, name: str, default: float, where: str = "[health]") -> float:
-    value = table.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(f"{where} {name} = {value!r} must be a positive number")
-    return float(value)
-
-
-def health_settings(table: Mapping[str, Any]) -> HealthSettings:
-    """Check the ``[health]`` table (``config.section("health")``).
-
-    Raises
-    ------
-    ConfigError
-        For unknown keys, bad host ids, unknown tiers, non-positive numbers or a debounce
-        rule that can never fire (``alert_after`` > ``window``).
-    """
-    table = dict(table)
-    known = {"hosts", "silent_after_minutes", "silent_after_minutes_by_host", "grace_minutes",
-             "tiers", "max_retry_hours", "debounce"}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise ConfigError(f"[health]: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    try:
-        hosts = tuple(validate_host_id(h) for h in table.get("hosts", ()))
-        by_host = {validate_host_id(h): _positive({"m": m}, "m", 1, f"[health.silent_after_minutes_by_host] {h}")
-                   for h, m in dict(table.get("silent_after_minutes_by_host", {})).items()}
-    except InvalidHostId as exc:
-        raise ConfigError(f"[health]: {exc}") from None
-    tiers = tuple(table.get("tiers", TIERS))
-    bad = [t for t in tiers if t not in TIERS]
-    if bad:
-        raise ConfigError(f"[health] tiers: unknown {', '.join(map(str, bad))}; use {', '.join(TIERS)}")
-    rules = dict(DEFAULT_DEBOUNCE)
-    for kind, sub in dict(table.get("debounce", {})).items():
-        if kind not in CHECK_KINDS:
-            raise ConfigError(f"[health.debounce.{kind}]: unknown check; use {', '.join(CHECK_KINDS)}")
-        unknown = sorted(set(sub) - {"alert_after", "window", "recover_after"})
-        if unknown:
-            raise ConfigError(f"[health.debounce.{kind}]: unknown key(s) {', '.join(unknown)}")
-        values = {}
-        for name in ("alert_after", "window", "recover_after"):
-            value = sub.get(name, sub.get("alert_after") if name == "window" else getattr(rules[kind], name))
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
-                raise ConfigError(f"[health.debounce.{kind}] {name} = {value!r} must be a whole number from 1 to 1000")
-            values[name] = value
-        if values["alert_after"] > values["window"]:
-            raise ConfigError(f"[health.debounce.{kind}] alert_after = {values['alert_after']} cannot exceed "
-                              f"window = {values['window']}")
-        rules[kind] = Debounce(**values)
-    return HealthSettings(hosts, _positive(table, "silent_after_minutes", 50.0), by_host,
-                          _positive(table, "grace_minutes", 30.0), tiers,
-                          _positive(table, "max_retry_hours", 24.0), rules)
-
-
-# =========================================================================== pure rules
-
-def host_is_silent(last_slot: datetime | None, now: datetime, silent_after_minutes: float) -> bool:
-    """Whether a host whose newest result is in the slot starting ``last_slot`` is overdue."""
-    return last_slot is None or now - last_slot > timedelta(minutes=silent_after_minutes)
-
-
-def result_below_expected(result: SpeedTestResult, plan: Plan, fraction: float) -> bool | None:
-    """Whether one ``ok`` result is below ``plan`` x ``fraction`` (``None``: not judged).
-
-    Not judged: a failed test (``tests_failing`` covers it) or a host without a plan.
-    """
-    if not result.ok:
-        return None
-    return below_plan(result.download_mbps, result.upload_mbps, plan.download_mbps, plan.upload_mbps, fraction)
-
-
-def tier_due_period(tier: str, now: datetime, tz: str, grace_minutes: float,
-                    earliest: datetime | None):
-    """The newest ``tier`` period whose summary must exist at ``now`` (``None``: none yet).
-
-    That is the last period due ``grace_minutes`` ago by the schedule, unless it ended before
-    the first raw result (``earliest``) of the deployment.
-    """
-    period = last_due_period(tier, now - timedelta(minutes=grace_minutes), tz)
-    if earliest is None or period.end <= earliest:
-        return None
-    return period
-
-
-def debounce(state: dict, observations: Sequence[bool], rule: Debounce) -> tuple[dict, list[str]]:
-    """Feed observations (``True`` = bad) to one check's state; return it and the events.
-
-    ``state`` holds ``history`` (the last ``window`` observations, oldest first) and ``open``.
-    Events are ``"open"`` (the incident starts: alert) and ``"recover"`` (it cleared). Pure.
-    """
-    history = list(state.get("history", []))
-    is_open = bool(state.get("open", False))
-    events = []
-    for bad in observations:
-        history = (history + [bool(bad)])[-max(rule.window, rule.recover_after):]
-        recent = history[-rule.window:]
-        if not is_open and sum(recent) >= rule.alert_after:
-            is_open = True
-            events.append("open")
-        elif is_open and len(history) >= rule.recover_after and not any(history[-rule.recover_after:]):
-            is_open = False
-            events.append("recover")
-    return {**state, "history": history, "open": is_open}, events
-
-
 # =========================================================================== reading
-
-@dataclass
-class CheckOutcome:
-    """What one check saw this run.
-
-    Attributes
-    ----------
-    check : str
-        ``KIND:SUBJECT``.
-    kind, subject : str
-    bad : bool or None
-        The condition now (``None``: could not be judged, e.g. no plan).
-    message : str
-        One line about the current condition.
-    observations : list of (str, bool)
-        New observations ``(id, bad)``, oldest first (result ids are slot times in UTC).
-    details : dict
-    """
-
-    check: str
-    kind: str
-    subject: str
-    bad: bool | None
-    message: str
-    observations: list[tuple[str, bool]] = field(default_factory=list)
-    details: dict = field(default_factory=dict)
-
 
 def _fmt(moment: datetime | None, tz: str) -> str:
     return to_local(moment, tz).strftime("%Y-%m-%d %H:%M %Z") if moment else "never"
@@ -605,7 +426,7 @@ def evaluate(config, *, now: datetime, store: Store | None = None,
     StoreError
         If the store cannot be read.
     """
-    settings = settings or health_settings(config.section("health"))
+    settings = settings or config.health
     store = store or config.open_store()
     if not store.bucket_exists(config.buckets.raw):
         raise BucketNotFound(f"the main bucket {config.buckets.raw!r} does not exist in {store.url}: check "
@@ -663,9 +484,9 @@ def run_health(config, *, now: datetime, store: Store | None = None, send_alerts
 
 def _check_and_alert(config, now: datetime, store: Store | None, send_alerts: bool,
                      channels: list | None, log) -> HealthReport:
-    settings = health_settings(config.section("health"))
+    settings = config.health
     if channels is None:
-        channels = channels_from_config(config.section("alerts"), log)
+        channels = channels_from_config(config.alerts, log)
     state_path = Path(config.state_path) / "health" / "state.json"
     with _locked(state_path):
         state = load_state(state_path)

@@ -9,16 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from speedlab.adapter import exit_code
+from speedlab.checks import debounce, host_is_silent, result_below_expected, tier_due_period
 from speedlab.cli import main
 from speedlab.config import Plan
 from speedlab.errors import ConfigError
-from speedlab.health import (
-    debounce,
-    host_is_silent,
-    result_below_expected,
-    run_health,
-    tier_due_period,
-)
+from speedlab.health import run_health
 from speedlab.layout import raw_key, summary_key
 from speedlab.periods import parse_period
 from speedlab.settings import Debounce, HealthSettings
