@@ -7,6 +7,7 @@ Layers, top to bottom:
   (set it aside in ``spool/rejected/`` if the store refuses this one write);
   :func:`flush_spool` (``speedlab collect --flush``) and :func:`store_result` (the same
   write path for records made elsewhere, e.g. the demo's generated data);
+* the ``[collector]`` table is :class:`speedlab.settings.CollectorSettings`, ``config.collector``;
 * the engine and the record it makes are :mod:`speedlab.engine` (:func:`~speedlab.engine.measure`,
   :class:`~speedlab.engine.SpeedtestCli`, :func:`~speedlab.engine.record_from_output`).
 
@@ -31,79 +32,26 @@ measurement is written to the job log, not to the store).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from .config import Config
 from .engine import SpeedtestCli, measure
-from .errors import ConfigError, EngineFailure, SpoolError, StoreError
+from .errors import EngineFailure, SpoolError, StoreError
 from .joblog import JobLog
 from .layout import raw_key, raw_slot_prefix
 from .netinfo import ConnectionInfo, detect_connection
 from .periods import slot_of
 from .records import SpeedTestResult
-from .spool import DEFAULT_MAX_ENTRIES, FlushReport, Spool, is_refusal
+from .settings import CollectorSettings
+from .spool import FlushReport, Spool, is_refusal
 from .storebase import Store
 
-__all__ = ["CollectOutcome", "CollectorSettings", "EngineFailure", "collect_once", "flush_spool", "open_spool",
-           "slot_objects", "store_result"]
+__all__ = ["CollectOutcome", "EngineFailure", "collect_once", "flush_spool", "open_spool", "slot_objects",
+           "store_result"]
 
 STATUSES = ("stored", "slot_filled", "spooled", "refused")
-
-
-# --------------------------------------------------------------------------- settings
-
-@dataclass(frozen=True)
-class CollectorSettings:
-    """The ``[collector]`` table, checked. See the module docstring for each key."""
-
-    secure: bool = False
-    servers: tuple[int, ...] = ()
-    timeout_s: float = 10.0
-    max_test_s: float = 180.0
-    spool_max_entries: int = DEFAULT_MAX_ENTRIES
-    start_offset_minutes: int | None = None
-
-    @classmethod
-    def from_config(cls, config: Config, **overrides: Any) -> CollectorSettings:
-        """Read ``config``'s ``[collector]`` table; ``overrides`` (not ``None``) win.
-
-        Raises
-        ------
-        ConfigError
-            For unknown keys or values of the wrong type or range.
-        """
-        table = config.section("collector")
-        table.update({k: v for k, v in overrides.items() if v is not None})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(table) - known)
-        if unknown:
-            raise ConfigError(f"[collector]: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        if "secure" in table and not isinstance(table["secure"], bool):
-            raise ConfigError(f"[collector] secure = {table['secure']!r} must be true or false")
-        servers = table.get("servers", ())
-        if isinstance(servers, (int, str)):
-            servers = [servers]
-        try:
-            ids = tuple(int(s) for s in servers if not isinstance(s, bool))
-            if len(ids) != len(servers) or any(i <= 0 for i in ids):
-                raise ValueError
-        except (TypeError, ValueError):
-            raise ConfigError(f"[collector] servers = {servers!r} must be a list of speedtest.net "
-                              "server ids (positive whole numbers), e.g. [12345]") from None
-        table["servers"] = ids
-        for name, low in (("timeout_s", 0.1), ("max_test_s", 1.0)):
-            value = table.get(name, getattr(cls, name))
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
-                raise ConfigError(f"[collector] {name} = {value!r} must be a number of at least {low:g} [s]")
-        for name, low, high in (("spool_max_entries", 1, 10**7), ("start_offset_minutes", 0, 14)):
-            value = table.get(name, getattr(cls, name))
-            if value is None and name == "start_offset_minutes":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ConfigError(f"[collector] {name} = {value!r} must be a whole number from {low} to {high}")
-        return cls(**table)
 
 
 # --------------------------------------------------------------------------- the store side (I/O)
@@ -130,7 +78,7 @@ def _write(store: Store, bucket: str, tz: str, record: SpeedTestResult, check_sl
 
 def open_spool(config: Config, settings: CollectorSettings | None = None) -> Spool:
     """The spool in ``config.state_path / "spool"``, bounded by ``[collector] spool_max_entries``."""
-    settings = settings or CollectorSettings.from_config(config)
+    settings = settings or config.collector
     return Spool(config.state_path / "spool", settings.spool_max_entries)
 
 
@@ -304,8 +252,7 @@ def collect_once(config: Config, *, now: datetime | None = None, engine: Callabl
     SpoolError
         If the store is down *and* the spool cannot be written: the result is not saved.
     """
-    settings = CollectorSettings.from_config(config, secure=secure,
-                                             servers=list(servers) if servers else None)
+    settings = config.collector.with_overrides(secure=secure, servers=list(servers) if servers else None)
     log = log or JobLog.for_config(config, "collector")
     started = now or datetime.now(timezone.utc)
     tz, host, bucket = config.timezone, config.host_id, config.buckets.raw
