@@ -13,6 +13,14 @@ from tests.helpers.servers import MotoServer, isolate_environment
 isolate_environment()  # tests talk to 127.0.0.1 only
 
 
+def pytest_collection_modifyitems(config, items):
+    """Every test that talks to the moto S3 server is ``slow``: the fast loop
+    (``-m "not slow and not browser"``) runs the local backend, the full suite runs both."""
+    for item in items:
+        if "moto_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def moto_server():
     """One moto_server process for the session; tests that use it get it reset."""
@@ -40,7 +48,7 @@ def local_store(tmp_path):
     return LocalStore(root)
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.slow)])
 def store(request):
     """Each test using this runs once per backend."""
     return request.getfixturevalue(f"{request.param}_store")

@@ -318,6 +318,7 @@ def new_year_store(local_store, config_for):
     return s, config, report, later, corrupt
 
 
+@pytest.mark.slow
 def test_hand_built_hours_at_ist_midnight(new_year_store):
     store, config, report, _later, corrupt = new_year_store
     last = summary_at(store, "hourly", "2026123123")
@@ -354,6 +355,7 @@ def test_hand_built_hours_at_ist_midnight(new_year_store):
     assert corrupt in log and "corrupt JSON" in log
 
 
+@pytest.mark.slow
 def test_hand_built_days_week_53_month_and_year(new_year_store):
     store, _config, report, later, _ = new_year_store
     dec31 = summary_at(store, "daily", "20261231")
@@ -416,6 +418,7 @@ def test_hand_built_days_week_53_month_and_year(new_year_store):
     ("2024-12-30 09:00", "2025W01", "aggregated/year=2025/week=2025W01/speed_test_summary.json",
      "aggregated/year=2024/month=202412/day=20241230/speed_test_summary.json", datetime(2025, 1, 10, tzinfo=IST)),
 ])
+@pytest.mark.slow
 def test_iso_week_year_edges_land_at_the_right_keys(local_store, config_for, moment, week,
                                                       week_key, day_key, now):
     put(local_store, result("office-main", moment, 321.0))

@@ -204,6 +204,7 @@ def test_plan_delivery_verdicts_no_plan_and_wifi():
     assert analysis.plan_delivery({})["text"].endswith("- no hosts with results in the store")
 
 
+@pytest.mark.slow
 def test_charts_build_from_answers():
     pytest.importorskip("altair")
     daily = [row("2026-02-10", 100.0, 50.0, 10.0), row("2026-03-01", 90.0, 50.0, 10.0)]

@@ -69,6 +69,7 @@ def cli_json(capsys, *argv):
 
 # ----------------------------------------------------------------------------- routes = CLI
 
+@pytest.mark.slow
 def test_dashboard_equals_speedlab_query(deployment, capsys):
     server, toml, _ = deployment
     for mode, days, host in [("weekly", 2, "office-main"), ("daily", 3, "all"), ("minute", 1, "home-primary")]:

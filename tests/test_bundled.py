@@ -86,6 +86,7 @@ def wheel(tmp_path_factory) -> Path:
     return found
 
 
+@pytest.mark.slow
 def test_the_wheel_holds_every_notebook_and_the_template_and_only_speedlab(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     for notebook in ["dashboard", "long_term", "plan_delivery", "slower_this_month", "time_of_day"]:

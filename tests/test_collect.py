@@ -227,6 +227,7 @@ def test_a_hung_server_is_a_timeout_record(proxied, local_store, config_for):
     assert outcome.record.error.kind == "timeout"
 
 
+@pytest.mark.slow
 def test_configured_server_is_the_one_tested(proxied, local_store, config_for):
     config = config_for(local_store, sections={"collector": {"servers": [4343]}})
     seen = []

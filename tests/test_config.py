@@ -149,6 +149,7 @@ def test_s3_credentials_from_the_environment(tmp_path):
 
 @pytest.mark.parametrize("store", ["s3://my-bucket", "s3://my-bucket/prefix", "s3://my-bucket?region=eu-west-1",
                                    "s3:my-bucket"])
+@pytest.mark.slow
 def test_a_store_url_naming_a_bucket_is_refused(store, capsys):
     from speedlab import cli
     from speedlab.store import open_store

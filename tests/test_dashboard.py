@@ -90,6 +90,7 @@ def mean_download(data, tier: str, label_moment: datetime, host: str | None) -> 
 
 # ---------------------------------------------------------------------------- URL parameters
 
+@pytest.mark.slow
 def test_url_parameters_preselect_the_controls(open_app, site):
     store, config, _ = site
     app = open_app("?mode=weekly&days=56&host=office-main")
@@ -103,6 +104,7 @@ def test_url_parameters_preselect_the_controls(open_app, site):
                                                          "office-main"]
 
 
+@pytest.mark.slow
 def test_invalid_url_values_fall_back_to_defaults_with_a_visible_note(open_app):
     app = open_app("mode=fortnightly&days=-3&host=no/such")
     assert (app.mode.value, app.period.value, app.host.value) == ("daily", 7, "all")
@@ -136,6 +138,7 @@ def test_parse_query_string_cases():
 
 # ---------------------------------------------------------------------------- controls and redraw
 
+@pytest.mark.slow
 def test_the_period_menu_follows_the_mode(open_app):
     app = open_app()
     assert (app.mode.value, app.period.value) == ("daily", 7)      # the seed's default view
@@ -147,6 +150,7 @@ def test_the_period_menu_follows_the_mode(open_app):
     assert app.period.value == 5
 
 
+@pytest.mark.slow
 def test_apply_redraws_table_chart_and_headline_for_the_new_selection(open_app, site):
     _, _, data = site
     app = open_app()
@@ -173,6 +177,7 @@ def test_apply_redraws_table_chart_and_headline_for_the_new_selection(open_app, 
 
 @pytest.mark.parametrize("mode,days,count", [("minute", 1, 96), ("hourly", 2, 48), ("daily", 14, 14),
                                              ("weekly", 4, 4), ("monthly", 3, 3), ("yearly", 5, 5)])
+@pytest.mark.slow
 def test_every_mode_loads_and_draws(open_app, mode, days, count):
     app = open_app(f"mode={mode}&days={days}")
     assert state_of(app) == "ready", app.status.value
@@ -181,6 +186,7 @@ def test_every_mode_loads_and_draws(open_app, mode, days, count):
     assert 'data-stat="coverage_pct"' in app.headline.value
 
 
+@pytest.mark.slow
 def test_missing_periods_are_gaps_and_markers_never_zero(open_app):
     app = open_app("mode=daily&days=14")
     row = next(r for r in table_rows(app) if r[0] == "2025-12-27")
@@ -193,6 +199,7 @@ def test_missing_periods_are_gaps_and_markers_never_zero(open_app):
     assert '"detail"' in spec          # lines are split into segments at every gap
 
 
+@pytest.mark.slow
 def test_refresh_bypasses_the_cache(open_app, site, tmp_path):
     store, _config, data = site
     app = open_app("mode=daily&days=3&host=home-primary")
@@ -216,6 +223,7 @@ def test_refresh_bypasses_the_cache(open_app, site, tmp_path):
         store.put(B.daily, layout.summary_key(day, "home-primary"), json.dumps(original).encode())
 
 
+@pytest.mark.slow
 def test_headline_shows_averages_counts_coverage_and_periods_below_plan(open_app, site):
     _, _config, data = site
     app = open_app("mode=weekly&days=2&host=all")
@@ -279,6 +287,7 @@ def table_rows_of(markup: str) -> list[list[str]]:
     return [re.findall(r'<td data-col="[^"]+">([^<]*)</td>', tr) for tr in re.findall(r"<tr class=.*?</tr>", markup)]
 
 
+@pytest.mark.slow
 def test_chart_marks_failed_tests_and_draws_the_plan(site):
     store, config, _ = site
     got = query.rows("minute", 1, "office-main", store=store, config=config, now=NOW)
@@ -310,6 +319,7 @@ def test_notebook_is_thin_and_runs_with_papermill(site, tmp_path):
     assert "application/vnd.jupyter.widget-view+json" in shown
 
 
+@pytest.mark.slow
 def test_voila_command_and_environment(site, tmp_path):
     command = voila_command("/x/dashboard.ipynb", 8899, cull_idle_s=300)
     assert command[1:4] == ["-m", "voila", "/x/dashboard.ipynb"]

@@ -70,6 +70,7 @@ def test_generate_is_a_function_of_seed_and_dates(history):
     assert sorted(r.to_json() for r in pieces) == sorted(r.to_json() for r in history)
 
 
+@pytest.mark.slow
 def test_every_record_is_valid_labelled_demo_data_one_per_slot(history):
     for record in history:
         again = SpeedTestResult.from_json(record.to_json(), "demo")   # the schema's own validation

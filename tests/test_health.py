@@ -348,6 +348,7 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert "must be a positive number" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_failed_papermill_run_is_an_incident_until_a_run_succeeds(local_store, config_for, tmp_path):
     """Real run records: speedlab.notebook_runs executing a notebook that fails, then one that works."""
     import nbformat

@@ -216,6 +216,7 @@ def test_aggregator_dashboard_and_infra_policies():
     assert "s3:PutLifecycleConfiguration" in infra["Action"] and len(infra["Resource"]) == 5
 
 
+@pytest.mark.slow
 def test_cli_iam_policy_prints_json(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["infra", "iam-policy", "--host", "home-primary"]) == 0

@@ -107,6 +107,7 @@ class Stored:
 
 @pytest.mark.parametrize("tier", ["hourly", "daily", "weekly", "monthly", "yearly"])
 @pytest.mark.parametrize("host", [None, "office"])
+@pytest.mark.slow
 def test_a_period_in_progress_has_the_exact_figures_of_its_results_so_far(tier, host):
     period = period_of(tier, NOW, IST)
     source = Stored()
@@ -130,6 +131,7 @@ def test_a_period_in_progress_has_the_exact_figures_of_its_results_so_far(tier, 
     assert source.results_asked == [period_of("hourly", NOW, IST).label]
 
 
+@pytest.mark.slow
 def test_a_finished_child_not_rolled_up_yet_is_computed_from_its_own_children():
     yesterday = period_of("daily", NOW - timedelta(days=1), IST)
     week = period_of("weekly", NOW, IST)

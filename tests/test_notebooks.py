@@ -1,4 +1,5 @@
-"""Every notebook in notebooks/ runs under papermill against a store this test builds.
+"""Every notebook in notebooks/ runs under papermill, and as saved under nbval, against a store
+this test builds.
 
 The store is the demo's history (three hosts, 35 days to 3 January 2026, written through the
 collector's writer and rolled up by ``run_due``). The analysis notebooks' conclusions are
@@ -8,7 +9,11 @@ checked against plain means and shares computed here from the generated records 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -130,3 +135,37 @@ def test_dashboard_notebook(demo_store, tmp_path):
     book = execute("dashboard", tmp_path, store=str(config.store), now=NOW.isoformat())
     assert book["metadata"]["papermill"]["exception"] is None if "exception" in book["metadata"]["papermill"] else True
     assert outputs(book, "application/vnd.jupyter.widget-view+json")       # app.container
+
+
+def _nbval(notebooks: list[Path], toml: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """``pytest --nbval-lax`` over copies of ``notebooks`` as saved (their own default parameters),
+    with the configuration in ``$SPEEDLAB_CONFIG``, in a child pytest."""
+    for book in notebooks:
+        shutil.copy(book, tmp_path / book.name)
+    env = {**os.environ, "SPEEDLAB_CONFIG": str(toml)}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                           "--rootdir", str(tmp_path), *(book.name for book in notebooks)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+
+
+def test_nbval_runs_every_notebook_as_saved_against_the_configured_store(demo_store, tmp_path):
+    """nbval runs each notebook top to bottom in a fresh kernel with the parameters it is saved
+    with (papermill above injects others), so a notebook that only works when parameters are
+    injected fails here."""
+    _config, toml, _ = demo_store
+    books = sorted(NOTEBOOKS.glob("*.ipynb"))
+    done = _nbval(books, toml, tmp_path)
+    cells = sum(1 for book in books for cell in json.loads(book.read_text())["cells"]
+                if cell["cell_type"] == "code")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert re.search(rf"\b{cells} passed\b", done.stdout), done.stdout[-1000:]
+
+
+def test_nbval_fails_a_notebook_whose_store_is_missing(tmp_path):
+    toml = tmp_path / "missing.toml"
+    toml.write_text(f'store = "{tmp_path / "no-such-store"}"\n', encoding="utf-8")
+    run = tmp_path / "run"
+    run.mkdir()
+    done = _nbval([NOTEBOOKS / "slower_this_month.ipynb"], toml, run)
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert "no-such-store" in done.stdout and "failed" in done.stdout

@@ -51,7 +51,7 @@ def _config(store, tmp, **extra):
                        **extra)
 
 
-@pytest.fixture(scope="module", params=["local", "s3"])
+@pytest.fixture(scope="module", params=["local", pytest.param("s3", marks=pytest.mark.slow)])
 def built(request, tmp_path_factory):
     """One store per backend, written once: 3 hosts, 20 Dec 2025 to NOW; read-only tests only."""
     tmp = tmp_path_factory.mktemp(f"query-{request.param}")
@@ -85,6 +85,7 @@ def _plain(data, start, end, host):
 
 # ---------------------------------------------------------------------------- the seed's shape
 
+@pytest.mark.slow
 def test_weekly_rows_have_the_seed_dashboard_api_shape(built):
     store, config, _ = built
     got = rows("weekly", 2, store=store, config=config, now=NOW)
@@ -118,6 +119,7 @@ WINDOWS = {
 
 @pytest.mark.parametrize("host", ["all", "office-main", "backup-location"])
 @pytest.mark.parametrize("mode,days", list(WINDOWS))
+@pytest.mark.slow
 def test_every_mode_matches_plain_sums_over_the_samples(built, mode, days, host):
     store, config, data = built
     got = rows(mode, days, host, store=store, config=config, now=NOW)
@@ -417,6 +419,7 @@ def test_heatmap_equals_plain_grouping_by_weekday_and_hour(built):
     assert cells[0]["weekday"] == "Mon" and cells[-1]["weekday"] == "Sun"
 
 
+@pytest.mark.slow
 def test_rows_read_what_the_real_rollup_writes(local_store, tmp_path):
     """The aggregation developer's summaries (speedlab.rollup) against plain sums over the raw."""
     from speedlab import rollup

@@ -221,6 +221,7 @@ def _two_days(store, config_for):
 
 
 @pytest.mark.parametrize("shape", sorted(BAD_SUMMARIES))
+@pytest.mark.slow
 def test_weekly_rollup_survives_a_daily_summary_that_is_not_a_valid_object(local_store, config_for, shape):
     config = _two_days(local_store, config_for)
     day_key = layout.summary_key(parse_period("daily", "20251229", IST))
@@ -246,6 +247,7 @@ def test_daily_rollup_survives_an_hourly_host_summary_that_is_not_a_valid_object
     assert read_json(store, B.hourly, hour_key)["host_id"] == "home-primary"
 
 
+@pytest.mark.slow
 def test_run_due_survives_a_daily_summary_that_is_a_json_list_and_reports_it(local_store, config_for):
     config = _two_days(local_store, config_for)
     assert run_due(config, NOW).periods > 0
@@ -280,6 +282,7 @@ def test_aggregate_refuses_a_period_that_has_not_started_and_writes_nothing(loca
 
 # --------------------------------------------------------------------------- backfill bounds
 
+@pytest.mark.slow
 def test_backfill_is_clamped_to_the_earliest_raw_result_and_now(local_store, config_for, capsys):
     put(local_store, result("home-primary", "2025-12-29 14:01", 100.0))
     local_store.put(B.raw, "host=home-primary/year=2024/notes.json", b"{}")        # no partitions below
@@ -360,6 +363,7 @@ def test_a_day_rolled_up_so_far_expects_only_the_slots_that_could_have_a_result(
     assert (over["expected_slots"], over["slots_with_result"], over["coverage_pct"]) == (96, 73, 76.04)
 
 
+@pytest.mark.slow
 def test_run_due_skips_and_reports_a_stale_marker_that_names_no_hour(local_store, config_for):
     config = _two_days(local_store, config_for)
     run_due(config, NOW)

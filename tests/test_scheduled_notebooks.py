@@ -44,6 +44,7 @@ def test_notebooks_are_committed_thin_and_without_outputs():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.slow
 def test_every_scheduled_notebook_runs_against_a_built_store(path, small_store):
     store, config = small_store
     run = run_notebook(config, path, {**notebook_parameters(config), **PARAMETERS[path.stem]},
@@ -82,6 +83,7 @@ def test_a_failing_run_is_reported_failed_and_its_notebook_kept(small_store):
         aggregate_command(config, "weekly", "2025W54", via_notebook=True)
 
 
+@pytest.mark.slow
 def test_via_notebook_answers_like_the_direct_call(small_store, config_for):
     store, config = small_store
     config = config.with_overrides(sections={"aggregate": {"runs_in_store": True}})

@@ -92,6 +92,7 @@ def test_child_env_is_read_back_as_the_same_configuration(tmp_path):
     assert Path(child.source).resolve() == path.resolve() and child.aggregate.max_workers == 3
 
 
+@pytest.mark.slow
 def test_child_env_hands_store_url_credentials_as_variables_never_in_the_url(tmp_path):
     url = "s3://?endpoint_url=http://127.0.0.1:9&access_key_id=AKIAKEY&secret_access_key=url-secret"
     config = load_config(env={}, store=url, state_dir=str(tmp_path), s3={"region": "eu-west-1"})

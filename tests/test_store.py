@@ -180,6 +180,7 @@ def test_s3_unusable_credentials_are_told_apart_from_a_denied_key(s3_store):
     assert is_refusal(denied)
 
 
+@pytest.mark.slow
 def test_open_store_urls(tmp_path):
     assert isinstance(open_store(str(tmp_path)), LocalStore)
     assert open_store(tmp_path.as_uri()).root == tmp_path

@@ -105,6 +105,7 @@ def test_a_damaged_table_is_refused_with_a_clear_error():
 
 # --------------------------------------------------------------------------- against stores
 
+@pytest.mark.slow
 def test_rebuild_then_every_tier_and_raw_read_back_exactly_and_check_is_clean(store, config_for):
     build(store, config_for)
     report = rebuild(store, B)
@@ -159,6 +160,7 @@ def test_check_finds_a_tampered_a_missing_and_an_extra_row_and_rebuild_repairs(s
     assert check(store, B, tiers=["daily"]).ok
 
 
+@pytest.mark.slow
 def test_late_data_rewritten_after_the_table_is_picked_up_by_the_next_update(store, config_for):
     config = build(store, config_for)
     rebuild(store, B)
@@ -178,6 +180,7 @@ def test_late_data_rewritten_after_the_table_is_picked_up_by_the_next_update(sto
     assert check(store, B, tiers=["hourly", "raw"]).ok
 
 
+@pytest.mark.slow
 def test_two_writers_at_once_never_lose_an_update(store, config_for):
     build(store, config_for)
     rebuild(store, B, tiers=["hourly"])
@@ -223,6 +226,7 @@ class Crashing:
         raise StoreUnavailable("killed")
 
 
+@pytest.mark.slow
 def test_a_crash_between_a_summary_and_its_table_is_repaired_by_the_next_update(store, config_for):
     config = build(store, config_for)
     rebuild(store, B)
