@@ -2,7 +2,7 @@
 
 Modules (one home for each concern): :mod:`~speedlab.records` (typed results and summaries),
 :mod:`~speedlab.layout` (every storage key), :mod:`~speedlab.periods` (IST days, ISO weeks),
-:mod:`~speedlab.store` (local folder and S3 backends), :mod:`~speedlab.config`, and the
+:mod:`~speedlab.store` and :mod:`~speedlab.store_s3` (local folder and S3 backends), :mod:`~speedlab.config`, and the
 command line in :mod:`~speedlab.cli`. Importing speedlab has no side effects.
 """
 
