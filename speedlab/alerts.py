@@ -44,14 +44,14 @@ import smtplib
 import ssl
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Protocol
 
 from .errors import AlertDeliveryError, ConfigError
 from .masking import mask_secrets, mask_url, url_secrets
-from .settings import FORMATS, AlertSettings, EmailSettings
+from .settings import FORMATS, AlertSettings, EmailSettings, WebhookSettings
 
 __all__ = ["Alert", "AlertDeliveryError", "EmailChannel", "LogChannel", "WebhookChannel",
            "channels_from_config", "deliver", "email_message", "webhook_payload",
@@ -166,17 +166,16 @@ class Channel(Protocol):
         """Deliver one alert or raise :class:`AlertDeliveryError`."""
 
 
-@dataclass
-class WebhookChannel:
-    """POST the alert as JSON to ``url``."""
+@dataclass(frozen=True)
+class WebhookChannel(WebhookSettings):
+    """POST the alert as JSON to ``url``: one webhook of ``[alerts]`` (the fields of
+    :class:`~speedlab.settings.WebhookSettings`; ``name`` is the channel's, ``webhook:NAME``)."""
 
-    name: str
-    url: str
-    format: str = "generic"
-    topic: str | None = None
-    token: str | None = None
-    headers: dict = field(default_factory=dict)
-    timeout_s: float = 10.0
+    @classmethod
+    def of(cls, hook: WebhookSettings) -> WebhookChannel:
+        """The channel of one configured webhook."""
+        values = {f.name: getattr(hook, f.name) for f in fields(hook)}
+        return cls(**{**values, "name": f"webhook:{hook.name}", "headers": dict(hook.headers)})
 
     def send(self, alert: Alert) -> None:
         body = json.dumps(webhook_payload(alert, self.format, self.topic)).encode("utf-8")
@@ -284,8 +283,7 @@ def channels_from_config(settings: AlertSettings, log=None, env=None) -> list:
     channels: list = []
     if settings.log and log is not None:
         channels.append(LogChannel(log))
-    channels += [WebhookChannel(f"webhook:{w.name}", w.url, w.format, w.topic, w.token, dict(w.headers),
-                                w.timeout_s) for w in settings.webhooks]
+    channels += [WebhookChannel.of(hook) for hook in settings.webhooks]
     if settings.email is not None:
         channels.append(_email(settings.email, env))
     return channels
