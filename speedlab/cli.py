@@ -255,7 +255,7 @@ def _add_schedule(sub, common) -> None:
 
 
 def _run_schedule(args, config: Config) -> int:
-    from .schedule import schedule_collector
+    from .os_entries import schedule_collector
     result = schedule_collector(config, platform=args.platform, offset_minutes=args.offset_minutes,
                                 install=args.install)
     if args.json:
@@ -395,7 +395,7 @@ def _add_scheduler(sub, common) -> None:
 
 def _run_scheduler(args, config: Config) -> int:
     if args.action == "print":
-        from .schedule import run_due_entries
+        from .os_entries import run_due_entries
         result = run_due_entries(config, args.every_minutes, args.offset_minutes)
         if args.json:
             _print_json(result)

@@ -33,8 +33,8 @@ from .config import Config
 from .errors import ConfigError, ServeError, SpeedlabError, UpError
 from .joblog import JobLog
 from .masking import mask_secrets
+from .os_entries import default_offset_minutes
 from .periods import SLOT, UTC, slot_of
-from .schedule import default_offset_minutes
 
 __all__ = ["UpError", "UpReport", "fast_clock", "next_run_at", "real_clock", "run_up", "up"]
 

@@ -10,9 +10,9 @@ import pytest
 
 from speedlab import layout
 from speedlab.cli import main
+from speedlab.os_entries import run_due_entries
 from speedlab.periods import TIERS, parse_period
 from speedlab.rollup import run_due
-from speedlab.schedule import run_due_entries
 from speedlab.scheduler import (
     InputState,
     Recorded,

@@ -63,7 +63,7 @@ IO = {
     "health": "reads the store",
     "alerts": "sends notifications",
     "infra": "creates buckets",
-    "schedule": "installs cron/systemd/Windows entries",
+    "os_entries": "renders and installs cron/systemd/Task Scheduler entries (speedlab schedule)",
     "adapter": "runs rollups and the health check for the command line, the API and the notebooks",
     "cli": "the command line",
     "analysis": "loads the dashboard's rows for the analysis notebooks (the answers are pure functions in it)",

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from speedlab.errors import ScheduleError
-from speedlab.schedule import install_entries, merge_crontab, native_platform, render_entries
+from speedlab.os_entries import install_entries, merge_crontab, native_platform, render_entries
 
 ARGV = ["/usr/bin/python3", "-m", "speedlab.cli", "collect", "--store", "/data/my store"]
 NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
@@ -201,7 +201,7 @@ def test_native_platform():
 # ----------------------------------------------------------------------------- the collector's entries
 from speedlab import cli  # noqa: E402
 from speedlab.config import load_config  # noqa: E402
-from speedlab.schedule import collector_argv, default_offset_minutes, schedule_collector  # noqa: E402
+from speedlab.os_entries import collector_argv, default_offset_minutes, schedule_collector  # noqa: E402
 
 
 def test_collector_argv_carries_resolved_settings(tmp_path, monkeypatch):
