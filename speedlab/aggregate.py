@@ -12,7 +12,7 @@ short version:
   ``sum / count`` and therefore identical whichever way they are computed. A coarser summary
   merges its children's statistics; it never averages averages.
 * **Hours from raw results** (:func:`hourly_summaries`, polars): one result per host and
-  15-minute slot (the earliest *complete* one: ``ok`` with download, upload and ping, then
+  15-minute slot (the earliest *full* one: ``ok`` with download, upload and ping, then
   any ``ok``, then ``failed``; ties broken by ``timestamp_utc`` then key; the others are
   ``duplicates_ignored``); failed tests are counted in ``failed_tests`` and never enter the
   statistics; objects that could not be used are counted in ``rejected_records``.
@@ -381,7 +381,7 @@ def _rank(result: SpeedTestResult) -> int:
 
 def results_frame(results: Sequence[tuple[str, SpeedTestResult]]) -> pl.DataFrame:
     """One row per result (``key``, ``host_id``, ``slot``, ``time_utc`` in UTC, ``status``,
-    ``rank`` 0 complete / 1 partial / 2 failed, the three metrics, ``connection_type``)."""
+    ``rank`` 0 full ``ok`` / 1 ``ok`` missing a metric / 2 failed, the three metrics, ``connection_type``)."""
     rows: dict[str, list[Any]] = {name: [] for name in _FRAME_SCHEMA}
     for key, r in results:
         rows["key"].append(key)
@@ -398,7 +398,7 @@ def results_frame(results: Sequence[tuple[str, SpeedTestResult]]) -> pl.DataFram
 
 
 def dedupe_slots(frame: pl.DataFrame) -> pl.DataFrame:
-    """Keep one result per host and slot: the earliest complete one (see the module doc)."""
+    """Keep one result per host and slot: the earliest full one (see the module doc)."""
     ordered = frame.sort(["host_id", "slot", "rank", "time_utc", "key"])
     return ordered.unique(subset=["host_id", "slot"], keep="first", maintain_order=True)
 

@@ -316,8 +316,8 @@ class SpeedTestResult:
 
 
 def slot_preference(key: str, result: SpeedTestResult) -> tuple:
-    """Sort key of the one result kept per host and slot (smallest wins): a complete ``ok``
-    (download, upload and ping) before a partial ``ok`` before a ``failed`` test, then the
+    """Sort key of the one result kept per host and slot (smallest wins): a *full* ``ok``
+    (download, upload and ping all measured) before an ``ok`` missing one of them before a ``failed`` test, then the
     earliest ``timestamp_utc``, then the key. The one rule: the rollup
     (:func:`speedlab.aggregate.dedupe_slots`), the dashboard's 15-minute rows, ``dedupe``
     (which object of a crowded slot stays) and ``health`` (which result of a slot is judged)."""
