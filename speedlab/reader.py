@@ -337,12 +337,12 @@ def list_raw_hours(store: Store, buckets: Buckets, host: str, day: Period, label
 
 
 def count_raw_hours(store: Store, buckets: Buckets, hosts: Sequence[str], start: datetime,
-                    now: datetime, zone: str | ZoneInfo) -> dict[str, tuple[int, datetime]]:
+                    now: datetime, tz: str | ZoneInfo) -> dict[str, tuple[int, datetime]]:
     """Raw objects per hour label (all hosts) in the months from ``start`` to ``now``:
     ``label -> (how many, the newest modified time)`` (listings only, 8 in parallel)."""
     counts: Counter = Counter()
     newest: dict[str, datetime] = {}
-    months = periods_between("monthly", start, now, zone)
+    months = periods_between("monthly", start, now, tz)
 
     def listing(item):
         host, month = item

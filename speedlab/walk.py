@@ -73,21 +73,21 @@ def newest_objects(store: Store, bucket: str, prefix: str, levels: Sequence[Leve
     return found
 
 
-def _first_hour(store: Store, bucket: str, prefix: str, zone: str | ZoneInfo) -> datetime | None:
+def _first_hour(store: Store, bucket: str, prefix: str, tz: str | ZoneInfo) -> datetime | None:
     """The start of the first hour folder below ``prefix`` (oldest first); an hour outside the
     supported dates is passed over."""
     for _, match in walk_folders(store, bucket, prefix, RAW_PARTITIONS):
         try:
-            return parse_period("hourly", match.group(1), zone).start  # type: ignore[union-attr]  # patterns match
+            return parse_period("hourly", match.group(1), tz).start  # type: ignore[union-attr]  # patterns match
         except LayoutError:
             continue
     return None
 
 
 def earliest_raw_hour(store: Store, buckets: Buckets, hosts: Sequence[str],
-                      zone: str | ZoneInfo) -> datetime | None:
+                      tz: str | ZoneInfo) -> datetime | None:
     """The start of the earliest hour holding a raw result, over all ``hosts`` (a handful of
     listings per host: the oldest ``year=``, then its oldest ``month=``, ...)."""
     found = [hour for host in hosts
-             if (hour := _first_hour(store, buckets.raw, raw_host_prefix(host), zone)) is not None]
+             if (hour := _first_hour(store, buckets.raw, raw_host_prefix(host), tz)) is not None]
     return min(found) if found else None
