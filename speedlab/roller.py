@@ -1,5 +1,6 @@
-"""The roller: rolls up a list of periods in order (:class:`Roller`), and the session that runs
-it (a counting store, the job log, the report).
+"""The roller: rolls up a list of periods in order (:class:`Roller`) and keeps the columnar
+tables current with what it wrote (:meth:`Roller.keep_tables`); :mod:`speedlab.rollup` opens
+the session that runs it (a counting store, the job log, the report).
 
 Reads go through :mod:`speedlab.reader` (listings, parallel GETs, the one validity decision of
 a summary, here with the rollup's own condition :func:`mergeable`); statistics are
@@ -9,18 +10,18 @@ memory, and writes the summaries. The public functions are :mod:`speedlab.rollup
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from . import tables_io
 from .aggregate import Accumulator, anomaly_threshold, hour_summaries, hourly_parts, merge_summaries
 from .counting import CountingStore
-from .errors import BucketNotFound, InvalidRecord, SpeedlabError, StoreUnavailable
+from .errors import InvalidRecord, SpeedlabError, StoreUnavailable, TableError
 from .joblog import JobLog
-from .layout import HOSTS_PREFIX, raw_hour_label, summary_key
+from .layout import raw_hour_label, summary_key
 from .periods import CHILD_TIER, TIERS, Period, children, get_zone, parse_period, period_of, periods_between
 from .reader import (
     RawObject,
@@ -38,11 +39,11 @@ from .scheduler import PlanItem
 from .settings import AggregateSettings
 from .sketch import QuantileSketch
 from .storebase import ObjectInfo, Store
+from .tables import TablesReport
 from .text import rollup_line
 from .walk import earliest_raw_hour
 
-__all__ = ["TIER_RANK", "Roller", "RollupReport", "utc_now", "mergeable", "open_session", "require_raw_bucket",
-           "run_logged"]
+__all__ = ["TIER_RANK", "Roller", "RollupReport", "utc_now", "mergeable"]
 
 UTC = timezone.utc
 #: Finest tier first: the order periods ending together are rolled up in.
@@ -79,6 +80,11 @@ class RollupReport:
     clamped : dict or None
         Backfill only: ``from``, ``to`` and a ``message`` when the range asked for reached
         before the earliest raw result or after now (see :func:`backfill`).
+    tables : TablesReport
+        What keeping the columnar tables current cost and did (docs/tables.md).
+    tables_errors : list of str
+        Why a table update failed: the summaries are written all the same (the original
+        layout is the source of truth); the partitions are marked and the next job repairs them.
     """
 
     items: list[dict] = field(default_factory=list)
@@ -91,6 +97,8 @@ class RollupReport:
     plan: list[dict] = field(default_factory=list)
     markers_cleared: int = 0
     clamped: dict | None = None
+    tables: TablesReport = field(default_factory=TablesReport)
+    tables_errors: list[str] = field(default_factory=list)
 
     @property
     def periods(self) -> int:
@@ -105,11 +113,25 @@ class RollupReport:
                 "requests": dict(self.requests), "seconds": round(self.seconds, 3),
                 "markers_cleared": self.markers_cleared,
                 "replaced_summaries": [{"key": k, "reason": why} for k, why in self.replaced],
-                **({"clamped": self.clamped} if self.clamped else {}), "items": self.items}
+                **({"clamped": self.clamped} if self.clamped else {}),
+                "tables": self.tables_dict(), "items": self.items}
+
+    def tables_dict(self) -> dict:
+        """The ``tables`` part: ``ok``, ``errors``, partitions written and already current, rows,
+        requests by kind, seconds."""
+        t = self.tables
+        return {"ok": not self.tables_errors, "errors": list(self.tables_errors),
+                "partitions_written": len(t.partitions_written), "partitions_current": len(t.partitions_current),
+                "rows": t.rows, "sources_read": t.sources_read, "rejected": len(t.rejected),
+                "requests": dict(t.requests), "seconds": round(t.seconds, 3)}
 
     def to_text(self) -> str:
-        """One line for people: ``3 period(s) rolled up (hourly 2, daily 1); 0 bad object(s) skipped``."""
-        return rollup_line(self.to_dict())
+        """One line for people: ``3 period(s) rolled up (hourly 2, daily 1); 0 bad object(s) skipped;
+        tables: 2 partition(s) written``."""
+        t = self.tables
+        tables = (f"tables: {len(t.partitions_written)} partition(s) written" if not self.tables_errors else
+                  f"tables NOT updated ({self.tables_errors[-1]}): the next run repairs them")
+        return f"{rollup_line(self.to_dict())}; {tables}"
 
 
 # =========================================================================== the roller
@@ -132,7 +154,7 @@ class Roller:
     """Rolls up a list of periods in order, batching reads and caching what it wrote."""
 
     def __init__(self, config, store: CountingStore, log: JobLog, now: datetime,
-                 settings: AggregateSettings, progress=None) -> None:
+                 settings: AggregateSettings, progress=None, from_tables: bool = False) -> None:
         self.config = config
         self.store = store
         self.log = log
@@ -155,6 +177,14 @@ class Roller:
                             timezone=config.timezone, now=now)
         #: one bounded pool for every parallel request of the run (threads start once)
         self.pool = ThreadPoolExecutor(settings.max_workers, thread_name_prefix="speedlab-rollup")
+        #: read raw months from their tables where the rows are current (a backfill)
+        self.from_tables = from_tables
+        self._month: tuple[str, _MonthSource | None] | None = None
+        self._raw_tables: set[str] | None = None  # the raw table keys, listed once
+        #: what this run wrote and read since the tables were last updated (:meth:`keep_tables`)
+        self._table_summaries: dict[str, bytes] = {}
+        self._table_raw: dict[str, tuple[bytes, str | None]] = {}
+        self._table_hours: list[Period] = []
 
     # ------------------------------------------------------------------ helpers
     def hosts(self) -> list[str]:
@@ -182,6 +212,49 @@ class Roller:
             bucket, key, data = item
             self.store.put(bucket, key, data)
         self._pool_map(put, writes)
+        self._table_summaries.update((key, data) for _, key, data in writes)
+
+    # ------------------------------------------------------------------ the tables
+    def keep_tables(self) -> None:
+        """Bring the columnar tables in line with what the run wrote since the last call: one
+        update per partition (:func:`speedlab.tables_io.keep_current`), plus any partition an
+        earlier job marked for repair. A failure is reported and logged, never raised: the
+        summaries stay written (the original layout is the source of truth) and the
+        partitions are marked, so the next job repairs them."""
+        summaries, raw, hours = self._table_summaries, self._table_raw, self._table_hours
+        self._table_summaries, self._table_raw, self._table_hours = {}, {}, []
+        try:
+            self.report.tables.merge(tables_io.keep_current(
+                self.store.inner, self.buckets, summaries.items(),
+                [(key, body, version) for key, (body, version) in raw.items()], hours))
+        except Exception as exc:  # noqa: BLE001 - a table never fails the rollup
+            why = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SpeedlabError) else str(exc)
+            self.report.tables_errors.append(why)
+            self.log.warning(f"tables not updated: {why}; the summaries are written, the next run "
+                             "repairs the tables (or run `speedlab tables rebuild`)", reason=why)
+
+    def _raw_month(self, day: Period) -> _MonthSource | None:
+        """The raw table and per-host listing of ``day``'s month, when it has a table (a
+        backfill); one month is kept at a time."""
+        month = period_of("monthly", day.start, self.zone)
+        if self._month is None or self._month[0] != month.label:
+            self._month = None  # free the previous month first
+            if self._raw_tables is None:
+                self._raw_tables = tables_io.list_raw_tables(self.store, self.buckets)
+            try:
+                table = (tables_io.read_raw_month(self.store, self.buckets, month)
+                         if tables_io.raw_month_key(month) in self._raw_tables else None)
+            except TableError as exc:
+                self.log.warning(f"raw table of {month.label} unreadable ({exc}); reading its objects")
+                table = None
+            source = None
+            if table is not None:
+                labels = {p.label for p in periods_between(
+                    "hourly", month.start_utc, month.end_utc - timedelta(microseconds=1), self.zone)}
+                source = _MonthSource(table, self._pool_map(
+                    lambda h: list_raw_hours(self.store, self.buckets, h, month, labels), self.hosts()))
+            self._month = (month.label, source)
+        return self._month[1]
 
     def _remember(self, tier: str, period: Period, host: str | None, data: dict) -> None:
         self.cache[(tier, period.label, host)] = (period.end_utc, data)
@@ -229,6 +302,8 @@ class Roller:
                 i += 1
                 continue
             if period.tier == "hourly":
+                if self._table_hours and self._table_hours[-1].start.strftime("%Y%m") != period.start.strftime("%Y%m"):
+                    self.keep_tables()  # a backfill updates its tables once per month
                 j = i
                 day = period.start.date()
                 while (j < len(items) and items[j].period.tier == "hourly"
@@ -318,14 +393,29 @@ class Roller:
         objects: dict[str, list[RawObject]] = defaultdict(list)
         infos: dict[tuple[str, str], list[ObjectInfo]] = defaultdict(list)
         rejected: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        for o, i, r in self._pool_map(lambda h: list_raw_hours(self.store, self.buckets, h, day, labels), hosts):
+        month = self._raw_month(day) if self.from_tables else None
+        listings = month.listings if month is not None else self._pool_map(
+            lambda h: list_raw_hours(self.store, self.buckets, h, day, labels), hosts)
+        for o, i, r in listings:
             for label, objs in o.items():
-                objects[label].extend(objs)
-            infos.update(i)
+                if label in labels:
+                    objects[label].extend(objs)
+            infos.update((k, v) for k, v in i.items() if k[0] in labels)
             for label, rej in r.items():
-                rejected[label].extend(rej)
-        read = read_objects(self.store, self.buckets, [o for label in labels for o in objects[label]],
+                if label in labels:
+                    rejected[label].extend(rej)
+        wanted = [o for label in labels for o in objects[label]]
+        current = month.current(wanted) if month is not None else {}
+        kept: dict[str, bytes] = {}
+        read = read_objects(_Keeping(self.store, kept), self.buckets,
+                            [o for o in wanted if o.info.key not in current],
                             self.settings.max_workers, self.pool)
+        if month is not None and current:
+            read.results = sorted([*read.results, *((k, month.table.result(k)) for k in current)],
+                                  key=lambda item: item[0])
+        self._table_raw.update((o.info.key, (kept[o.info.key], o.info.version))
+                               for o in wanted if o.info.key in kept)
+        self._table_hours.extend(hours)
         if read.unreadable:
             key, exc = read.unreadable[0]
             raise StoreUnavailable(f"could not read {len(read.unreadable)} raw object(s) for "
@@ -469,65 +559,31 @@ class Roller:
         self._finish_item(period, reason, summaries, skipped)
 
 
-# =========================================================================== session
+class _Keeping:
+    """A store that forwards everything and keeps the bytes of each GET in ``kept`` (the raw
+    bodies the roller reads, which its table update then needs not read again)."""
 
-def require_raw_bucket(config, store: Store, log: JobLog) -> None:
-    """Refuse to roll up a store without its raw bucket (a mistyped ``--store``), before any
-    summary or log line is written: a log folder inside a missing local store would create it."""
-    if store.bucket_exists(config.buckets.raw):
-        return
-    try:
-        list(store.list(config.buckets.raw, HOSTS_PREFIX))  # a missing folder or bucket: its own error
-        raise BucketNotFound(f"the main bucket {config.buckets.raw!r} does not exist in {store.url}, "
-                             "so there is nothing to roll up: check --store/[buckets], or create it "
-                             "with `speedlab infra apply`")
-    except SpeedlabError as exc:
-        root = getattr(store, "root", None)
-        if not (root is not None and not root.is_dir() and log.path and root in log.path.parents):
-            log.end(f"rollup refused: {exc}", level="error")
-        raise
+    def __init__(self, store: Store, kept: dict[str, bytes]) -> None:
+        self.store, self.kept = store, kept
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
+
+    def get(self, bucket: str, key: str) -> bytes:
+        body = self.store.get(bucket, key)
+        self.kept[key] = body
+        return body
 
 
-def open_session(config, job: str, store: Store | None, now: datetime | None, progress=None,
-                 require_raw: bool = False) -> tuple[Roller, JobLog]:
-    """A :class:`Roller` over a counting ``store`` (default the configured one) and the job's
-    log; with ``require_raw``, refuse a store without its raw bucket first."""
-    settings = config.aggregate
-    log = JobLog.for_config(config, job)  # refuses first a missing local store holding the state
-    if store is None:
-        try:
-            store = config.open_store()
-        except SpeedlabError as exc:  # a missing store folder, with the state kept elsewhere
-            log.end(f"rollup refused: {exc}", level="error")
-            raise
-    if require_raw:
-        require_raw_bucket(config, store, log)
-    counting = CountingStore(store)
-    return Roller(config, counting, log, utc_now(now), settings, progress), log
+@dataclass
+class _MonthSource:
+    """A raw month read for a backfill: its table and one listing per host (``list_raw_hours``)."""
 
+    table: tables_io.RawMonth
+    listings: list
 
-def _close(roller: Roller, started: float) -> RollupReport:
-    report = roller.report
-    report.requests = dict(roller.store.counts)
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-def run_logged(roller: Roller, log: JobLog, what: str, fields: dict, body) -> RollupReport:
-    """Run ``body()`` between the log's start and end lines; close the roller; return its report."""
-    started = time.perf_counter()
-    log.start(f"{what} started", **fields)
-    try:
-        body()
-    except BaseException as exc:
-        log.end(f"{what} failed: {exc}", level="error", **fields)
-        raise
-    finally:
-        roller.close()
-    report = _close(roller, started)
-    replaced = f", {len(report.replaced)} unusable summaries rolled up again" if report.replaced else ""
-    log.end(f"{what} finished: {report.periods} periods, {len(report.rejected)} bad objects skipped"
-            f"{replaced}", periods=report.periods, rejected=len(report.rejected),
-            replaced=len(report.replaced), requests=report.requests,
-            seconds=round(report.seconds, 3), **fields)
-    return report
+    def current(self, objects: Iterable[RawObject]) -> set[str]:
+        """The keys whose row was made from exactly the version listed (the rest are read)."""
+        versions = self.table.versions
+        return {o.info.key for o in objects
+                if o.info.version is not None and versions.get(o.info.key) == o.info.version}

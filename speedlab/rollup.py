@@ -42,19 +42,23 @@ deletes the markers it acted on. Old summaries stay readable meanwhile.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from .errors import LayoutError, SpeedlabError, UnsupportedDate
-from .layout import validate_host_id
+from .counting import CountingStore
+from .errors import BucketNotFound, LayoutError, SpeedlabError, UnsupportedDate
+from .joblog import JobLog
+from .layout import HOSTS_PREFIX, validate_host_id
 from .periods import SUPPORTED_DATES, TIERS, Period, parse_period, periods_between, previous_period, to_local
 from .records import TierSummary
-from .roller import TIER_RANK, RollupReport, open_session, run_logged, utc_now
+from .roller import TIER_RANK, Roller, RollupReport, utc_now
 from .rundue import roll_due
 from .scheduler import PlanItem
 from .storebase import Store
 
-__all__ = ["PeriodReport", "aggregate", "backfill", "parse_any_period", "rollup", "run_due"]
+__all__ = ["PeriodReport", "aggregate", "backfill", "open_session", "parse_any_period", "require_raw_bucket",
+           "rollup", "run_due", "run_logged"]
 
 UTC = timezone.utc
 
@@ -133,7 +137,7 @@ def backfill(config, first: str | Period, last: str | Period, *, progress: bool 
         raise LayoutError(f"backfill range is empty: {first} comes after {last}")
     from tqdm.auto import tqdm
     bar = tqdm(total=0, unit="period", desc="backfill", disable=not progress, dynamic_ncols=True)
-    roller, log = open_session(config, "aggregator", store, now_utc, bar, require_raw=True)
+    roller, log = open_session(config, "aggregator", store, now_utc, bar, require_raw=True, from_tables=True)
 
     def body():
         earliest = roller.earliest()
@@ -195,6 +199,75 @@ def run_due(config, now: datetime | None = None, *, store: Store | None = None,
     now_utc = utc_now(now)
     roller, log = open_session(config, "scheduler", store, now_utc)
     return run_logged(roller, log, "run-due", {"now": now_utc.isoformat()}, lambda: roll_due(roller, log))
+
+
+# =========================================================================== session
+
+def require_raw_bucket(config, store: Store, log: JobLog) -> None:
+    """Refuse to roll up a store without its raw bucket (a mistyped ``--store``), before any
+    summary or log line is written: a log folder inside a missing local store would create it."""
+    if store.bucket_exists(config.buckets.raw):
+        return
+    try:
+        list(store.list(config.buckets.raw, HOSTS_PREFIX))  # a missing folder or bucket: its own error
+        raise BucketNotFound(f"the main bucket {config.buckets.raw!r} does not exist in {store.url}, "
+                             "so there is nothing to roll up: check --store/[buckets], or create it "
+                             "with `speedlab infra apply`")
+    except SpeedlabError as exc:
+        root = getattr(store, "root", None)
+        if not (root is not None and not root.is_dir() and log.path and root in log.path.parents):
+            log.end(f"rollup refused: {exc}", level="error")
+        raise
+
+
+def open_session(config, job: str, store: Store | None, now: datetime | None, progress=None,
+                 require_raw: bool = False, from_tables: bool = False) -> tuple[Roller, JobLog]:
+    """A :class:`Roller` over a counting ``store`` (default the configured one) and the job's
+    log; with ``require_raw``, refuse a store without its raw bucket first; with
+    ``from_tables``, raw months are read from their tables where current (a backfill)."""
+    settings = config.aggregate
+    log = JobLog.for_config(config, job)  # refuses first a missing local store holding the state
+    if store is None:
+        try:
+            store = config.open_store()
+        except SpeedlabError as exc:  # a missing store folder, with the state kept elsewhere
+            log.end(f"rollup refused: {exc}", level="error")
+            raise
+    if require_raw:
+        require_raw_bucket(config, store, log)
+    counting = CountingStore(store)
+    return Roller(config, counting, log, utc_now(now), settings, progress, from_tables), log
+
+
+def _close(roller: Roller, started: float) -> RollupReport:
+    report = roller.report
+    report.requests = dict(roller.store.counts)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def run_logged(roller: Roller, log: JobLog, what: str, fields: dict, body) -> RollupReport:
+    """Run ``body()`` between the log's start and end lines, then bring the tables in line with
+    what it wrote (:meth:`~speedlab.roller.Roller.keep_tables`: a failure there is reported, not
+    raised); close the roller; return its report."""
+    started = time.perf_counter()
+    log.start(f"{what} started", **fields)
+    try:
+        body()
+        roller.keep_tables()
+    except BaseException as exc:
+        log.end(f"{what} failed: {exc}", level="error", **fields)
+        raise
+    finally:
+        roller.close()
+    report = _close(roller, started)
+    replaced = f", {len(report.replaced)} unusable summaries rolled up again" if report.replaced else ""
+    replaced += "; tables NOT updated (the next run repairs them)" if report.tables_errors else ""
+    log.end(f"{what} finished: {report.periods} periods, {len(report.rejected)} bad objects skipped"
+            f"{replaced}", periods=report.periods, rejected=len(report.rejected),
+            replaced=len(report.replaced), requests=report.requests,
+            seconds=round(report.seconds, 3), tables=report.tables_dict(), **fields)
+    return report
 
 
 # =========================================================================== one period on request

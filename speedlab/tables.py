@@ -312,6 +312,17 @@ class TablesReport:
                 "requests": dict(self.requests), "bytes_read": self.bytes_read,
                 "bytes_written": self.bytes_written, "seconds": round(self.seconds, 3)}
 
+    def merge(self, other: TablesReport) -> None:
+        """Add ``other``'s counts to this report (a job that updates its tables more than once)."""
+        self.partitions_written += other.partitions_written
+        self.partitions_current += other.partitions_current
+        self.rejected += other.rejected
+        for name in ("rows", "rows_fixed", "rows_dropped", "sources_read", "conflicts", "bytes_read",
+                     "bytes_written", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for kind, n in other.requests.items():
+            self.requests[kind] = self.requests.get(kind, 0) + n
+
     def to_text(self) -> str:
         """A few lines for a person."""
         lines = [f"tables: {len(self.partitions_written)} partition(s) written, "

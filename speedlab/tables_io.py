@@ -15,10 +15,11 @@ disagrees with the layout once an update of that partition has run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ from .layout import (
     RAW_TABLES_PREFIX,
     SUMMARY_NAME,
     SUMMARY_TABLES_PREFIX,
+    TABLES_PREFIX,
     Buckets,
     TablePartition,
     parse_raw_key,
@@ -69,9 +71,13 @@ from .tables import (
     frame_to_parquet,
 )
 
-__all__ = ["MAX_ATTEMPTS", "TableRead", "check", "list_partitions", "read_raw_table", "read_summaries_table",
-           "rebuild", "storage_options", "table_glob", "update_partitions", "update_raw", "update_summaries"]
+__all__ = ["MAX_ATTEMPTS", "REPAIR_PREFIX", "RawMonth", "TableRead", "check", "keep_current", "list_partitions",
+           "list_raw_tables", "marked_for_repair", "raw_month_key", "read_raw_month", "read_raw_table",
+           "read_summaries_table", "rebuild", "storage_options", "table_glob", "update_partitions", "update_raw",
+           "update_summaries"]
 
+#: Where a job that could not update a partition leaves a mark for the next one (in the tables bucket).
+REPAIR_PREFIX = f"{TABLES_PREFIX}repair/"
 #: Compare-and-swap attempts per partition before :class:`~speedlab.errors.TableError`.
 MAX_ATTEMPTS = 8
 #: Parallel requests when listing hosts' prefixes or reading source objects.
@@ -164,7 +170,23 @@ def _stored_is(body: bytes, version: str | None) -> bool:
     return version is not None and version.strip('"') == hashlib.md5(body, usedforsecurity=False).hexdigest()
 
 
-def _maintain(run: _Run, part: TablePartition, fresh: dict[str, bytes], rebuild: bool = False) -> None:
+#: What a caller has just written or read: key -> bytes, or ``(bytes, version)`` with the version a
+#: listing showed *before* those bytes were read (they are then at least that new).
+Fresh = Mapping[str, "bytes | tuple[bytes, str | None]"]
+
+
+def _known(fresh: Fresh, key: str, version: str | None) -> bytes | None:
+    """``fresh[key]`` when it is provably what the source at ``version`` holds: its ETag is the
+    bytes' MD5, or the bytes were read after a listing showed this very version (versions never
+    repeat, so an object still at it has not changed since)."""
+    item = fresh.get(key)
+    if item is None:
+        return None
+    body, seen = item if isinstance(item, tuple) else (item, None)
+    return body if (seen is not None and seen == version) or _stored_is(body, version) else None
+
+
+def _maintain(run: _Run, part: TablePartition, fresh: Fresh, rebuild: bool = False) -> None:
     """Bring one partition in line with its sources (see the module docstring)."""
     bucket, schema, report = tables_bucket(run.buckets), run.schema(part), run.report
     for _attempt in range(MAX_ATTEMPTS):
@@ -182,8 +204,8 @@ def _maintain(run: _Run, part: TablePartition, fresh: dict[str, bytes], rebuild:
         new = {k: rows[k] for k in diff.unchanged}
         rejected: list[tuple[str, str]] = []
         wanted = [*diff.changed, *diff.added]
-        known = {k: (fresh[k], sources[k].version) for k in wanted
-                 if k in fresh and _stored_is(fresh[k], sources[k].version)}
+        known = {k: (proven, sources[k].version) for k in wanted
+                 if (proven := _known(fresh, k, sources[k].version)) is not None}
         read = run.fetch(run.source_bucket(part), [k for k in wanted if k not in known])
         for key, (source, source_version) in {**known, **read}.items():
             if source_version is None:
@@ -227,15 +249,16 @@ def _run(store: Store, buckets: Buckets, report: Any, body: Callable[[_Run], Non
 
 
 def update_partitions(store: Store, buckets: Buckets, partitions: Iterable[TablePartition],
-                      fresh: dict[str, bytes] | None = None, *, rebuild: bool = False,
+                      fresh: Fresh | None = None, *, rebuild: bool = False,
                       progress: Callable[[int, int, str], None] | None = None) -> TablesReport:
     """Bring each partition in line with the original layout (one compare-and-swap each).
 
     Parameters
     ----------
     fresh : dict, optional
-        Source key -> bytes a caller has just written (used without a read where the store
-        proves they are what it holds).
+        Source key -> bytes a caller has just written, or ``(bytes, version)`` it read after a
+        listing showed that version (used without a read where they are provably what the
+        store holds).
     rebuild : bool
         Ignore the rows stored (read every source again).
     progress : callable, optional
@@ -268,19 +291,72 @@ def update_summaries(store: Store, buckets: Buckets, written: Iterable[tuple[str
     return update_partitions(store, buckets, parts, fresh)
 
 
-def update_raw(store: Store, buckets: Buckets, written: Iterable[str | tuple[str, bytes]] = (),
+def update_raw(store: Store, buckets: Buckets, written: Iterable[str | tuple] = (),
                *, periods: Iterable[Period] = ()) -> TablesReport:
-    """Update the raw partitions (local months) of the raw keys ``written`` (keys, or ``(key,
-    body)``) and of ``periods`` (an hour just rolled up, say), each verified as a whole."""
-    fresh, parts = {}, set()
-    for item in written:
-        key = item if isinstance(item, str) else item[0]
-        if not isinstance(item, str):
-            fresh[key] = item[1]
-        parts.add(raw_table_partition(parse_raw_key(key)))
+    """Update the raw partitions (local months) of the raw keys ``written`` (keys, ``(key,
+    body)``, or ``(key, body, version listed before the read)``) and of ``periods`` (an hour
+    just rolled up, say), each verified as a whole."""
+    fresh, parts = _raw_fresh(written)
     for period in periods:
         parts.update(table_partitions_between("raw", period, period))
     return update_partitions(store, buckets, parts, fresh)
+
+
+def _raw_fresh(written: Iterable[str | tuple]) -> tuple[dict[str, bytes | tuple[bytes, str | None]],
+                                                        set[TablePartition]]:
+    fresh: dict[str, bytes | tuple[bytes, str | None]] = {}
+    parts: set[TablePartition] = set()
+    for item in written:
+        key = item if isinstance(item, str) else item[0]
+        if not isinstance(item, str):
+            fresh[key] = item[1] if len(item) == 2 else (item[1], item[2])
+        parts.add(raw_table_partition(parse_raw_key(key)))
+    return fresh, parts
+
+
+def _repair_key(part: TablePartition) -> str:
+    return REPAIR_PREFIX + part.key[len(TABLES_PREFIX):] + ".todo"
+
+
+def marked_for_repair(store: Store, buckets: Buckets) -> list[TablePartition]:
+    """The partitions a job could not update (:func:`keep_current` marks them; one LIST)."""
+    out = []
+    for info in store.list(tables_bucket(buckets), REPAIR_PREFIX):
+        try:
+            out.append(parse_table_key(TABLES_PREFIX + info.key[len(REPAIR_PREFIX):].removesuffix(".todo")))
+        except LayoutError:
+            continue
+    return out
+
+
+def keep_current(store: Store, buckets: Buckets, summaries: Iterable[tuple[str, bytes]] = (),
+                 raw: Iterable[str | tuple] = (), periods: Iterable[Period] = ()) -> TablesReport:
+    """What every job that writes summaries calls once per run (or per month of a backfill):
+    one update of each partition of the ``summaries`` it wrote (``(key, body)``), of the raw
+    months of ``raw`` (as :func:`update_raw`'s ``written``) and of the hours ``periods``, and of
+    every partition an earlier job marked for repair.
+
+    A partition that cannot be updated is marked for repair (``tables/repair/…``, best effort)
+    so that the next job updates it, and the error is raised: the caller reports it and goes on.
+    """
+    fresh, parts = _raw_fresh(raw)
+    for key, data in summaries:
+        parsed = parse_summary_key(key)
+        parts.add(summary_table_partition(parsed.tier, parsed.label))
+        fresh[key] = data
+    for period in periods:
+        parts.update(table_partitions_between("raw", period, period))
+    marked = set(marked_for_repair(store, buckets))
+    try:
+        report = update_partitions(store, buckets, parts | marked, fresh)
+    except Exception:
+        for part in sorted(parts - marked):
+            with contextlib.suppress(Exception):  # the store is failing: the error raised says so
+                store.put(tables_bucket(buckets), _repair_key(part), b"{}")
+        raise
+    for part in sorted(marked):
+        store.delete(tables_bucket(buckets), _repair_key(part))
+    return report
 
 
 def list_partitions(store: Store, buckets: Buckets, tiers: Sequence[str] | None = None) -> list[TablePartition]:
@@ -432,6 +508,40 @@ def read_raw_table(store: Store, buckets: Buckets, first: Period, last: Period,
                 out.results.append((key, SpeedTestResult.from_dict(RAW_TABLE.decode_row(row), key)))
     out.results.sort(key=lambda item: item[0])
     return out
+
+
+@dataclass
+class RawMonth:
+    """One raw month's table as a backfill uses it: ``versions`` (source key -> the version its
+    row was made from) and :meth:`result` (the row as the original object gives it)."""
+
+    versions: dict[str, str | None]
+    rows: dict[str, dict]
+
+    def result(self, key: str) -> SpeedTestResult:
+        """The row of ``key`` as :func:`speedlab.reader.parse_result` gives its object."""
+        return SpeedTestResult.from_dict(RAW_TABLE.decode_row(self.rows[key]), key)
+
+
+def list_raw_tables(store: Store, buckets: Buckets) -> set[str]:
+    """The keys of every raw month's table (one LIST)."""
+    return {info.key for info in store.list(tables_bucket(buckets), RAW_TABLES_PREFIX)}
+
+
+def raw_month_key(month: Period) -> str:
+    """The key of the local ``month``'s raw table (a monthly :class:`Period`)."""
+    return TablePartition("raw", month.start.year, month.start.month).key
+
+
+def read_raw_month(store: Store, buckets: Buckets, month: Period) -> RawMonth | None:
+    """The raw table of the local ``month`` (a monthly :class:`Period`), one GET; ``None`` when
+    that month has no table yet. Which rows are still current is the caller's listing to say."""
+    key = raw_month_key(month)
+    body, version = store.get_versioned(tables_bucket(buckets), key)
+    if version is None:
+        return None
+    rows = RAW_TABLE.rows(frame_from_parquet(body, RAW_TABLE, key))
+    return RawMonth({k: r[SOURCE_VERSION] for k, r in rows.items()}, rows)
 
 
 def storage_options(store: Store) -> dict[str, str]:
