@@ -11,13 +11,20 @@ from typing import Any
 
 from .periods import WEEKDAYS
 
-__all__ = ["CHART_WIDTH", "GAP_COLORS", "SERIES_COLORS", "X_FORMAT", "charts", "heatmap_chart"]
+__all__ = ["CHART_WIDTH", "GAP_COLORS", "SERIES_COLORS", "SO_FAR", "X_FORMAT", "charts", "heatmap_chart"]
 
 X_FORMAT = {"minute": "%d %b %H:%M", "hourly": "%d %b %H:%M", "daily": "%d %b", "weekly": "%d %b %Y",
             "monthly": "%b %Y", "yearly": "%Y"}
 GAP_COLORS = {"missing": "#9e9e9e", "failed": "#d62728", "unreadable": "#ff7f0e"}
 SERIES_COLORS = {"Download": "#1f77b4", "Upload": "#2ca02c"}
 CHART_WIDTH = 760
+#: The legend entry of a period in progress (a hollow point, joined by a dashed segment).
+SO_FAR = "so far"
+
+
+def _drawn(row: Mapping[str, Any]) -> bool:
+    """Whether a row has figures to draw: a finished period with data, or one in progress so far."""
+    return row["status"] in ("ok", "partial")
 
 
 def _gap_marks(rows: Sequence[Mapping[str, Any]]) -> list[dict]:
@@ -31,29 +38,33 @@ def charts(rows: Sequence[Mapping[str, Any]], mode: str, title: str = ""):
     """Download/upload over time (plan speeds as rules) above ping, one shared time axis.
 
     Lines break at every period without data; such periods are marked by a vertical rule
-    (grey: no data, red: only failed tests, orange: unreadable), never drawn as zero. Every
+    (grey: no data, red: only failed tests, orange: unreadable), never drawn as zero. A period
+    in progress (``complete`` false: a ``partial`` row, or the 15-minute slot under way) is a
+    hollow point joined to the line by a dashed segment, with a legend entry "so far". Every
     point carries a description (its ``aria-label`` in the page) such as
-    ``Download 2025-10-27 to 2025-11-02: 185.23 Mbit/s``.
+    ``Download 2025-10-27 to 2025-11-02: 185.23 Mbit/s`` (``... so far`` for a period in progress).
     """
     import altair as alt
 
     points, segment = [], 0
     for r in rows:
-        if r["status"] != "ok":
+        if not _drawn(r):
             segment += 1
             continue
+        so_far = not r["complete"]
         for series, name in (("Download", "download_avg"), ("Upload", "upload_avg"), ("Ping", "ping_avg")):
             if r[name] is None:
                 continue
             unit = "ms" if series == "Ping" else "Mbit/s"
             points.append({"start": r["x_local"], "period": r["date_ist_str"], "series": series,
                            "value": round(r[name], 2), "tests": r["tests"], "failed": r["failed"],
-                           "segment": segment,
-                           "description": f"{series} {r['date_ist_str']}: {r[name]:.2f} {unit}"})
+                           "segment": segment, "state": SO_FAR if so_far else "complete",
+                           "description": f"{series} {r['date_ist_str']}: {r[name]:.2f} {unit}"
+                                          + (f" {SO_FAR}" if so_far else "")})
     gaps = _gap_marks(rows)
     failures = [{"start": r["x_local"], "period": r["date_ist_str"], "failed": r["failed"],
                  "description": f'{r["date_ist_str"]}: {r["failed"]} failed test(s)'}
-                for r in rows if r["failed"] and r["status"] == "ok"]
+                for r in rows if r["failed"] and _drawn(r)]
     plan = {}
     for r in rows:
         for series in ("download", "upload"):
@@ -67,16 +78,36 @@ def charts(rows: Sequence[Mapping[str, Any]], mode: str, title: str = ""):
                                                                range=list(SERIES_COLORS.values())))
 
     def panel(series: Sequence[str], y_title: str, with_plan: bool):
-        data = alt.Data(values=[p for p in points if p["series"] in series])
-        base = alt.Chart(data).encode(x=x)
+        mine = [p for p in points if p["series"] in series]
+        done = [p for p in mine if p["state"] != SO_FAR]
+        live = [p for p in mine if p["state"] == SO_FAR]
+        base = alt.Chart(alt.Data(values=done)).encode(x=x)
+        series_color = color if len(series) > 1 else alt.value("#9467bd")
         layers = [
             base.mark_line(strokeWidth=1.5).encode(
-                y=alt.Y("value:Q", title=y_title), color=color if len(series) > 1 else alt.value("#9467bd"),
+                y=alt.Y("value:Q", title=y_title), color=series_color,
                 detail="segment:N", description=alt.value(f"{y_title} line")),
             base.mark_circle(size=28 if len(rows) > 200 else 50, opacity=1).encode(
-                y="value:Q", color=color if len(series) > 1 else alt.value("#9467bd"),
-                tooltip=tooltip, description="description:N"),
+                y="value:Q", color=series_color, tooltip=tooltip, description="description:N"),
         ]
+        if live:  # the period in progress: a dashed segment from the last finished point, a hollow point
+            joins = []
+            for point in live:
+                before = [d for d in done if (d["series"], d["segment"]) == (point["series"], point["segment"])]
+                if before:
+                    join = f'{point["series"]}-{point["segment"]}'
+                    joins += [dict(max(before, key=lambda d: d["start"]), join=join), dict(point, join=join)]
+            so_far = alt.Chart(alt.Data(values=joins))
+            state = alt.Shape("state:N", title=None, scale=alt.Scale(domain=[SO_FAR], range=["circle"]))
+            layers += [
+                so_far.mark_line(strokeWidth=1.5, strokeDash=[4, 3]).encode(
+                    x=x, y="value:Q", color=series_color, detail="join:N",
+                    description=alt.value(f"{y_title} so far")),
+                alt.Chart(alt.Data(values=live)).mark_point(
+                    filled=False, strokeWidth=2, size=70, opacity=1).encode(
+                    x=x, y="value:Q", color=series_color, shape=state, tooltip=tooltip,
+                    description="description:N"),
+            ]
         for status, stroke in GAP_COLORS.items():  # fixed colours: the legend is the series'
             marks = [g for g in gaps if g["status"] == status]
             if marks:

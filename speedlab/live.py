@@ -43,7 +43,7 @@ ResultsLookup = Callable[[Period], Sequence[tuple[str, SpeedTestResult]]]
 def live_summary(period: Period, host_id: str | None, now: datetime, *, stored: StoredLookup,
                  results: ResultsLookup, plan_for: Callable, fraction: float = 0.8,
                  timezone: str = DEFAULT_TIMEZONE, settings: AggregateSettings | None = None,
-                 rolled_up_before: datetime | None = None) -> dict | None:
+                 rolled_up_before: datetime | Callable[[Period], bool] | None = None) -> dict | None:
     """The summary of ``period`` for ``host_id`` (``None``: all hosts) as it stands at ``now``.
 
     Parameters
@@ -60,11 +60,12 @@ def live_summary(period: Period, host_id: str | None, now: datetime, *, stored: 
         :data:`ResultsLookup`).
     plan_for, fraction, timezone, settings
         As for :func:`speedlab.aggregate.merge_summaries`.
-    rolled_up_before : datetime, optional
+    rolled_up_before : datetime or callable, optional
         A finished child that ended at or before this moment and has no stored summary had no
-        data (the rollups have run since). Without it every such child is recomputed from its
-        own children, down to raw results: exact, but a year with empty months would read
-        every hour of them.
+        data (the rollups have run since); or a predicate ``rolled_up_before(child)`` saying
+        so per child (its tier's rollup has had time to run). Without it every such child is
+        recomputed from its own children, down to raw results: exact, but a year with empty
+        months would read every hour of them.
 
     Returns
     -------
@@ -87,14 +88,15 @@ def live_summary(period: Period, host_id: str | None, now: datetime, *, stored: 
 
 
 def _so_far(period: Period, host_id: str | None, now: datetime, stored: StoredLookup,
-            results: ResultsLookup, common: dict[str, Any], settled: datetime | None) -> dict | None:
+            results: ResultsLookup, common: dict[str, Any],
+            settled: datetime | Callable[[Period], bool] | None) -> dict | None:
     if period.start_utc >= now:
         return None
     if period.end_utc <= now:
         found = stored(period, host_id)
         if found is not None:
             return dict(found)
-        if settled is not None and period.end_utc <= settled:
+        if settled is not None and (settled(period) if callable(settled) else period.end_utc <= settled):
             return None
     if period.tier == "hourly":
         hour = hourly_summaries(period, results(period), now=now, **common)

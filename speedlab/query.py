@@ -9,10 +9,15 @@ returns the original dashboard API's rows, oldest first::
 
 plus what the charts and the table need (see :data:`speedlab.rowbuild.ROW_FIELDS`). Every period of
 the window
-has a row: a period without data is a row whose values are ``null`` and whose ``status`` says
-why (``missing``: no summary or no test; ``pending``: the period has not ended and has no
-summary yet; ``failed``: only failed tests; ``unreadable``: the stored object is corrupt, with
-the reason in ``error``). Nothing is ever reported as a zero speed.
+has a row. The period in progress is live: its row holds the figures so far, merged exactly
+from the finer stored summaries and the raw results of the hour(s) not rolled up yet
+(:func:`speedlab.live.live_summary`; coverage counts the slots begun), with ``status``
+``partial``, ``complete`` false and ``source`` ``live``; a finished period whose rollup is not
+due yet is computed the same way (``source`` ``live``). A period without data is a row whose
+values are ``null`` and whose ``status`` says why (``missing``: no summary or no test;
+``pending``: the period has not ended and has no data so far; ``failed``: only failed tests;
+``unreadable``: the stored object is corrupt, with the reason in ``error``). Nothing is ever
+reported as a zero speed. In minute mode the slot in progress shows the results it has.
 
 Modes and windows (``days`` keeps the original meaning):
 
@@ -28,28 +33,31 @@ yearly      yearly summaries             ``days`` years, ending this year
 ==========  ===========================  ================================================
 
 Layers: window functions and row transforms are pure (no clock, no I/O) and live in
-:mod:`speedlab.rowbuild` with the modes and limits; ``_read_*`` here do the store reads
-through :mod:`speedlab.reader` (in parallel on a bounded pool); :func:`get_rows` puts them
+:mod:`speedlab.rowbuild` with the modes and limits; ``_read_*`` here read through one
+:class:`~speedlab.rowsource.ViewSource` per call (the Parquet tables, one GET per partition;
+the original objects only for partitions without a table; the raw tail), in parallel on a
+bounded pool; :func:`get_rows` puts them
 together behind an in-memory :class:`~speedlab.cache.DataCache` (keys
 ``{data_type}_{host_id}_{mode}_{days}``, 120 s TTL).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from .cache import DataCache, cache_for, cache_key
 from .config import Config, load_config
-from .errors import QueryError  # importable from here too, as before errors.py held it
+from .errors import InvalidRecord, QueryError  # QueryError importable from here too, as before errors.py held it
 from .joblog import JobLog
-from .layout import summary_key
-from .periods import UTC, Period, get_zone, periods_between
-from .reader import MAX_WORKERS, RawObject, list_hosts, list_raw, read_objects, read_summaries
+from .layout import parse_raw_key
+from .live import live_summary
+from .periods import CHILD_TIER, UTC, Period, get_zone, period_of
+from .reader import MAX_WORKERS, list_hosts
 from .records import slot_preference
 from .rowbuild import (
     ALL_HOSTS,
@@ -60,6 +68,7 @@ from .rowbuild import (
     summary_periods,
     summary_row,
 )
+from .rowsource import ViewSource
 from .settings import HEATMAP_DAYS
 from .storebase import Store
 
@@ -77,66 +86,90 @@ def _hosts(store: Store, config: Config, cache: DataCache, force_refresh: bool) 
     return hosts
 
 
-def _read_summary_rows(store: Store, config: Config, mode: str, periods: list[Period], host: str,
-                       now: datetime, n_hosts: Callable[[], int], max_workers: int,
-                       log: JobLog | None) -> list[dict]:
-    found, rejected = read_summaries(store, config.buckets, periods,
-                                     None if host == ALL_HOSTS else host, max_workers)
-    errors = {}
-    for key, reason in rejected:
-        errors[key] = reason
+def _live(source: ViewSource, config: Config, period: Period, log: JobLog | None) -> dict | None:
+    """The figures so far of ``period`` (:func:`speedlab.live.live_summary`), ``None`` if none."""
+    source.live_from = period.start
+    try:
+        return live_summary(period, source.host_id, source.now, stored=source.stored, results=source.results_of,
+                            plan_for=config.plan_for, fraction=config.below_expected_fraction,
+                            timezone=config.timezone, settings=config.aggregate,
+                            rolled_up_before=source.settled)
+    except InvalidRecord as exc:  # a stored child that cannot be merged: no figures so far
         if log:
-            log.warning(f"unreadable summary: {reason}", key=key)
+            log.warning(f"no figures so far for {period.label}: {exc}")
+        return None
+
+
+def _read_summary_rows(store: Store, config: Config, mode: str, periods: list[Period], host: str,
+                       now: datetime, n_hosts: Callable[[], int], hosts: Callable[[], list[str]],
+                       max_workers: int, log: JobLog | None) -> list[dict]:
+    source = ViewSource(store, config, None if host == ALL_HOSTS else host, now, hosts=hosts,
+                        max_workers=max_workers, log=log)
+    finished = [p for p in periods if p.end_utc <= now]  # a period in progress has no summary yet
+    tasks: list[Callable[[], object]] = [lambda: source.load_summaries(mode, finished)]
+    if periods and periods[-1].end_utc > now:  # the period in progress: its finer tables at once
+        tier = mode
+        while tier in CHILD_TIER:
+            tier = CHILD_TIER[tier]
+            tasks.append(functools.partial(source.load_tables, tier, *[period_of(tier, now, source.zone)] * 2))
+        hour = period_of("hourly", now, source.zone)
+        tasks.append(lambda: source.load_raw(hour, hour))
+        if host == ALL_HOSTS:
+            tasks.append(hosts)
+    source.prefetch(tasks)
     plan = _plan(config, host)
+    found = {p.label: source.summaries[(mode, p.label)] for p in periods if (mode, p.label) in source.summaries}
     gaps = any(p.label not in found and p.end <= now for p in periods)
     hosts_count = max(1, n_hosts()) if gaps else 1  # only a missing period needs the host count
     out = []
     for period in periods:
-        key = summary_key(period, None if host == ALL_HOSTS else host)
-        out.append(summary_row(mode, period, found.get(period.label), host=host, now=now, plan=plan,
+        error = source.error(period)
+        summary, live = found.get(period.label), False
+        if error is None and (period.end_utc > now or (summary is None and not source.settled(period))):
+            summary, live = _live(source, config, period, log), True
+        out.append(summary_row(mode, period, summary, host=host, now=now, plan=plan,
                                fraction=config.below_expected_fraction, n_hosts=hosts_count,
-                               error=errors.get(key)))
+                               error=error, live=live))
     return out
 
 
 def _read_minute_rows(store: Store, config: Config, slots: list[datetime], host: str,
-                      hosts: list[str], now: datetime, max_workers: int, log: JobLog | None) -> list[dict]:
-    zone = slots[0].tzinfo
-    days = periods_between("daily", slots[0], slots[-1], zone)  # type: ignore[arg-type]  # slot_window: slots in a ZoneInfo
+                      hosts: Callable[[], list[str]], now: datetime, max_workers: int,
+                      log: JobLog | None) -> list[dict]:
+    source = ViewSource(store, config, None if host == ALL_HOSTS else host, now, hosts=hosts,
+                        max_workers=max_workers, log=log)
+    first_hour, last_hour = (period_of("hourly", slots[i], source.zone) for i in (0, -1))
+    source.prefetch([lambda: source.load_raw(first_hour, last_hour), hosts] if host == ALL_HOSTS
+                    else [lambda: source.load_raw(first_hour, last_hour)])
     first, last = slots[0].replace(tzinfo=None), slots[-1].replace(tzinfo=None)
-    jobs = [(h, d) for h in hosts for d in days]
-    with ThreadPoolExecutor(max(1, min(max_workers, len(jobs)))) as pool:
-        listings = list(pool.map(lambda job: list_raw(store, config.buckets, *job), jobs))
-    objects: list[RawObject] = []
-    for found, bad in listings:
-        for key, reason in bad:
-            if log:
-                log.warning(f"raw key outside the layout: {reason}", key=key)
-        objects.extend(o for o in found if first <= o.key.slot_local <= last)
-    read = read_objects(store, config.buckets, objects, max_workers)
-    slot_of = {o.info.key: o.key.slot_local for o in objects}
     by_slot: dict[datetime, dict[str, Any]] = {}  # results, rejected, duplicates
 
-    def cell_of(key: str) -> dict[str, Any]:
-        return by_slot.setdefault(slot_of[key], {"results": {}, "rejected": [], "duplicates": 0})
-    for key, reason in sorted(read.rejected, key=lambda item: item[0]):
-        cell_of(key)["rejected"].append(reason)
-        if log:
-            log.warning(f"rejected raw result: {reason}", key=key)
-    for key, record in read.results:  # sorted by key
+    def cell_of(slot: datetime) -> dict[str, Any] | None:
+        if not first <= slot <= last:
+            return None
+        return by_slot.setdefault(slot, {"results": {}, "rejected": [], "duplicates": 0})
+    for key, reason in sorted(source.rejected):
+        cell = cell_of(parse_raw_key(key).slot_local)
+        if cell is not None:
+            cell["rejected"].append(reason)
+    for key, record in sorted(source.results.items()):
+        cell = cell_of(parse_raw_key(key).slot_local)
+        if cell is None:
+            continue
         # one result per host and slot, chosen as the rollup chooses (records.slot_preference)
-        results = cell_of(key)["results"]
+        results = cell["results"]
         previous = results.get(record.host_id)
         if previous is not None:
-            cell_of(key)["duplicates"] += 1
+            cell["duplicates"] += 1
         if previous is None or slot_preference(key, record) < previous[0]:
             results[record.host_id] = (slot_preference(key, record), record)
     plan = _plan(config, host)
+    n_hosts = len(hosts())
     out = []
     for slot in slots:
         cell = by_slot.get(slot.replace(tzinfo=None), {"results": {}, "rejected": [], "duplicates": 0})
         out.append(minute_row(slot, [r for _, r in cell["results"].values()], host=host, now=now, plan=plan,
-                              fraction=config.below_expected_fraction, n_hosts=len(hosts),
+                              fraction=config.below_expected_fraction, n_hosts=n_hosts,
                               rejected=cell["rejected"], duplicates=cell["duplicates"]))
     return out
 
@@ -168,15 +201,15 @@ def get_rows(mode: str, days: int, host: str = ALL_HOSTS, *, store: Store | None
     moment = now if now is not None else datetime.now(UTC)
     zone = get_zone(config.timezone)
 
+    def hosts() -> list[str]:
+        return _hosts(store, config, cache, force_refresh) if host == ALL_HOSTS else [host]
+
     def load() -> list[dict]:
         if mode == "minute":
-            hosts = _hosts(store, config, cache, force_refresh) if host == ALL_HOSTS else [host]
             return _read_minute_rows(store, config, slot_window(days, moment, zone), host, hosts,
                                      moment, max_workers, log)
-        def n_hosts() -> int:
-            return len(_hosts(store, config, cache, force_refresh)) if host == ALL_HOSTS else 1
         return _read_summary_rows(store, config, mode, summary_periods(mode, days, moment, zone),
-                                  host, moment, n_hosts, max_workers, log)
+                                  host, moment, lambda: len(hosts()), hosts, max_workers, log)
 
     key = cache_key(mode, host, mode, days)
     value, hit = cache.get_or_load(key, load, force_refresh, host)

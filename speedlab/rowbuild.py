@@ -41,7 +41,7 @@ MAX_DAYS = {"minute": 31, "hourly": 92, "daily": 3660, "weekly": 520, "monthly":
 #: What the dashboard shows first for each mode (the seed's defaults and scenarios).
 DEFAULT_DAYS = {"minute": 1, "hourly": 1, "daily": 7, "weekly": 12, "monthly": 6, "yearly": 5}
 ALL_HOSTS = "all"
-STATUSES = ("ok", "failed", "missing", "pending", "unreadable")
+STATUSES = ("ok", "partial", "failed", "missing", "pending", "unreadable")
 
 #: Every key of a row, in order. The first eight are the original API's.
 ROW_FIELDS = (
@@ -192,15 +192,18 @@ def _number(value: Any) -> float | None:
 
 def summary_row(mode: str, period: Period, summary: dict | None, *, host: str, now: datetime,
                 plan: tuple[float | None, float | None] = (None, None), fraction: float = 0.8,
-                n_hosts: int = 1, error: str | None = None) -> dict:
+                n_hosts: int = 1, error: str | None = None, live: bool = False) -> dict:
     """One period's row from its stored summary (``None``: no summary; ``error``: unreadable).
 
     Reads the summary contract's fields and tolerates the original system's summaries, which
     carry only ``avg_*``, ``min_download``/``max_download``, ``records_aggregated``,
     ``connection_types`` and ``anomalies_count``.
+
+    ``live``: ``summary`` holds figures so far (:func:`speedlab.live.live_summary`), not a stored
+    summary: ``source`` is ``live`` and a period that has not ended is ``partial`` (with data).
     """
     row = _empty_row(mode, period.label, period.start, period.end, host, now, plan)
-    row["source"] = "summary"
+    row["source"] = "live" if live and summary is not None else "summary"
     if error is not None:
         row.update(status="unreadable", error=error)
         return row
@@ -230,6 +233,8 @@ def summary_row(mode: str, period: Period, summary: dict | None, *, host: str, n
         anomalies=s.get("anomalies_count"),
         status="ok" if tests else ("failed" if failed else ("missing" if row["complete"] else "pending")),
     )
+    if live and not row["complete"] and (tests or failed):
+        row["status"] = "partial"
     if tests:
         days = s.get("days")
         row["days"] = int(days) if isinstance(days, int) else (1 if mode in ("hourly", "daily") else None)
@@ -302,8 +307,10 @@ def headline(rows: Sequence[Mapping[str, Any]]) -> dict:
         ``download_avg``/``upload_avg``/``ping_avg`` [Mbit/s, ms], ``*_min``/``*_max``,
         ``tests``, ``failed``, ``coverage_pct`` (slots with a result / expected slots over
         the rows that know both), ``periods``, ``periods_with_data``, ``periods_missing``,
-        ``periods_pending``, ``periods_failed``, ``periods_unreadable``,
-        ``periods_below_expected``, ``periods_judged`` (rows with a plan and data).
+        ``periods_pending``, ``periods_partial`` (in progress, figures so far),
+        ``periods_failed``, ``periods_unreadable``, ``periods_below_expected``,
+        ``periods_judged`` (rows with a plan and data). ``periods_with_data`` counts ``ok`` rows
+        and ``partial`` rows with tests.
     """
     out: dict[str, Any] = {}
     for metric in ("download", "upload", "ping"):
@@ -320,11 +327,11 @@ def headline(rows: Sequence[Mapping[str, Any]]) -> dict:
         rejected=sum(r["rejected"] for r in rows),
         coverage_pct=100.0 * sum(r["slots_with_result"] for r in known) / expected if expected else None,
         periods=len(rows),
-        periods_with_data=sum(r["status"] == "ok" for r in rows),
+        periods_with_data=sum(r["status"] == "ok" or (r["status"] == "partial" and r["tests"] > 0) for r in rows),
         periods_below_expected=sum(r["below_expected"] is True for r in rows),
         periods_judged=sum(r["below_expected"] is not None for r in rows),
     )
-    for status in ("missing", "pending", "failed", "unreadable"):
+    for status in ("missing", "pending", "partial", "failed", "unreadable"):
         out[f"periods_{status}"] = sum(r["status"] == status for r in rows)
     return out
 

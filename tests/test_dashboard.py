@@ -159,7 +159,7 @@ def test_apply_redraws_table_chart_and_headline_for_the_new_selection(open_app, 
     app.wait()
     office = mean_download(data, "monthly", ist(2025, 12, 1), "office-main")
     assert table_rows(app)[0][:2] == ["2025-12-01 to 2025-12-31", f"{office:.2f}"]
-    assert table_rows(app)[1][0] == "2026-01-01 to 2026-01-31" and table_rows(app)[1][-1] == "pending"
+    assert table_rows(app)[1][0] == "2026-01-01 to 2026-01-31" and table_rows(app)[1][-1] == "partial"
     assert f"Download 2025-12-01 to 2025-12-31: {office:.2f} Mbit/s" in descriptions(app)
     assert "Monthly · Last 2 months · office-main" in app.status.value
     assert "last 2 days, office-main" in app.heatmap_title.value
@@ -229,13 +229,13 @@ def test_headline_shows_averages_counts_coverage_and_periods_below_plan(open_app
     app = open_app("mode=weekly&days=2&host=all")
     stats = app.state["stats"]
     p = period("weekly", ist(2025, 12, 29))
-    samples = data.results_in(p.start, p.end)
+    samples = data.results_in(p.start, NOW)   # last week and this week so far (partial, live)
     ok = [s for s in samples if s.ok]
     assert stats["tests"] == len(ok) and stats["failed"] == len(samples) - len(ok)
     assert stats["download_avg"] == pytest.approx(sum(s.download_mbps for s in ok) / len(ok), rel=1e-12)
     assert f'{stats["download_avg"]:.2f} Mbit/s' in app.headline.value
-    assert (stats["periods_below_expected"], stats["periods_judged"]) == (0, 1)
-    assert ">0 of 1<" in app.headline.value and ">0 of 2<" in app.headline.value
+    assert (stats["periods_below_expected"], stats["periods_judged"], stats["periods_partial"]) == (0, 2, 1)
+    assert ">0 of 2<" in app.headline.value
 
 
 # ---------------------------------------------------------------------------- failures on the page
@@ -297,6 +297,29 @@ def test_chart_marks_failed_tests_and_draws_the_plan(site):
     assert f'{failed["date_ist_str"]}: only failed tests' in text
     assert "Download plan: 200 Mbit/s" in text and "Upload plan: 100 Mbit/s" in text
     assert f'"Download {failed["date_ist_str"]}:' not in text
+
+
+@pytest.mark.slow
+def test_chart_draws_the_period_in_progress_hollow_and_dashed_with_a_so_far_legend(site):
+    store, config, _ = site
+    got = query.rows("daily", 3, store=store, config=config, now=NOW)
+    today = got[-1]
+    assert (today["status"], today["complete"]) == ("partial", False)
+    spec = charts(got, "daily").to_dict()
+    text = json.dumps(spec)
+    download = next(layer for layer in spec["vconcat"][0]["layer"]
+                    if layer["mark"].get("filled") is False)   # the hollow point
+    values = spec["datasets"][download["data"]["name"]] if "datasets" in spec else download["data"]["values"]
+    assert [(v["series"], v["period"], v["state"]) for v in values] == [
+        ("Download", today["date_ist_str"], "so far"), ("Upload", today["date_ist_str"], "so far")]
+    assert download["encoding"]["shape"]["scale"]["domain"] == ["so far"]   # the legend entry
+    dashed = [layer for layer in spec["vconcat"][0]["layer"] if layer["mark"].get("strokeDash") == [4, 3]
+              and layer["mark"]["type"] == "line"]
+    assert len(dashed) == 1                                    # yesterday -> today so far
+    assert f'Download {today["date_ist_str"]}: {today["download_avg"]:.2f} Mbit/s so far' in text
+    finished = next(layer for layer in spec["vconcat"][0]["layer"] if layer["mark"]["type"] == "circle")
+    done = spec["datasets"][finished["data"]["name"]] if "datasets" in spec else finished["data"]["values"]
+    assert {v["state"] for v in done} == {"complete"} and len(done) == 4
 
 
 # ---------------------------------------------------------------------------- notebook and serving

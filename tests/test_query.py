@@ -99,9 +99,10 @@ def test_weekly_rows_have_the_seed_dashboard_api_shape(built):
     assert done["connection_type"] == "Ethernet, Wi-Fi 2.4GHz, Wi-Fi 5GHz"
     assert done["below_expected"] is False
     assert (done["period"], done["status"], done["complete"]) == ("2026W01", "ok", True)
-    # the current week has no summary yet: it is a row of nulls that says so, not zeros
-    assert (current["period"], current["status"], current["complete"]) == ("2026W02", "pending", False)
-    assert [current[k] for k in SEED_KEYS[2:]] == [None] * 6
+    # the current week has no summary yet: its figures so far (Monday until 10:20), marked partial
+    assert (current["period"], current["status"], current["complete"]) == ("2026W02", "partial", False)
+    assert current["source"] == "live" and current["days"] == 1
+    assert all(isinstance(current[k], float) for k in SEED_KEYS[2:5])
     assert json.loads(json.dumps(got)) == got
 
 
@@ -129,10 +130,19 @@ def test_every_mode_matches_plain_sums_over_the_samples(built, mode, days, host)
         start, end = datetime.fromisoformat(row["period_start"]), datetime.fromisoformat(row["period_end"])
         want = _plain(data, start, end, host)
         where = f"{mode} {row['period']} {host}"
-        if not row["complete"]:  # the dataset has nothing in the current period
-            assert row["status"] == "pending" and row["download_avg"] is None, where
-            continue
-        assert row["status"] == ("ok" if want["tests"] else "failed" if want["failed"] else "missing"), where
+        if not row["complete"]:  # the period in progress: its figures so far, live
+            want = _plain(data, start, NOW, host)
+            if mode == "minute" or not (want["tests"] or want["failed"]):
+                assert row["status"] == "pending" and row["download_avg"] is None, where
+                continue
+            assert (row["status"], row["source"]) == ("partial", "live"), where
+            present = len({r.host_id for r in data.results_in(start, NOW, None if host == "all" else host)})
+            begun = period(mode, start).slots_begun(NOW)
+            assert row["expected_slots"] == present * begun, where
+            assert row["coverage_pct"] == pytest.approx(100.0 * want["hosts_reporting"] / (present * begun),
+                                                        abs=0.005), where
+        else:
+            assert row["status"] == ("ok" if want["tests"] else "failed" if want["failed"] else "missing"), where
         assert (row["tests"], row["failed"]) == (want["tests"], want["failed"]), where
         for key in ("download_avg", "upload_avg", "ping_avg", "download_min", "download_max",
                     "upload_min", "upload_max", "ping_min", "ping_max"):
@@ -146,7 +156,7 @@ def test_every_mode_matches_plain_sums_over_the_samples(built, mode, days, host)
     statuses = Counter(r["status"] for r in got)
     if (mode, host) == ("daily", "all"):
         assert got[4]["period"] == "20251227" and got[4]["status"] == "missing"
-        assert got[-1]["status"] == "pending"
+        assert got[-1]["status"] == "partial" and got[-1]["complete"] is False   # today so far
     if (mode, host) == ("daily", "backup-location"):   # off on 25 Dec, and nobody had 27 Dec
         assert [r["period"] for r in got if r["status"] == "missing"] == ["20251225", "20251227"]
     if (mode, host) == ("minute", "office-main"):      # failed tests are visible as such
@@ -154,7 +164,7 @@ def test_every_mode_matches_plain_sums_over_the_samples(built, mode, days, host)
     if (mode, host) == ("minute", "backup-location"):  # off all of 5 Jan so far
         assert statuses["missing"] == 41 and got[-2]["status"] == "missing"
     if (mode, host) == ("yearly", "all"):
-        assert [r["status"] for r in got] == ["missing", "ok", "pending"]
+        assert [r["status"] for r in got] == ["missing", "ok", "partial"]
 
 
 def test_below_expected_and_plan_speeds_come_with_the_rows(built):
@@ -276,13 +286,16 @@ def test_cache_key_force_refresh_and_per_host_isolation(local_store, tmp_path):
     data = build_store(local_store, ist(2026, 1, 1), NOW, hosts=("home-primary", "office-main"),
                        raw_days=0, hourly_days=0, tiers=("daily",))
     first = get_rows("daily", 3, "office-main", store=counting, config=config, now=NOW)
-    assert not first.from_cache and counting.counts["get"] == 3
+    cold = counting.counts["get"]   # no tables here: the per-object reads, and today's live ones
+    assert not first.from_cache and cold > 0
     again = get_rows("daily", 3, "office-main", store=counting, config=config, now=NOW)
-    assert again.from_cache and again.rows == first.rows and counting.counts["get"] == 3
+    assert again.from_cache and again.rows == first.rows and counting.counts["get"] == cold
+    assert counting.counts["list_prefixes"] == 0      # one host: no host listing
     assert get_rows("daily", 3, store=counting, config=config, now=NOW).from_cache is False
     cache = cache_for(counting, config, NOW)
-    assert cache.keys() == ["daily_all_daily_3", "daily_office-main_daily_3"]
-    assert counting.counts["list_prefixes"] == 0      # no gap: the host count was not needed
+    assert cache.keys() == ["daily_all_daily_3", "daily_office-main_daily_3", "hosts"]
+    assert counting.counts["list_prefixes"] == 1      # today's raw results of every host: listed once
+    all_hosts = counting.counts["get"] - cold
     # new data is not seen until the cache expires or a refresh bypasses it
     day = period("daily", ist(2026, 1, 4))
     changed = dict(data.summaries[("daily", "20260104", "office-main")], avg_download=1.5)
@@ -290,12 +303,12 @@ def test_cache_key_force_refresh_and_per_host_isolation(local_store, tmp_path):
     assert rows("daily", 3, "office-main", store=counting, config=config, now=NOW)[1]["download_avg"] != 1.5
     refreshed = get_rows("daily", 3, "office-main", store=counting, config=config, now=NOW, force_refresh=True)
     assert not refreshed.from_cache and refreshed.rows[1]["download_avg"] == 1.5
-    assert counting.counts["get"] == 3 + 3 + 3
+    assert counting.counts["get"] == cold + all_hosts + cold
     # the refreshed rows are cached; mutating what a caller got does not touch the cache
     refreshed.rows[1]["download_avg"] = -1
     assert rows("daily", 3, "office-main", store=counting, config=config, now=NOW)[1]["download_avg"] == 1.5
     assert cache.invalidate("office-main") == 1
-    assert cache.keys() == ["daily_all_daily_3"]
+    assert cache.keys() == ["daily_all_daily_3", "hosts"]
 
 
 def test_cache_entries_expire_after_the_ttl():
@@ -321,7 +334,8 @@ def test_store_reads_run_in_parallel_on_a_bounded_pool(local_store, tmp_path):
     started = time.perf_counter()
     got = rows("hourly", 2, "home-primary", store=counting, config=config, now=NOW, max_workers=4)
     elapsed = time.perf_counter() - started
-    assert len(got) == 48 and counting.counts["get"] == 48
+    # no tables: one probe per partition (hourly and raw of January), then the 47 finished hours' objects
+    assert len(got) == 48 and counting.counts["get"] == 2 + 47
     assert 2 <= spy.max_in_flight <= 4
     assert elapsed < 48 * 0.02 / 2       # well under the sequential time
 
@@ -338,7 +352,10 @@ def test_concurrent_callers_of_one_key_share_one_load(local_store, tmp_path):
         thread.start()
     for thread in threads:
         thread.join()
-    assert counting.counts["get"] == 5
+    one_load = counting.counts["get"]
+    clear_caches()
+    rows("daily", 5, "home-primary", store=counting, config=config, now=NOW)
+    assert counting.counts["get"] == 2 * one_load
     assert sorted(a.from_cache for a in answers) == [False, True, True, True]
 
 

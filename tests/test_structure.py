@@ -48,6 +48,7 @@ IO = {
     "rundue": "lists the store's inventory, rolls up what is due",
     "stale": "writes, lists and deletes stale marks",
     "query": "reads the store for the dashboard and the API",
+    "rowsource": "reads one view's table partitions, fallback objects and raw tail",
     "cache": "the rows' in-memory cache: a clock",
     "rollup": "reads and writes summaries",
     "collect": "the collector run: slot guard, conditional upload, spool",

@@ -18,6 +18,7 @@ from speedlab import layout
 from speedlab.layout import Buckets
 from speedlab.periods import SLOT, UTC, Period, period_of, periods_between
 from speedlab.records import SpeedTestResult
+from speedlab.sketch import DEFAULT_ALPHA
 from tests.helpers.data import IN_SLOT, result
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -109,8 +110,13 @@ def summarize(period: Period, host_id: str | None, results: list[Sample],
         data[f"max_{short}"] = max(values) if values else None
         data[f"median_{short}"] = _median(values)
         data[f"p95_{short}"] = _p95(values)
+        milli = [round(v * 1000) for v in values]  # exact: the values are multiples of 0.25
         stats[attr] = {"count": len(values), "sum": sum(values), "sum_sq": sum(v * v for v in values),
-                       "min": data[f"min_{short}"], "max": data[f"max_{short}"], "sketch": {}}
+                       "min": data[f"min_{short}"], "max": data[f"max_{short}"],
+                       "sum_milli": sum(milli), "sum_sq_micro": sum(m * m for m in milli), "exact": True,
+                       # mergeable (speedlab.live merges these for a period in progress); no
+                       # values in the sketch, so merged percentiles stay unknown
+                       "sketch": {"alpha": DEFAULT_ALPHA, "zero_count": 0, "index": [], "counts": []}}
     expected = period.expected_slots * n_hosts
     with_result = len({(r.host_id, r.slot_start) for r in results})
     below = None
