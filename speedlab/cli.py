@@ -215,6 +215,28 @@ def _run_logs(args, config: Config) -> int:
     return 0
 
 
+def _add_tables(sub, common) -> None:
+    parser = _one_line_usage_errors(sub.add_parser(
+        "tables", parents=[common], help="rebuild or check the Parquet tables beside the original layout",
+        description="rebuild: make every table partition again from the original layout (one JSON "
+                    "object per result and per summary, the source of truth); safe beside running "
+                    "jobs. check: read every source object and compare it with its table row; exit 0 "
+                    "when they agree, 1 when any disagrees (each one listed). Bad source objects get "
+                    "no row and are listed as skipped in both. See docs/tables.md."))
+    parser.add_argument("action", choices=["rebuild", "check"])
+    parser.add_argument("--tier", dest="tiers", action="append", metavar="TIER",
+                        choices=["hourly", "daily", "weekly", "monthly", "yearly", "raw"],
+                        help="only this table: hourly, daily, weekly, monthly, yearly or raw "
+                             "(repeatable; default all)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _run_tables(args, config: Config) -> int:
+    from . import tables_io
+    run = tables_io.rebuild if args.action == "rebuild" else tables_io.check
+    return _show(args, run(config.open_store(), config.buckets, tiers=args.tiers))
+
+
 # --------------------------------------------------------------------------- collect, schedule
 def _add_collect(sub, common) -> None:
     parser = sub.add_parser("collect", parents=[common], help="run one speed test and store it in its slot",
@@ -459,6 +481,7 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "coverage": (_add_coverage, _run_coverage),
     "dedupe": (_add_dedupe, _run_dedupe),
     "logs": (_add_logs, _run_logs),
+    "tables": (_add_tables, _run_tables),
     "query": (_add_query, _run_query),
     "dashboard": (_add_dashboard, _run_dashboard),
     "aggregate": (_add_aggregate, _run_aggregate),

@@ -555,7 +555,7 @@ class Roller:
             if host is not None:
                 host_writes.append((out_bucket, summary_key(period, host), summary.to_json().encode()))
         self._put_many(host_writes)
-        self.store.put(out_bucket, summary_key(period, None), summaries[None].to_json().encode())
+        self._put_many([(out_bucket, summary_key(period, None), summaries[None].to_json().encode())])
         self._finish_item(period, reason, summaries, skipped)
 
 

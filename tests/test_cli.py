@@ -121,3 +121,35 @@ def test_bad_dates_and_empty_values_are_one_line_not_a_traceback(argv, code, wor
 def test_logs_since_further_back_than_1970_means_everything(tmp_path, capsys):
     assert main(["logs", "--since", "999999999d", "--no-follow", "--store", str(tmp_path)]) == 0
     assert capsys.readouterr().err.startswith("no log lines since 999999999d")
+
+
+def test_tables_rebuild_then_check_on_a_store_written_before_tables(local_store, config_for, capsys):
+    from datetime import datetime
+
+    from speedlab.layout import tables_bucket
+    from speedlab.periods import parse_period
+    from speedlab.rollup import rollup
+    from tests.helpers.data import IST, B, put, result
+    for minute in ("14:01", "14:16", "15:31"):
+        put(local_store, result("home-primary", f"2025-12-29 {minute}", 100.0))
+    rollup(config_for(local_store), "daily", parse_period("daily", "20251229", IST),
+           now=datetime(2026, 1, 5, tzinfo=IST))
+    for info in list(local_store.list(tables_bucket(B), "tables/")):   # as an older speedlab left it
+        local_store.delete(tables_bucket(B), info.key)
+    root = str(local_store.root)
+    assert main(["tables", "check", "--store", root]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("tables DISAGREE with the original layout") and "(missing)" in out
+    assert main(["tables", "rebuild", "--store", root, "--tier", "daily", "--json"]) == 0
+    rebuilt = json.loads(capsys.readouterr().out)
+    assert rebuilt["partitions_written"] == ["tables/summaries/tier=daily/year=2025/part.parquet"]
+    assert main(["tables", "check", "--store", root, "--tier", "daily"]) == 0
+    assert capsys.readouterr().out.startswith("tables agree with the original layout: 1 partition(s)")
+    assert main(["tables", "rebuild", "--store", root]) == 0
+    assert capsys.readouterr().out.startswith("tables: ")
+    assert main(["tables", "check", "--store", root, "--json"]) == 0
+    audit = json.loads(capsys.readouterr().out)
+    assert audit["ok"] is True and audit["disagreements"] == [] and audit["rows"] == audit["sources"] > 0
+    with pytest.raises(SystemExit) as usage:
+        main(["tables", "check", "--store", root, "--tier", "minute"])
+    assert usage.value.code == 2 and "invalid choice: 'minute'" in capsys.readouterr().err

@@ -375,3 +375,143 @@ def test_run_due_skips_and_reports_a_stale_marker_that_names_no_hour(local_store
     assert "stale marker names no hour" in report.rejected[0][1]
     assert ("hourly", HOUR) in {(i["tier"], i["period"]) for i in report.items}  # the good marker acted on
     assert [info.key for info in local_store.list(B.hourly, "stale/")] == [bad]  # kept for a person
+
+
+# --------------------------------------------------------------------------- the tables kept current
+
+class FailingTables:
+    """A store whose compare-and-swap writes fail (the tables' only write): summaries go through."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.url = inner.url
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def put_if_version(self, bucket, key, data, version):
+        raise StoreUnavailable("connection reset while writing a table")
+
+
+def week_of_results(store, hosts=("home-primary", "office-main")):
+    for n, host in enumerate(hosts):
+        for record in series(host, datetime(2025, 12, 29, tzinfo=IST) + timedelta(minutes=5 * n), 64,
+                             every=timedelta(minutes=45)):  # 29 and 30 December
+            put(store, record)
+
+
+def check_all(store):
+    from speedlab.tables_io import check
+    return check(store, B)
+
+
+def test_after_run_due_every_table_checks_clean(store, config_for):
+    week_of_results(store)
+    report = run_due(config_for(store), datetime(2026, 1, 7, 3, 10, tzinfo=IST))
+    tables = report.to_dict()["tables"]
+    assert tables["ok"] and tables["errors"] == [] and tables["partitions_written"] >= 6, tables
+    assert report.requests["put"] == sum(1 for i in report.items for _ in i["hosts"] + [None])  # tables count theirs
+    audit = check_all(store)
+    assert audit.ok, audit.to_text()
+    tables = {i.key.split("/")[2] for i in store.list(layout.tables_bucket(B), "tables/")}
+    assert tables == {"tier=hourly", "tier=daily", "tier=weekly", "tier=monthly", "tier=yearly", "year=2025"}
+    assert "tables: " in report.to_text() and "partition(s) written" in report.to_text()
+
+
+def test_a_table_write_failure_leaves_the_summaries_and_says_so_and_the_next_run_repairs(local_store, config_for):
+    week_of_results(local_store)
+    config = config_for(local_store)
+    now = datetime(2025, 12, 31, 6, 10, tzinfo=IST)
+    report = run_due(config, now, store=FailingTables(local_store))
+    assert report.periods > 0 and report.tables_errors == ["connection reset while writing a table"]
+    assert report.to_dict()["tables"]["ok"] is False
+    assert "tables NOT updated (connection reset while writing a table)" in report.to_text()
+    day = read_json(local_store, B.daily, "aggregated/year=2025/month=202512/day=20251229/speed_test_summary.json")
+    assert day["records_aggregated"] == 2 * 32                       # the rollup itself is whole
+    log = (config.state_path / "logs" / "scheduler.jsonl").read_text()
+    assert "tables not updated: connection reset" in log and "tables NOT updated" in log
+    assert [i.key for i in local_store.list(layout.tables_bucket(B), "tables/repair/")]  # marked for the next job
+    assert not check_all(local_store).ok
+    again = run_due(config, now)                                     # nothing is due: the tables are
+    assert again.periods == 0 and again.tables_errors == [] and again.tables.partitions_written
+    assert check_all(local_store).ok
+    assert list(local_store.list(layout.tables_bucket(B), "tables/repair/")) == []
+
+
+@pytest.mark.slow
+def test_two_run_dues_at_once_leave_tables_that_check_clean(local_store, config_for):
+    import threading
+    week_of_results(local_store)
+    config = config_for(local_store)
+    now = datetime(2026, 1, 1, 1, 10, tzinfo=IST)
+    barrier, errors, reports = threading.Barrier(2), [], []
+
+    def job():
+        try:
+            barrier.wait()
+            reports.append(run_due(config, now))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=job) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and all(r.tables_errors == [] for r in reports)
+    audit = check_all(local_store)
+    assert audit.ok, audit.to_text()
+
+
+def test_late_data_and_a_stale_mark_then_run_due_tables_check_clean(store, config_for):
+    week_of_results(store)
+    config = config_for(store)
+    run_due(config, datetime(2025, 12, 31, 0, 10, tzinfo=IST))
+    late = put(store, result("office-main", "2025-12-29 14:47", 999.0))
+    mark_stale(config, "office-main", datetime(2025, 12, 29, 14, 47, tzinfo=IST), store=store)
+    assert not check_all(store).ok                                   # the raw month moved on
+    report = run_due(config, datetime(2025, 12, 31, 0, 20, tzinfo=IST))
+    assert ("hourly", "2025122914") in {(i["tier"], i["period"]) for i in report.items}
+    audit = check_all(store)
+    assert audit.ok, audit.to_text()
+    from speedlab.tables_io import read_raw_table
+    hour = parse_period("hourly", "2025122914", IST)
+    assert late in [k for k, _ in read_raw_table(store, B, hour, hour).results]
+
+
+def _summaries(store) -> dict[tuple[str, str], bytes]:
+    """Every summary object, with ``generated_at`` (the clock) blanked, and above hourly the
+    ``source_max_modified`` too (the children's write times: every backfill rewrites them)."""
+    import re
+    out = {}
+    for tier in ("hourly", "daily", "weekly", "monthly", "yearly"):
+        for info in store.list(B.for_tier(tier), "aggregated/"):
+            body = re.sub(rb'"generated_at": ?"[^"]*"', b'"generated_at": ""', store.get(B.for_tier(tier), info.key))
+            if tier != "hourly":
+                body = re.sub(rb'"source_max_modified": ?"[^"]*"', b'"source_max_modified": ""', body)
+            out[(tier, info.key)] = body
+    return out
+
+
+def test_backfill_from_compacted_months_gives_byte_identical_summaries(local_store, config_for):
+    week_of_results(local_store)
+    corrupt = "host=office-main/year=2025/month=202512/day=20251230/hour=2025123010/minute=30/test.json"
+    local_store.put(B.raw, corrupt, b'{"host_id": "office-main", "download_mbps": ')
+    put(local_store, result("home-primary", "2025-12-30 10:02", 5.0), legacy=True)  # a duplicate of a slot
+    config = config_for(local_store)
+    first = backfill(config, "2025-12-29", "2025-12-31", progress=False, now=NOW)  # from JSON; builds the tables
+    assert first.tables_errors == [] and check_all(local_store).ok
+    late = put(local_store, result("office-main", "2025-12-31 23:47", 321.0))      # after the month was compacted
+    objects = len(list(local_store.list(B.raw, "host=")))
+    from_tables = backfill(config, "2025-12-29", "2025-12-31", progress=False, now=NOW)
+    tables_view = _summaries(local_store)
+    for info in list(local_store.list(layout.tables_bucket(B), "tables/raw/")):
+        local_store.delete(layout.tables_bucket(B), info.key)
+    from_json = backfill(config, "2025-12-29", "2025-12-31", progress=False, now=NOW)
+    assert _summaries(local_store) == tables_view                     # byte for byte
+    assert from_tables.rejected == from_json.rejected and [k for k, _ in from_json.rejected] == [corrupt]
+    assert from_tables.results_read == from_json.results_read
+    assert from_tables.items == from_json.items
+    # the table (1 GET) and, from JSON, only the two objects without a current row: the corrupt one and the late one
+    assert from_tables.requests["get"] == 3 and from_json.requests["get"] == objects
+    assert from_tables.results_read == objects - 1 and late.endswith("test.json")  # all but the corrupt one
