@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from speedlab import layout, rowbuild
+from speedlab import layout, rowbuild, tables_io
 from speedlab.cache import DataCache, cache_for, cache_key, clear_caches
 from speedlab.cli import main
 from speedlab.config import Plan, load_config
@@ -51,11 +51,13 @@ def _config(store, tmp, **extra):
                        **extra)
 
 
-@pytest.fixture(scope="module", params=["local", pytest.param("s3", marks=pytest.mark.slow)])
+@pytest.fixture(scope="module", params=["local", "local-tables", pytest.param("s3", marks=pytest.mark.slow)])
 def built(request, tmp_path_factory):
-    """One store per backend, written once: 3 hosts, 20 Dec 2025 to NOW; read-only tests only."""
+    """One store per backend, written once: 3 hosts, 20 Dec 2025 to NOW; read-only tests only.
+    ``local-tables`` also has the Parquet tables (rows() reads those); the others have none
+    (rows() reads the original objects: the fallback)."""
     tmp = tmp_path_factory.mktemp(f"query-{request.param}")
-    if request.param == "local":
+    if request.param.startswith("local"):
         store = LocalStore(tmp / "store")
         store.root.mkdir()
     else:
@@ -66,6 +68,8 @@ def built(request, tmp_path_factory):
         for bucket in set(B.as_dict().values()):
             store.create_bucket(bucket)
     data = build_store(store, FIRST, NOW, raw_days=1, hourly_days=2, skip_days=SKIP)
+    if request.param == "local-tables":
+        assert not tables_io.rebuild(store, B).rejected
     return store, _config(store, tmp, **PLANS), data
 
 
@@ -458,3 +462,177 @@ def test_rows_read_what_the_real_rollup_writes(local_store, tmp_path):
                 assert row["coverage_pct"] == pytest.approx(100.0)
                 seen[mode] += 1
     assert seen == {"hourly": 2 * 24 + 2 * 13, "daily": 4}
+
+
+# ---------------------------------------------------------------------------- tables, live periods
+
+class KeyLog:
+    """Forwards to ``inner`` and records every request's (kind, key): which objects a view read."""
+
+    def __init__(self, inner):
+        self.inner, self.url, self.requests = inner, inner.url, []
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name):
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def _log(self, kind, key):
+        with self._lock:
+            self.requests.append((kind, key))
+
+    def get(self, bucket, key):
+        self._log("get", key)
+        return self.inner.get(bucket, key)
+
+    def get_versioned(self, bucket, key):
+        self._log("get", key)
+        return self.inner.get_versioned(bucket, key)
+
+    def list(self, bucket, prefix=""):
+        self._log("list", prefix)
+        return self.inner.list(bucket, prefix)
+
+    def list_prefixes(self, bucket, prefix=""):
+        self._log("list", prefix)
+        return self.inner.list_prefixes(bucket, prefix)
+
+
+def _pair(tmp, first, now, **build):
+    """The same data twice: a store without tables (the fallback) and one with them."""
+    stores = []
+    for name in ("plain", "tables"):
+        store = LocalStore(tmp / name)
+        store.root.mkdir()
+        data = build_store(store, first, now, **build)
+        stores.append(store)
+    assert not tables_io.rebuild(stores[1], B).rejected
+    return stores, data
+
+
+def _check_against_samples(got, data, host, now, where):
+    """Every row against plain sums over the samples; a period in progress up to ``now``."""
+    for row in got:
+        start, end = datetime.fromisoformat(row["period_start"]), datetime.fromisoformat(row["period_end"])
+        want = _plain(data, start, min(end, now), host)
+        at = f"{where} {row['mode']} {row['period']} {host}"
+        if row["complete"]:
+            assert row["status"] == ("ok" if want["tests"] else "failed" if want["failed"] else "missing"), at
+        elif want["tests"] or want["failed"]:
+            assert (row["status"], row["source"]) == ("partial", "live"), at
+            present = len({r.host_id for r in data.results_in(start, now, None if host == "all" else host)})
+            assert row["expected_slots"] == present * period(row["mode"], start).slots_begun(now), at
+        else:
+            assert row["status"] == "pending", at
+        assert (row["tests"], row["failed"]) == (want["tests"], want["failed"]), at
+        for key in ("download_avg", "upload_avg", "ping_avg", "download_min", "download_max", "ping_max"):
+            if want[key] is None:
+                assert row[key] is None, (at, key)
+            else:
+                assert row[key] == pytest.approx(want[key], rel=1e-12), (at, key)
+
+
+@pytest.mark.slow
+def test_rows_from_tables_equal_rows_from_the_objects_and_plain_sums(tmp_path):
+    (plain, tabled), data = _pair(tmp_path, FIRST, NOW, raw_days=1, hourly_days=2, skip_days=SKIP)
+    config = _config(plain, tmp_path, **PLANS)
+    for mode, days in WINDOWS:
+        for host in ("all", "office-main", "backup-location"):
+            clear_caches()
+            without = rows(mode, days, host, store=plain, config=config, now=NOW)
+            clear_caches()
+            with_tables = rows(mode, days, host, store=tabled, config=config, now=NOW)
+            assert with_tables == without, (mode, host)
+            if mode != "minute":
+                _check_against_samples(with_tables, data, host, NOW, "tables")
+
+
+def _table_gets(log, mode):
+    return [k for kind, k in log.requests if kind == "get" and k.startswith(f"tables/summaries/tier={mode}/")]
+
+
+@pytest.mark.parametrize("built", ["local-tables"], indirect=True)
+def test_finished_periods_cost_at_most_two_requests_a_view_within_a_year(built):
+    store, config, _ = built
+    # windows over the stored periods (a partition without any summary has no table: it is read
+    # per object, as a store without tables is)
+    for mode, days in [("hourly", 2), ("daily", 14), ("weekly", 3), ("monthly", 2), ("yearly", 2)]:
+        for host in ("all", "office-main"):
+            clear_caches()
+            log = KeyLog(store)
+            counting = CountingStore(log)
+            got = rows(mode, days, host, store=counting, config=config, now=NOW)
+            finished = _table_gets(log, mode)
+            where = (mode, host)
+            assert 1 <= len(finished) <= 2 and len(set(finished)) == len(finished), where
+            # no summary object is read one by one: the tables answer every finished period
+            assert not [k for kind, k in log.requests if kind == "get" and k.startswith("aggregated/")], where
+            # the period in progress: one GET per finer table (hourly, and daily/monthly above),
+            # the raw month table, and the live tail (listings; no result object: all are compacted)
+            finer = {"hourly": 0, "daily": 1, "weekly": 2, "monthly": 2, "yearly": 3}[mode]
+            assert counting.counts["get"] == len(finished) + finer + 1, (where, log.requests)
+            listed = [k for kind, k in log.requests if kind == "list"]
+            hosts = len(HOSTS) if host == "all" else 1
+            assert len(listed) == hosts + (host == "all"), (where, listed)   # hosts' hour prefixes (+ hosts)
+            assert got[-1]["status"] == "partial"
+    clear_caches()
+    log = KeyLog(store)
+    rows("minute", 1, "office-main", store=CountingStore(log), config=config, now=NOW)
+    gets = [k for kind, k in log.requests if kind == "get"]
+    assert gets == ["tables/raw/year=2026/month=01/part.parquet"]       # the raw month table, nothing else
+    # a window of two years: one table per year, plus nothing for the finished periods
+    clear_caches()
+    log = KeyLog(store)
+    rows("daily", 400, store=log, config=config, now=NOW)
+    assert len(_table_gets(log, "daily")) == 3          # 2024 (no table: its days read per object), 2025, 2026
+
+
+def _calendar_case(tmp_path, now, first, checks, built_at=None):
+    """Rows of ``checks`` at ``now`` with and without tables, each against plain sums; the store
+    holds what was collected by ``built_at`` (default ``now``)."""
+    (plain, tabled), data = _pair(tmp_path, first, built_at or now, raw_days=2, hourly_days=3)
+    config = _config(plain, tmp_path, **PLANS)
+    out = {}
+    for name, store in (("objects", plain), ("tables", tabled)):
+        for mode, days in checks:
+            for host in ("all", "home-primary"):
+                clear_caches()
+                got = rows(mode, days, host, store=store, config=config, now=now)
+                _check_against_samples(got, data, host, now, name)
+                out[(name, mode, host)] = got
+    for mode, _days in checks:
+        for host in ("all", "home-primary"):
+            assert out[("objects", mode, host)] == out[("tables", mode, host)], (mode, host)
+    return out
+
+
+@pytest.mark.slow
+def test_ist_midnight_today_is_the_current_hour_so_far(tmp_path):
+    now = ist(2026, 12, 30, 0, 5)          # 18:35 UTC the day before
+    # the 00:00 results (uploaded at 00:02:07) are in; the store is built as at 00:15, when they are
+    got = _calendar_case(tmp_path, now, ist(2026, 12, 26), [("daily", 2), ("hourly", 1), ("weekly", 1)],
+                         built_at=ist(2026, 12, 30, 0, 15))
+    today = got[("tables", "daily", "all")][-1]
+    assert (today["period"], today["status"], today["complete"]) == ("20261230", "partial", False)
+    assert today["tests"] + today["failed"] == 3            # the 00:00 slot of each host, nothing else
+    assert today["expected_slots"] == 3 and today["coverage_pct"] == 100.0    # one slot begun per host
+    assert got[("tables", "daily", "all")][-2]["status"] == "ok"
+    hour = got[("tables", "hourly", "all")][-1]
+    assert (hour["period"], hour["status"], hour["tests"] + hour["failed"]) == ("2026123000", "partial", 3)
+
+
+@pytest.mark.slow
+def test_iso_week_53_and_new_year_are_partial_across_the_year_boundary(tmp_path):
+    now = ist(2027, 1, 1, 0, 30)
+    got = _calendar_case(tmp_path, now, ist(2026, 12, 21),
+                         [("weekly", 2), ("yearly", 2), ("monthly", 2), ("daily", 2)])
+    week = got[("tables", "weekly", "all")]
+    assert [(r["period"], r["status"]) for r in week] == [("2026W52", "ok"), ("2026W53", "partial")]
+    assert week[-1]["date_ist_str"] == "2026-12-28 to 2027-01-03" and week[-1]["days"] == 5
+    years = got[("tables", "yearly", "all")]
+    assert [(r["period"], r["status"], r["complete"]) for r in years] == [("2026", "ok", True),
+                                                                          ("2027", "partial", False)]
+    assert years[-1]["tests"] + years[-1]["failed"] == 6        # 00:00 and 00:15 of three hosts
+    months = got[("tables", "monthly", "home-primary")]
+    assert [(r["period"], r["status"]) for r in months] == [("202612", "ok"), ("202701", "partial")]
