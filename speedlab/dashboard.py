@@ -13,6 +13,12 @@ in offline mode (no CDN is needed) placed straight into the layout, never writte
 URL query parameters preselect the controls: ``?mode=weekly&days=56&host=office-main``, plus
 ``force_refresh=1``. Invalid values fall back to the defaults and say so on the page.
 
+Served with preheated kernels (:mod:`speedlab.serve`), a kernel starts before anyone visits:
+:meth:`App.for_visit` then loads and draws the default view at once, and the notebook applies
+the visitor's parameters when the visit arrives (:meth:`App.apply_query_string` with
+``voila.utils.get_query_string()``). Without preheating (a kernel per visit, papermill, nbval)
+the same notebook reads ``$QUERY_STRING`` at the start and the arrival changes nothing.
+
 The controls and HTML are pure, in :mod:`speedlab.page`; serving (Voilà on 127.0.0.1,
 ``speedlab dashboard``) is :mod:`speedlab.serve`.
 """
@@ -24,6 +30,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -33,6 +40,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from .cache import CACHE_TTL_S
 from .charts import charts, heatmap_chart
 from .config import Config, load_config
 from .errors import SpeedlabError
@@ -170,6 +178,8 @@ class App:
         except SpeedlabError:  # a missing local store folder: shown on the page, nothing created in it
             self.log = JobLog(None, "dashboard")
         self.selection, self.notes = parse_query_string(query_string)
+        self.query_string = (query_string or "").lstrip("?")
+        self._loaded_at: float | None = None   # time.monotonic() of the last rows drawn
         self.hosts: list[str] = []
         self.state: dict[str, Any] = {"rows": None, "stats": None, "cells": None, "status": "starting",
                                       "error": startup_error, "info": "", "generation": 0}
@@ -217,6 +227,25 @@ class App:
         except SpeedlabError as exc:
             return cls(None, config if isinstance(config, Config) else None, query_string=query_string,
                        startup_error=str(exc), **kwargs)
+
+    @classmethod
+    def for_visit(cls, *, store: str | None = None, now: str | datetime | None = None,
+                  environ: Mapping[str, str] | None = None) -> App:
+        """The app a Voilà kernel shows (``notebooks/dashboard.ipynb``).
+
+        In a preheated kernel (``$VOILA_PREHEAT`` is ``True``) no visitor has come yet: the
+        default view is loaded and drawn now, on this thread (the cell waits for it), so the
+        page a visitor takes is already drawn; the visitor's URL parameters come later through
+        :meth:`apply_query_string`. Otherwise this is :meth:`from_config` (parameters from
+        ``$QUERY_STRING``, the data loading in the background while the page shows).
+        """
+        environ = os.environ if environ is None else environ
+        if environ.get("VOILA_PREHEAT", "False") == "False":
+            return cls.from_config(store=store, now=now, environ=environ)
+        app = cls.from_config(store=store, now=now, environ=environ, query_string="", autoload=False)
+        if app.state["error"] is None:
+            app._startup()   # on the kernel's thread: every redraw draws at once
+        return app
 
     # ------------------------------------------------------------------ widgets
     def _build_widgets(self) -> None:
@@ -297,11 +326,59 @@ class App:
             self.log.warning(note)
         options = self._host_options(self.hosts)
         self._on_kernel_thread(lambda: self._set_host_menu(options, host))
+        with self._lock:
+            if self._generation != 0:
+                return  # a visit's parameters or an Apply came first: their load draws
+            self._generation += 1
+            generation = self._generation
         self.selection = replace(self.selection, host=host)
+        self._load(replace(self.selection, host=host), generation)
+
+    def apply_query_string(self, query_string: str | None) -> None:
+        """Apply a visit's URL parameters (``mode``, ``days``, ``host``, ``force_refresh``).
+
+        Called when the visit arrives, after the default view was drawn (a preheated kernel):
+        the controls are set, the notes about invalid values shown, and the selection loaded in
+        the background (:meth:`wait` waits for it). Does nothing for the query string the app was
+        made with, unless the rows shown are older than the cache's time-to-live (a kernel
+        preheated long ago) or the store could not be opened.
+        """
+        query_string = (query_string or "").lstrip("?")
+        if self.store is None:
+            return
+        stale = self._loaded_at is not None and time.monotonic() - self._loaded_at >= CACHE_TTL_S
+        if query_string == self.query_string and not stale and self.state["error"] is None:
+            return
+        self.query_string = query_string
+        selection, self.notes = parse_query_string(query_string)
+        for note in self.notes:
+            self.log.warning(note)
+        self.select(selection.mode, selection.days)   # the host once the host list is known
         with self._lock:
             self._generation += 1
             generation = self._generation
-        self._load(replace(self.selection, host=host), generation)
+        self.selection = selection
+        self.state.update(status="loading", generation=generation, error=None)
+        self.redraw()
+        self._executor.submit(self._arrive, selection, generation)
+
+    def _arrive(self, selection: Selection, generation: int) -> None:
+        if not self._current(generation):
+            return
+        if not self.hosts:  # the start-up listing failed or found nothing: try again
+            try:
+                self.hosts = list_hosts(self.store, self.config.buckets)  # type: ignore[arg-type,union-attr]  # store checked
+            except SpeedlabError as exc:
+                self._fail(f"cannot list hosts: {exc}", generation)
+                return
+        host, note = resolve_host(selection.host, self.hosts)
+        if note:
+            self.notes.append(note)
+            self.log.warning(note)
+        options = self._host_options(self.hosts)
+        self._on_kernel_thread(lambda: self._set_host_menu(options, host))
+        self.selection = replace(selection, host=host)
+        self._load(self.selection, generation)
 
     def apply(self, force_refresh: bool = False) -> Future:
         """Load what the controls select (in the background) and redraw; return the future."""
@@ -356,6 +433,7 @@ class App:
                       elapsed_s=round(answer.elapsed_s, 4))
         if not self._current(generation):
             return
+        self._loaded_at = time.monotonic()
         source = "from the cache" if answer.from_cache else "from the store"
         self.state.update(rows=answer.rows, stats=headline(answer.rows), status="drawing",
                           info=f"{len(answer.rows)} periods {source} in {answer.elapsed_s:.2f} s")

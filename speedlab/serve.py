@@ -3,14 +3,21 @@
 :func:`serve` runs Voilà until interrupted; :func:`launch` starts it and returns at once,
 :func:`stop` ends it. The store and configuration reach the kernels through ``SPEEDLAB_*``
 environment variables (:func:`voila_env`); the page is :class:`speedlab.dashboard.App`.
+
+Voilà keeps ``[dashboard] pool_size`` kernels preheated (started, imports done, the default
+view drawn); a visitor takes one and its URL parameters are applied on arrival. The kernels
+share one cache (:mod:`speedlab.cache`) in a private temporary folder that :func:`launch`
+makes and :func:`stop` removes.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -19,6 +26,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from .bundled import dashboard_notebook
+from .cache import CACHE_DIR_ENV
 from .config import Config
 from .errors import ServeError
 from .joblog import JobLog
@@ -40,20 +48,28 @@ def notebook_path() -> Path:
 
 
 def voila_command(notebook: str | os.PathLike, port: int, *, ip: str = "127.0.0.1",
-                  cull_idle_s: int = 600, module: str = "voila") -> list[str]:
-    """The Voilà command line: local address only, no browser, idle kernels culled.
+                  cull_idle_s: int = 600, module: str = "voila", pool_size: int = 1) -> list[str]:
+    """The Voilà command line: local address only, no browser, idle kernels culled, and
+    ``pool_size`` preheated kernels (``0``: none, a kernel starts per visit).
 
     ``module="speedlab.api"`` runs Voilà with speedlab's HTTP API beside the dashboard.
     """
-    return [sys.executable, "-m", module, os.fspath(notebook), "--no-browser", f"--port={int(port)}",
-            f"--Voila.ip={ip}", "--Voila.port_retries=0", f"--template={VOILA_TEMPLATE}",
-            "--MappingKernelManager.cull_interval=60",
-            f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_s)}"]
+    command = [sys.executable, "-m", module, os.fspath(notebook), "--no-browser", f"--port={int(port)}",
+               f"--Voila.ip={ip}", "--Voila.port_retries=0", f"--template={VOILA_TEMPLATE}",
+               "--MappingKernelManager.cull_interval=60",
+               f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_s)}"]
+    if int(pool_size) > 0:
+        command += ["--preheat_kernel=True", f"--pool_size={int(pool_size)}"]
+    return command
 
 
-def voila_env(config: Config, now: str | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+def voila_env(config: Config, now: str | None = None, base: Mapping[str, str] | None = None,
+              cache_dir: str | os.PathLike | None = None) -> dict[str, str]:
     """The environment for Voilà and its kernels: ``base`` (default this process's) plus the
-    configuration as :meth:`~speedlab.config.Config.child_env` gives it, and the pinned clock."""
+    configuration as :meth:`~speedlab.config.Config.child_env` gives it, the pinned clock, and
+    ``cache_dir``, the folder the kernels share their cache in (``$SPEEDLAB_CACHE_DIR``; without
+    it each kernel caches for itself). Preheated kernels get this same environment (Voilà
+    copies its own)."""
     env = dict(os.environ if base is None else base)
     env.setdefault("SPEEDLAB_DASHBOARD_KERNEL", "1")  # see skip_iri_grammar
     env.update(config.child_env())
@@ -61,6 +77,9 @@ def voila_env(config: Config, now: str | None = None, base: Mapping[str, str] | 
         parse_now(now)
         env["SPEEDLAB_DASHBOARD_NOW"] = now
     env.pop("QUERY_STRING", None)
+    env.pop(CACHE_DIR_ENV, None)
+    if cache_dir is not None:
+        env[CACHE_DIR_ENV] = os.fspath(cache_dir)
     # speedlab's Voilà template (Voilà's lab template with no CDN stylesheet) ships in the package
     env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(voila_template_root()), env.get("JUPYTER_PATH")]))
     return env
@@ -136,25 +155,43 @@ def serve(config: Config, port: int = 8866, *, now: str | None = None,
             except subprocess.TimeoutExpired:
                 continue
     except KeyboardInterrupt:
-        code = stop(process)
+        pass  # stopped just below
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        code = stop(process)  # its status (it may have exited by itself); removes the shared cache
     log.end("voila stopped", exit_code=code)
     return code
 
 
+#: The shared cache folder of each :func:`launch`-ed server (:func:`stop` removes it).
+_CACHE_DIRS: dict[subprocess.Popen, str] = {}
+
+
 def launch(config: Config, port: int = 8866, *, now: str | None = None,
            notebook: str | os.PathLike | None = None, cull_idle_s: int = 600,
-           api: bool = False) -> subprocess.Popen:
+           api: bool = False, pool_size: int | None = None) -> subprocess.Popen:
     """Start Voilà (with ``api``, also the HTTP API) on 127.0.0.1 in its own session and return
-    the process without waiting (``speedlab up`` runs it beside the collector); :func:`stop` ends it."""
+    the process without waiting (``speedlab up`` runs it beside the collector); :func:`stop` ends it.
+
+    ``pool_size`` preheated kernels (default ``[dashboard] pool_size``); the kernels share one
+    cache in a new private temporary folder, removed by :func:`stop`.
+    """
+    for old in [p for p in _CACHE_DIRS if p.poll() is not None]:  # servers that exited unstopped
+        shutil.rmtree(_CACHE_DIRS.pop(old), ignore_errors=True)
+    pool = config.dashboard.pool_size if pool_size is None else pool_size
     command = voila_command(notebook or notebook_path(), port, cull_idle_s=cull_idle_s,
-                            module="speedlab.api" if api else "voila")
+                            module="speedlab.api" if api else "voila", pool_size=pool)
     command.append("--Voila.log_level=WARN")     # its start-up chatter; speedlab prints the URL
-    process = subprocess.Popen(command, env=voila_env(config, now), start_new_session=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               errors="replace", bufsize=1)
+    cache_dir = tempfile.mkdtemp(prefix="speedlab-dashboard-cache-")   # mode 0700: this user's kernels only
+    try:
+        process = subprocess.Popen(command, env=voila_env(config, now, cache_dir=cache_dir),
+                                   start_new_session=True, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1)
+    except BaseException:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        raise
+    _CACHE_DIRS[process] = cache_dir
     threading.Thread(target=relay_server_output, args=(process.stdout, sys.stderr),
                      name="voila-output", daemon=True).start()
     return process
@@ -197,11 +234,16 @@ def relay_server_output(lines, out) -> None:
 
 
 def stop(process: subprocess.Popen, timeout_s: float = 10.0) -> int:
-    """Stop a :func:`launch`-ed server (SIGTERM, then SIGKILL after ``timeout_s``); its exit status."""
+    """Stop a :func:`launch`-ed server (SIGTERM, then SIGKILL after ``timeout_s``) and remove its
+    shared cache folder; its exit status."""
     if process.poll() is None:
         process.terminate()
     try:
-        return process.wait(timeout_s)
+        code = process.wait(timeout_s)
     except subprocess.TimeoutExpired:
         process.kill()
-        return process.wait()
+        code = process.wait()
+    cache_dir = _CACHE_DIRS.pop(process, None)
+    if cache_dir is not None:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    return code

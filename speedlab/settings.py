@@ -203,10 +203,15 @@ class DashboardSettings:
         Days of hourly summaries behind the heatmap (1-366) [days].
     title : str or None
         The page's heading (``None``: "Internet Speed Overview").
+    pool_size : int
+        Kernels Voilà keeps started, with the default view drawn, for the next visitors (0-8;
+        0 turns preheating off: each visit starts its own kernel). Each costs memory
+        (``docs/dashboard.md``).
     """
 
     heatmap_days: int = HEATMAP_DAYS
     title: str | None = None
+    pool_size: int = 1
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> DashboardSettings:
@@ -216,12 +221,16 @@ class DashboardSettings:
         ------
         ConfigError
             For an unknown key, ``heatmap_days`` that is not a whole number from 1 to 366, or a
-            ``title`` that is not a string.
+            ``title`` that is not a string, or ``pool_size`` that is not a whole number from 0 to 8.
         """
         table = _known("dashboard", table, {f.name for f in fields(cls)})
         days = table.get("heatmap_days", HEATMAP_DAYS)
         if not _is_whole(days) or not 1 <= days <= 366:
             raise ConfigError(f"[dashboard] heatmap_days = {days!r} must be a whole number of days from 1 to 366")
+        pool = table.get("pool_size", 1)
+        if not _is_whole(pool) or not 0 <= pool <= 8:
+            raise ConfigError(f"[dashboard] pool_size = {pool!r} must be a whole number of kernels from 0 to 8 "
+                              "(0: no preheated kernels)")
         if "title" in table and not isinstance(table["title"], str):
             raise ConfigError(f"[dashboard] title = {table['title']!r} must be a quoted string")
         return cls(**table)

@@ -332,14 +332,16 @@ def test_notebook_is_thin_and_runs_with_papermill(site, tmp_path):
     store, _, _ = site
     notebook = nbformat.read(notebook_path(), as_version=4)
     assert all(not cell.get("outputs") for cell in notebook.cells)
-    assert notebook.cells[-1].source.strip() == "app.container"
+    assert notebook.cells[-2].source.strip() == "app.container"
+    assert notebook.cells[-1].source.splitlines()[-1] == "app.apply_query_string(get_query_string())"
     assert "parameters" in notebook.cells[0].metadata.get("tags", [])
     out = tmp_path / "ran.ipynb"
     papermill.execute_notebook(str(notebook_path()), str(out), kernel_name="python3", progress_bar=False,
                                parameters={"store": str(store.root), "now": NOW.isoformat()})
     ran = nbformat.read(out, as_version=4)
-    shown = ran.cells[-1].outputs[0]["data"]
+    shown = ran.cells[-2].outputs[0]["data"]
     assert "application/vnd.jupyter.widget-view+json" in shown
+    assert ran.cells[-1].outputs == []    # no preheat: get_query_string returned at once, nothing shown
 
 
 @pytest.mark.slow
@@ -427,3 +429,123 @@ def test_in_a_kernel_the_loader_threads_redraws_run_on_the_kernels_loop(open_app
     assert 'data-state="loading" data-generation="99"' in app.status.value
     app.redraw()                                                 # the main thread draws at once
     assert app._loop.callbacks == []
+
+
+# ---------------------------------------------------------------------------- preheated kernels, the visit's URL
+
+def test_voila_command_preheats_a_pool_of_kernels(tmp_path):
+    from speedlab.cache import CACHE_DIR_ENV
+    from speedlab.errors import ConfigError
+
+    assert voila_command("/x/d.ipynb", 8899)[-2:] == ["--preheat_kernel=True", "--pool_size=1"]
+    assert voila_command("/x/d.ipynb", 8899, pool_size=2)[-1] == "--pool_size=2"
+    assert not [a for a in voila_command("/x/d.ipynb", 8899, pool_size=0) if "preheat" in a or "pool" in a]
+    config = load_config(env={}, store=str(tmp_path), sections={"dashboard": {"pool_size": 3}})
+    assert config.dashboard.pool_size == 3 and load_config(env={}, store=str(tmp_path)).dashboard.pool_size == 1
+    for bad in (-1, 9, 1.5, True, "2"):
+        with pytest.raises(ConfigError, match=r"\[dashboard\] pool_size = .* from 0 to 8"):
+            load_config(env={}, store=str(tmp_path), sections={"dashboard": {"pool_size": bad}})
+    env = voila_env(config, base={CACHE_DIR_ENV: "/elsewhere"}, cache_dir=tmp_path / "c")
+    assert env[CACHE_DIR_ENV] == str(tmp_path / "c") and env == {**env, **config.child_env()}
+    assert CACHE_DIR_ENV not in voila_env(config, base={CACHE_DIR_ENV: "/elsewhere"})
+
+
+def test_launch_gives_the_kernels_a_private_shared_cache_that_stop_removes(monkeypatch, tmp_path):
+    import os
+    import stat
+
+    from speedlab import serve
+    from speedlab.cache import CACHE_DIR_ENV
+
+    started = []
+
+    class FakeVoila:
+        def __init__(self, command, env, **kwargs):
+            self.command, self.env, self.stdout, self.returncode = command, env, iter(()), None
+            started.append(self)
+
+        def poll(self):
+            return self.returncode
+
+        def terminate(self):
+            self.returncode = -15
+
+        def wait(self, timeout=None):
+            return self.returncode
+    monkeypatch.setattr(serve.subprocess, "Popen", FakeVoila)
+    config = load_config(env={}, store=str(tmp_path), sections={"dashboard": {"pool_size": 2}})
+    process = serve.launch(config, 8899)
+    folder = process.env[CACHE_DIR_ENV]
+    assert "--pool_size=2" in process.command and os.path.isdir(folder)
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700          # this user's kernels only
+    assert serve.stop(process) == -15 and not os.path.exists(folder)
+    assert "--preheat_kernel=True" not in serve.launch(config, 8899, pool_size=0).command
+    dead = started[-1]
+    dead.returncode = 1                                              # exited without stop()
+    serve.launch(config, 8899)
+    assert not os.path.exists(dead.env[CACHE_DIR_ENV])             # swept by the next launch
+    serve.stop(started[-1])
+
+
+@pytest.mark.slow
+def test_apply_query_string_applies_each_parameter_after_the_default_view(open_app, site):
+    store, config, _ = site
+    app = open_app()
+    assert (app.selection.mode, app.selection.days, state_of(app)) == ("daily", 7, "ready")
+    generation = app.state["generation"]
+    app.apply_query_string("")                                       # what the app was made with: nothing
+    app.apply_query_string(None)
+    assert app.state["generation"] == generation
+    app.apply_query_string("?mode=weekly&days=12&host=office-main")
+    app.wait()
+    assert (app.mode.value, app.period.value, app.host.value) == ("weekly", 12, "office-main")
+    assert app.state["generation"] == generation + 1 and state_of(app) == "ready"
+    assert app.state["rows"] == query.rows("weekly", 12, "office-main", store=store, config=config, now=NOW)
+    assert app.notes == [] and len(table_rows(app)) == 12
+    assert "Weekly · Last 12 weeks · office-main" in app.status.value
+    app.apply_query_string("mode=weekly&days=12&host=office-main&force_refresh=1")
+    app.wait()
+    assert "from the store" in app.state["info"] and app.selection.force_refresh
+    app._loaded_at -= cache.CACHE_TTL_S                             # a kernel preheated long ago
+    app.apply_query_string("mode=weekly&days=12&host=office-main&force_refresh=1")
+    app.wait()
+    assert app.state["generation"] == generation + 3
+
+
+@pytest.mark.slow
+def test_apply_query_string_falls_back_on_invalid_values_with_the_visible_note(open_app):
+    app = open_app()
+    app.apply_query_string("mode=fortnightly&days=-3&host=no/such")
+    app.wait()
+    assert (app.mode.value, app.period.value, app.host.value) == ("daily", 7, "all")
+    assert len(app.notes) == 3 and app.note.layout.display == ""
+    assert "mode=&#x27;fortnightly&#x27; is not a mode" in app.note.value
+    assert "host=&#x27;no/such&#x27; is not a valid host id; showing all hosts." in app.note.value
+    app.apply_query_string("mode=monthly&days=2&host=ghost")
+    app.wait()
+    assert (app.mode.value, app.period.value, app.host.value) == ("monthly", 2, "all")
+    assert "host=&#x27;ghost&#x27; has no data in this store" in app.note.value and len(app.notes) == 1
+    assert state_of(app) == "ready" and len(table_rows(app)) == 2
+
+
+@pytest.mark.slow
+def test_a_preheated_kernel_draws_the_default_view_before_the_visit(site):
+    _, config, _ = site
+    environ = {**config.child_env(), "SPEEDLAB_DASHBOARD_NOW": NOW.isoformat(), "QUERY_STRING": "mode=weekly"}
+    app = App.for_visit(environ={**environ, "VOILA_PREHEAT": "True"})
+    try:   # drawn on return, not in the background; $QUERY_STRING is not the visitor's yet
+        assert state_of(app) == "ready" and app.selection.mode == "daily" and set(app._charts) == {"chart", "heatmap"}
+        assert app.host.options[-1] == ("office-main", "office-main")
+        app.apply_query_string("mode=hourly&days=2")
+        app.wait()
+        assert app.selection.describe() == "Hourly · Last 2 days · All hosts" and len(table_rows(app)) == 48
+    finally:
+        app.close()
+    plain = App.for_visit(environ=environ)                          # a kernel per visit: $QUERY_STRING
+    try:
+        plain.wait()
+        assert plain.selection.mode == "weekly" and state_of(plain) == "ready"
+        plain.apply_query_string("mode=weekly")                     # the same: nothing more to load
+        assert plain.state["generation"] == 1
+    finally:
+        plain.close()
