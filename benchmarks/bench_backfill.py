@@ -8,6 +8,13 @@ results per second and store requests, against two baselines measured in the sam
   (``reader.read_results`` per period, so each result is read once per tier);
 * **sequential**: speedlab's backfill with one worker (``[aggregate] max_workers = 1``).
 
+Then the columnar tables (docs/tables.md): the first backfill reads every object (the JSON
+path) and leaves every raw month compacted; a second backfill of the same span reads each
+month from its table (1 GET, plus a LIST per host to prove the rows current) and is timed
+against the first in the same run (targets: JSON < 45 s, tables < 10 s for the year). Last,
+what keeping the tables current costs one hourly run (a new result per host, that hour
+rolled up: the hourly and raw month partitions of December updated).
+
 Stores: the local folder store, and S3 on a ``moto_server`` this script starts on
 127.0.0.1 (a free port). moto manages ~100-300 requests per second here, so the S3 runs
 use a shorter span (``--s3-days``, default 14); ratios are per result.
@@ -34,10 +41,10 @@ from speedlab.aggregate import hour_summaries, hourly_parts  # noqa: E402
 from speedlab.config import load_config  # noqa: E402
 from speedlab.counting import CountingStore  # noqa: E402
 from speedlab.layout import Buckets  # noqa: E402
-from speedlab.periods import TIERS, get_zone, periods_between  # noqa: E402
+from speedlab.periods import TIERS, get_zone, period_of, periods_between  # noqa: E402
 from speedlab.reader import read_results  # noqa: E402
 from speedlab.records import SpeedTestResult  # noqa: E402
-from speedlab.rollup import backfill  # noqa: E402
+from speedlab.rollup import backfill, rollup  # noqa: E402
 from speedlab.store import LocalStore  # noqa: E402
 from speedlab.store_s3 import S3Store  # noqa: E402
 
@@ -85,6 +92,8 @@ def fill_s3(store: S3Store, days: int) -> int:
 
 
 def run_backfill(config, store, days: int, workers: int | None = None) -> dict:
+    """One backfill of ``days`` days from 1 January 2025: time, requests, and what keeping the
+    tables current cost inside it (``tables``)."""
     if workers is not None:
         config = config.with_overrides(sections={"aggregate": {"max_workers": workers}})
     first = START.date().isoformat()
@@ -94,7 +103,30 @@ def run_backfill(config, store, days: int, workers: int | None = None) -> dict:
     report = backfill(config, first, last, progress=False, now=NOW, store=counting)
     seconds = time.perf_counter() - started
     return {"results": report.results_read, "seconds": seconds, "requests": counting.requests,
-            "by_kind": dict(counting.counts), "periods": report.periods}
+            "by_kind": dict(counting.counts), "periods": report.periods, "tables": report.tables,
+            "errors": report.tables_errors}
+
+
+def hourly_run(config, store, days: int) -> None:
+    """One result per host in the last hour of the span, that hour rolled up: the table cost."""
+    hour_start = START + timedelta(days=days) - timedelta(hours=1)
+    for n, host in enumerate(HOSTS):
+        local = hour_start + timedelta(minutes=9 + n)
+        record = SpeedTestResult(host_id=host, engine="bench", status="ok", error=None,
+                                 timestamp_local=local.isoformat(),
+                                 timestamp_utc=local.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                 slot=(local - timedelta(minutes=9 + n)).isoformat(), download_mbps=120.0,
+                                 upload_mbps=60.0, ping_ms=9.0, connection_type="Ethernet")
+        store.put(B.raw, layout.raw_key(host, local, IST).replace("test.json", "late.json"),
+                  record.to_json().encode())
+    started = time.perf_counter()
+    report = rollup(config, "hourly", period_of("hourly", hour_start, IST), now=NOW, store=store)
+    seconds = time.perf_counter() - started
+    t = report.tables
+    print(f"  one hourly run ({len(HOSTS)} new results): {seconds:.2f} s in all, of which tables "
+          f"{t.seconds:.2f} s, {sum(t.requests.values())} requests {dict(sorted(t.requests.items()))}, "
+          f"{t.bytes_read:,} bytes read, {t.bytes_written:,} written; rollup itself "
+          f"{sum(n for k, n in report.requests.items() if k not in ('list', 'list_prefixes'))} requests")
 
 
 def run_naive(config, store, days: int) -> dict:
@@ -148,8 +180,19 @@ def main() -> None:
         store = LocalStore(root)
         config = load_config(env={}, store=str(root), state_dir=str(Path(tmp) / "state"))
         full = run_backfill(config, store, args.local_days)
-        print(line(f"speedlab backfill, {args.local_days} days", full))
+        print(line(f"speedlab backfill from JSON, {args.local_days} days", full))
         print(f"    requests by kind: {full['by_kind']}; periods written: {full['periods']}")
+        t = full["tables"]
+        print(f"    of which keeping the tables current: {t.seconds:.1f} s, {sum(t.requests.values())} requests "
+              f"{dict(sorted(t.requests.items()))}, {len(t.partitions_written)} partition writes, "
+              f"{t.bytes_written:,} bytes; errors: {full['errors'] or 'none'}")
+        again = run_backfill(config, store, args.local_days)
+        print(line(f"speedlab backfill from tables, {args.local_days} d", again, full))
+        print(f"    requests by kind: {again['by_kind']}; tables {again['tables'].seconds:.1f} s; "
+              f"x{full['seconds'] / again['seconds']:.1f} the JSON path's speed")
+        hourly_run(config, store, args.local_days)
+        if not args.naive_days:
+            return
         # baselines on a fresh copy of the shorter span
         root2 = Path(tmp) / "store2"
         root2.mkdir()

@@ -278,7 +278,8 @@ def diff_partition(rows: Mapping[str, str | None], sources: Mapping[str, str | N
     """Compare ``rows`` (source key -> the row's source version) with ``sources`` (key -> the
     listed version). A version of ``None`` on either side never matches (not known)."""
     same = sorted(k for k, v in rows.items() if k in sources and v is not None and sources[k] == v)
-    changed = sorted(k for k in rows if k in sources and k not in set(same))
+    kept = set(same)
+    changed = sorted(k for k in rows if k in sources and k not in kept)
     return PartitionDiff(tuple(same), tuple(changed), tuple(sorted(set(sources) - set(rows))),
                          tuple(sorted(set(rows) - set(sources))))
 
