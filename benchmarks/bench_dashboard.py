@@ -6,13 +6,18 @@ measures:
 * baseline: the original dashboard's "before" picture, one summary object per period read
   sequentially (for the 15-minute mode: list each host's day, then GET every raw object one
   after another);
-* cold: ``speedlab.query.rows`` with an empty cache (parallel reads on a bounded pool);
+* cold: ``speedlab.query.rows`` with an empty cache, reading the Parquet tables (built by
+  ``tables_io.rebuild``); its requests are split into ``fin`` (the mode's own table: the
+  finished periods) and ``live`` (the period in progress: finer tables, the raw month table,
+  the tail's listings and reads);
 * warm: the same call again (the 120 s cache answers).
 
 A third store, ``+20ms``, is the local one with 20 ms added to every request: a simulated
 far-away S3, where round trips (not the server) dominate, as in the seed's "30 s -> 2 s".
 
 Run: ``python -m benchmarks.bench_dashboard`` (about a minute; prints a table and ratios).
+Targets (issue 14): every finished-period view <= 2 requests within a year (+1 per further year);
+all modes together >= 20x fewer requests than the baseline; cold at +20 ms under 100 ms per mode.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from speedlab import cache, layout, query, rowbuild
+from speedlab import cache, layout, query, rowbuild, tables_io
 from speedlab.config import load_config
 from speedlab.errors import ObjectNotFound
 from speedlab.periods import periods_between
@@ -45,9 +50,18 @@ class Latency:
         self.inner, self.delay_s = inner, delay_s
         self.url = inner.url + f"#latency={delay_s}"
 
+    def __getattr__(self, name):
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
     def get(self, bucket, key):
         time.sleep(self.delay_s)
         return self.inner.get(bucket, key)
+
+    def get_versioned(self, bucket, key):
+        time.sleep(self.delay_s)
+        return self.inner.get_versioned(bucket, key)
 
     def list(self, bucket, prefix=""):
         time.sleep(self.delay_s)
@@ -64,23 +78,41 @@ class Counting:
     def __init__(self, inner):
         self.inner, self.url = inner, inner.url
         self.calls: Counter = Counter()
+        self.keys: list[str] = []
         self._lock = threading.Lock()
 
-    def _count(self, name):
+    def __getattr__(self, name):
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def _count(self, name, key=""):
         with self._lock:
             self.calls[name] += 1
+            self.keys.append(key)
 
     def get(self, bucket, key):
-        self._count("get")
+        self._count("get", key)
         return self.inner.get(bucket, key)
 
+    def get_versioned(self, bucket, key):
+        self._count("get", key)
+        return self.inner.get_versioned(bucket, key)
+
     def list(self, bucket, prefix=""):
-        self._count("list")
+        self._count("list", prefix)
         return self.inner.list(bucket, prefix)
 
     def list_prefixes(self, bucket, prefix=""):
-        self._count("list")
+        self._count("list", prefix)
         return self.inner.list_prefixes(bucket, prefix)
+
+    def finished(self, mode: str) -> int:
+        """Requests for the mode's finished periods: its own table (or its objects, without one)."""
+        if mode == "minute":
+            return sum(k.startswith("tables/raw/") for k in self.keys)
+        tier = f"tables/summaries/tier={mode}/"
+        return sum(k.startswith(tier) or (k.startswith("aggregated/") and f"/{mode}" in k) for k in self.keys)
 
     @property
     def total(self) -> int:
@@ -120,11 +152,13 @@ def measure(name: str, store, config) -> list[tuple]:
         counting = Counting(store)
         started = time.perf_counter()
         got = query.rows(mode, days, store=counting, config=config, now=NOW)
-        cold_s, cold_n = time.perf_counter() - started, counting.total
+        cold_s, cold_n, fin_n = time.perf_counter() - started, counting.total, counting.finished(mode)
         started = time.perf_counter()
         query.rows(mode, days, store=counting, config=config, now=NOW)
         warm_s, warm_n = time.perf_counter() - started, counting.total - cold_n
-        out.append((name, mode, days, len(got), base_n, cold_n, warm_n, base_s, cold_s, warm_s))
+        if mode != "minute":   # the period in progress is live (the slot under way has no result yet)
+            assert got[-1]["status"] == "partial", (mode, got[-1]["status"])
+        out.append((name, mode, days, len(got), base_n, cold_n, fin_n, warm_n, base_s, cold_s, warm_s))
     return out
 
 
@@ -136,7 +170,8 @@ def main() -> None:
         local.root.mkdir()
         started = time.perf_counter()
         build_store(local, FIRST, NOW, raw_days=1, hourly_days=8)
-        print(f"local store built in {time.perf_counter() - started:.1f} s", flush=True)
+        tables_io.rebuild(local, B)
+        print(f"local store and tables built in {time.perf_counter() - started:.1f} s", flush=True)
         config = load_config(env={}, store=str(local.root), state_dir=str(Path(tmp) / "state"))
         results += measure("local", local, config)
         results += measure("+20ms", Latency(local, 0.02), config)
@@ -149,7 +184,8 @@ def main() -> None:
                 s3.create_bucket(bucket)
             started = time.perf_counter()
             build_store(s3, FIRST, NOW, raw_days=1, hourly_days=8)
-            print(f"moto store built in {time.perf_counter() - started:.1f} s", flush=True)
+            tables_io.rebuild(s3, B)
+            print(f"moto store and tables built in {time.perf_counter() - started:.1f} s", flush=True)
             config = load_config(env={}, store="s3://", state_dir=str(Path(tmp) / "state"),
                                  s3={"endpoint_url": moto.endpoint_url, "region": "us-east-1",
                                      "access_key_id": "testing", "secret_access_key": "testing"})
@@ -158,12 +194,19 @@ def main() -> None:
             moto.stop()
 
     print()
-    print(f"{'store':6} {'mode':8} {'N':>3} {'rows':>5} | {'requests: base':>14} {'cold':>5} {'warm':>5} | "
-          f"{'time [ms]: base':>15} {'cold':>8} {'warm':>7} | {'base/cold':>9} {'base/warm':>9}")
-    for name, mode, days, n_rows, base_n, cold_n, warm_n, base_s, cold_s, warm_s in results:
-        print(f"{name:6} {mode:8} {days:>3} {n_rows:>5} | {base_n:>14} {cold_n:>5} {warm_n:>5} | "
-              f"{base_s * 1e3:>15.1f} {cold_s * 1e3:>8.1f} {warm_s * 1e3:>7.2f} | "
-              f"{base_s / cold_s:>8.1f}x {base_s / warm_s:>8.0f}x")
+    print(f"{'store':6} {'mode':8} {'N':>3} {'rows':>5} | {'requests: base':>14} {'cold':>5} {'fin':>4} "
+          f"{'live':>4} {'warm':>5} | {'time [ms]: base':>15} {'cold':>8} {'warm':>7} | {'base/cold':>9} "
+          f"{'base/warm':>9} | {'req base/cold':>13}")
+    for name, mode, days, n_rows, base_n, cold_n, fin_n, warm_n, base_s, cold_s, warm_s in results:
+        print(f"{name:6} {mode:8} {days:>3} {n_rows:>5} | {base_n:>14} {cold_n:>5} {fin_n:>4} "
+              f"{cold_n - fin_n:>4} {warm_n:>5} | {base_s * 1e3:>15.1f} {cold_s * 1e3:>8.1f} {warm_s * 1e3:>7.2f} | "
+              f"{base_s / cold_s:>8.1f}x {base_s / warm_s:>8.0f}x | {base_n / max(1, cold_n):>12.1f}x")
+    print()
+    for store_name in dict.fromkeys(r[0] for r in results):
+        mine = [r for r in results if r[0] == store_name]
+        base, cold, fin = sum(r[4] for r in mine), sum(r[5] for r in mine), sum(r[6] for r in mine)
+        print(f"{store_name:6} all modes: baseline {base} requests, cold {cold} ({base / cold:.1f}x fewer), "
+              f"finished periods {fin} ({base / fin:.1f}x fewer); slowest cold {max(r[9] for r in mine) * 1e3:.0f} ms")
 
 
 if __name__ == "__main__":

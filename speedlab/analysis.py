@@ -136,9 +136,10 @@ def compare_months(daily: Sequence[Mapping[str, Any]], host: str = ALL_HOSTS,
                    same_within_pct: float = SAME_WITHIN_PCT) -> dict:
     """Compare this month (so far) with last month (pure).
 
-    The months' averages are computed from the daily summaries, weighted by their tests: for
-    a complete month that is exactly the monthly summary's average, and it also works for the
-    month in progress, whose monthly summary is written only after it ends.
+    The months' averages are computed from the daily rows, weighted by their tests: for a
+    complete month that is exactly the monthly summary's average, and it also works for the
+    month in progress, whose monthly summary is written only after it ends: today is a
+    ``partial`` row with its figures so far, so "this month" is this month up to now.
 
     Parameters
     ----------
@@ -212,7 +213,7 @@ def month_comparison_chart(daily: Sequence[Mapping[str, Any]], comparison: Mappi
     months = (comparison["last_month"], comparison["this_month"])
     points = [{"day": int(r["date_ist"][8:10]), "month": r["date_ist"][:7], "download_avg": r["download_avg"],
                "date": r["date_ist"]} for r in daily
-              if r["status"] == "ok" and r["date_ist"][:7] in months]
+              if r["status"] in ("ok", "partial") and r["download_avg"] is not None and r["date_ist"][:7] in months]
     rules = [{"month": m, "download_avg": comparison[f"download_{k}"]}
              for m, k in zip(months, ("last", "this"), strict=True) if comparison[f"download_{k}"] is not None]
     color = alt.Color("month:N", title="Month", scale=alt.Scale(domain=list(months)))
@@ -341,9 +342,9 @@ def long_term(yearly: Sequence[Mapping[str, Any]], monthly: Sequence[Mapping[str
     -------
     dict
         ``years`` (per year with data: ``year``, ``download_avg``, ``upload_avg``,
-        ``ping_avg``, ``tests``, ``complete``, ``source``: the yearly summary, or for a year
-        without one yet its monthly summaries), ``months_with_data``, ``first_year``/
-        ``last_year``, ``change_pct`` (download, first to last year with data),
+        ``ping_avg``, ``tests``, ``complete``, ``source``: ``yearly summary``, ``so far`` for the
+        year in progress (its live row), or ``monthly summaries`` for a year without either),
+        ``months_with_data``, ``first_year``/``last_year``, ``change_pct`` (download, first to last year with data),
         ``trend_mbps_per_year`` (slope of the monthly download averages; ``None`` with fewer
         than three months), ``verdict`` (``improving``, ``declining``, ``steady`` or ``not
         enough data``) and ``text``.
@@ -353,7 +354,9 @@ def long_term(yearly: Sequence[Mapping[str, Any]], monthly: Sequence[Mapping[str
         year = r["date_ist"][:4]
         if r["status"] == "ok":
             values, source = r, "yearly summary"
-        else:  # the year in progress has no yearly summary yet: its months' summaries tell
+        elif r["status"] == "partial" and r["tests"]:  # the year in progress, so far (live)
+            values, source = r, "so far"
+        else:  # a year without its yearly summary (yet): its months' rows tell
             values = headline([m for m in monthly if m["date_ist"][:4] == year])
             source = "monthly summaries"
             if not values["tests"]:
