@@ -1,12 +1,20 @@
-"""Time to a drawn dashboard page in headless Chromium, with and without ``skip_iri_grammar``.
+"""Fresh dashboard visits in headless Chromium: a kernel per visit (before) vs preheated kernels
+and a shared cache (after), in one run.
 
 Builds a small demo store (``speedlab demo --no-serve``), serves the dashboard with Voilà on
-127.0.0.1 twice — once as ``speedlab dashboard`` does (``SPEEDLAB_DASHBOARD_KERNEL=1``), once
-with the kernel shortcut off (``=0``, the baseline) — and loads the page N times each, timing
-from navigation to the first chart's SVG and to the "ready" status. Prints medians and the
-ratio. Needs Debian's /usr/bin/chromium and Playwright for Python.
+127.0.0.1 twice — ``--pool-size 0`` and no shared cache (each visit starts a kernel, which
+imports polars and Altair, then reads), then as ``speedlab dashboard`` serves it (a pool of
+preheated kernels that drew the default view, one cache shared by all kernels) — and opens the
+page N times each in a new tab, ``--gap`` seconds apart and once the server is idle (the pool
+refilled: its kernels use no CPU), timing
+from navigation to the first chart's SVG and to numbers in the table. Every other visit asks
+for ``?mode=weekly&days=12`` (applied after the visit arrives). On each page it then switches
+the mode (Mode menu, Apply) and times the change until the new chart is drawn. The memory of the
+server and its kernels (VmRSS summed over the process tree once start-up is done, before any
+visit) is printed for each server, and with ``--memory-pools 1,2`` for more pool sizes. Needs
+Debian's /usr/bin/chromium and Playwright for Python.
 
-    python -m benchmarks.bench_dashboard_page [--loads 5]
+    nice -n 10 python -m benchmarks.bench_dashboard_page [--loads 6] [--pool-size 1] [--memory-pools 2]
 """
 
 from __future__ import annotations
@@ -23,52 +31,160 @@ from pathlib import Path
 
 from speedlab.config import load_config
 from speedlab.serve import notebook_path, voila_command, voila_env
-from tests.helpers.servers import free_port, local_env, wait_for_http
+from tests.helpers.servers import CHROMIUM, CHROMIUM_ARGS, free_port, local_env, wait_for_http
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+VISITS = ("", "?mode=weekly&days=12")
+SWITCHES = (("monthly", 0), ("hourly", 0))     # (mode, index of its Period menu): Apply after each
 
 
-def time_loads(url: str, loads: int) -> list[tuple[float, float]]:
+def _tree() -> tuple[dict[int, list[int]], dict[int, tuple[int, float]]]:
+    """Every process's children, and its VmRSS [kB] and CPU time [s]."""
+    children: dict[int, list[int]] = {}
+    info: dict[int, tuple[int, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        children.setdefault(int(fields["PPid"]), []).append(int(entry))
+        info[int(entry)] = (int(fields.get("VmRSS", "0 kB").split()[0]), (int(stat[11]) + int(stat[12])) / tick)
+    return children, info
+
+
+def tree_usage(root_pid: int) -> tuple[float, int, float]:
+    """VmRSS of ``root_pid`` and its descendants [MB], how many processes, their CPU time [s]."""
+    children, info = _tree()
+    todo, seen = [root_pid], []
+    while todo:
+        pid = todo.pop()
+        seen.append(pid)
+        todo.extend(children.get(pid, []))
+    return (sum(info.get(p, (0, 0.0))[0] for p in seen) / 1024, len(seen),
+            sum(info.get(p, (0, 0.0))[1] for p in seen))
+
+
+def wait_until_idle(root_pid: int, processes: int, timeout_s: float = 180.0) -> tuple[float, int]:
+    """Wait until the server has ``processes`` processes (itself and its kernels) and they use
+    under 5 % of a core for 2 s (the preheated kernels have drawn the default view and wait);
+    return the memory then [MB] and the process count."""
+    deadline = time.monotonic() + timeout_s
+    quiet_since = None
+    last = tree_usage(root_pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = tree_usage(root_pid)
+        if now[1] >= processes and now[2] - last[2] < 0.025:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= 2.0:
+                return now[0], now[1]
+        else:
+            quiet_since = None
+        last = now
+    return last[0], last[1]
+
+
+def visit(browser, url: str) -> tuple[float, float, list[float]]:
+    """One fresh visit: seconds to the first chart, to the table's numbers, and per mode switch."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    start = time.perf_counter()
+    page.goto(url, wait_until="commit")
+    page.wait_for_selector(".speedlab-chart-widget svg", timeout=120_000)
+    chart_s = time.perf_counter() - start
+    page.wait_for_selector(".speedlab-rows td[data-col=download_avg]", timeout=120_000)
+    page.wait_for_function("() => [...document.querySelectorAll('.speedlab-rows td[data-col=download_avg]')]"
+                           ".some(td => td.textContent.trim() !== '—')", timeout=120_000)
+    table_s = time.perf_counter() - start
+    page.wait_for_selector('.speedlab-status [data-state="ready"]', state="attached", timeout=120_000)
+    switches = []
+    for mode, period_index in SWITCHES:
+        before = page.get_attribute(".speedlab-state", "data-generation")
+        started = time.perf_counter()
+        page.select_option(".speedlab-mode select", index=_mode_index(mode))
+        page.wait_for_function(  # the Period menu follows the mode (a round trip to the kernel)
+            "unit => [...document.querySelectorAll('.speedlab-period option')]"
+            ".every(o => o.textContent.replace(/\\u00a0/g, ' ').includes(' ' + unit))",
+            arg={"monthly": "month", "hourly": "day"}[mode], timeout=60_000)
+        page.select_option(".speedlab-period select", index=period_index)
+        page.click(".speedlab-apply")
+        page.wait_for_function(  # the new rows' last period is a mark in the chart
+            "g => { const s = document.querySelector('.speedlab-state');"
+            " if (!s || s.dataset.generation === g || !['drawing', 'ready'].includes(s.dataset.state)) return false;"
+            " const rows = [...document.querySelectorAll('.speedlab-rows tbody tr')].filter("
+            "   tr => tr.querySelector('td[data-col=download_avg]').textContent.trim() !== '—');"
+            " if (!rows.length) return false;"
+            " const label = 'Download ' + rows[rows.length - 1].cells[0].textContent + ':';"
+            " return [...document.querySelectorAll('.speedlab-chart-widget [aria-label]')]"
+            "   .some(e => e.getAttribute('aria-label').startsWith(label)); }", arg=before, timeout=60_000)
+        switches.append(time.perf_counter() - started)
+    page.close()
+    return chart_s, table_s, switches
+
+
+def _mode_index(mode: str) -> int:
+    from speedlab.rowbuild import MODES
+
+    return MODES.index(mode)
+
+
+def serve_and_time(config, name: str, pool_size: int, shared_cache: bool, loads: int, gap_s: float,
+                   folder: Path) -> dict:
     from playwright.sync_api import sync_playwright
 
-    out = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        for _ in range(loads):
-            page = browser.new_page(viewport={"width": 1280, "height": 1600})
-            start = time.perf_counter()
-            page.goto(url, wait_until="commit")
-            page.wait_for_selector(".speedlab-chart-widget svg", timeout=120_000)
-            chart_s = time.perf_counter() - start
-            page.wait_for_selector('.speedlab-status [data-state="ready"]', state="attached", timeout=120_000)
-            out.append((chart_s, time.perf_counter() - start))
-            page.close()
-            time.sleep(1.0)
-        browser.close()
-    return out
-
-
-def serve_and_time(config, kernel_flag: str, loads: int, folder: Path) -> list[tuple[float, float]]:
     port = free_port()
-    env = voila_env(config, base=local_env(SPEEDLAB_DASHBOARD_KERNEL=kernel_flag))
-    with open(folder / f"voila-{kernel_flag}.log", "w") as log:
-        process = subprocess.Popen(voila_command(notebook_path(), port), env=env, stdout=log,
+    cache_dir = tempfile.mkdtemp(dir=folder) if shared_cache else None
+    env = voila_env(config, base=local_env(), cache_dir=cache_dir)
+    log_path = folder / f"voila-{name}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(voila_command(notebook_path(), port, pool_size=pool_size), env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True, cwd=folder)
         try:
             wait_for_http(f"http://127.0.0.1:{port}/voila/static/favicon.ico", 60, process)
-            time_loads(f"http://127.0.0.1:{port}/", 1)  # warm the OS file cache and Vega bundle cache
-            return time_loads(f"http://127.0.0.1:{port}/", loads)
+            memory = wait_until_idle(process.pid, 1 + pool_size)
+            base = f"http://127.0.0.1:{port}/"
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                visit(browser, base)  # warm the OS file cache and the browser's
+                times = []
+                for n in range(loads):
+                    time.sleep(gap_s)
+                    wait_until_idle(process.pid, 1 + pool_size)   # the pool refilled (kernels of past visits idle)
+                    times.append(visit(browser, base + VISITS[n % len(VISITS)]))
+                browser.close()
+            return {"times": times, "memory": memory}
         finally:
             os.killpg(process.pid, signal.SIGTERM)
-            process.wait(20)
+            process.wait(30)
+
+
+def pool_memory(config, pool_size: int, folder: Path) -> tuple[float, int]:
+    """VmRSS of a server with ``pool_size`` preheated kernels, before any visit [MB]."""
+    port = free_port()
+    log_path = folder / f"voila-memory-{pool_size}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(voila_command(notebook_path(), port, pool_size=pool_size), stdout=log,
+                                   env=voila_env(config, base=local_env(), cache_dir=tempfile.mkdtemp(dir=folder)),
+                                   stderr=subprocess.STDOUT, start_new_session=True, cwd=folder)
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/voila/static/favicon.ico", 60, process)
+            return wait_until_idle(process.pid, 1 + pool_size)
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(30)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loads", type=int, default=5)
+    parser.add_argument("--loads", type=int, default=6)
     parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--pool-size", type=int, default=1)
+    parser.add_argument("--gap", type=float, default=2.0,
+                        help="seconds between visits, and until the server is idle again (the pool refilled)")
+    parser.add_argument("--memory-pools", default="", help="more pool sizes to measure memory for, e.g. 2,3")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -77,19 +193,30 @@ def main() -> None:
                         str(args.days), "--store", str(store)], check=True, env=local_env(),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         config = load_config(store / "speedlab.toml", env={})
-        results = {}
-        for flag, name in (("0", "baseline (IRI grammar built)"), ("1", "speedlab (skip_iri_grammar)")):
-            results[name] = serve_and_time(config, flag, args.loads, folder)
-    print(f"dashboard page, {args.loads} loads each, {args.days}-day demo store, median seconds")
-    print(f"{'variant':32} {'first chart':>12} {'ready':>8}")
+        results = {
+            "before (kernel per visit)": serve_and_time(config, "before", 0, False, args.loads, args.gap, folder),
+            f"after (pool {args.pool_size}, shared cache)": serve_and_time(
+                config, "after", args.pool_size, True, args.loads, args.gap, folder),
+        }
+        extra = {n: pool_memory(config, n, folder) for n in map(int, filter(None, args.memory_pools.split(",")))}
+    print(f"dashboard page: {args.loads} fresh visits each ({' / '.join(v or '(default)' for v in VISITS)}), "
+          f"{args.days}-day demo store, medians [s]")
+    print(f"{'variant':34} {'first chart':>12} {'table':>8} {'switch mode':>12} {'memory [MB]':>12}")
     medians = {}
-    for name, times in results.items():
+    for name, result in results.items():
+        times = result["times"]
         chart = statistics.median(t[0] for t in times)
-        ready = statistics.median(t[1] for t in times)
-        medians[name] = (chart, ready)
-        print(f"{name:32} {chart:12.2f} {ready:8.2f}")
-    (base_chart, base_ready), (new_chart, new_ready) = medians.values()
-    print(f"ratio speedlab/baseline: first chart {new_chart / base_chart:.2f}, ready {new_ready / base_ready:.2f}")
+        table = statistics.median(t[1] for t in times)
+        switch = statistics.median(s for t in times for s in t[2])
+        medians[name] = (chart, table, switch)
+        memory, processes = result["memory"]
+        print(f"{name:34} {chart:12.2f} {table:8.2f} {switch:12.2f} {memory:8.0f} ({processes} processes)")
+        print(f"{'':34} first chart per visit: {', '.join(f'{t[0]:.2f}' for t in times)}")
+    (b_chart, b_table, b_switch), (a_chart, a_table, a_switch) = medians.values()
+    print(f"ratio after/before: first chart {a_chart / b_chart:.2f}, table {a_table / b_table:.2f}, "
+          f"switch {a_switch / b_switch:.2f}")
+    for pool_size, (memory, processes) in extra.items():
+        print(f"memory with pool {pool_size}: {memory:.0f} MB ({processes} processes: server and kernels)")
 
 
 if __name__ == "__main__":

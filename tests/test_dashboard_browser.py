@@ -1,5 +1,8 @@
 """The real dashboard page: Voilà serving notebooks/dashboard.ipynb, driven in headless Chromium.
 
+Served as ``speedlab dashboard`` serves it: a preheated kernel (pool of 1) that drew the default
+view before the visit, the visit's URL parameters applied on arrival, a cache shared by the kernels.
+
 The store (three hosts, 20 Oct 2025 to 10 Feb 2026) is written by ``dashboard_data`` with
 summaries computed by plain Python; expected numbers come from the raw samples here, so the
 page is checked against an independent computation. A screenshot is saved in
@@ -47,9 +50,10 @@ def served(tmp_path_factory):
                     "[dashboard]\nheatmap_days = 7\n", encoding="utf-8")
     config = load_config(toml, env={})
     port = free_port()
+    (tmp / "cache").mkdir()
     log = open(tmp / "voila.log", "w")  # noqa: SIM115 - closed in the finally below, after the server
-    process = subprocess.Popen(voila_command(notebook_path(), port, cull_idle_s=120),
-                               env=voila_env(config, now=NOW.isoformat(), base=local_env()),
+    process = subprocess.Popen(voila_command(notebook_path(), port, cull_idle_s=120, pool_size=1),
+                               env=voila_env(config, now=NOW.isoformat(), base=local_env(), cache_dir=tmp / "cache"),
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/voila/static/favicon.ico", 60, process)
@@ -88,6 +92,16 @@ class Page:
     def wait_ready(self) -> None:
         self.page.wait_for_selector(f'.speedlab-status [data-state="ready"]'
                                     f'[data-generation="{self.generation}"]', timeout=WAIT_MS)
+
+    def wait_arrived(self, describe: str) -> int:
+        """Wait until the page shows ``describe`` ready; the load's generation (a preheated
+        kernel drew the default view as generation 1, the visit's parameters are the next)."""
+        self.page.wait_for_function(
+            "d => { const s = document.querySelector('.speedlab-state');"
+            " return s && s.dataset.state === 'ready' && s.textContent.replace(/\\u00a0/g, ' ').startsWith(d); }",
+            arg=describe, timeout=WAIT_MS)
+        self.generation = int(self.page.get_attribute(".speedlab-state", "data-generation"))
+        return self.generation
 
     def choose(self, mode: str, period_index: int, host_index: int) -> None:
         p = self.page
@@ -147,8 +161,7 @@ def test_every_mode_host_and_period_in_a_real_browser(served, browser):
     # URL parameters preselect the controls; the page shows up before the data
     page.page.goto(base + "?mode=weekly&days=8&host=office-main", wait_until="commit")
     page.page.wait_for_selector(".speedlab-status", timeout=WAIT_MS)
-    page.generation = 1
-    page.wait_ready()
+    page.wait_arrived("Weekly · Last 8 weeks · office-main:")
     weeks = [period("weekly", ist(2025, 12, 22) + timedelta(weeks=i)) for i in range(8)]
     check(page, data, "weekly", "office-main",
           [(f"{w.start:%Y-%m-%d} to {w.end - timedelta(days=1):%Y-%m-%d}", w if w.end <= NOW else None)
@@ -219,3 +232,34 @@ def test_invalid_url_values_show_a_note_in_the_page(served, browser):
     assert "mode='fortnightly' is not a mode" in text
     assert page.locator(".speedlab-mode select").input_value() == "Daily"
     page.close()
+
+
+def test_a_visit_gets_a_preheated_page_with_its_url_parameters_applied_after_arrival(served, browser):
+    base, data = served
+    page = Page(browser.new_page(viewport={"width": 1280, "height": 2000}))
+    page.page.goto(base + "?mode=weekly&days=12&host=office-main", wait_until="commit")
+    # the preheated kernel drew the default view (generation 1) before anyone came; the URL is the next load
+    assert page.wait_arrived("Weekly · Last 12 weeks · office-main:") == 2
+    p = page.page
+    def chosen(name: str) -> str:
+        return p.eval_on_selector(f".speedlab-{name} select",
+                                  "s => s.options[s.selectedIndex].textContent").replace("\u00a0", " ")
+    assert (chosen("mode"), chosen("period"), chosen("host")) == ("Weekly", "Last 12 weeks", "office-main")
+    weeks = [period("weekly", ist(2025, 11, 24) + timedelta(weeks=i)) for i in range(12)]
+    check(page, data, "weekly", "office-main",
+          [(f"{w.start:%Y-%m-%d} to {w.end - timedelta(days=1):%Y-%m-%d}", w if w.end <= NOW else None)
+           for w in weeks])
+    page.page.close()
+
+
+def test_two_visits_in_a_row_both_draw(served, browser):
+    base, _ = served
+    first, second = (Page(browser.new_page()) for _ in range(2))
+    first.page.goto(base, wait_until="commit")
+    second.page.goto(base + "?mode=monthly&days=2", wait_until="commit")   # the pool is empty now
+    first.wait_arrived("Daily · Last 7 days · All hosts:")
+    second.wait_arrived("Monthly · Last 2 months · All hosts:")
+    for page, rows in ((first, 7), (second, 2)):
+        page.page.wait_for_selector(".speedlab-chart-widget svg", timeout=WAIT_MS)
+        assert len(page.table()) == rows
+        page.page.close()
