@@ -116,14 +116,14 @@ class RollupReport:
                 **({"clamped": self.clamped} if self.clamped else {}),
                 "tables": self.tables_dict(), "items": self.items}
 
-    def tables_dict(self) -> dict:
+    def tables_dict(self, seconds: bool = False) -> dict:
         """The ``tables`` part: ``ok``, ``errors``, partitions written and already current, rows,
-        requests by kind, seconds."""
+        requests by kind (and with ``seconds`` the time taken: the job log's)."""
         t = self.tables
         return {"ok": not self.tables_errors, "errors": list(self.tables_errors),
                 "partitions_written": len(t.partitions_written), "partitions_current": len(t.partitions_current),
                 "rows": t.rows, "sources_read": t.sources_read, "rejected": len(t.rejected),
-                "requests": dict(t.requests), "seconds": round(t.seconds, 3)}
+                "requests": dict(t.requests), **({"seconds": round(t.seconds, 3)} if seconds else {})}
 
     def to_text(self) -> str:
         """One line for people: ``3 period(s) rolled up (hourly 2, daily 1); 0 bad object(s) skipped;

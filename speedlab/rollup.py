@@ -266,7 +266,7 @@ def run_logged(roller: Roller, log: JobLog, what: str, fields: dict, body) -> Ro
     log.end(f"{what} finished: {report.periods} periods, {len(report.rejected)} bad objects skipped"
             f"{replaced}", periods=report.periods, rejected=len(report.rejected),
             replaced=len(report.replaced), requests=report.requests,
-            seconds=round(report.seconds, 3), tables=report.tables_dict(), **fields)
+            seconds=round(report.seconds, 3), tables=report.tables_dict(seconds=True), **fields)
     return report
 
 
