@@ -41,6 +41,8 @@ _DTYPES: dict[str, Any] = {
 _I64 = (-(2 ** 63), 2 ** 63 - 1)
 SHAPE, OVERRIDES = "json_shape", "json_overrides"
 SOURCE_KEY, SOURCE_VERSION, HOST, LABEL = "source_key", "source_version", "host", "label"
+_AS_STORED = frozenset(("str", "f64", "i64", "bool"))  # kinds whose column value is the JSON value
+_MAX_PLANS = 256
 
 
 def _int(v: Any) -> bool:
@@ -106,11 +108,14 @@ class TableSchema:
     columns: tuple[Column, ...]
     by_path: dict[tuple[str, ...], Column] = field(init=False, compare=False, repr=False)
     nested: frozenset[tuple[str, ...]] = field(init=False, compare=False, repr=False)
+    #: json_shape text -> its compiled plan (rows written by one version share a few shapes)
+    plans: dict[str, tuple] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_path", {c.path: c for c in self.columns})
         object.__setattr__(self, "nested", frozenset(c.path[:i] for c in self.columns
                                                      for i in range(1, len(c.path))))
+        object.__setattr__(self, "plans", {})
 
     @property
     def schema(self) -> dict[str, Any]:
@@ -151,30 +156,50 @@ class TableSchema:
         row[OVERRIDES] = json.dumps(overrides, separators=(",", ":"), allow_nan=False) if overrides else None
         return row
 
+    def _plan(self, shape: Mapping, path: tuple[str, ...] = ()) -> tuple:
+        """``shape`` compiled: ``((key, path, column name or None, kind, sub-plan or None), ...)``."""
+        out: list[tuple] = []
+        for k, sub in shape.items():
+            here = path + (k,)
+            if isinstance(sub, dict):
+                out.append((k, here, None, None, self._plan(sub, here)))
+            else:
+                column = self.by_path.get(here)
+                out.append((k, here, None if column is None else column.name,
+                            None if column is None else column.kind, None))
+        return tuple(out)
+
     def decode_row(self, row: Mapping[str, Any]) -> dict:
         """The JSON object a row was made from, exactly (fields, nesting, order, types)."""
         try:
-            shape = json.loads(row[SHAPE])
+            shape_text = row[SHAPE]
+            plan = self.plans.get(shape_text) if isinstance(shape_text, str) else None
+            shape = json.loads(shape_text) if plan is None else None
             overrides = {tuple(p): v for p, v in json.loads(row[OVERRIDES] or "[]")}
         except (TypeError, ValueError, KeyError) as exc:
             raise TableError(f"a {self.name} row has no readable {SHAPE}/{OVERRIDES}: {exc}") from None
+        if plan is None:
+            if not isinstance(shape, dict):
+                raise TableError(f"a {self.name} row's {SHAPE} is not a JSON object ({row.get(SOURCE_KEY)})")
+            plan = self._plan(shape)  # rows written by one version share a few shapes: compiled once each
+            if len(self.plans) >= _MAX_PLANS:
+                self.plans.clear()
+            self.plans[shape_text] = plan
+        return self._decode(plan, row, overrides)
 
-        def walk(node: Mapping, path: tuple[str, ...]) -> dict:
-            out: dict[str, Any] = {}
-            for k, sub in node.items():
-                here = path + (k,)
-                if isinstance(sub, dict):
-                    out[k] = walk(sub, here)
-                elif here in overrides:
-                    out[k] = overrides[here]
-                elif here in self.by_path:
-                    column = self.by_path[here]
-                    out[k] = _from_column(column.kind, row[column.name])
-                else:
-                    raise TableError(f"a {self.name} row lost field {'.'.join(here)} ({row.get(SOURCE_KEY)})")
-            return out
-
-        return walk(shape, ())
+    def _decode(self, plan: tuple, row: Mapping[str, Any], overrides: dict[tuple, Any]) -> dict:
+        out: dict[str, Any] = {}
+        for k, here, name, kind, sub in plan:
+            if sub is not None:
+                out[k] = self._decode(sub, row, overrides)
+            elif overrides and here in overrides:
+                out[k] = overrides[here]
+            elif name is None:
+                raise TableError(f"a {self.name} row lost field {'.'.join(here)} ({row.get(SOURCE_KEY)})")
+            else:
+                value = row[name]
+                out[k] = value if value is None or kind in _AS_STORED else _from_column(kind, value)
+        return out
 
     def frame(self, rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
         """The rows as a frame of this schema, sorted by ``source_key`` (empty frames keep it)."""

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -51,7 +52,7 @@ from .layout import (
     tables_bucket,
     validate_host_id,
 )
-from .periods import TIERS, Period
+from .periods import TIERS, Period, parse_timestamp
 from .reader import list_hosts, parse_result, parse_summary
 from .records import SpeedTestResult, decode_json
 from .store_s3 import S3Store
@@ -60,6 +61,7 @@ from .tables import (
     HOST,
     LABEL,
     RAW_TABLE,
+    SOURCE_KEY,
     SOURCE_VERSION,
     SUMMARY_TABLE,
     CheckReport,
@@ -72,9 +74,9 @@ from .tables import (
 )
 
 __all__ = ["MAX_ATTEMPTS", "REPAIR_PREFIX", "RawMonth", "TableRead", "check", "keep_current", "list_partitions",
-           "list_raw_tables", "marked_for_repair", "raw_month_key", "read_raw_month", "read_raw_table",
-           "read_summaries_table", "rebuild", "storage_options", "table_glob", "update_partitions", "update_raw",
-           "update_summaries"]
+           "list_raw_tables", "marked_for_repair", "raw_month_key", "raw_table_results", "read_raw_month",
+           "read_raw_table", "read_summaries_table", "rebuild", "storage_options", "table_glob", "update_partitions",
+           "update_raw", "update_summaries"]
 
 #: Where a job that could not update a partition leaves a mark for the next one (in the tables bucket).
 REPAIR_PREFIX = f"{TABLES_PREFIX}repair/"
@@ -329,10 +331,11 @@ def marked_for_repair(store: Store, buckets: Buckets) -> list[TablePartition]:
     return out
 
 
-def keep_current(store: Store, buckets: Buckets, summaries: Iterable[tuple[str, bytes]] = (),
+def keep_current(store: Store, buckets: Buckets, summaries: Iterable[tuple] = (),
                  raw: Iterable[str | tuple] = (), periods: Iterable[Period] = ()) -> TablesReport:
     """What every job that writes summaries calls once per run (or per month of a backfill):
-    one update of each partition of the ``summaries`` it wrote (``(key, body)``), of the raw
+    one update of each partition of the ``summaries`` it wrote (``(key, body)``, or ``(key,
+    body, version)`` with the version :meth:`~speedlab.storebase.Store.put` returned), of the raw
     months of ``raw`` (as :func:`update_raw`'s ``written``) and of the hours ``periods``, and of
     every partition an earlier job marked for repair.
 
@@ -340,10 +343,10 @@ def keep_current(store: Store, buckets: Buckets, summaries: Iterable[tuple[str, 
     so that the next job updates it, and the error is raised: the caller reports it and goes on.
     """
     fresh, parts = _raw_fresh(raw)
-    for key, data in summaries:
+    for key, *data in summaries:
         parsed = parse_summary_key(key)
         parts.add(summary_table_partition(parsed.tier, parsed.label))
-        fresh[key] = data
+        fresh[key] = data[0] if len(data) == 1 else (data[0], data[1])
     for period in periods:
         parts.update(table_partitions_between("raw", period, period))
     marked = set(marked_for_repair(store, buckets))
@@ -459,10 +462,15 @@ class TableRead:
     results: list[tuple[str, SpeedTestResult]] = field(default_factory=list)
     missing: list[TablePartition] = field(default_factory=list)
     requests: int = 0
+    #: raw tables read: partition -> the latest ``slot`` of any of its rows (every host; aware),
+    #: ``None`` for an empty table
+    latest_slot: dict[TablePartition, datetime | None] = field(default_factory=dict)
+    #: partition -> its frame (raw tables, for :func:`raw_table_results`; summaries read with ``decode=False``)
+    frames: dict[TablePartition, pl.DataFrame] = field(default_factory=dict)
 
 
 def _read_frames(store: Store, buckets: Buckets, parts: Sequence[TablePartition], out: TableRead
-                 ) -> list[pl.DataFrame]:
+                 ) -> list[tuple[TablePartition, pl.DataFrame]]:
     frames = []
     schema = RAW_TABLE if parts and parts[0].tier == "raw" else SUMMARY_TABLE
     with ThreadPoolExecutor(max(1, min(MAX_WORKERS, len(parts)))) as pool:
@@ -472,21 +480,26 @@ def _read_frames(store: Store, buckets: Buckets, parts: Sequence[TablePartition]
         if version is None:
             out.missing.append(part)
         else:
-            frames.append(frame_from_parquet(body, schema, part.key))
+            frames.append((part, frame_from_parquet(body, schema, part.key)))
     return frames
 
 
 def read_summaries_table(store: Store, buckets: Buckets, tier: str, first: Period, last: Period,
-                         host_id: str | None = None) -> TableRead:
+                         host_id: str | None = None, *, decode: bool = True) -> TableRead:
     """The summaries of ``tier`` from period ``first`` to ``last`` (inclusive) of ``host_id``
     (``None``: all hosts) from the tables: exactly the objects the original keys hold.
-    One GET per partition (two for a window within a year, plus one per further year)."""
+    One GET per partition (two for a window within a year, plus one per further year).
+    ``decode=False`` leaves :attr:`TableRead.summaries` empty and keeps each partition's rows of
+    the window in :attr:`TableRead.frames` (sorted by label) for ``SUMMARY_TABLE.decode_row``."""
     out = TableRead()
     host = ALL_HOSTS if host_id is None else validate_host_id(host_id)
-    for frame in _read_frames(store, buckets, table_partitions_between(tier, first, last), out):
+    for part, frame in _read_frames(store, buckets, table_partitions_between(tier, first, last), out):
         in_window = pl.col(LABEL).is_between(pl.lit(first.label), pl.lit(last.label))
-        picked = frame.filter((pl.col(HOST) == host) & in_window)
-        for row in picked.sort(LABEL).iter_rows(named=True):
+        picked = frame.filter((pl.col(HOST) == host) & in_window).sort(LABEL)
+        if not decode:
+            out.frames[part] = picked
+            continue
+        for row in picked.iter_rows(named=True):
             out.summaries[row[LABEL]] = SUMMARY_TABLE.decode_row(row)
     out.summaries = dict(sorted(out.summaries.items()))
     return out
@@ -495,19 +508,53 @@ def read_summaries_table(store: Store, buckets: Buckets, tier: str, first: Perio
 def read_raw_table(store: Store, buckets: Buckets, first: Period, last: Period,
                    hosts: Iterable[str] | None = None) -> TableRead:
     """The raw results whose slot is in ``first`` .. ``last`` (any tiers; inclusive) of ``hosts``
-    (default all) from the tables, as the original objects give them (validated again)."""
+    (default all) from the tables, as the original objects give them (validated again).
+    The frames read stay in :attr:`TableRead.frames` for :func:`raw_table_results`."""
     out = TableRead()
-    wanted = None if hosts is None else {validate_host_id(h) for h in hosts}
-    for frame in _read_frames(store, buckets, table_partitions_between("raw", first, last), out):
-        if wanted is not None:
-            frame = frame.filter(pl.col(HOST).is_in(sorted(wanted)))
-        for row in frame.iter_rows(named=True):
-            key = row["source_key"]
-            slot = parse_raw_key(key).slot(first.zone)
-            if first.start <= slot < last.end:
-                out.results.append((key, SpeedTestResult.from_dict(RAW_TABLE.decode_row(row), key)))
+    for part, frame in _read_frames(store, buckets, table_partitions_between("raw", first, last), out):
+        frame = frame.with_columns(pl.col(SOURCE_KEY).str.extract(_KEY_HOUR, 1).alias(_HOUR),
+                                   pl.col(SOURCE_KEY).str.extract(_KEY_HOUR, 2).alias(_MINUTE))
+        out.frames[part] = frame
+        out.latest_slot[part] = _latest_slot(frame)
+        out.results += raw_table_results(frame, first, last, hosts)
     out.results.sort(key=lambda item: item[0])
     return out
+
+
+def raw_table_results(frame: pl.DataFrame, first: Period, last: Period, hosts: Iterable[str] | None = None
+                      ) -> list[tuple[str, SpeedTestResult]]:
+    """The results of a raw frame of :attr:`TableRead.frames` whose slot is in ``first`` .. ``last``
+    (inclusive) of ``hosts`` (default all); only those rows are decoded."""
+    zone = first.zone
+    # rows whose key's hour is within a day of the window, then the exact check
+    low, high = f"{first.start - timedelta(days=1):%Y%m%d%H}", f"{last.start + timedelta(days=1):%Y%m%d%H}"
+    picked = frame.filter(pl.col(_HOUR).is_between(pl.lit(low), pl.lit(high)))
+    if hosts is not None:
+        picked = picked.filter(pl.col(HOST).is_in(sorted({validate_host_id(h) for h in hosts})))
+    out = []
+    for row in picked.iter_rows(named=True):
+        key, hour = row[SOURCE_KEY], row[_HOUR]
+        # parse_raw_key(key).slot(zone): every row's key passed parse_raw_key when it was written
+        slot = datetime(int(hour[:4]), int(hour[4:6]), int(hour[6:8]), int(hour[8:]), int(row[_MINUTE]),
+                        tzinfo=zone)
+        if first.start <= slot < last.end:
+            out.append((key, SpeedTestResult.from_dict(RAW_TABLE.decode_row(row), key)))
+    return out
+
+
+_KEY_HOUR, _HOUR, _MINUTE = r"/hour=(\d{10})/minute=(\d{2})/", "__hour", "__minute"
+
+
+def _latest_slot(frame: pl.DataFrame) -> datetime | None:
+    """The latest ``slot`` of a raw table's rows (aware). A row's slot is its key's local hour and
+    minute at an offset within a day, so only rows within three days of the latest key are parsed."""
+    newest_hour = frame[_HOUR].max()
+    if newest_hour is None:
+        return None
+    newest = datetime.strptime(str(newest_hour), "%Y%m%d%H")
+    near = frame.filter(pl.col(_HOUR) >= f"{newest - timedelta(days=3):%Y%m%d%H}")
+    slots = [parse_timestamp(slot) for slot in near["slot"].drop_nulls().unique()]
+    return max(slots) if slots else None
 
 
 @dataclass
