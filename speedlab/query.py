@@ -118,7 +118,7 @@ def _read_summary_rows(store: Store, config: Config, mode: str, periods: list[Pe
             tasks.append(hosts)
     source.prefetch(tasks)
     plan = _plan(config, host)
-    found = {p.label: source.summaries[(mode, p.label)] for p in periods if (mode, p.label) in source.summaries}
+    found = {p.label: summary for p in periods if (summary := source.summary(mode, p.label)) is not None}
     gaps = any(p.label not in found and p.end <= now for p in periods)
     hosts_count = max(1, n_hosts()) if gaps else 1  # only a missing period needs the host count
     out = []

@@ -26,15 +26,25 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timedelta
 
+import polars as pl
+
 from .config import Config
 from .joblog import JobLog
-from .layout import TablePartition, hour_in_key, summary_key, summary_table_partition, table_partitions_between
+from .layout import (
+    TablePartition,
+    hour_in_key,
+    summary_key,
+    summary_prefix,
+    summary_table_partition,
+    table_partitions_between,
+)
 from .periods import UTC, Period, get_zone, period_of, periods_between
 from .reader import MAX_WORKERS, RawObject, list_raw, read_objects, read_summaries
 from .records import SpeedTestResult
 from .scheduler import due_at
 from .storebase import Store
-from .tables_io import read_raw_table, read_summaries_table
+from .tables import LABEL, SUMMARY_TABLE
+from .tables_io import raw_table_results, read_raw_table, read_summaries_table
 
 __all__ = ["HOURS_LISTED_SINGLY", "SETTLE_AFTER_DUE", "ViewSource", "partition_bounds"]
 
@@ -107,7 +117,9 @@ class ViewSource:
         self.live_from: datetime | None = None
         self._tables: dict[TablePartition, bool] = {}          # partition read -> it has a table
         self._fetched: set[tuple[str, str]] = set()            # (tier, label) read as an object
+        self._rows: dict[tuple[str, str], tuple[pl.DataFrame, int]] = {}  # (tier, label) -> its table row
         self._raw_newest: dict[TablePartition, Period | None] = {}  # raw month -> its table's newest hour
+        self._raw_frames: dict[TablePartition, pl.DataFrame] = {}   # raw month -> its table (decoded on demand)
         self._hours: set[str] = set()                          # hour labels whose results are here
         self._by_hour: dict[str, list[tuple[str, SpeedTestResult]]] = {}
         self._lock = threading.RLock()
@@ -136,12 +148,14 @@ class ViewSource:
             new = [p for p in every if p not in self._tables]
         for run in _runs(new, every):
             start, end = partition_bounds(run[0], self.zone)[0], partition_bounds(run[-1], self.zone)[1]
-            read = read_summaries_table(self.store, self.config.buckets, tier, start, end, self.host_id)
+            read = read_summaries_table(self.store, self.config.buckets, tier, start, end, self.host_id,
+                                        decode=False)
             with self._lock:
                 for part in run:
                     self._tables[part] = part not in read.missing
-                for label, summary in read.summaries.items():
-                    self.summaries[(tier, label)] = summary
+                for frame in read.frames.values():  # decoded when asked for (summary())
+                    for index, label in enumerate(frame[LABEL].to_list()):
+                        self._rows[(tier, label)] = (frame, index)
         with self._lock:
             return [p for p in every if not self._tables[p]]
 
@@ -151,11 +165,19 @@ class ViewSource:
         if not periods:
             return
         without = set(self.load_tables(tier, periods[0], periods[-1]))
+        tabled = any(self._tables.get(p) for p in table_partitions_between(tier, periods[0], periods[-1]))
         wanted = [p for p in periods if summary_table_partition(tier, p.label) in without
                   and (tier, p.label) not in self._fetched]
         if not wanted:
             return
-        found, rejected = read_summaries(self.store, self.config.buckets, wanted, self.host_id, self.max_workers)
+        to_read = wanted
+        if tabled and len(wanted) > 1:
+            # the tables are built, so a partition without one is most likely a year without summaries:
+            # one LIST of the year folders spares a GET per period of a year without any
+            prefix = summary_prefix(self.host_id)
+            years = set(self.store.list_prefixes(self.config.buckets.for_tier(tier), prefix))
+            to_read = [p for p in wanted if f"{prefix}year={p.year}/" in years]
+        found, rejected = read_summaries(self.store, self.config.buckets, to_read, self.host_id, self.max_workers)
         with self._lock:
             self._fetched.update((tier, p.label) for p in wanted)
             self.summaries.update({(tier, label): data for label, data in found.items()})
@@ -186,7 +208,17 @@ class ViewSource:
             self.load_summaries(tier, span or [period])
         if self.error(period) is not None:
             return None
-        return self.summaries.get((tier, label))
+        return self.summary(tier, label)
+
+    def summary(self, tier: str, label: str) -> dict | None:
+        """The summary of this view's host for ``tier`` and ``label`` read so far (``None``: none)."""
+        found = self.summaries.get((tier, label))
+        if found is None and (tier, label) in self._rows:
+            frame, index = self._rows[(tier, label)]
+            found = SUMMARY_TABLE.decode_row(frame.row(index, named=True))
+            with self._lock:
+                self.summaries[(tier, label)] = found
+        return found
 
     # ------------------------------------------------------------------ raw results
     def _hosts_listed(self) -> list[str]:
@@ -203,21 +235,28 @@ class ViewSource:
         new = [p for p in every if p not in self._raw_newest]
         for run in _runs(new, every):
             start, end = partition_bounds(run[0], self.zone)[0], partition_bounds(run[-1], self.zone)[1]
-            read = read_raw_table(self.store, self.config.buckets, start, end)  # every host: the newest hour
+            read = read_raw_table(self.store, self.config.buckets, start, end, hosts=())  # the frames, none decoded
             newest: dict[TablePartition, Period | None] = dict.fromkeys(run)
             for part in run:
                 if part not in read.missing:
                     newest[part] = partition_bounds(part, self.zone)[0]  # a table: at least its first hour
-            for key, record in read.results:
-                hour = period_of("hourly", record.slot_start, self.zone)
+            for latest in read.latest_slot.values():  # every host's newest hour
+                if latest is None:
+                    continue
+                hour = period_of("hourly", latest, self.zone)
                 part = TablePartition("raw", hour.start.year, hour.start.month)
                 known = newest.get(part)
                 if known is not None and hour.start_utc > known.start_utc:
                     newest[part] = hour
-                if self.host_id is None or record.host_id == self.host_id:
-                    self._add(key, record)
             with self._lock:
                 self._raw_newest.update(newest)
+                self._raw_frames.update(read.frames)
+        hosts = None if self.host_id is None else [self.host_id]
+        for part in every:  # decode only the rows of the hours asked for
+            frame = self._raw_frames.get(part)
+            if frame is not None:
+                for key, record in raw_table_results(frame, hours[0], hours[-1], hosts):
+                    self._add(key, record)
         to_list = []
         for hour in hours:
             newest_hour = self._raw_newest[TablePartition("raw", hour.start.year, hour.start.month)]
