@@ -22,8 +22,8 @@ them); such a period shows as ``missing`` rather than ``unreadable`` where a tab
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, time, timedelta
 
 import polars as pl
@@ -233,6 +233,13 @@ class ViewSource:
             return
         every = table_partitions_between("raw", hours[0], hours[-1])
         new = [p for p in every if p not in self._raw_newest]
+        # the hour in progress is in the tail unless the table holds later hours: list it while the table is read
+        current = period_of("hourly", self.now, self.zone)
+        early: Future | None = None
+        if new and hours[-1].label == current.label:
+            pool = ThreadPoolExecutor(1)
+            early = pool.submit(self._list, [current])
+            pool.shutdown(wait=False)
         for run in _runs(new, every):
             start, end = partition_bounds(run[0], self.zone)[0], partition_bounds(run[-1], self.zone)[1]
             read = read_raw_table(self.store, self.config.buckets, start, end, hosts=())  # the frames, none decoded
@@ -262,7 +269,15 @@ class ViewSource:
             newest_hour = self._raw_newest[TablePartition("raw", hour.start.year, hour.start.month)]
             if newest_hour is None or hour.start_utc >= newest_hour.start_utc:
                 to_list.append(hour)
-        self._list_and_read(to_list)
+        listed = None
+        if early is not None:
+            wanted = any(h.label == current.label for h in to_list)
+            try:
+                listed = {current.label: early.result()}
+            except Exception:
+                if wanted:  # as if listed now
+                    raise
+        self._list_and_read(to_list, listed)
         with self._lock:
             self._hours.update(h.label for h in hours)
 
@@ -273,20 +288,29 @@ class ViewSource:
             self.results[key] = record
             self._by_hour.setdefault(hour_in_key(key) or "", []).append((key, record))
 
-    def _list_and_read(self, hours: Sequence[Period]) -> None:
-        """List ``hours`` (per host; by day when there are many) and read the objects not held."""
+    def _list(self, spans: Sequence[Period]) -> list[tuple[list[RawObject], list[tuple[str, str]]]]:
+        """The raw listings of ``spans`` (hours or days) of every host listed (one LIST each)."""
+        jobs = [(host, span) for host in self._hosts_listed() for span in spans]
+        if not jobs:
+            return []
+        with ThreadPoolExecutor(max(1, min(self.max_workers, len(jobs)))) as pool:
+            return list(pool.map(lambda job: list_raw(self.store, self.config.buckets, *job), jobs))
+
+    def _list_and_read(self, hours: Sequence[Period], listed: Mapping[str, list] | None = None) -> None:
+        """List ``hours`` (per host; by day when there are many) and read the objects not held;
+        ``listed``: hour label -> the listings of that hour made already (not made again)."""
         if not hours:
             return
         labels = {h.label for h in hours}
+        listings = []
         if len(hours) <= HOURS_LISTED_SINGLY:
-            spans = list(hours)
+            listings = [item for h in hours if listed and h.label in listed for item in listed[h.label]]
+            spans = [h for h in hours if not (listed and h.label in listed)]
         else:
             spans = periods_between("daily", hours[0].start, hours[-1].start, self.zone)
-        jobs = [(host, span) for host in self._hosts_listed() for span in spans]
-        if not jobs:
+        listings += self._list(spans) if spans else []
+        if not listings:
             return
-        with ThreadPoolExecutor(max(1, min(self.max_workers, len(jobs)))) as pool:
-            listings = list(pool.map(lambda job: list_raw(self.store, self.config.buckets, *job), jobs))
         objects: list[RawObject] = []
         for found, bad in listings:
             for key, reason in bad:  # outside the layout: no slot to count it in
