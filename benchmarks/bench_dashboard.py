@@ -15,13 +15,15 @@ measures:
 A third store, ``+20ms``, is the local one with 20 ms added to every request: a simulated
 far-away S3, where round trips (not the server) dominate, as in the seed's "30 s -> 2 s".
 
-Run: ``python -m benchmarks.bench_dashboard`` (about a minute; prints a table and ratios).
+Run: ``python -m benchmarks.bench_dashboard`` (about two minutes; prints a table and ratios);
+``--quick`` leaves out the moto store (20 s).
 Targets (issue 14): every finished-period view <= 2 requests within a year (+1 per further year);
 all modes together >= 20x fewer requests than the baseline; cold at +20 ms under 100 ms per mode.
 """
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 import threading
 import time
@@ -78,7 +80,7 @@ class Counting:
     def __init__(self, inner):
         self.inner, self.url = inner, inner.url
         self.calls: Counter = Counter()
-        self.keys: list[str] = []
+        self.keys: list[tuple[str, str]] = []   # (bucket, key or prefix)
         self._lock = threading.Lock()
 
     def __getattr__(self, name):
@@ -86,33 +88,36 @@ class Counting:
             raise AttributeError(name)
         return getattr(self.inner, name)
 
-    def _count(self, name, key=""):
+    def _count(self, name, bucket, key=""):
         with self._lock:
             self.calls[name] += 1
-            self.keys.append(key)
+            self.keys.append((bucket, key))
 
     def get(self, bucket, key):
-        self._count("get", key)
+        self._count("get", bucket, key)
         return self.inner.get(bucket, key)
 
     def get_versioned(self, bucket, key):
-        self._count("get", key)
+        self._count("get", bucket, key)
         return self.inner.get_versioned(bucket, key)
 
     def list(self, bucket, prefix=""):
-        self._count("list", prefix)
+        self._count("list", bucket, prefix)
         return self.inner.list(bucket, prefix)
 
     def list_prefixes(self, bucket, prefix=""):
-        self._count("list", prefix)
+        self._count("list", bucket, prefix)
         return self.inner.list_prefixes(bucket, prefix)
 
     def finished(self, mode: str) -> int:
-        """Requests for the mode's finished periods: its own table (or its objects, without one)."""
+        """Requests for the mode's finished periods: its own table, or where a partition has no
+        table its summary objects (and the listing of their year folders); the rest is the period
+        in progress (finer tables, the raw month table, the hosts and the live tail)."""
         if mode == "minute":
-            return sum(k.startswith("tables/raw/") for k in self.keys)
+            return sum(k.startswith("tables/raw/") for _, k in self.keys)
         tier = f"tables/summaries/tier={mode}/"
-        return sum(k.startswith(tier) or (k.startswith("aggregated/") and f"/{mode}" in k) for k in self.keys)
+        return sum(k.startswith(tier) or (b == B.for_tier(mode) and k.startswith("aggregated/"))
+                   for b, k in self.keys)
 
     @property
     def total(self) -> int:
@@ -162,7 +167,30 @@ def measure(name: str, store, config) -> list[tuple]:
     return out
 
 
-def main() -> None:
+def measure_moto(tmp: Path) -> list[tuple]:
+    """The same measurements on a moto_server started on 127.0.0.1 for the run."""
+    moto = MotoServer().start()
+    try:
+        s3 = S3Store(endpoint_url=moto.endpoint_url, region="us-east-1", access_key_id="testing",
+                     secret_access_key="testing")
+        for bucket in set(B.as_dict().values()):
+            s3.create_bucket(bucket)
+        started = time.perf_counter()
+        build_store(s3, FIRST, NOW, raw_days=1, hourly_days=8)
+        tables_io.rebuild(s3, B)
+        print(f"moto store and tables built in {time.perf_counter() - started:.1f} s", flush=True)
+        config = load_config(env={}, store="s3://", state_dir=str(tmp / "state"),
+                             s3={"endpoint_url": moto.endpoint_url, "region": "us-east-1",
+                                 "access_key_id": "testing", "secret_access_key": "testing"})
+        return measure("moto", s3, config)
+    finally:
+        moto.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="local and +20 ms only (no moto server)")
+    args = parser.parse_args(argv)
     isolate_environment()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -176,22 +204,8 @@ def main() -> None:
         results += measure("local", local, config)
         results += measure("+20ms", Latency(local, 0.02), config)
 
-        moto = MotoServer().start()
-        try:
-            s3 = S3Store(endpoint_url=moto.endpoint_url, region="us-east-1", access_key_id="testing",
-                         secret_access_key="testing")
-            for bucket in set(B.as_dict().values()):
-                s3.create_bucket(bucket)
-            started = time.perf_counter()
-            build_store(s3, FIRST, NOW, raw_days=1, hourly_days=8)
-            tables_io.rebuild(s3, B)
-            print(f"moto store and tables built in {time.perf_counter() - started:.1f} s", flush=True)
-            config = load_config(env={}, store="s3://", state_dir=str(Path(tmp) / "state"),
-                                 s3={"endpoint_url": moto.endpoint_url, "region": "us-east-1",
-                                     "access_key_id": "testing", "secret_access_key": "testing"})
-            results += measure("moto", s3, config)
-        finally:
-            moto.stop()
+        if not args.quick:
+            results += measure_moto(Path(tmp))
 
     print()
     print(f"{'store':6} {'mode':8} {'N':>3} {'rows':>5} | {'requests: base':>14} {'cold':>5} {'fin':>4} "
