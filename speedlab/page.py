@@ -181,7 +181,9 @@ LEGEND = ('<div class="speedlab-legend">Dashed vertical lines mark periods witho
           f'<span style="color:{GAP_COLORS["failed"]}">red</span> only failed tests, '
           f'<span style="color:{GAP_COLORS["unreadable"]}">orange</span> unreadable data; '
           f'<span style="color:{GAP_COLORS["failed"]}">&#9660;</span> failed tests in a period; '
-          "dashed horizontal lines are the plan's speeds. Hover a point for its numbers.</div>")
+          "dashed horizontal lines are the plan's speeds; a hollow point on a dashed segment (and an "
+          "<i>italic</i> row, status partial) is a period in progress, its figures so far. "
+          "Hover a point for its numbers.</div>")
 
 STYLE = """<style>
 .speedlab-app { max-width: 1100px; font-family: system-ui, sans-serif; }
@@ -207,4 +209,5 @@ STYLE = """<style>
 .speedlab-rows tr.status-missing td, .speedlab-rows tr.status-pending td { color: #999; }
 .speedlab-rows tr.status-failed td { color: #d62728; }
 .speedlab-rows tr.status-unreadable td { color: #ff7f0e; }
+.speedlab-rows tr.status-partial td { font-style: italic; }
 </style>"""

@@ -12,7 +12,7 @@ from speedlab import cache, layout, query, rowbuild
 from speedlab.cli import main
 from speedlab.config import Plan, load_config
 from speedlab.dashboard import App, charts
-from speedlab.page import Selection, headline_html, parse_query_string, period_options, table_html
+from speedlab.page import LEGEND, STYLE, Selection, headline_html, parse_query_string, period_options, table_html
 from speedlab.serve import notebook_path, voila_command, voila_env
 from speedlab.store import LocalStore
 from tests.helpers.synthetic import B, build_store, ist, period
@@ -281,6 +281,17 @@ def test_table_and_headline_html_show_missing_values_as_dashes():
     stats = rowbuild.headline([dict(row, rejected=0, download_count=0, upload_count=0, ping_count=0)])
     text = headline_html(stats)
     assert "Download avg</div><div class=\"value\">—" in text and "no plan" in text
+
+
+def test_a_period_in_progress_is_an_italic_partial_row_and_the_legend_says_so():
+    row = dict.fromkeys(rowbuild.ROW_FIELDS)
+    row.update(period="202612", date_ist_str="2026-12", status="partial", tests=4, failed=0,
+               download_avg=95.0, coverage_pct=100.0, error=None)
+    markup = table_html([row])
+    assert '<tr class="status-partial" data-period="202612"' in markup
+    assert table_rows_of(markup)[0][-1] == "partial"
+    assert "tr.status-partial td { font-style: italic; }" in STYLE
+    assert "period in progress" in LEGEND
 
 
 def table_rows_of(markup: str) -> list[list[str]]:

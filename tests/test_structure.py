@@ -49,7 +49,7 @@ IO = {
     "stale": "writes, lists and deletes stale marks",
     "query": "reads the store for the dashboard and the API",
     "rowsource": "reads one view's table partitions, fallback objects and raw tail",
-    "cache": "the rows' in-memory cache: a clock",
+    "cache": "the rows' cache: a clock, and files shared by a server's kernels",
     "rollup": "reads and writes summaries",
     "collect": "the collector run: slot guard, conditional upload, spool",
     "engine": "runs a speed test (threads, the network, the clock)",
