@@ -153,7 +153,8 @@ def _read_minute_rows(store: Store, config: Config, slots: list[datetime], host:
         if cell is not None:
             cell["rejected"].append(reason)
     for key, record in sorted(source.results.items()):
-        cell = cell_of(parse_raw_key(key).slot_local)
+        # a result read is where its key says: its slot is the key's (reader.parse_result), cheaper to take
+        cell = cell_of(record.slot_start.replace(tzinfo=None))
         if cell is None:
             continue
         # one result per host and slot, chosen as the rollup chooses (records.slot_preference)

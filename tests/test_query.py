@@ -22,6 +22,7 @@ from speedlab.query import get_rows, heatmap, rows
 from speedlab.rowbuild import check_query, headline, slot_window, summary_periods
 from speedlab.store import LocalStore
 from speedlab.store_s3 import S3Store
+from speedlab.tables import TableSchema
 from tests.helpers.data import IN_SLOT, result
 from tests.helpers.stores import SpyStore
 from tests.helpers.synthetic import HOSTS, B, build_store, ist, period
@@ -586,6 +587,39 @@ def test_finished_periods_cost_at_most_two_requests_a_view_within_a_year(built):
     log = KeyLog(store)
     rows("daily", 400, store=log, config=config, now=NOW)
     assert len(_table_gets(log, "daily")) == 3          # 2024 (no table: its days read per object), 2025, 2026
+
+
+@pytest.mark.parametrize("built", ["local-tables"], indirect=True)
+def test_years_without_any_summary_cost_one_listing_not_a_get_each(built):
+    store, config, _ = built
+    log = KeyLog(store)
+    got = rows("yearly", 5, store=log, config=config, now=NOW)      # 2022 .. 2026; data from December 2025
+    assert [(r["period"], r["status"]) for r in got] == [("2022", "missing"), ("2023", "missing"),
+                                                         ("2024", "missing"), ("2025", "ok"), ("2026", "partial")]
+    # 2022-2024 have no table: their year folders are listed once, no summary object is asked for
+    assert [k for kind, k in log.requests if kind == "list" and k.startswith("aggregated/")] == ["aggregated/"]
+    assert not [k for kind, k in log.requests if kind == "get" and k.startswith("aggregated/")]
+    clear_caches()
+    plain = rows("yearly", 5, store=store, config=config, now=NOW)
+    assert plain == got
+
+
+@pytest.mark.parametrize("built", ["local-tables"], indirect=True)
+def test_a_view_decodes_only_the_table_rows_it_shows(built, monkeypatch):
+    store, config, data = built
+    decoded: Counter = Counter()
+    decode_row = TableSchema.decode_row
+
+    def counting(self, row):
+        decoded[self.name] += 1
+        return decode_row(self, row)
+    monkeypatch.setattr(TableSchema, "decode_row", counting)
+    got = rows("hourly", 1, "office-main", store=store, config=config, now=NOW)
+    assert len(got) == 24 and got[-1]["status"] == "partial"
+    # the 23 finished hours (one row each, not the month's) and the results of the hour in progress
+    # (not the ~290 results of the raw month table)
+    in_progress = data.results_in(ist(2026, 1, 5, 10), NOW, "office-main")
+    assert decoded == {"summary": 23, "raw result": len(in_progress)}, decoded
 
 
 def _calendar_case(tmp_path, now, first, checks, built_at=None):
