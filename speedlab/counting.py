@@ -55,9 +55,9 @@ class CountingStore:
         self._count("get")
         return self.inner.get(bucket, key)
 
-    def put(self, bucket: str, key: str, data: bytes) -> None:
+    def put(self, bucket: str, key: str, data: bytes) -> str | None:
         self._count("put")
-        self.inner.put(bucket, key, data)
+        return self.inner.put(bucket, key, data)
 
     def put_if_absent(self, bucket: str, key: str, data: bytes) -> bool:
         self._count("put")

@@ -182,7 +182,7 @@ class Roller:
         self._month: tuple[str, _MonthSource | None] | None = None
         self._raw_tables: set[str] | None = None  # the raw table keys, listed once
         #: what this run wrote and read since the tables were last updated (:meth:`keep_tables`)
-        self._table_summaries: dict[str, bytes] = {}
+        self._table_summaries: dict[str, tuple[bytes, str | None]] = {}
         self._table_raw: dict[str, tuple[bytes, str | None]] = {}
         self._table_hours: list[Period] = []
 
@@ -210,9 +210,11 @@ class Roller:
     def _put_many(self, writes: Sequence[tuple[str, str, bytes]]) -> None:
         def put(item):
             bucket, key, data = item
-            self.store.put(bucket, key, data)
-        self._pool_map(put, writes)
-        self._table_summaries.update((key, data) for _, key, data in writes)
+            return self.store.put(bucket, key, data)
+        versions = self._pool_map(put, writes)
+        # the version each put returned: the table update then needs no GET to know what is stored
+        self._table_summaries.update((key, (data, version))
+                                     for (_, key, data), version in zip(writes, versions, strict=True))
 
     # ------------------------------------------------------------------ the tables
     def keep_tables(self) -> None:
@@ -225,7 +227,7 @@ class Roller:
         self._table_summaries, self._table_raw, self._table_hours = {}, {}, []
         try:
             self.report.tables.merge(tables_io.keep_current(
-                self.store.inner, self.buckets, summaries.items(),
+                self.store.inner, self.buckets, [(key, body, version) for key, (body, version) in summaries.items()],
                 [(key, body, version) for key, (body, version) in raw.items()], hours))
         except Exception as exc:  # noqa: BLE001 - a table never fails the rollup
             why = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SpeedlabError) else str(exc)

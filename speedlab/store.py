@@ -151,10 +151,13 @@ class LocalStore:
         finally:
             os.close(fd)
 
-    def put(self, bucket: str, key: str, data: bytes) -> None:
+    def put(self, bucket: str, key: str, data: bytes) -> str:
         path = self._path(bucket, key)
         tmp = self._write_temp(path, data)
         try:
+            # the version of exactly the file written: a rename keeps its mtime, size and inode
+            # (a stat after the rename could see another writer's file)
+            version = self.version_of(os.stat(tmp))
             os.replace(tmp, path)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
@@ -164,6 +167,7 @@ class LocalStore:
             raise StoreUnavailable(f"cannot write {path}: {exc.strerror}") from None
         self._sync_dir(path.parent)
         self._sweep_folder(path.parent)
+        return version
 
     def put_if_absent(self, bucket: str, key: str, data: bytes) -> bool:
         path = self._path(bucket, key)

@@ -162,9 +162,11 @@ class S3Store:
         except Exception as exc:  # a connection dropped mid-body
             raise StoreUnavailable(f"reading s3://{bucket}/{key} failed: {exc}") from None
 
-    def put(self, bucket: str, key: str, data: bytes) -> None:
-        self._call(bucket, key, self._client.put_object, Bucket=bucket, Key=key, Body=data,
-                   ContentType="application/json")
+    def put(self, bucket: str, key: str, data: bytes) -> str | None:
+        """Write the object; return its ETag (the version :meth:`get_versioned` and listings give)."""
+        response = self._call(bucket, key, self._client.put_object, Bucket=bucket, Key=key, Body=data,
+                              ContentType="application/json")
+        return response.get("ETag") if isinstance(response, dict) else None
 
     def put_if_absent(self, bucket: str, key: str, data: bytes) -> bool:
         from botocore.exceptions import ClientError

@@ -42,8 +42,9 @@ class Store(Protocol):
     def get(self, bucket: str, key: str) -> bytes:
         """Return the object's bytes; raise :class:`ObjectNotFound` if absent."""
 
-    def put(self, bucket: str, key: str, data: bytes) -> None:
-        """Write (or overwrite) the object atomically."""
+    def put(self, bucket: str, key: str, data: bytes) -> str | None:
+        """Write (or overwrite) the object atomically; return its version, the one
+        :meth:`get_versioned` and listings give (``None``: the backend cannot say)."""
 
     def put_if_absent(self, bucket: str, key: str, data: bytes) -> bool:
         """Write only if the key does not exist; return False (and change nothing) if it does."""

@@ -98,8 +98,11 @@ class _Run:
     def schema(self, part: TablePartition) -> TableSchema:
         return RAW_TABLE if part.tier == "raw" else SUMMARY_TABLE
 
-    def sources(self, part: TablePartition) -> dict[str, ObjectInfo]:
-        """The partition's source objects, listed now (key -> info with its version)."""
+    def sources(self, part: TablePartition, rows: Mapping[str, str | None] | None = None) -> dict[str, ObjectInfo]:
+        """The partition's source objects, listed now (key -> info with its version). A listed
+        key that has a row made from its listed version (``rows``: key -> the row's version) is
+        this partition's without parsing its key again: the row was made from it."""
+        rows = rows or {}
         store, found = self.store, {}
         if part.tier == "raw":
             bucket = self.buckets.raw
@@ -111,7 +114,8 @@ class _Run:
         with ThreadPoolExecutor(MAX_WORKERS) as pool:
             listings = list(pool.map(lambda p: list(store.list(bucket, p)), prefixes))
         for info in (i for listing in listings for i in listing):
-            if _source_partition(part.tier, info.key) == part:
+            if (info.version is not None and rows.get(info.key) == info.version) \
+                    or _source_partition(part.tier, info.key) == part:
                 found[info.key] = info
         return found
 
@@ -194,16 +198,12 @@ def _maintain(run: _Run, part: TablePartition, fresh: Fresh, rebuild: bool = Fal
     for _attempt in range(MAX_ATTEMPTS):
         body, version = run.store.get_versioned(bucket, part.key)
         report.bytes_read += len(body)
-        rows: dict[str, dict] = {}
-        if version is not None and not rebuild:
-            try:
-                rows = schema.rows(frame_from_parquet(body, schema, part.key))
-            except TableError as exc:
-                report.rejected.append((part.key, f"{exc}; rebuilt from its sources"))
-        sources = run.sources(part)
-        diff = diff_partition({k: r[SOURCE_VERSION] for k, r in rows.items()},
-                              {k: i.version for k, i in sources.items()})
-        new = {k: rows[k] for k in diff.unchanged}
+        frame, repeated = _stored_frame(report, schema, part, body if version is not None and not rebuild else None)
+        # the rows stay in the frame: only their keys and versions come out of it
+        stored = dict(zip(frame[SOURCE_KEY].to_list(), frame[SOURCE_VERSION].to_list(), strict=True))
+        sources = run.sources(part, stored)
+        diff = diff_partition(stored, {k: i.version for k, i in sources.items()})
+        new: dict[str, dict] = {}
         rejected: list[tuple[str, str]] = []
         wanted = [*diff.changed, *diff.added]
         known = {k: (proven, sources[k].version) for k in wanted
@@ -216,19 +216,21 @@ def _maintain(run: _Run, part: TablePartition, fresh: Fresh, rebuild: bool = Fal
                 new[key] = _make_row(part.tier, key, source, source_version)
             except InvalidRecord as exc:
                 rejected.append((key, str(exc)))
-        if version is not None and new.keys() == rows.keys() and all(new[k] is rows[k] for k in new):
+        gone = [*diff.changed, *diff.removed]
+        if version is not None and not new and not gone and not repeated:
             report.partitions_current.append(part.key)
         elif version is None and not new:
             pass  # nothing to hold and nothing stored: no empty table is made
         else:
-            data = frame_to_parquet(schema.frame(new.values()))
+            kept = frame.filter(~pl.col(SOURCE_KEY).is_in(gone)) if gone else frame
+            data = frame_to_parquet(pl.concat([kept, schema.frame(new.values())]).sort(SOURCE_KEY) if new else kept)
             if not run.store.put_if_version(bucket, part.key, data, version):
                 report.conflicts += 1
                 time.sleep(random.uniform(0.005, 0.05))  # let the winner finish before reloading
                 continue
             report.bytes_written += len(data)
             report.partitions_written.append(part.key)
-        report.rows += len(new)
+        report.rows += len(diff.unchanged) + len(new)
         report.sources_read += len(read)
         report.rows_fixed += 0 if rebuild else sum(1 for k in diff.changed if k in new)
         report.rows_dropped += len(diff.removed) + sum(1 for k in diff.changed if k not in new)
@@ -236,6 +238,23 @@ def _maintain(run: _Run, part: TablePartition, fresh: Fresh, rebuild: bool = Fal
         return
     raise TableError(f"table {part.key} changed under every one of {MAX_ATTEMPTS} attempts to update it: "
                      "too many writers at once; run `speedlab tables rebuild` when they are done")
+
+
+def _stored_frame(report: TablesReport, schema: TableSchema, part: TablePartition, body: bytes | None
+                  ) -> tuple[pl.DataFrame, bool]:
+    """A partition's stored frame (empty for ``None`` or an unreadable table, which is then
+    rebuilt from its sources) and whether a source key had more than one row (the last one is
+    kept, as :meth:`TableSchema.rows` keeps it)."""
+    if body is not None:
+        try:
+            frame = frame_from_parquet(body, schema, part.key)
+        except TableError as exc:
+            report.rejected.append((part.key, f"{exc}; rebuilt from its sources"))
+        else:
+            if frame[SOURCE_KEY].is_duplicated().any():
+                return frame.unique(SOURCE_KEY, keep="last", maintain_order=True), True
+            return frame, False
+    return schema.frame(()), False
 
 
 def _run(store: Store, buckets: Buckets, report: Any, body: Callable[[_Run], None]) -> Any:

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from speedlab.counting import CountingStore
 from speedlab.errors import (
     BucketNotFound,
     ConfigError,
@@ -287,6 +288,18 @@ def test_get_versioned_and_put_if_version_swap_only_the_version_read(store):
     store.delete(BUCKET, "tables/t.parquet")
     assert store.put_if_version(BUCKET, "tables/t.parquet", b"gone", third) is False
     assert store.get_versioned(BUCKET, "tables/t.parquet") == (b"", None)
+
+
+def test_put_returns_the_version_get_versioned_and_list_give(store):
+    first = store.put(BUCKET, "aggregated/v/summary.json", b'{"a": 1}')
+    assert first and store.get_versioned(BUCKET, "aggregated/v/summary.json") == (b'{"a": 1}', first)
+    assert [i.version for i in store.list(BUCKET, "aggregated/v/")] == [first]
+    second = store.put(BUCKET, "aggregated/v/summary.json", b'{"a": 22}')  # overwritten: a new version
+    assert second != first
+    assert store.get_versioned(BUCKET, "aggregated/v/summary.json") == (b'{"a": 22}', second)
+    assert [i.version for i in store.list(BUCKET, "aggregated/v/")] == [second]
+    assert CountingStore(store).put(BUCKET, "aggregated/v/summary.json", b"{}") == \
+        store.get_versioned(BUCKET, "aggregated/v/summary.json")[1]  # the wrapper forwards it
 
 
 def test_eight_threads_race_one_compare_and_swap_exactly_one_wins(store):
