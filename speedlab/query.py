@@ -106,7 +106,7 @@ def _read_summary_rows(store: Store, config: Config, mode: str, periods: list[Pe
     source = ViewSource(store, config, None if host == ALL_HOSTS else host, now, hosts=hosts,
                         max_workers=max_workers, log=log)
     finished = [p for p in periods if p.end_utc <= now]  # a period in progress has no summary yet
-    tasks: list[Callable[[], object]] = [lambda: source.load_summaries(mode, finished)]
+    tasks: list[Callable[[], object]] = []
     if periods and periods[-1].end_utc > now:  # the period in progress: its finer tables at once
         tier = mode
         while tier in CHILD_TIER:
@@ -116,21 +116,33 @@ def _read_summary_rows(store: Store, config: Config, mode: str, periods: list[Pe
         tasks.append(lambda: source.load_raw(hour, hour))
         if host == ALL_HOSTS:
             tasks.append(hosts)
-    source.prefetch(tasks)
     plan = _plan(config, host)
-    found = {p.label: summary for p in periods if (summary := source.summary(mode, p.label)) is not None}
-    gaps = any(p.label not in found and p.end <= now for p in periods)
-    hosts_count = max(1, n_hosts()) if gaps else 1  # only a missing period needs the host count
-    out = []
-    for period in periods:
-        error = source.error(period)
-        summary, live = found.get(period.label), False
-        if error is None and (period.end_utc > now or (summary is None and not source.settled(period))):
-            summary, live = _live(source, config, period, log), True
-        out.append(summary_row(mode, period, summary, host=host, now=now, plan=plan,
-                               fraction=config.below_expected_fraction, n_hosts=hosts_count,
-                               error=error, live=live))
-    return out
+    out: dict[str, dict] = {}
+    live_periods: list[Period] = []
+    hosts_count = 1
+
+    def finished_rows() -> None:
+        """The rows of stored periods, made while the period in progress is still being read."""
+        nonlocal hosts_count
+        source.load_summaries(mode, finished)
+        found = {p.label: summary for p in periods if (summary := source.summary(mode, p.label)) is not None}
+        if any(p.label not in found and p.end <= now for p in periods):
+            hosts_count = max(1, n_hosts())  # only a missing period needs the host count
+        for period in periods:
+            error = source.error(period)
+            summary = found.get(period.label)
+            if error is None and (period.end_utc > now or (summary is None and not source.settled(period))):
+                live_periods.append(period)
+                continue
+            out[period.label] = summary_row(mode, period, summary, host=host, now=now, plan=plan,
+                                            fraction=config.below_expected_fraction, n_hosts=hosts_count,
+                                            error=error)
+    source.prefetch(tasks, meanwhile=finished_rows)
+    for period in live_periods:
+        out[period.label] = summary_row(mode, period, _live(source, config, period, log), host=host, now=now,
+                                        plan=plan, fraction=config.below_expected_fraction, n_hosts=hosts_count,
+                                        error=None, live=True)
+    return [out[p.label] for p in periods]
 
 
 def _read_minute_rows(store: Store, config: Config, slots: list[datetime], host: str,

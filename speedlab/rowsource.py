@@ -12,8 +12,13 @@ the figures so far of a period in progress (:func:`speedlab.live.live_summary`, 
   those periods, as before the tables;
 * raw results: the raw month table (:func:`speedlab.tables_io.read_raw_table`), plus the tail:
   the hours from the table's newest hour on are listed (one LIST per host and hour, or per day
-  beyond :data:`HOURS_LISTED_SINGLY` hours) and each object the table does not hold is read
-  (one GET each). A month without a table is listed and read the same way.
+  beyond :data:`HOURS_LISTED_SINGLY` hours; the hour in progress is listed while the table is
+  read) and each object the table does not hold is read (one GET each). A month without a
+  table is listed and read the same way.
+
+Only what the view shows is decoded: a summary row when it is asked for (:meth:`ViewSource.summary`),
+the raw rows of the hours asked for. Where a tier's tables are built but a partition has none, its
+periods' objects are read only in year folders that exist (one LIST of them).
 
 A table holds no row for a source object it could not read (``speedlab tables check`` lists
 them); such a period shows as ``missing`` rather than ``unreadable`` where a table answers.
@@ -131,13 +136,18 @@ class ViewSource:
         return due_at(period) + SETTLE_AFTER_DUE <= self.now
 
     # ------------------------------------------------------------------ summaries
-    def prefetch(self, tasks: Sequence[Callable[[], object]]) -> None:
-        """Run independent reads at once (each a call of this source's loaders)."""
-        if len(tasks) == 1:
-            tasks[0]()
+    def prefetch(self, tasks: Sequence[Callable[[], object]], meanwhile: Callable[[], object] | None = None) -> None:
+        """Run independent reads at once (each a call of this source's loaders); ``meanwhile``
+        runs on the calling thread while they do (work that does not need them)."""
+        if len(tasks) <= 1 and meanwhile is None:
+            for task in tasks:
+                task()
             return
         with ThreadPoolExecutor(max(1, min(self.max_workers, len(tasks)))) as pool:
-            for future in [pool.submit(task) for task in tasks]:
+            futures = [pool.submit(task) for task in tasks]
+            if meanwhile is not None:
+                meanwhile()
+            for future in futures:
                 future.result()
 
     def load_tables(self, tier: str, first: Period, last: Period) -> list[TablePartition]:
