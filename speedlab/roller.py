@@ -183,7 +183,7 @@ class Roller:
         self._raw_tables: set[str] | None = None  # the raw table keys, listed once
         #: what this run wrote and read since the tables were last updated (:meth:`keep_tables`)
         self._table_summaries: dict[str, tuple[bytes, str | None]] = {}
-        self._table_raw: dict[str, tuple[bytes, str | None]] = {}
+        self._table_raw: dict[str, tuple[bytes, str | None, bool]] = {}
         self._table_hours: list[Period] = []
 
     # ------------------------------------------------------------------ helpers
@@ -228,7 +228,7 @@ class Roller:
         try:
             self.report.tables.merge(tables_io.keep_current(
                 self.store.inner, self.buckets, [(key, body, version) for key, (body, version) in summaries.items()],
-                [(key, body, version) for key, (body, version) in raw.items()], hours))
+                [(key, *item) for key, item in raw.items()], hours))
         except Exception as exc:  # noqa: BLE001 - a table never fails the rollup
             why = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SpeedlabError) else str(exc)
             self.report.tables_errors.append(why)
@@ -415,7 +415,8 @@ class Roller:
         if month is not None and current:
             read.results = sorted([*read.results, *((k, month.table.result(k)) for k in current)],
                                   key=lambda item: item[0])
-        self._table_raw.update((o.info.key, (kept[o.info.key], o.info.version))
+        accepted = {key for key, _ in read.results}  # parse_result's verdict: the table need not repeat it
+        self._table_raw.update((o.info.key, (kept[o.info.key], o.info.version, o.info.key in accepted))
                                for o in wanted if o.info.key in kept)
         self._table_hours.extend(hours)
         if read.unreadable:

@@ -155,10 +155,12 @@ def _source_partition(tier: str, key: str) -> TablePartition | None:
     return summary_table_partition(tier, parsed.label)
 
 
-def _make_row(tier: str, key: str, body: bytes, version: str | None) -> dict[str, Any]:
-    """The row of one source object; raises :class:`InvalidRecord` for a bad one."""
+def _make_row(tier: str, key: str, body: bytes, version: str | None, checked: bool = False) -> dict[str, Any]:
+    """The row of one source object; raises :class:`InvalidRecord` for a bad one (``checked``: a
+    raw body :func:`~speedlab.reader.parse_result` has already accepted under ``key``)."""
     if tier == "raw":
-        parse_result(key, body)  # the raw reading layer's rules: valid, and where it belongs
+        if not checked:
+            parse_result(key, body)  # the raw reading layer's rules: valid, and where it belongs
         raw = parse_raw_key(key)
         return RAW_TABLE.encode_row(decode_json(body, key), host=raw.host_id, source_key=key,
                                     source_version=version)
@@ -177,8 +179,10 @@ def _stored_is(body: bytes, version: str | None) -> bool:
 
 
 #: What a caller has just written or read: key -> bytes, or ``(bytes, version)`` with the version a
-#: listing showed *before* those bytes were read (they are then at least that new).
-Fresh = Mapping[str, "bytes | tuple[bytes, str | None]"]
+#: listing showed *before* those bytes were read (they are then at least that new) or that
+#: :meth:`~speedlab.storebase.Store.put` returned, or ``(bytes, version, True)`` for raw bytes that
+#: :func:`~speedlab.reader.parse_result` has accepted under their key (not validated again).
+Fresh = Mapping[str, "bytes | tuple"]
 
 
 def _known(fresh: Fresh, key: str, version: str | None) -> bytes | None:
@@ -188,7 +192,7 @@ def _known(fresh: Fresh, key: str, version: str | None) -> bytes | None:
     item = fresh.get(key)
     if item is None:
         return None
-    body, seen = item if isinstance(item, tuple) else (item, None)
+    body, seen = item[:2] if isinstance(item, tuple) else (item, None)
     return body if (seen is not None and seen == version) or _stored_is(body, version) else None
 
 
@@ -213,7 +217,9 @@ def _maintain(run: _Run, part: TablePartition, fresh: Fresh, rebuild: bool = Fal
             if source_version is None:
                 continue  # deleted since the listing: no longer a source
             try:
-                new[key] = _make_row(part.tier, key, source, source_version)
+                item = fresh.get(key) if key in known else None
+                checked = isinstance(item, tuple) and len(item) > 2 and item[2] is True
+                new[key] = _make_row(part.tier, key, source, source_version, checked)
             except InvalidRecord as exc:
                 rejected.append((key, str(exc)))
         gone = [*diff.changed, *diff.removed]
@@ -323,14 +329,14 @@ def update_raw(store: Store, buckets: Buckets, written: Iterable[str | tuple] = 
     return update_partitions(store, buckets, parts, fresh)
 
 
-def _raw_fresh(written: Iterable[str | tuple]) -> tuple[dict[str, bytes | tuple[bytes, str | None]],
+def _raw_fresh(written: Iterable[str | tuple]) -> tuple[dict[str, bytes | tuple],
                                                         set[TablePartition]]:
-    fresh: dict[str, bytes | tuple[bytes, str | None]] = {}
+    fresh: dict[str, bytes | tuple] = {}
     parts: set[TablePartition] = set()
     for item in written:
         key = item if isinstance(item, str) else item[0]
         if not isinstance(item, str):
-            fresh[key] = item[1] if len(item) == 2 else (item[1], item[2])
+            fresh[key] = item[1] if len(item) == 2 else tuple(item[1:])
         parts.add(raw_table_partition(parse_raw_key(key)))
     return fresh, parts
 

@@ -20,6 +20,7 @@ from speedlab.rollup import rollup
 from speedlab.tables import RAW_TABLE, SUMMARY_TABLE, diff_partition, frame_from_parquet, frame_to_parquet
 from speedlab.tables_io import (
     check,
+    keep_current,
     read_raw_table,
     read_summaries_table,
     rebuild,
@@ -253,6 +254,42 @@ def test_a_crash_between_a_summary_and_its_table_is_repaired_by_the_next_update(
     repaired = update_summaries(store, B, [(other, store.get(B.hourly, other))])  # any later update of the month
     assert repaired.rows_fixed >= 2
     assert check(store, B, tiers=["hourly"]).ok
+
+
+def test_an_update_works_on_the_frame_and_never_decodes_the_rows_it_keeps(local_store, config_for, monkeypatch):
+    config = build(local_store, config_for)
+    rebuild(local_store, B)
+    late = put(local_store, result("office-main", "2025-12-27 15:46", 900.0, 90.0, 9.0))
+    hour = parse_period("hourly", "2025122715", IST)
+    rollup_leaving_tables_behind(local_store, config, hour, NOW + timedelta(days=1))
+    key = layout.summary_key(hour, "office-main")
+    kept_rows = []
+    for schema in (RAW_TABLE, SUMMARY_TABLE):  # neither the stored rows nor their JSON come back
+        monkeypatch.setattr(type(schema), "rows", lambda self, frame: kept_rows.append(frame) or {})
+        monkeypatch.setattr(type(schema), "decode_row", lambda self, row: kept_rows.append(row) or {})
+    written = local_store.put(B.hourly, key, local_store.get(B.hourly, key))  # the version put returns
+    report = update_summaries(local_store, B, [])  # nothing named: nothing to do
+    assert report.partitions_written == []
+    report = keep_current(local_store, B, [(key, local_store.get(B.hourly, key), written)], [late], [hour])
+    assert not kept_rows and report.sources_read == 3  # the late result and the two other summaries: not `key`
+    assert sorted(report.partitions_written) == sorted([TablePartition("hourly", 2025, 12).key,
+                                                        TablePartition("raw", 2025, 12).key])
+    monkeypatch.undo()
+    assert check(local_store, B, tiers=["hourly", "raw"]).ok
+
+
+def test_a_repeated_row_is_collapsed_to_its_source_by_the_next_update(local_store, config_for):
+    build(local_store, config_for)
+    rebuild(local_store, B, tiers=["raw"])
+    part = TablePartition("raw", 2025, 12)
+    body, version = local_store.get_versioned(tables_bucket(B), part.key)
+    frame = frame_from_parquet(body, RAW_TABLE, part.key)
+    assert local_store.put_if_version(tables_bucket(B), part.key, frame_to_parquet(pl.concat([frame, frame[:2]])),
+                                      version)
+    assert not check(local_store, B, tiers=["raw"]).ok  # a source key has more than one row
+    report = update_raw(local_store, B, periods=[parse_period("hourly", "2025122710", IST)])
+    assert report.partitions_written == [part.key] and report.sources_read == 0
+    assert check(local_store, B, tiers=["raw"]).ok
 
 
 def test_bad_source_objects_are_skipped_and_reported_never_fatal(local_store, config_for):
