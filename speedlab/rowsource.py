@@ -48,8 +48,8 @@ from .reader import MAX_WORKERS, RawObject, list_raw, read_objects, read_summari
 from .records import SpeedTestResult
 from .scheduler import due_at
 from .storebase import Store
-from .tables import LABEL, SUMMARY_TABLE
-from .tables_io import raw_table_results, read_raw_table, read_summaries_table
+from .tables import LABEL, SUMMARY_TABLE, raw_table_results
+from .tables_io import read_raw_table, read_summaries_table
 
 __all__ = ["HOURS_LISTED_SINGLY", "SETTLE_AFTER_DUE", "ViewSource", "partition_bounds"]
 

@@ -24,14 +24,19 @@ import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
 
 from .errors import TableError
+from .layout import validate_host_id
+from .periods import Period, parse_timestamp
+from .records import SpeedTestResult
 
 __all__ = ["RAW_TABLE", "SUMMARY_TABLE", "CheckReport", "Column", "PartitionDiff", "TableSchema",
-           "TablesReport", "diff_partition", "first_difference", "frame_from_parquet", "frame_to_parquet"]
+           "TablesReport", "diff_partition", "first_difference", "frame_from_parquet", "frame_to_parquet",
+           "latest_slot", "raw_table_results", "with_key_slot"]
 
 _DTYPES: dict[str, Any] = {
     "str": pl.String, "f64": pl.Float64, "i64": pl.Int64, "bool": pl.Boolean, "json": pl.String,
@@ -257,6 +262,51 @@ SUMMARY_TABLE = TableSchema("summary", (Column((), HOST, "str"), Column((), LABE
                             _summary_columns())
 #: Raw results of every host: ``host`` is the host of the source key.
 RAW_TABLE = TableSchema("raw result", (Column((), HOST, "str"), *_SOURCE), _result_columns())
+
+
+# ---------------------------------------------------------------- raw rows by slot
+
+def raw_table_results(frame: pl.DataFrame, first: Period, last: Period, hosts: Iterable[str] | None = None
+                      ) -> list[tuple[str, SpeedTestResult]]:
+    """The results of a raw frame with :func:`with_key_slot`'s columns whose slot is in ``first``
+    .. ``last`` (inclusive) of ``hosts`` (default all); only those rows are decoded."""
+    zone = first.zone
+    # rows whose key's hour is within a day of the window, then the exact check
+    low, high = f"{first.start - timedelta(days=1):%Y%m%d%H}", f"{last.start + timedelta(days=1):%Y%m%d%H}"
+    picked = frame.filter(pl.col(_HOUR).is_between(pl.lit(low), pl.lit(high)))
+    if hosts is not None:
+        picked = picked.filter(pl.col(HOST).is_in(sorted({validate_host_id(h) for h in hosts})))
+    out = []
+    for row in picked.iter_rows(named=True):
+        key, hour = row[SOURCE_KEY], row[_HOUR]
+        # parse_raw_key(key).slot(zone): every row's key passed parse_raw_key when it was written
+        slot = datetime(int(hour[:4]), int(hour[4:6]), int(hour[6:8]), int(hour[8:]), int(row[_MINUTE]),
+                        tzinfo=zone)
+        if first.start <= slot < last.end:
+            out.append((key, SpeedTestResult.from_dict(RAW_TABLE.decode_row(row), key)))
+    return out
+
+
+_KEY_HOUR, _HOUR, _MINUTE = r"/hour=(\d{10})/minute=(\d{2})/", "__hour", "__minute"
+
+
+def with_key_slot(frame: pl.DataFrame) -> pl.DataFrame:
+    """A raw table's frame with its keys' ``hour=`` and ``minute=`` as two more columns (for
+    :func:`raw_table_results` and :func:`latest_slot`; :meth:`TableSchema.decode_row` ignores them)."""
+    return frame.with_columns(pl.col(SOURCE_KEY).str.extract(_KEY_HOUR, 1).alias(_HOUR),
+                              pl.col(SOURCE_KEY).str.extract(_KEY_HOUR, 2).alias(_MINUTE))
+
+
+def latest_slot(frame: pl.DataFrame) -> datetime | None:
+    """The latest ``slot`` of a raw table's rows (aware). A row's slot is its key's local hour and
+    minute at an offset within a day, so only rows within three days of the latest key are parsed."""
+    newest_hour = frame[_HOUR].max()
+    if newest_hour is None:
+        return None
+    newest = datetime.strptime(str(newest_hour), "%Y%m%d%H")
+    near = frame.filter(pl.col(_HOUR) >= f"{newest - timedelta(days=3):%Y%m%d%H}")
+    slots = [parse_timestamp(slot) for slot in near["slot"].drop_nulls().unique()]
+    return max(slots) if slots else None
 
 
 def frame_to_parquet(frame: pl.DataFrame) -> bytes:

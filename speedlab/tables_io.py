@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -52,7 +52,7 @@ from .layout import (
     tables_bucket,
     validate_host_id,
 )
-from .periods import TIERS, Period, parse_timestamp
+from .periods import TIERS, Period
 from .reader import list_hosts, parse_result, parse_summary
 from .records import SpeedTestResult, decode_json
 from .store_s3 import S3Store
@@ -71,10 +71,13 @@ from .tables import (
     first_difference,
     frame_from_parquet,
     frame_to_parquet,
+    latest_slot,
+    raw_table_results,
+    with_key_slot,
 )
 
 __all__ = ["MAX_ATTEMPTS", "REPAIR_PREFIX", "RawMonth", "TableRead", "check", "keep_current", "list_partitions",
-           "list_raw_tables", "marked_for_repair", "raw_month_key", "raw_table_results", "read_raw_month",
+           "list_raw_tables", "marked_for_repair", "raw_month_key", "read_raw_month",
            "read_raw_table", "read_summaries_table", "rebuild", "storage_options", "table_glob", "update_partitions",
            "update_raw", "update_summaries"]
 
@@ -490,7 +493,7 @@ class TableRead:
     #: raw tables read: partition -> the latest ``slot`` of any of its rows (every host; aware),
     #: ``None`` for an empty table
     latest_slot: dict[TablePartition, datetime | None] = field(default_factory=dict)
-    #: partition -> its frame (raw tables, for :func:`raw_table_results`; summaries read with ``decode=False``)
+    #: partition -> its frame (raw: for :func:`speedlab.tables.raw_table_results`; summaries: ``decode=False``)
     frames: dict[TablePartition, pl.DataFrame] = field(default_factory=dict)
 
 
@@ -534,52 +537,15 @@ def read_raw_table(store: Store, buckets: Buckets, first: Period, last: Period,
                    hosts: Iterable[str] | None = None) -> TableRead:
     """The raw results whose slot is in ``first`` .. ``last`` (any tiers; inclusive) of ``hosts``
     (default all) from the tables, as the original objects give them (validated again).
-    The frames read stay in :attr:`TableRead.frames` for :func:`raw_table_results`."""
+    The frames read stay in :attr:`TableRead.frames` for :func:`speedlab.tables.raw_table_results`."""
     out = TableRead()
     for part, frame in _read_frames(store, buckets, table_partitions_between("raw", first, last), out):
-        frame = frame.with_columns(pl.col(SOURCE_KEY).str.extract(_KEY_HOUR, 1).alias(_HOUR),
-                                   pl.col(SOURCE_KEY).str.extract(_KEY_HOUR, 2).alias(_MINUTE))
+        frame = with_key_slot(frame)
         out.frames[part] = frame
-        out.latest_slot[part] = _latest_slot(frame)
+        out.latest_slot[part] = latest_slot(frame)
         out.results += raw_table_results(frame, first, last, hosts)
     out.results.sort(key=lambda item: item[0])
     return out
-
-
-def raw_table_results(frame: pl.DataFrame, first: Period, last: Period, hosts: Iterable[str] | None = None
-                      ) -> list[tuple[str, SpeedTestResult]]:
-    """The results of a raw frame of :attr:`TableRead.frames` whose slot is in ``first`` .. ``last``
-    (inclusive) of ``hosts`` (default all); only those rows are decoded."""
-    zone = first.zone
-    # rows whose key's hour is within a day of the window, then the exact check
-    low, high = f"{first.start - timedelta(days=1):%Y%m%d%H}", f"{last.start + timedelta(days=1):%Y%m%d%H}"
-    picked = frame.filter(pl.col(_HOUR).is_between(pl.lit(low), pl.lit(high)))
-    if hosts is not None:
-        picked = picked.filter(pl.col(HOST).is_in(sorted({validate_host_id(h) for h in hosts})))
-    out = []
-    for row in picked.iter_rows(named=True):
-        key, hour = row[SOURCE_KEY], row[_HOUR]
-        # parse_raw_key(key).slot(zone): every row's key passed parse_raw_key when it was written
-        slot = datetime(int(hour[:4]), int(hour[4:6]), int(hour[6:8]), int(hour[8:]), int(row[_MINUTE]),
-                        tzinfo=zone)
-        if first.start <= slot < last.end:
-            out.append((key, SpeedTestResult.from_dict(RAW_TABLE.decode_row(row), key)))
-    return out
-
-
-_KEY_HOUR, _HOUR, _MINUTE = r"/hour=(\d{10})/minute=(\d{2})/", "__hour", "__minute"
-
-
-def _latest_slot(frame: pl.DataFrame) -> datetime | None:
-    """The latest ``slot`` of a raw table's rows (aware). A row's slot is its key's local hour and
-    minute at an offset within a day, so only rows within three days of the latest key are parsed."""
-    newest_hour = frame[_HOUR].max()
-    if newest_hour is None:
-        return None
-    newest = datetime.strptime(str(newest_hour), "%Y%m%d%H")
-    near = frame.filter(pl.col(_HOUR) >= f"{newest - timedelta(days=3):%Y%m%d%H}")
-    slots = [parse_timestamp(slot) for slot in near["slot"].drop_nulls().unique()]
-    return max(slots) if slots else None
 
 
 @dataclass
