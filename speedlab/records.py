@@ -21,9 +21,10 @@ A :class:`TierSummary` is one period's roll-up; :mod:`speedlab.aggregate` fills 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
@@ -66,11 +67,18 @@ def _check_range(source: str | None, name: str, value: float | None, high: float
                             f"{_where(source)}")
 
 
+@functools.cache
+def _fields(cls) -> tuple[Field, ...]:
+    """``dataclasses.fields(cls)``, computed once per class (a record class never changes; the
+    readers build hundreds of thousands of records)."""
+    return fields(cls)
+
+
 def _from_dict(cls, data: Any, source: str | None, context: str):
     """Build dataclass ``cls`` from ``data``: every declared field must be present."""
     if not isinstance(data, dict):
         raise InvalidRecord(f"{context} must be a JSON object, not {type(data).__name__}{_where(source)}")
-    names = [f.name for f in fields(cls) if f.name != "extra"]
+    names = [f.name for f in _fields(cls) if f.name != "extra"]
     missing = [n for n in names if n not in data and n not in getattr(cls, "_OPTIONAL", ())]
     if missing:
         raise InvalidRecord(f"{context} is missing field(s) {', '.join(missing)}{_where(source)}")
@@ -78,7 +86,7 @@ def _from_dict(cls, data: Any, source: str | None, context: str):
     for name, (kinds, nullable) in cls._TYPES.items():
         if name in kwargs:
             _check_type(source, f"{context}.{name}" if context != "record" else name, kwargs[name], kinds, nullable)
-    if "extra" in {f.name for f in fields(cls)}:
+    if any(f.name == "extra" for f in _fields(cls)):
         kwargs["extra"] = {k: v for k, v in data.items() if k not in names}
     return _build(cls, kwargs)
 
@@ -86,7 +94,7 @@ def _from_dict(cls, data: Any, source: str | None, context: str):
 def _build(cls, values: dict):
     """Make a frozen ``cls`` without ``__post_init__`` (the caller validates, naming the source)."""
     obj = object.__new__(cls)
-    for f in fields(cls):
+    for f in _fields(cls):
         if f.name in values:
             value = values[f.name]
         elif f.default_factory is not MISSING:
