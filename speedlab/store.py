@@ -235,28 +235,42 @@ class LocalStore:
         start = base / folder_part if folder_part else base
         if not start.is_dir():
             return iter(())
-        found = []
-        for dirpath, dirnames, filenames in os.walk(start):
-            rel_dir = os.path.relpath(dirpath, base).replace(os.sep, "/")
-            rel_dir = "" if rel_dir == "." else rel_dir + "/"
-            if prefix and not (rel_dir.startswith(prefix) or prefix.startswith(rel_dir)):
-                dirnames[:] = []
-                continue
-            for name in filenames:
-                key = rel_dir + name
-                if name.startswith(self._TMP):  # never listed; removed once its writer is surely dead
-                    self._remove_if_stale(os.path.join(dirpath, name))
+        found: builtins.list[ObjectInfo] = []
+        self._scan(str(start), folder_part + "/" if folder_part else "", prefix, found)
+        found.sort(key=lambda info: info.key)
+        return iter(found)
+
+    def _scan(self, folder: str, rel_dir: str, prefix: str, found: builtins.list[ObjectInfo]) -> None:
+        """The objects under ``folder`` (key prefix ``rel_dir``) whose keys start with ``prefix``,
+        appended to ``found``: one ``scandir`` per folder and one ``stat`` per object (the raw
+        layout has a folder per result); symbolic links to folders are not followed."""
+        try:
+            entries = os.scandir(folder)
+        except OSError:  # gone or unreadable while listing
+            return
+        with entries:
+            for entry in entries:
+                key = rel_dir + entry.name
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    continue
+                if is_dir:
+                    sub = key + "/"
+                    if not entry.is_symlink() and (sub.startswith(prefix) or prefix.startswith(sub)):
+                        self._scan(entry.path, sub, prefix, found)
+                    continue
+                if entry.name.startswith(self._TMP):  # never listed; removed once its writer is surely dead
+                    self._remove_if_stale(entry.path)
                     continue
                 if not key.startswith(prefix):
                     continue
                 try:
-                    st = os.stat(os.path.join(dirpath, name))
+                    st = entry.stat()
                 except FileNotFoundError:  # deleted while listing
                     continue
                 found.append(ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc),
                                         self.version_of(st)))
-        found.sort(key=lambda info: info.key)
-        return iter(found)
 
     def list_prefixes(self, bucket: str, prefix: str = "") -> builtins.list[str]:
         self._check_root()

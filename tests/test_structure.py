@@ -42,6 +42,7 @@ IO = {
     "config": "reads config files and the environment, opens stores",
     "reader": "reads and lists the store",
     "tables_io": "keeps, checks and reads the columnar tables in the store",
+    "tables_engines": "names the tables' path and polars' storage options for other engines (imports store_s3)",
     "counting": "wraps a store: each call is the wrapped store's request, counted",
     "walk": "lists partition folders of the store",
     "roller": "reads inputs and writes summaries",

@@ -18,14 +18,13 @@ from speedlab.reader import read_results
 from speedlab.records import SpeedTestResult
 from speedlab.rollup import rollup
 from speedlab.tables import RAW_TABLE, SUMMARY_TABLE, diff_partition, frame_from_parquet, frame_to_parquet
+from speedlab.tables_engines import storage_options, table_glob
 from speedlab.tables_io import (
     check,
     keep_current,
     read_raw_table,
     read_summaries_table,
     rebuild,
-    storage_options,
-    table_glob,
     update_partitions,
     update_raw,
     update_summaries,
