@@ -165,3 +165,13 @@ def test_a_pure_module_imports_no_io_module(module):
             reached.add(name)
             todo.extend(graph[name])
     assert not reached & set(IO), f"pure {module} reaches I/O module(s) {sorted(reached & set(IO))}"
+
+
+#: The most lines a module may have: past it, a module is doing more than one job.
+MAX_LINES = 600
+
+
+def test_no_module_is_over_600_lines():
+    long = {path.stem: n for path in PACKAGE.glob("*.py")
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not long, f"split along their seams: {long}"
