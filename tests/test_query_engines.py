@@ -4,7 +4,6 @@ and the layout's partitions, and its DuckDB query runs (when duckdb is installed
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,13 +11,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from speedlab.layout import SUMMARY_NAME, TablePartition, parse_summary_key, tables_bucket
+from speedlab.layout import TablePartition, parse_summary_key, tables_bucket
 from speedlab.periods import TIERS, parse_period
 from speedlab.reader import read_results
 from speedlab.rollup import rollup
 from speedlab.tables import RAW_TABLE, SUMMARY_TABLE
 from speedlab.tables_io import rebuild
-from tests.helpers.data import IST, B, put, series
+from tests.helpers.data import IST, B, put, series, summary_objects
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "query-engines.md"
 HOSTS = ("home-primary", "office-main")
@@ -42,16 +41,6 @@ def build(store, config_for):
     for tier, label in (("yearly", "2025"), ("yearly", "2026"), ("weekly", "2026W01")):
         rollup(config, tier, parse_period(tier, label, IST), now=NOW)
     rebuild(store, B)
-
-
-def summary_objects(store, tier: str) -> dict[str, dict]:
-    """Every summary object of ``tier`` in the original layout: key -> decoded JSON."""
-    out = {}
-    for info in store.list(B.for_tier(tier), "aggregated/"):
-        parsed = parse_summary_key(info.key)
-        if parsed.tier == tier and parsed.name == SUMMARY_NAME:
-            out[info.key] = json.loads(store.get(B.for_tier(tier), info.key))
-    return out
 
 
 def figures(data: dict) -> dict[str, object]:

@@ -18,6 +18,7 @@ from speedlab.stale import mark_stale
 from speedlab.store import LocalStore
 from speedlab.store_s3 import S3Store
 from tests.helpers.data import IST, B, put, read_json, result, series
+from tests.helpers.stores import TableWritesFail
 
 HOUR = "2025122914"
 NOW = datetime(2026, 1, 20, tzinfo=IST)
@@ -379,19 +380,6 @@ def test_run_due_skips_and_reports_a_stale_marker_that_names_no_hour(local_store
 
 # --------------------------------------------------------------------------- the tables kept current
 
-class FailingTables:
-    """A store whose compare-and-swap writes fail (the tables' only write): summaries go through."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.url = inner.url
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def put_if_version(self, bucket, key, data, version):
-        raise StoreUnavailable("connection reset while writing a table")
-
 
 def week_of_results(store, hosts=("home-primary", "office-main")):
     for n, host in enumerate(hosts):
@@ -422,7 +410,7 @@ def test_a_table_write_failure_leaves_the_summaries_and_says_so_and_the_next_run
     week_of_results(local_store)
     config = config_for(local_store)
     now = datetime(2025, 12, 31, 6, 10, tzinfo=IST)
-    report = run_due(config, now, store=FailingTables(local_store))
+    report = run_due(config, now, store=TableWritesFail(local_store))
     assert report.periods > 0 and report.tables_errors == ["connection reset while writing a table"]
     assert report.to_dict()["tables"]["ok"] is False
     assert "tables NOT updated (connection reset while writing a table)" in report.to_text()

@@ -12,7 +12,7 @@ import pytest
 
 from speedlab import layout
 from speedlab.errors import StoreUnavailable, TableError
-from speedlab.layout import SUMMARY_NAME, TablePartition, parse_summary_key, summary_table_partition, tables_bucket
+from speedlab.layout import TablePartition, parse_summary_key, summary_table_partition, tables_bucket
 from speedlab.periods import TIERS, parse_period
 from speedlab.reader import read_results
 from speedlab.records import SpeedTestResult
@@ -29,7 +29,8 @@ from speedlab.tables_io import (
     update_raw,
     update_summaries,
 )
-from tests.helpers.data import IST, B, put, result, series
+from tests.helpers.data import IST, B, put, result, series, summary_objects
+from tests.helpers.stores import TableWritesFail
 
 NOW = datetime(2026, 2, 1, tzinfo=IST)
 HOSTS = ("home-primary", "office-main")
@@ -45,16 +46,6 @@ def build(store, config_for):
     rollup(config, "yearly", parse_period("yearly", "2025", IST), now=NOW)
     rollup(config, "weekly", parse_period("weekly", "2025W52", IST), now=NOW)
     return config
-
-
-def sources(store, tier):
-    """Every summary object of ``tier``: key -> decoded JSON."""
-    out = {}
-    for info in store.list(B.for_tier(tier), "aggregated/"):
-        parsed = parse_summary_key(info.key)
-        if parsed.tier == tier and parsed.name == SUMMARY_NAME:
-            out[info.key] = json.loads(store.get(B.for_tier(tier), info.key))
-    return out
 
 
 def rollup_leaving_tables_behind(store, config, hour, now):
@@ -124,7 +115,7 @@ def test_rebuild_then_every_tier_and_raw_read_back_exactly_and_check_is_clean(st
     assert report.rows > 0 and report.conflicts == 0 and report.rejected == []
     assert report.requests["put"] == len(report.partitions_written)
     for tier in TIERS:
-        objects = sources(store, tier)
+        objects = summary_objects(store, tier)
         assert objects, tier
         for host in (None, *HOSTS):
             mine = {k: v for k, v in objects.items() if parse_summary_key(k).host_id == host}
@@ -196,7 +187,7 @@ def test_late_data_rewritten_after_the_table_is_picked_up_by_the_next_update(sto
 def test_two_writers_at_once_never_lose_an_update(store, config_for):
     build(store, config_for)
     rebuild(store, B, tiers=["hourly"])
-    keys = sorted(k for k in sources(store, "hourly") if "day=20251227" in k)[:8]
+    keys = sorted(k for k in summary_objects(store, "hourly") if "day=20251227" in k)[:8]
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
 
@@ -224,20 +215,6 @@ def test_two_writers_at_once_never_lose_an_update(store, config_for):
     assert check(store, B, tiers=["hourly"]).ok
 
 
-class Crashing:
-    """A store that fails every compare-and-swap write: a job killed before its table update lands."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.url = inner.url
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def put_if_version(self, bucket, key, data, version):
-        raise StoreUnavailable("killed")
-
-
 @pytest.mark.slow
 def test_a_crash_between_a_summary_and_its_table_is_repaired_by_the_next_update(store, config_for):
     config = build(store, config_for)
@@ -247,7 +224,7 @@ def test_a_crash_between_a_summary_and_its_table_is_repaired_by_the_next_update(
     rollup_leaving_tables_behind(store, config, hour, NOW + timedelta(days=1))
     key = layout.summary_key(hour, "home-primary")
     with pytest.raises(StoreUnavailable):
-        update_summaries(Crashing(store), B, [(key, store.get(B.hourly, key))])
+        update_summaries(TableWritesFail(store, "killed"), B, [(key, store.get(B.hourly, key))])
     assert not check(store, B, tiers=["hourly"]).ok  # the old row stayed: no half-written table
     other = layout.summary_key(parse_period("hourly", "2025122711", IST), "office-main")
     repaired = update_summaries(store, B, [(other, store.get(B.hourly, other))])  # any later update of the month
@@ -315,7 +292,7 @@ def test_polars_reads_the_tables_from_the_s3_server_with_the_original_figures(s3
         scanned = (pl.scan_parquet(table_glob(s3_store, B, tier), hive_partitioning=True, storage_options=options)
                    .select("source_key", "host", "tier", "year", "avg_download", "records_aggregated", "coverage_pct")
                    .collect())
-        objects = sources(s3_store, tier)
+        objects = summary_objects(s3_store, tier)
         assert sorted(scanned["source_key"]) == sorted(objects)
         for row in scanned.iter_rows(named=True):
             data = objects[row["source_key"]]

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from speedlab import layout
-from speedlab.layout import SUMMARY_NAME, Buckets
+from speedlab.layout import SUMMARY_NAME, Buckets, parse_summary_key
 from speedlab.periods import parse_period
 from speedlab.records import SpeedTestResult, TestError
 from speedlab.store_s3 import S3Store
@@ -99,3 +99,13 @@ def slots(first_local: str, count: int) -> list[str]:
     """``count`` local times 15 minutes apart, 2 minutes into each slot, from ``first_local``."""
     start = datetime.fromisoformat(first_local)
     return [(start + timedelta(minutes=15 * i, seconds=120)).isoformat(sep=" ") for i in range(count)]
+
+
+def summary_objects(store, tier: str) -> dict[str, dict]:
+    """Every summary object of ``tier`` in the original layout: key -> decoded JSON."""
+    out = {}
+    for info in store.list(B.for_tier(tier), "aggregated/"):
+        parsed = parse_summary_key(info.key)
+        if parsed.tier == tier and parsed.name == SUMMARY_NAME:
+            out[info.key] = json.loads(store.get(B.for_tier(tier), info.key))
+    return out

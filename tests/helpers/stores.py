@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 import time
 
+from speedlab.errors import StoreUnavailable
+
 
 class SpyStore:
     """Forwards to ``inner``; logs every listed prefix and the most GETs in flight at once.
@@ -45,3 +47,19 @@ class SpyStore:
     def list_prefixes(self, bucket, prefix=""):
         self.listed.append(prefix)
         return self.inner.list_prefixes(bucket, prefix)
+
+
+class TableWritesFail:
+    """Forwards to ``inner``, but every compare-and-swap write (the tables' only write) fails with
+    :class:`StoreUnavailable` (``message``): a job whose table update never lands, summaries written."""
+
+    def __init__(self, inner, message: str = "connection reset while writing a table") -> None:
+        self.inner, self.url, self.message = inner, inner.url, message
+
+    def __getattr__(self, name):
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def put_if_version(self, bucket, key, data, version):
+        raise StoreUnavailable(self.message)
