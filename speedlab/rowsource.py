@@ -1,54 +1,62 @@
-"""What one view of the dashboard reads: each table partition once, the original objects where
-a partition has no table yet, and the raw results younger than the raw table (the live tail).
+"""What one view of the dashboard reads: each table partition once with a listing of its
+sources, the original objects where a source differs from its table row or a partition has no
+table yet, and the raw results of the hours shown.
 
 :class:`ViewSource` is made by :func:`speedlab.query.rows` for one call. It holds what it has
 read, so the figures of the window's finished periods (:meth:`ViewSource.load_summaries`) and
 the figures so far of a period in progress (:func:`speedlab.live.live_summary`, fed by
-:meth:`ViewSource.stored` and :meth:`ViewSource.results`) come from the same reads:
+:meth:`ViewSource.stored` and :meth:`ViewSource.results`) come from the same reads.
 
-* summaries: one GET per table partition (:func:`speedlab.tables_io.read_summaries_table`:
-  hourly by local month, the other tiers by year); for a partition without a table (a store
-  written before the tables, or a table not built yet) the per-period JSON objects of exactly
-  those periods, as before the tables;
-* raw results: the raw month table (:func:`speedlab.tables_io.read_raw_table`), plus the tail:
-  the hours from the table's newest hour on are listed (one LIST per host and hour, or per day
-  beyond :data:`HOURS_LISTED_SINGLY` hours; the hour in progress is listed while the table is
-  read) and each object the table does not hold is read (one GET each). A month without a
-  table is listed and read the same way.
+The original layout is the truth and the tables spare the GETs: every table row names its
+source object and the version it was made from, and a view lists the sources it shows (while
+the table is read, so the listing costs a request but no waiting), so a summary or result
+rewritten, added or removed since the table was written (by a job whose table upkeep failed,
+by hand, by another tool) is read from its object and shown as it is now:
+
+* summaries: per table partition (hourly by local month, the other tiers by year) one GET
+  (:func:`speedlab.tables_io.read_summaries_table`) and one LIST of its sources; a source whose
+  listed version is not its row's is read (one GET each), so a corrupt summary is an
+  ``unreadable`` row with its reason. For a partition without a table (a store written before
+  the tables, a table not built yet, a year without summaries) its listing says which of the
+  window's periods have an object, and those are read (one GET each);
+* raw results: the raw month table (:func:`speedlab.tables_io.read_raw_table`) while the hours
+  shown are listed (one LIST per host and hour, or per host and day beyond
+  :data:`HOURS_LISTED_SINGLY` hours); a listed object the table holds at the listed version
+  comes from the table, every other one is read (one GET each: the live tail, late or
+  rewritten results, bad objects, which count as ``rejected`` in their slot).
 
 Only what the view shows is decoded: a summary row when it is asked for (:meth:`ViewSource.summary`),
-the raw rows of the hours asked for. Where a tier's tables are built but a partition has none, its
-periods' objects are read only in year folders that exist (one LIST of them).
-
-A table holds no row for a source object it could not read (``speedlab tables check`` lists
-them); such a period shows as ``missing`` rather than ``unreadable`` where a table answers.
+the raw rows of the hours asked for.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
 from .config import Config
+from .errors import InvalidHostId, LayoutError
 from .joblog import JobLog
 from .layout import (
+    SUMMARY_NAME,
     TablePartition,
     hour_in_key,
+    parse_summary_key,
     summary_key,
-    summary_prefix,
     summary_table_partition,
+    summary_table_sources,
     table_partitions_between,
 )
 from .periods import UTC, Period, get_zone, period_of, periods_between
-from .reader import MAX_WORKERS, RawObject, list_raw, read_objects, read_summaries
+from .reader import MAX_WORKERS, RawObject, list_raw, read_objects, read_summary_objects
 from .records import SpeedTestResult
 from .scheduler import due_at
 from .storebase import Store
-from .tables import LABEL, SUMMARY_TABLE, raw_table_results
+from .tables import LABEL, SOURCE_KEY, SOURCE_VERSION, SUMMARY_TABLE, diff_partition, raw_table_results
 from .tables_io import read_raw_table, read_summaries_table
 
 __all__ = ["HOURS_LISTED_SINGLY", "SETTLE_AFTER_DUE", "ViewSource", "partition_bounds"]
@@ -122,8 +130,9 @@ class ViewSource:
         self.live_from: datetime | None = None
         self._tables: dict[TablePartition, bool] = {}          # partition read -> it has a table
         self._fetched: set[tuple[str, str]] = set()            # (tier, label) read as an object
+        self._listed: dict[TablePartition, set[str]] = {}      # partition read -> its summary keys listed
         self._rows: dict[tuple[str, str], tuple[pl.DataFrame, int]] = {}  # (tier, label) -> its table row
-        self._raw_newest: dict[TablePartition, Period | None] = {}  # raw month -> its table's newest hour
+        self._raw_read: set[TablePartition] = set()                # raw months whose table was read
         self._raw_frames: dict[TablePartition, pl.DataFrame] = {}   # raw month -> its table (decoded on demand)
         self._hours: set[str] = set()                          # hour labels whose results are here
         self._by_hour: dict[str, list[tuple[str, SpeedTestResult]]] = {}
@@ -152,49 +161,98 @@ class ViewSource:
 
     def load_tables(self, tier: str, first: Period, last: Period) -> list[TablePartition]:
         """Read the table partitions of ``tier`` holding ``first`` .. ``last`` (not read yet);
-        return the partitions in that span that have no table."""
+        return the partitions in that span that have no table.
+
+        Each partition's sources are listed while its table is read (one LIST each): a row
+        whose source changed since the table was written (another version, an object written
+        by something else than speedlab), a source without a row (a bad object, a summary the
+        table's upkeep has not reached) and a row whose source is gone are read from the
+        original objects instead (one GET each, so a corrupt summary shows as ``unreadable``
+        with its reason). The original layout stays the truth; the table spares the GETs.
+        """
         every = table_partitions_between(tier, first, last)
         with self._lock:
             new = [p for p in every if p not in self._tables]
-        for run in _runs(new, every):
-            start, end = partition_bounds(run[0], self.zone)[0], partition_bounds(run[-1], self.zone)[1]
-            read = read_summaries_table(self.store, self.config.buckets, tier, start, end, self.host_id,
-                                        decode=False)
+        if not new:
             with self._lock:
-                for part in run:
-                    self._tables[part] = part not in read.missing
-                for frame in read.frames.values():  # decoded when asked for (summary())
-                    for index, label in enumerate(frame[LABEL].to_list()):
+                return [p for p in every if not self._tables[p]]
+        bucket = self.config.buckets.for_tier(tier)
+
+        def listing(part: TablePartition) -> dict[str, str | None]:
+            out = {}
+            for info in self.store.list(bucket, summary_table_sources(part, self.host_id)):
+                try:
+                    parsed = parse_summary_key(info.key)
+                except (LayoutError, InvalidHostId):
+                    continue
+                if parsed.tier == tier and parsed.host_id == self.host_id and parsed.name == SUMMARY_NAME:
+                    out[info.key] = info.version
+            return out
+
+        with ThreadPoolExecutor(max(1, min(self.max_workers, len(new)))) as pool:
+            listings = [pool.submit(listing, part) for part in new]  # while the tables are read
+            frames: dict[TablePartition, pl.DataFrame] = {}
+            for run in _runs(new, every):
+                start, end = partition_bounds(run[0], self.zone)[0], partition_bounds(run[-1], self.zone)[1]
+                read = read_summaries_table(self.store, self.config.buckets, tier, start, end, self.host_id,
+                                            decode=False)
+                with self._lock:
+                    for part in run:
+                        self._tables[part] = part not in read.missing
+                frames.update(read.frames)
+            sources = {part: future.result() for part, future in zip(new, listings, strict=True)}
+        with self._lock:
+            self._listed.update({part: set(found) for part, found in sources.items()})
+        stale: list[str] = []
+        for part in new:
+            frame = frames.get(part)
+            if frame is None:
+                continue
+            keys, labels = frame[SOURCE_KEY].to_list(), frame[LABEL].to_list()
+            diff = diff_partition(dict(zip(keys, frame[SOURCE_VERSION].to_list(), strict=True)), sources[part])
+            fresh = set(diff.unchanged)
+            with self._lock:
+                for index, (key, label) in enumerate(zip(keys, labels, strict=True)):
+                    if key in fresh:  # decoded when asked for (summary())
                         self._rows[(tier, label)] = (frame, index)
+            stale += [*diff.changed, *diff.added]
+        if stale:
+            self._read_summary_keys(tier, bucket, stale)
         with self._lock:
             return [p for p in every if not self._tables[p]]
 
+    def _read_summary_keys(self, tier: str, bucket: str, keys: Sequence[str]) -> None:
+        """Read the summary objects at ``keys`` (of ``tier``, this view's host) one by one."""
+        read = read_summary_objects(self.store, bucket, keys, max_workers=self.max_workers)
+        problems = {**{k: f"could not read: {exc}" for k, exc in read.failed.items()}, **read.rejected}
+        with self._lock:
+            for key in keys:
+                label = parse_summary_key(key).label
+                self._fetched.add((tier, label))
+                if key in read.found:
+                    self.summaries[(tier, label)] = read.found[key]
+                elif key in problems:
+                    self.errors[key] = problems[key]
+        for key in sorted(problems):
+            if self.log:
+                self.log.warning(f"unreadable summary: {problems[key]}", key=key)
+
     def load_summaries(self, tier: str, periods: Sequence[Period]) -> None:
-        """Read the summaries of ``periods`` (one tier, in order): from the tables, and one object
-        per period for the periods whose partition has no table."""
+        """Read the summaries of ``periods`` (one tier, in order): from the tables, and for the
+        periods whose partition has no table, the objects its listing shows (one GET each)."""
         if not periods:
             return
         without = set(self.load_tables(tier, periods[0], periods[-1]))
-        tabled = any(self._tables.get(p) for p in table_partitions_between(tier, periods[0], periods[-1]))
         wanted = [p for p in periods if summary_table_partition(tier, p.label) in without
                   and (tier, p.label) not in self._fetched]
         if not wanted:
             return
-        to_read = wanted
-        if tabled and len(wanted) > 1:
-            # the tables are built, so a partition without one is most likely a year without summaries:
-            # one LIST of the year folders spares a GET per period of a year without any
-            prefix = summary_prefix(self.host_id)
-            years = set(self.store.list_prefixes(self.config.buckets.for_tier(tier), prefix))
-            to_read = [p for p in wanted if f"{prefix}year={p.year}/" in years]
-        found, rejected = read_summaries(self.store, self.config.buckets, to_read, self.host_id, self.max_workers)
+        keys = [key for p in wanted
+                if (key := summary_key(p, self.host_id)) in self._listed[summary_table_partition(tier, p.label)]]
         with self._lock:
             self._fetched.update((tier, p.label) for p in wanted)
-            self.summaries.update({(tier, label): data for label, data in found.items()})
-            for key, reason in rejected:
-                self.errors[key] = reason
-                if self.log:
-                    self.log.warning(f"unreadable summary: {reason}", key=key)
+        if keys:
+            self._read_summary_keys(tier, self.config.buckets.for_tier(tier), keys)
 
     def error(self, period: Period) -> str | None:
         """Why the object of ``period`` could not be used (read one by one), if it could not."""
@@ -235,59 +293,44 @@ class ViewSource:
         return self._hosts() if self.host_id is None else [self.host_id]
 
     def load_raw(self, first: Period, last: Period) -> None:
-        """Have every result whose slot is in the hours ``first`` .. ``last`` (up to ``now``):
-        the raw month tables, then a listing of the hours they cannot vouch for."""
+        """Have every result whose slot is in the hours ``first`` .. ``last`` (up to ``now``).
+
+        The hours are listed (per host: hour by hour up to :data:`HOURS_LISTED_SINGLY` hours, by
+        day beyond) while the raw month tables are read; a listed object the table holds at the
+        listed version comes from the table, any other (newer than the table, rewritten, bad) is
+        read (one GET each), and a table row whose object is gone is left out.
+        """
         hours = [h for h in periods_between("hourly", first.start, last.start, self.zone)
                  if h.start_utc < self.now and h.label not in self._hours]
         if not hours:
             return
         every = table_partitions_between("raw", hours[0], hours[-1])
-        new = [p for p in every if p not in self._raw_newest]
-        # the hour in progress is in the tail unless the table holds later hours: list it while the table is read
-        current = period_of("hourly", self.now, self.zone)
-        early: Future | None = None
-        if new and hours[-1].label == current.label:
-            pool = ThreadPoolExecutor(1)
-            early = pool.submit(self._list, [current])
-            pool.shutdown(wait=False)
-        for run in _runs(new, every):
-            start, end = partition_bounds(run[0], self.zone)[0], partition_bounds(run[-1], self.zone)[1]
-            read = read_raw_table(self.store, self.config.buckets, start, end, hosts=())  # the frames, none decoded
-            newest: dict[TablePartition, Period | None] = dict.fromkeys(run)
-            for part in run:
-                if part not in read.missing:
-                    newest[part] = partition_bounds(part, self.zone)[0]  # a table: at least its first hour
-            for latest in read.latest_slot.values():  # every host's newest hour
-                if latest is None:
-                    continue
-                hour = period_of("hourly", latest, self.zone)
-                part = TablePartition("raw", hour.start.year, hour.start.month)
-                known = newest.get(part)
-                if known is not None and hour.start_utc > known.start_utc:
-                    newest[part] = hour
-            with self._lock:
-                self._raw_newest.update(newest)
-                self._raw_frames.update(read.frames)
+        with self._lock:
+            new = [p for p in every if p not in self._raw_read]
+        spans = hours if len(hours) <= HOURS_LISTED_SINGLY else \
+            periods_between("daily", hours[0].start, hours[-1].start, self.zone)
+        with ThreadPoolExecutor(1) as pool:
+            listing = pool.submit(self._list, spans)  # while the tables are read
+            for run in _runs(new, every):
+                start, end = partition_bounds(run[0], self.zone)[0], partition_bounds(run[-1], self.zone)[1]
+                read = read_raw_table(self.store, self.config.buckets, start, end, hosts=())  # none decoded
+                with self._lock:
+                    self._raw_read.update(run)
+                    self._raw_frames.update(read.frames)
+            listings = listing.result()
         hosts = None if self.host_id is None else [self.host_id]
+        table: dict[str, tuple[str | None, SpeedTestResult]] = {}
         for part in every:  # decode only the rows of the hours asked for
             frame = self._raw_frames.get(part)
-            if frame is not None:
-                for key, record in raw_table_results(frame, hours[0], hours[-1], hosts):
-                    self._add(key, record)
-        to_list = []
-        for hour in hours:
-            newest_hour = self._raw_newest[TablePartition("raw", hour.start.year, hour.start.month)]
-            if newest_hour is None or hour.start_utc >= newest_hour.start_utc:
-                to_list.append(hour)
-        listed = None
-        if early is not None:
-            wanted = any(h.label == current.label for h in to_list)
-            try:
-                listed = {current.label: early.result()}
-            except Exception:
-                if wanted:  # as if listed now
-                    raise
-        self._list_and_read(to_list, listed)
+            if frame is None:
+                continue
+            results = raw_table_results(frame, hours[0], hours[-1], hosts)
+            if not results:
+                continue
+            picked = frame.filter(pl.col(SOURCE_KEY).is_in([key for key, _ in results]))
+            versions = dict(zip(picked[SOURCE_KEY].to_list(), picked[SOURCE_VERSION].to_list(), strict=True))
+            table.update({key: (versions.get(key), record) for key, record in results})
+        self._read_listed({h.label for h in hours}, listings, table)
         with self._lock:
             self._hours.update(h.label for h in hours)
 
@@ -306,27 +349,26 @@ class ViewSource:
         with ThreadPoolExecutor(max(1, min(self.max_workers, len(jobs)))) as pool:
             return list(pool.map(lambda job: list_raw(self.store, self.config.buckets, *job), jobs))
 
-    def _list_and_read(self, hours: Sequence[Period], listed: Mapping[str, list] | None = None) -> None:
-        """List ``hours`` (per host; by day when there are many) and read the objects not held;
-        ``listed``: hour label -> the listings of that hour made already (not made again)."""
-        if not hours:
-            return
-        labels = {h.label for h in hours}
-        listings = []
-        if len(hours) <= HOURS_LISTED_SINGLY:
-            listings = [item for h in hours if listed and h.label in listed for item in listed[h.label]]
-            spans = [h for h in hours if not (listed and h.label in listed)]
-        else:
-            spans = periods_between("daily", hours[0].start, hours[-1].start, self.zone)
-        listings += self._list(spans) if spans else []
-        if not listings:
-            return
+    def _read_listed(self, labels: set[str], listings: Sequence[tuple[list[RawObject], list[tuple[str, str]]]],
+                     table: Mapping[str, tuple[str | None, SpeedTestResult]]) -> None:
+        """Take the listed objects of the hours ``labels``: from ``table`` (key -> the version its
+        row was made from, the result) where the listed version is the row's, else read them."""
         objects: list[RawObject] = []
         for found, bad in listings:
             for key, reason in bad:  # outside the layout: no slot to count it in
                 if self.log:
                     self.log.warning(f"raw key outside the layout: {reason}", key=key)
-            objects.extend(o for o in found if hour_in_key(o.info.key) in labels and o.info.key not in self.results)
+            for o in found:
+                key = o.info.key
+                if hour_in_key(key) not in labels or key in self.results:
+                    continue
+                row = table.get(key)
+                if row is not None and row[0] is not None and row[0] == o.info.version:
+                    self._add(key, row[1])
+                else:
+                    objects.append(o)
+        if not objects:
+            return
         read = read_objects(self.store, self.config.buckets, objects, self.max_workers)
         for key, reason in sorted(read.rejected):
             self.rejected.append((key, reason))

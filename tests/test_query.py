@@ -574,8 +574,12 @@ def test_finished_periods_cost_at_most_two_requests_a_view_within_a_year(built):
             finer = {"hourly": 0, "daily": 1, "weekly": 2, "monthly": 2, "yearly": 3}[mode]
             assert counting.counts["get"] == len(finished) + finer + 1, (where, log.requests)
             listed = [k for kind, k in log.requests if kind == "list"]
+            # each table's sources listed beside its GET (a summary changed since the table is read from its object)
+            sources = [k for k in listed if k.startswith("aggregated/")]
+            assert len(sources) == len(finished) + finer, (where, listed)   # (one per tier: buckets differ)
             hosts = len(HOSTS) if host == "all" else 1
-            assert len(listed) == hosts + (host == "all"), (where, listed)   # hosts' hour prefixes (+ hosts)
+            raw = [k for k in listed if not k.startswith("aggregated/")]
+            assert len(raw) == hosts + (host == "all"), (where, listed)   # hosts' hour prefixes (+ hosts)
             assert got[-1]["status"] == "partial"
     clear_caches()
     log = KeyLog(store)
@@ -596,8 +600,10 @@ def test_years_without_any_summary_cost_one_listing_not_a_get_each(built):
     got = rows("yearly", 5, store=log, config=config, now=NOW)      # 2022 .. 2026; data from December 2025
     assert [(r["period"], r["status"]) for r in got] == [("2022", "missing"), ("2023", "missing"),
                                                          ("2024", "missing"), ("2025", "ok"), ("2026", "partial")]
-    # 2022-2024 have no table: their year folders are listed once, no summary object is asked for
-    assert [k for kind, k in log.requests if kind == "list" and k.startswith("aggregated/")] == ["aggregated/"]
+    # 2022-2024 have no table: each year's listing (made beside its table GET) shows no summary,
+    # so no summary object is asked for
+    assert {f"aggregated/year={y}/" for y in range(2022, 2027)} <= \
+        {k for kind, k in log.requests if kind == "list" and k.startswith("aggregated/year=")}
     assert not [k for kind, k in log.requests if kind == "get" and k.startswith("aggregated/")]
     clear_caches()
     plain = rows("yearly", 5, store=store, config=config, now=NOW)
@@ -670,3 +676,42 @@ def test_iso_week_53_and_new_year_are_partial_across_the_year_boundary(tmp_path)
     assert years[-1]["tests"] + years[-1]["failed"] == 6        # 00:00 and 00:15 of three hosts
     months = got[("tables", "monthly", "home-primary")]
     assert [(r["period"], r["status"]) for r in months] == [("202612", "ok"), ("202701", "partial")]
+
+
+def test_a_source_changed_behind_the_tables_back_is_read_from_its_object(tmp_path):
+    """The original layout is the truth: objects corrupted, rewritten or deleted after the tables
+    were written (by hand, another tool, a job whose table upkeep failed) show exactly as the
+    same store without tables shows them; the unchanged ones still come from the tables."""
+    (plain, tabled), _ = _pair(tmp_path, FIRST, NOW, raw_days=1, hourly_days=2, skip_days=SKIP)
+    config = _config(plain, tmp_path, **PLANS)
+    days = [period("daily", ist(2025, 12, d)) for d in (28, 29, 30)]
+    summaries = [layout.summary_key(p, None) for p in days] + [layout.summary_key(days[0], "office-main")]
+    raw = sorted(i.key for i in plain.list(B.raw, "host=office-main/year=2026/month=202601/day=20260105/"))
+    assert len(raw) >= 3
+    for store in (plain, tabled):
+        store.put(B.daily, summaries[0], b'{"schema_version": 1, "tier": "daily", "stats": nul')  # corrupt
+        store.put(B.daily, summaries[1], store.get(B.daily, summaries[1]))   # rewritten: a new version
+        store.delete(B.daily, summaries[2])
+        store.put(B.daily, summaries[3], b"[]")                               # one host's, corrupt
+        store.put(B.raw, raw[0], b"{not json")
+        store.delete(B.raw, raw[1])
+        store.put(B.raw, raw[2], store.get(B.raw, raw[2]))
+    for mode, days_shown, host in [("daily", 14, "all"), ("daily", 14, "office-main"), ("minute", 1, "office-main"),
+                                   ("minute", 1, "all"), ("monthly", 2, "all")]:
+        clear_caches()
+        want = rows(mode, days_shown, host, store=plain, config=config, now=NOW)
+        clear_caches()
+        log = KeyLog(tabled)
+        got = rows(mode, days_shown, host, store=log, config=config, now=NOW)
+        assert got == want, (mode, host)
+        gets = [k for kind, k in log.requests if kind == "get" and not k.startswith("tables/")]
+        if mode == "daily":
+            by_period = {r["period"]: r for r in got}
+            assert by_period["20251228"]["status"] == "unreadable" and by_period["20251228"]["error"]
+            assert by_period["20251229"]["status"] == "ok"
+            assert (by_period["20251230"]["status"] == "ok") == (host != "all")   # deleted: all hosts' only
+            # only the changed objects are read one by one (the deleted one is not there to read)
+            assert sorted(gets) == sorted([summaries[0], summaries[1]] if host == "all" else [summaries[3]])
+        elif mode == "minute":
+            assert sum(r["rejected"] for r in got) == 1
+            assert set(gets) >= {raw[0], raw[2]} and raw[1] not in gets
