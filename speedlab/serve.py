@@ -199,38 +199,49 @@ def launch(config: Config, port: int = 8866, *, now: str | None = None,
 
 #: Lines Voilà and its kernels print in normal operation that tell a user nothing: the notebook
 #: is served as the dashboard whether or not it is signed; kernels talk to Voilà over loopback
-#: TCP; a kernel interrupted while Voilà stops; tornado's ping settings; a tab that closed.
+#: TCP; a kernel interrupted while Voilà stops, or answering after Voilà closed its sockets (a
+#: preheated kernel still drawing the default view when the server is stopped); tornado's ping
+#: settings; a tab that closed.
 SERVER_NOISE = ("is not trusted", "Kernel is running over TCP without encryption",
-                "KeyboardInterrupt caught in kernel", "websocket_ping_timeout",
-                "WebSocketClosedError", "StreamClosedError", "Task exception was never retrieved")
+                "KeyboardInterrupt caught in kernel", "Socket operation on non-socket",
+                "websocket_ping_timeout", "WebSocketClosedError", "StreamClosedError",
+                "Task exception was never retrieved")
+#: A line announcing the traceback that follows it: held with it, and left out with it.
+TRACEBACK_HEADERS = ("Exception in message handler",)
 
 
 def relay_server_output(lines, out) -> None:
     """Copy the server's output ``lines`` to ``out``, leaving out :data:`SERVER_NOISE`.
 
-    A traceback is held until its last line: it is left out when that line is one of the noise
-    exceptions (a closed tab's ``WebSocketClosedError``), and copied whole otherwise, so real
-    errors still reach the user.
+    A traceback (with the line announcing it, :data:`TRACEBACK_HEADERS`) is held until its last
+    line: it is left out when that line is one of the noise exceptions (a closed tab's
+    ``WebSocketClosedError``), and copied whole otherwise, so real errors still reach the user.
     """
     held: list[str] = []
+
+    def write(text: str) -> None:
+        out.write(text)
+        out.flush()
     for line in lines:
+        if held and len(held) == 1 and not held[0].startswith("Traceback"):  # a header
+            if line.startswith("Traceback (most recent call last)"):
+                held.append(line)
+                continue
+            write(held.pop())
         if held:
             held.append(line)
             if line[:1] in (" ", "\t") or line.startswith("Traceback"):
                 continue
             block, held = held, []
             if not any(noise in block[-1] for noise in SERVER_NOISE):
-                out.write("".join(block))
-                out.flush()
+                write("".join(block))
             continue
-        if line.startswith("Traceback (most recent call last)"):
+        if line.startswith("Traceback (most recent call last)") or any(h in line for h in TRACEBACK_HEADERS):
             held = [line]
         elif not any(noise in line for noise in SERVER_NOISE):
-            out.write(line)
-            out.flush()
+            write(line)
     if held:
-        out.write("".join(held))
-        out.flush()
+        write("".join(held))
 
 
 def stop(process: subprocess.Popen, timeout_s: float = 10.0) -> int:

@@ -55,7 +55,15 @@ def test_server_output_keeps_errors_and_drops_the_known_noise():
              "tornado.websocket.WebSocketClosedError\n",
              "Traceback (most recent call last):\n", '  File "y.py", line 2, in g\n',
              "ValueError: a real problem\n",
-             "[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All ...\n"]
+             "[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All ...\n",
+             # a preheated kernel answering after Voilà closed its sockets (the server stopping)
+             "[IPKernelApp] ERROR | Exception in message handler:\n",
+             "Traceback (most recent call last):\n", '  File "kernelbase.py", line 508, in dispatch_shell\n',
+             "    await result\n", "zmq.error.ZMQError: Socket operation on non-socket\n",
+             # the same announcement before a real error is kept with it
+             "[IPKernelApp] ERROR | Exception in message handler:\n",
+             "Traceback (most recent call last):\n", "KeyError: 'a real one'\n",
+             "[IPKernelApp] ERROR | Exception in message handler:\n", "[Voila] ERROR | no traceback\n"]
 
     class Out(list):
         def write(self, text):
@@ -68,7 +76,10 @@ def test_server_output_keeps_errors_and_drops_the_known_noise():
     relay_server_output(iter(lines), out)
     text = "".join(out)
     assert text == ("[Voila] ERROR | the store is down\nTraceback (most recent call last):\n"
-                    '  File "y.py", line 2, in g\nValueError: a real problem\n')
+                    '  File "y.py", line 2, in g\nValueError: a real problem\n'
+                    "[IPKernelApp] ERROR | Exception in message handler:\n"
+                    "Traceback (most recent call last):\nKeyError: 'a real one'\n"
+                    "[IPKernelApp] ERROR | Exception in message handler:\n[Voila] ERROR | no traceback\n")
     assert not any(noise in text for noise in SERVER_NOISE)
 
 
