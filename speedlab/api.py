@@ -13,6 +13,10 @@ Routes (all answers are JSON; errors are ``{"error": "...", "status": N}``)
     The manual trigger: roll one period up now and answer ``{"message": "ok", "mode": …,
     "result": …}`` (:func:`speedlab.rollup.aggregate` in :func:`speedlab.adapter.envelope`, as
     ``speedlab aggregate``).
+``GET /api/metrics`` (also ``GET /metrics``)
+    Prometheus' text exposition format, not JSON: each host's newest result, test counts and
+    today's percentiles (:mod:`speedlab.exporter`; names in ``docs/metrics.md``). Prometheus
+    sends the token as ``authorization: credentials:`` (or ``bearer_token``) in its scrape config.
 ``GET /api/openapi.json``
     An OpenAPI 3.0 description of the above.
 
@@ -63,7 +67,7 @@ from .errors import (
 )
 from .settings import check_token_length
 
-__all__ = ["ROUTES", "ApiContext", "ApiError", "api_context", "handle",
+__all__ = ["ROUTES", "ApiContext", "ApiError", "TextBody", "api_context", "handle",
            "openapi_document", "api_handlers", "make_app", "main",
            "check_token", "log_request"]
 
@@ -73,6 +77,7 @@ ROUTES = {
     "/api/coverage": ("GET", "coverage"),
     "/api/latest": ("GET", "latest"),
     "/api/aggregate": ("POST", "aggregate"),
+    "/api/metrics": ("GET", "metrics"),
     "/api/openapi.json": ("GET", "openapi"),
 }
 
@@ -82,6 +87,7 @@ PARAMETERS = {
     "coverage": ("date", "host", "now"),
     "latest": ("period", "last", "host"),
     "aggregate": ("mode", "period", "host"),
+    "metrics": (),
     "openapi": (),
 }
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
@@ -116,6 +122,8 @@ class ApiContext:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="speedlab-api"))
     aggregate_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The ``/metrics`` registry (:func:`speedlab.exporter.metrics_registry`), made on the first scrape.
+    metrics: Any = None
 
     def __post_init__(self) -> None:
         if self.store is None:
@@ -230,8 +238,28 @@ def _route_aggregate(ctx: ApiContext, q: Mapping[str, str]):
     return envelope(report, q["mode"])
 
 
+@dataclass(frozen=True)
+class TextBody:
+    """A route's answer that is not JSON: the ``text`` and its ``content_type``."""
+
+    text: str
+    content_type: str
+
+
+_METRICS_LOCK = threading.Lock()
+
+
+def _route_metrics(ctx: ApiContext, q: Mapping[str, str]) -> TextBody:
+    from .exporter import metrics_registry, render
+    with _METRICS_LOCK:  # one registry per context: its counters' high-water marks live there
+        if ctx.metrics is None:
+            ctx.metrics = metrics_registry(ctx.config, ctx.store, now=ctx.now, log=ctx.log)
+    return TextBody(*render(ctx.metrics))
+
+
 _HANDLERS = {"dashboard": _route_dashboard, "coverage": _route_coverage, "latest": _route_latest,
-             "aggregate": _route_aggregate, "openapi": lambda ctx, q: openapi_document(ctx.public)}
+             "aggregate": _route_aggregate, "metrics": _route_metrics,
+             "openapi": lambda ctx, q: openapi_document(ctx.public)}
 
 
 def _status_of(exc: SpeedlabError) -> int:
@@ -247,6 +275,8 @@ def _status_of(exc: SpeedlabError) -> int:
 def handle(ctx: ApiContext, method: str, path: str, query: Mapping[str, Any],
            headers: Mapping[str, str]) -> tuple[int, Any, dict]:
     """Answer one request: ``(status, JSON-able body, extra headers)``. Never raises.
+
+    ``/api/metrics`` answers a :class:`TextBody` instead of a JSON-able body.
 
     ``query`` maps names to a value or a list of values (the last one counts).
     """
@@ -313,12 +343,15 @@ def openapi_document(public: frozenset | set = frozenset()) -> dict:
                               {"type": "string"}), host],
                       {"type": "object", "properties": {"message": {"type": "string"}, "mode": {"type": "string"},
                                                         "result": {"type": "object"}}}),
+        "metrics": ("get", "Prometheus metrics (text exposition format; also at /metrics)", [],
+                    {"type": "string"}),
         "openapi": ("get", "This document", [], {"type": "object"}),
     }
     paths = {}
     for path, (_, route) in ROUTES.items():
         method, summary, params, schema = ops[route]
-        responses = {"200": {"description": "OK", "content": {"application/json": {"schema": schema}}},
+        kind = "text/plain" if route == "metrics" else "application/json"
+        responses = {"200": {"description": "OK", "content": {kind: {"schema": schema}}},
                      "400": error, "503": {"description": "the store cannot be reached"}}
         if route not in public:
             responses["401"] = {"description": "missing or wrong token"}
@@ -369,8 +402,12 @@ def _handler_class():
             self.set_status(status)
             for name, value in headers.items():
                 self.set_header(name, value)
-            self.set_header("Content-Type", "application/json; charset=utf-8")
             self.set_header("Cache-Control", "no-store")
+            if isinstance(body, TextBody):
+                self.set_header("Content-Type", body.content_type)
+                self.finish(body.text)
+                return
+            self.set_header("Content-Type", "application/json; charset=utf-8")
             self.finish(json.dumps(body, default=str))
 
         async def get(self, name: str) -> None:
@@ -403,9 +440,12 @@ def log_request(handler) -> None:
 
 
 def api_handlers(ctx: ApiContext, base_url: str = "/") -> list[tuple]:
-    """Tornado URL rules for the API (put them before any catch-all rule)."""
+    """Tornado URL rules for the API (put them before any catch-all rule); ``/metrics`` is
+    ``/api/metrics`` where Prometheus looks by default."""
     prefix = base_url.rstrip("/")
-    return [(prefix + r"/api/(dashboard|coverage|latest|aggregate|openapi\.json)/?", _handler_class(), {"ctx": ctx})]
+    handler = _handler_class()
+    return [(prefix + r"/api/(dashboard|coverage|latest|aggregate|metrics|openapi\.json)/?", handler, {"ctx": ctx}),
+            (prefix + r"/(metrics)/?", handler, {"ctx": ctx})]
 
 
 def make_app(ctx: ApiContext):
