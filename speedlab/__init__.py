@@ -41,6 +41,7 @@ from .errors import (
     StoreError,
     StoreUnavailable,
     TableError,
+    TransferError,
     UnsupportedDate,
     UpError,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "InvalidHostId", "InvalidRecord", "LayoutError", "LocalStore", "LogError", "NotebookRunFailed",
     "ObjectNotFound", "Period", "Plan", "QueryError", "S3Store", "ScheduleError", "ServeError",
     "SpeedTestResult", "SpeedlabError", "SpoolError", "Store", "StoreError", "StoreUnavailable", "TableError",
+    "TransferError",
     "TestError", "TierSummary", "UnsupportedDate", "UpError", "__version__", "backfill", "collect_once",
     "find_duplicates", "headline", "heatmap", "load_config", "mark_stale", "open_store", "parse_key",
     "parse_period", "period_of", "previous_period", "raw_key", "rows", "run_due", "run_health",

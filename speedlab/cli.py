@@ -237,6 +237,58 @@ def _run_tables(args, config: Config) -> int:
     return _show(args, run(config.open_store(), config.buckets, tiers=args.tiers))
 
 
+# --------------------------------------------------------------------------- import, export
+def _add_import(sub, common) -> None:
+    from .importers import FORMATS
+    parser = sub.add_parser("import", parents=[common], help="store another tracker's history in its slots",
+                            description="Store FILE's results in their 15-minute slots through the collector's "
+                                        "writer, never over a stored one (importing twice adds nothing); list skipped "
+                                        "lines with why; mark touched hours for run-due. Exit 1 when a line was "
+                                        "invalid or a write failed. See docs/import-export.md.")
+    parser.add_argument("file", metavar="FILE", help="the file to import")
+    parser.add_argument("--format", dest="import_format", required=True, choices=list(FORMATS),
+                        help="the file's format")
+    _add_host_json(parser, "whose results these are (required, except for --format speedlab)")
+
+
+def _run_import(args, config: Config) -> int:
+    from .importing import import_file
+    return _show(args, import_file(config, args.file, args.import_format, args.host))
+
+
+def _add_export(sub, common) -> None:
+    parser = sub.add_parser("export", parents=[common], help="a view or raw results as CSV, JSON lines or Parquet",
+                            description="Write a view (the rows of 'speedlab query') or raw results (--raw) as "
+                                        "CSV, JSON lines or Parquet to --output or stdout. A raw export imports "
+                                        "back with 'speedlab import FILE --format speedlab'.")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--mode", choices=["minute", "hourly", "daily", "weekly", "monthly", "yearly"],
+                      help="the view (default daily), as in 'speedlab query'")
+    what.add_argument("--raw", type=_non_empty, nargs=2, metavar=("FROM", "TO"),
+                      help="raw results whose slots lie in the days FROM to TO (YYYY-MM-DD, inclusive)")
+    parser.add_argument("--days", type=int, default=None, metavar="N", help="the view's periods (as in query)")
+    parser.add_argument("--now", type=_non_empty, default=None, metavar="ISO8601", help="the view's moment")
+    parser.add_argument("--format", dest="export_format", choices=["csv", "jsonl", "parquet"], help="default: suffix")
+    parser.add_argument("--output", "-o", type=_non_empty, default=None, metavar="PATH",
+                        help="the file to write (default: stdout; not for Parquet)")
+    _add_host_json(parser, "one host (default: all); --json prints the report (with --output)")
+
+
+def _run_export(args, config: Config) -> int:
+    from . import export
+    from .rowbuild import DEFAULT_DAYS, parse_now
+    (first, last), mode = args.raw or ("", ""), args.mode or "daily"
+    options = dict(fmt=args.export_format, output=args.output)
+    report = (export.export_raw(config, first, last, args.host, **options) if args.raw else export.export_view(
+        config, mode, DEFAULT_DAYS[mode] if args.days is None else args.days, args.host or "all",
+        now=parse_now(args.now), **options))
+    if args.output is not None:
+        return _show(args, report)
+    sys.stdout.write(report.data.decode("utf-8"))
+    print(*warnings(report), sep="\n", file=sys.stderr, end="\n" if warnings(report) else "")
+    return exit_code(report)
+
+
 # --------------------------------------------------------------------------- collect, schedule
 def _add_collect(sub, common) -> None:
     parser = sub.add_parser("collect", parents=[common], help="run one speed test and store it in its slot",
@@ -482,6 +534,8 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "dedupe": (_add_dedupe, _run_dedupe),
     "logs": (_add_logs, _run_logs),
     "tables": (_add_tables, _run_tables),
+    "import": (_add_import, _run_import),
+    "export": (_add_export, _run_export),
     "query": (_add_query, _run_query),
     "dashboard": (_add_dashboard, _run_dashboard),
     "aggregate": (_add_aggregate, _run_aggregate),

@@ -125,3 +125,8 @@ class UpError(SpeedlabError):
 
 class TableError(SpeedlabError):
     """Raised when a columnar table cannot be decoded, or cannot be written because other writers keep winning."""
+
+
+class TransferError(SpeedlabError, ValueError):
+    """Raised when a file cannot be imported, or an export made, as a whole (unknown format, unreadable
+    file, missing columns, nowhere to write)."""

@@ -33,6 +33,7 @@ PURE = {
     "tables": "summaries and results <-> rows of the columnar tables (polars frames, Parquet bytes), diffs",
     "settings": "one frozen dataclass per [section] of speedlab.toml, checked",
     "storebase": "the storage contract: ObjectInfo and the Store protocol",
+    "importers": "other trackers' files (bytes) -> records, one parser per format",
 }
 
 #: Modules that touch a store, files, the network, processes or the clock, one reason each.
@@ -75,6 +76,8 @@ IO = {
     "latest": "reads the newest objects",
     "logview": "reads and follows job log files",
     "netinfo": "asks the operating system about network interfaces",
+    "importing": "reads the file to import, writes its results and stale marks to the store",
+    "export": "reads views and raw results, writes the export file",
 }
 
 
