@@ -35,6 +35,7 @@ import functools
 import io
 import json
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
@@ -164,7 +165,7 @@ def _json_values(text: str) -> Iterator[tuple[int, Any]]:
     element), or several arrays/objects in a row. A part that does not decode yields a
     :class:`ValueError` for its line; reading goes on at the next line."""
     decoder = json.JSONDecoder()
-    starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+    starts = [0] + [match.end() for match in re.finditer("\n", text)]
     n = len(text)
 
     def line_of(pos: int) -> int:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -44,6 +45,8 @@ __all__ = ["ImportReport", "import_file", "choose_per_slot"]
 
 #: Skipped lines shown by :meth:`ImportReport.to_text` (``--json`` lists all).
 TEXT_LIMIT = 20
+#: Writes in flight at once (each is a listing and a conditional put of its own slot).
+WRITERS = 8
 
 
 @dataclass
@@ -147,32 +150,44 @@ def _existing(store: Store, config: Config, record: SpeedTestResult) -> tuple[bo
     return False, ", ".join(keys) or "(an object the listing no longer shows)"
 
 
-def _write_all(config: Config, store: Store, report: ImportReport, chosen: Sequence[tuple[int, SpeedTestResult]],
-               now: datetime, log: JobLog) -> list[SpeedTestResult]:
-    written = []
-    for line, record in chosen:
-        try:
-            record.validate(now=now)  # a result from the future is refused, as the collector's flush does
-            outcome = store_result(config, record, store=store)
-        except InvalidRecord as exc:
-            report.skipped.append(Skipped(line, "invalid", str(exc)))
-            continue
-        except StoreUnavailable:
-            raise  # the store is down: stop (importing again later adds what is missing)
-        except StoreError as exc:
-            report.failed.append((line, str(exc)))
-            log.error(f"line {line}: the store refused the result: {exc}")
-            continue
+def _write_one(config: Config, store: Store, record: SpeedTestResult, now: datetime) -> tuple[str, str]:
+    """Write one result: ``(outcome, key or reason)``, outcome ``stored``, ``already_present``,
+    ``slot_taken``, ``invalid`` or ``failed``; :class:`StoreUnavailable` is raised."""
+    try:
+        record.validate(now=now)  # a result from the future is refused, as the collector's flush does
+        outcome = store_result(config, record, store=store)
         if outcome.status == "stored":
-            report.stored.append(outcome.key)
-            written.append(record)
-            continue
+            return "stored", outcome.key
         same, key = _existing(store, config, record)
-        if same:
-            report.already_present.append(key)
+    except InvalidRecord as exc:
+        return "invalid", str(exc)
+    except StoreUnavailable:
+        raise  # the store is down: stop (importing again later adds what is missing)
+    except StoreError as exc:
+        return "failed", str(exc)
+    if same:
+        return "already_present", key
+    return "slot_taken", (f"slot {record.slot} already holds another result ({key}); it stays (a measurement "
+                          "is never overwritten)")
+
+
+def _write_all(config: Config, store: Store, report: ImportReport, chosen: Sequence[tuple[int, SpeedTestResult]],
+               now: datetime, log: JobLog, workers: int = WRITERS) -> list[SpeedTestResult]:
+    """Write the chosen results, ``workers`` at a time (one slot each: the writes are independent)."""
+    written = []
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        outcomes = list(pool.map(lambda item: _write_one(config, store, item[1], now), chosen))
+    for (line, record), (outcome, detail) in zip(chosen, outcomes, strict=True):
+        if outcome == "stored":
+            report.stored.append(detail)
+            written.append(record)
+        elif outcome == "already_present":
+            report.already_present.append(detail)
+        elif outcome == "failed":
+            report.failed.append((line, detail))
+            log.error(f"line {line}: the store refused the result: {detail}")
         else:
-            report.skipped.append(Skipped(line, "slot_taken", f"slot {record.slot} already holds another result "
-                                          f"({key}); it stays (a measurement is never overwritten)"))
+            report.skipped.append(Skipped(line, outcome, detail))
     return written
 
 
