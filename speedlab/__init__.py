@@ -58,6 +58,7 @@ _LAZY = {
     "rows": "query", "heatmap": "query", "headline": "rowbuild",
     "run_due": "rollup", "backfill": "rollup", "mark_stale": "stale",
     "collect_once": "collect", "find_duplicates": "dedupe", "run_health": "health",
+    "import_file": "importing", "export_view": "export", "export_raw": "export",
 }
 #: Command modules reachable as ``speedlab.coverage.coverage(...)`` without importing them first.
 #: Their entry functions (``coverage``, ``latest``, ``rollup``, ``aggregate``) are not exported
@@ -70,11 +71,10 @@ __all__ = [
     "InvalidHostId", "InvalidRecord", "LayoutError", "LocalStore", "LogError", "NotebookRunFailed",
     "ObjectNotFound", "Period", "Plan", "QueryError", "S3Store", "ScheduleError", "ServeError",
     "SpeedTestResult", "SpeedlabError", "SpoolError", "Store", "StoreError", "StoreUnavailable", "TableError",
-    "TransferError",
-    "TestError", "TierSummary", "UnsupportedDate", "UpError", "__version__", "backfill", "collect_once",
-    "find_duplicates", "headline", "heatmap", "load_config", "mark_stale", "open_store", "parse_key",
-    "parse_period", "period_of", "previous_period", "raw_key", "rows", "run_due", "run_health",
-    "summary_key", "validate_host_id",
+    "TestError", "TierSummary", "TransferError", "UnsupportedDate", "UpError", "__version__", "backfill",
+    "collect_once", "export_raw", "export_view", "find_duplicates", "headline", "heatmap", "import_file",
+    "load_config", "mark_stale", "open_store", "parse_key", "parse_period", "period_of", "previous_period",
+    "raw_key", "rows", "run_due", "run_health", "summary_key", "validate_host_id",
 ]
 
 
