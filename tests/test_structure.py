@@ -33,6 +33,7 @@ PURE = {
     "tables": "summaries and results <-> rows of the columnar tables (polars frames, Parquet bytes), diffs",
     "settings": "one frozen dataclass per [section] of speedlab.toml, checked",
     "storebase": "the storage contract: ObjectInfo and the Store protocol",
+    "metrics": "Prometheus metric families from plain figures (newest result, counts, sketches)",
     "importers": "other trackers' files (bytes) -> records, one parser per format",
 }
 
@@ -61,6 +62,7 @@ IO = {
     "dashboard": "widgets, the kernel's loader thread, the chart bundle cache",
     "serve": "runs Voila as a child process",
     "api": "an HTTP server",
+    "exporter": "reads each host's figures from the store on every Prometheus scrape",
     "up": "starts processes",
     "demo": "writes a demo store, serves it",
     "health": "reads the store",
