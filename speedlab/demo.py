@@ -430,10 +430,9 @@ def roll_up(config: Config, now: datetime) -> list:
 
     One ``scheduled/run_due.ipynb`` run at ``now`` rolls up the whole history: every hour,
     day, week, month and year whose rollup is due (the scheduler's catch-up, the same run
-    ``speedlab scheduler run-due --via-notebook`` makes). Then one ``scheduled/rollup.ipynb``
-    run per tier for the periods still in progress (today, this week, this month, this year),
-    finest first, so every view of the dashboard has the demo's latest data; the scheduler
-    rolls those up again when they end.
+    ``speedlab scheduler run-due --via-notebook`` makes). The periods still in progress (today,
+    this week, month and year) need no run: the dashboard shows their figures so far, computed
+    from the finer summaries and the raw results (:mod:`speedlab.live`).
 
     Raises
     ------
@@ -449,14 +448,9 @@ def roll_up(config: Config, now: datetime) -> list:
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        runs = [run_scheduled(config, "run_due", {"now": moment}, job="demo-run-due")]
-        for tier in ("daily", "weekly", "monthly", "yearly"):
-            period = period_of(tier, now, config.timezone)
-            runs.append(run_scheduled(config, "rollup", {"mode": tier, "period": period.label, "now": moment},
-                                      job=f"demo-rollup-{tier}"))
+        return [run_scheduled(config, "run_due", {"now": moment}, job="demo-run-due")]
     finally:
         quiet.setLevel(level)
-    return runs
 
 
 # =========================================================================== the orchestrator
@@ -537,8 +531,8 @@ def run_demo(store: str | os.PathLike = DEFAULT_STORE, *, days: int = DEFAULT_DA
     rollup_seconds = time.perf_counter() - clock
     by_tier = (runs[0].result or {}).get("result", {}).get("by_tier", {}) if runs else {}
     echo(f"speedlab demo: rolled up through papermill in {rollup_seconds:.1f} s ("
-         + ", ".join(f"{n} {t}" for t, n in by_tier.items()) + " due; then today, this week, month "
-         f"and year so far); executed notebooks in {config.state_path / 'runs'}")
+         + ", ".join(f"{n} {t}" for t, n in by_tier.items()) + " due; the periods in progress are shown "
+         f"so far); executed notebooks in {config.state_path / 'runs'}")
     report = DemoReport(root, config_path, start, end, story, written, runs, rollup_seconds)
     log.end("demo ready", stored=written.stored, rejected=len(written.rejected), failed=len(written.failed),
             rollup_seconds=round(rollup_seconds, 3))
