@@ -15,7 +15,7 @@ Routes (all answers are JSON; errors are ``{"error": "...", "status": N}``)
     ``speedlab aggregate``).
 ``GET /api/metrics`` (also ``GET /metrics``)
     Prometheus' text exposition format, not JSON: each host's newest result, test counts and
-    today's percentiles (:mod:`speedlab.exporter`; names in ``docs/metrics.md``). Prometheus
+    today's percentiles (:mod:`speedlab.metrics_io`; names in ``docs/metrics.md``). Prometheus
     sends the token as ``authorization: credentials:`` (or ``bearer_token``) in its scrape config.
 ``GET /api/openapi.json``
     An OpenAPI 3.0 description of the above.
@@ -122,7 +122,7 @@ class ApiContext:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="speedlab-api"))
     aggregate_lock: threading.Lock = field(default_factory=threading.Lock)
-    #: The ``/metrics`` registry (:func:`speedlab.exporter.metrics_registry`), made on the first scrape.
+    #: The ``/metrics`` registry (:func:`speedlab.metrics_io.metrics_registry`), made on the first scrape.
     metrics: Any = None
 
     def __post_init__(self) -> None:
@@ -250,7 +250,7 @@ _METRICS_LOCK = threading.Lock()
 
 
 def _route_metrics(ctx: ApiContext, q: Mapping[str, str]) -> TextBody:
-    from .exporter import metrics_registry, render
+    from .metrics_io import metrics_registry, render
     with _METRICS_LOCK:  # one registry per context: its counters' high-water marks live there
         if ctx.metrics is None:
             ctx.metrics = metrics_registry(ctx.config, ctx.store, now=ctx.now, log=ctx.log)

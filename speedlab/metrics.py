@@ -1,7 +1,7 @@
 """Prometheus metric families from plain figures: each host's newest result, its test counts
 and the current day's percentiles so far (pure).
 
-:mod:`speedlab.exporter` reads the figures from the store on every scrape and hands them to
+:mod:`speedlab.metrics_io` reads the figures from the store on every scrape and hands them to
 :func:`metric_families`; ``GET /metrics`` (:mod:`speedlab.api`) renders them in Prometheus' text
 exposition format. ``docs/metrics.md`` is the user's guide.
 

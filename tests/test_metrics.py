@@ -18,8 +18,8 @@ from speedlab import cache
 from speedlab.aggregate import MetricStats
 from speedlab.api import api_context, handle
 from speedlab.config import load_config
-from speedlab.exporter import SpeedlabCollector, read_host, render
 from speedlab.metrics import QUANTILES, HostFigures, metric_families
+from speedlab.metrics_io import SpeedlabCollector, read_host, render
 from speedlab.rollup import run_due
 from speedlab.sketch import DEFAULT_ALPHA
 from speedlab.store import LocalStore

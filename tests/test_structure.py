@@ -62,7 +62,7 @@ IO = {
     "dashboard": "widgets, the kernel's loader thread, the chart bundle cache",
     "serve": "runs Voila as a child process",
     "api": "an HTTP server",
-    "exporter": "reads each host's figures from the store on every Prometheus scrape",
+    "metrics_io": "reads each host's figures from the store on every Prometheus scrape",
     "up": "starts processes",
     "demo": "writes a demo store, serves it",
     "health": "reads the store",
