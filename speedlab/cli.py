@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from . import __version__
 from .adapter import error_exit_code, exit_code, render, warnings
 from .config import Config, load_config
-from .errors import SpeedlabError
+from .errors import SpeedlabError, TransferError
 from .layout import printable
 from .masking import mask_secrets
 from .text import entry_blocks
@@ -277,6 +277,8 @@ def _add_export(sub, common) -> None:
 def _run_export(args, config: Config) -> int:
     from . import export
     from .rowbuild import DEFAULT_DAYS, parse_now
+    if args.raw and (args.days is not None or args.now is not None):
+        raise TransferError("--days and --now choose a view's periods; --raw takes its days as FROM TO")
     (first, last), mode = args.raw or ("", ""), args.mode or "daily"
     options = dict(fmt=args.export_format, output=args.output)
     report = (export.export_raw(config, first, last, args.host, **options) if args.raw else export.export_view(

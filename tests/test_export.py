@@ -164,3 +164,6 @@ def test_cli_export_to_stdout_to_a_file_and_refusals(local_store, tmp_path, caps
     assert main(["export", "--raw", "2026-01-01", "2026-01-03", "-o", str(tmp_path / "nope" / "x.csv"),
                  *store]) == 1
     assert "cannot write" in capsys.readouterr().err
+    # --days and --now choose a view's periods: with --raw they are refused, not ignored
+    assert main(["export", "--raw", "2026-01-01", "2026-01-03", "--days", "3", *store]) == 1
+    assert "--raw takes its days as FROM TO" in capsys.readouterr().err
