@@ -294,17 +294,17 @@ def _run_export(args, config: Config) -> int:
 # --------------------------------------------------------------------------- collect, schedule
 def _add_collect(sub, common) -> None:
     parser = sub.add_parser("collect", parents=[common], help="run one speed test and store it in its slot",
-                            description="Run one speed test (speedtest-cli) and store it in this host's "
-                                        "15-minute slot, exactly once; keep it in the local spool while "
-                                        "the store is unreachable. Exit 0 also when the slot was filled; "
-                                        "1 when the store refused this result, or (--flush) when spool "
-                                        "entries were set aside.")
-    parser.add_argument("--host-id", type=_non_empty,
-                        help="this host's id (default: [host_id], $SPEEDLAB_HOST_ID, hostname)")
+                            description="Run one speed test (--engine) and store it in this host's 15-minute slot, "
+                                        "exactly once; keep it in the local spool while the store is unreachable. "
+                                        "Exit 0 also when the slot was filled; 1 when the store refused this "
+                                        "result, or (--flush) when spool entries were set aside.")
+    parser.add_argument("--host-id", type=_non_empty, help="host id (default: [host_id], $SPEEDLAB_HOST_ID, hostname)")
+    parser.add_argument("--engine", metavar="NAME", help="speedtest-cli, or ookla: the official Speedtest CLI on "
+                                                         "PATH (default: [collector] engine, else speedtest-cli)")
     parser.add_argument("--secure", action=argparse.BooleanOptionalAction, default=None,
                         help="HTTPS to speedtest.net (default: [collector] secure, else off)")
     parser.add_argument("--server", dest="servers", type=int, action="append", metavar="ID",
-                        help="test only against this speedtest.net server id (repeatable)")
+                        help="test only against this speedtest.net server id (repeatable; ookla takes one)")
     parser.add_argument("--flush", action="store_true", help="upload the spool without testing")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
@@ -313,7 +313,7 @@ def _run_collect(args, config: Config) -> int:
     from . import collect
     if args.flush:
         return _show(args, collect.flush_spool(config))
-    return _show(args, collect.collect_once(config, secure=args.secure, servers=args.servers))
+    return _show(args, collect.collect_once(config, secure=args.secure, servers=args.servers, engine_name=args.engine))
 
 
 def _add_schedule(sub, common) -> None:

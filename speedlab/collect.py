@@ -9,7 +9,8 @@ Layers, top to bottom:
   write path for records made elsewhere, e.g. the demo's generated data);
 * the ``[collector]`` table is :class:`speedlab.settings.CollectorSettings`, ``config.collector``;
 * the engine and the record it makes are :mod:`speedlab.engine` (:func:`~speedlab.engine.measure`,
-  :class:`~speedlab.engine.SpeedtestCli`, :func:`~speedlab.engine.record_from_output`).
+  :class:`~speedlab.engine.SpeedtestCli`, :func:`~speedlab.engine.record_from_output`); which
+  engine runs is ``[collector] engine`` (or ``engine_name``), made by :func:`speedlab.engines.make_engine`.
 
 **Exactly once.** Before testing, the slot's folder is listed: any ``.json`` there
 (``test.json`` or the original collector's ``speed_data_ookla_…json``) means the slot is
@@ -27,6 +28,7 @@ measurement is written to the job log, not to the store).
     max_test_s = 180            # the whole test's limit [s]; beyond it: a 'timeout' record
     spool_max_entries = 2880    # results kept while the store is down (30 days)
     start_offset_minutes = 4    # where in each slot 'speedlab schedule' starts the run
+    engine = "speedtest-cli"    # or "ookla" (the official Speedtest CLI on PATH)
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .config import Config
-from .engine import SpeedtestCli, measure
+from .engine import measure
+from .engines import make_engine
 from .errors import EngineFailure, SpoolError, StoreError
 from .joblog import JobLog
 from .layout import raw_key, raw_slot_prefix
@@ -216,14 +219,16 @@ def _holds_slot(spool: Spool, host: str, slot: datetime) -> bool:
 
 def collect_once(config: Config, *, now: datetime | None = None, engine: Callable[[], dict] | None = None,
                  log: JobLog | None = None, secure: bool | None = None, servers=None,
+                 engine_name: str | None = None,
                  detect: Callable[[str | None], ConnectionInfo] = detect_connection) -> CollectOutcome:
     """Run one collector cycle for ``config.host_id`` in the slot holding ``now``.
 
     1. Upload what the spool holds (oldest first).
     2. If the slot already holds a result (in the store, or waiting in the spool while the
        store is down), stop: ``slot_filled``.
-    3. Run the engine (``engine`` or speedtest-cli with ``[collector]`` settings, ``secure``
-       and ``servers`` overriding them); a failed test becomes a ``failed`` record.
+    3. Run the engine (``engine``, else the one ``[collector] engine`` names with the
+       ``[collector]`` settings, ``engine_name``, ``secure`` and ``servers`` overriding them); a
+       failed test becomes a ``failed`` record whose ``engine`` is the engine's name.
     4. Write it with a conditional put: ``stored``, or ``slot_filled`` if another run won.
        If the store cannot be reached, write it to the spool (fsynced): ``spooled``. If the
        store refuses this write (:func:`speedlab.spool.is_refusal`), set it aside in
@@ -240,19 +245,21 @@ def collect_once(config: Config, *, now: datetime | None = None, engine: Callabl
         raising on failure; optional ``name`` and ``cancel()`` attributes.
     log : JobLog, optional
         Default: the collector's job log beside the store.
-    secure, servers : optional
-        Override ``[collector] secure`` / ``servers``.
+    secure, servers, engine_name : optional
+        Override ``[collector] secure`` / ``servers`` / ``engine`` (a name of
+        :data:`speedlab.engines.ENGINES`).
     detect : callable
         ``detect(server_host) -> ConnectionInfo`` (tests substitute it).
 
     Raises
     ------
     ConfigError
-        For a bad ``[collector]`` table.
+        For a bad ``[collector]`` table or an unknown ``engine_name``.
     SpoolError
         If the store is down *and* the spool cannot be written: the result is not saved.
     """
-    settings = config.collector.with_overrides(secure=secure, servers=list(servers) if servers else None)
+    settings = config.collector.with_overrides(secure=secure, servers=list(servers) if servers else None,
+                                               engine=engine_name)
     log = log or JobLog.for_config(config, "collector")
     started = now or datetime.now(timezone.utc)
     tz, host, bucket = config.timezone, config.host_id, config.buckets.raw
@@ -307,7 +314,7 @@ def collect_once(config: Config, *, now: datetime | None = None, engine: Callabl
                                    message="slot already filled by a result waiting in the spool: no test run"))
 
     # 3. measure
-    engine = engine or SpeedtestCli(settings.secure, settings.servers, settings.timeout_s)
+    engine = engine or make_engine(settings)
     record = measure(engine, host_id=host, started=started, tz=tz, max_test_s=settings.max_test_s,
                      detect=detect)
     if record.error is not None:  # a failed test

@@ -24,13 +24,15 @@ from .layout import Buckets, validate_host_id
 from .periods import TIERS
 from .sketch import DEFAULT_ALPHA
 
-__all__ = ["CHECK_KINDS", "DEFAULT_DEBOUNCE", "DEFAULT_MAX_ENTRIES", "FORMATS", "HEATMAP_DAYS",
+__all__ = ["CHECK_KINDS", "DEFAULT_DEBOUNCE", "DEFAULT_MAX_ENTRIES", "ENGINE_NAMES", "FORMATS", "HEATMAP_DAYS",
            "MIN_TOKEN_CHARS", "READ_ONLY_ROUTES", "RESULT_KINDS", "STORAGE_CLASSES", "AggregateSettings",
            "AlertSettings", "ApiSettings", "CollectorSettings", "DashboardSettings", "Debounce",
            "EmailSettings", "HealthSettings", "InfraSettings", "WebhookSettings", "check_token_length"]
 
 #: Results a collector keeps while the store is down (30 days of 15-minute slots).
 DEFAULT_MAX_ENTRIES = 2880
+#: The speed test engines ``[collector] engine`` may name (each made by :mod:`speedlab.engines`).
+ENGINE_NAMES = ("speedtest-cli", "ookla")
 #: Days of hourly summaries behind the dashboard's heatmap.
 HEATMAP_DAYS = 28
 #: The health checks (``[health.debounce.KIND]``).
@@ -78,6 +80,7 @@ class CollectorSettings:
     max_test_s: float = 180.0
     spool_max_entries: int = DEFAULT_MAX_ENTRIES
     start_offset_minutes: int | None = None
+    engine: str = "speedtest-cli"
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> CollectorSettings:
@@ -102,6 +105,13 @@ class CollectorSettings:
             raise ConfigError(f"[collector] servers = {servers!r} must be a list of speedtest.net "
                               "server ids (positive whole numbers), e.g. [12345]") from None
         table["servers"] = ids
+        engine = table.get("engine", cls.engine)
+        if engine not in ENGINE_NAMES:
+            raise ConfigError(f"[collector] engine = {engine!r} is not a known engine: use one of "
+                              f"{', '.join(ENGINE_NAMES)}")
+        if engine == "ookla" and len(ids) > 1:
+            raise ConfigError(f"[collector] servers = {list(ids)}: the ookla engine tests against one server "
+                              "(--server-id); name one id, or none for Ookla's choice")
         for name, low in (("timeout_s", 0.1), ("max_test_s", 1.0)):
             value = table.get(name, getattr(cls, name))
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:

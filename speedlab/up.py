@@ -121,7 +121,8 @@ def run_up(config: Config, *, clock: Callable[[], datetime] = real_clock, rate: 
     serve, port, api
         Serve the dashboard (and with ``api`` the HTTP API) on 127.0.0.1:``port``.
     engine : callable, optional
-        The speed test engine (default speedtest-cli with the ``[collector]`` settings).
+        The speed test engine (default: the one ``[collector] engine`` names, with the
+        ``[collector]`` settings).
     stop : threading.Event, optional
         Set it to end the loop (Ctrl+C does too).
     max_cycles : int, optional

@@ -56,6 +56,8 @@ IO = {
     "rollup": "reads and writes summaries",
     "collect": "the collector run: slot guard, conditional upload, spool",
     "engine": "runs a speed test (threads, the network, the clock)",
+    "engines": "names the engines and makes one (imports engine and engine_ookla)",
+    "engine_ookla": "runs the Ookla Speedtest CLI as a child process",
     "spool": "keeps results on disk",
     "notebook_runs": "runs papermill, writes executed notebooks",
     "joblog": "writes job logs",
