@@ -38,8 +38,9 @@ from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
+from .aggregate import Accumulator
 from .config import Config
-from .errors import InvalidHostId, LayoutError
+from .errors import InvalidHostId, InvalidRecord, LayoutError
 from .joblog import JobLog
 from .layout import (
     SUMMARY_NAME,
@@ -131,6 +132,7 @@ class ViewSource:
         self._tables: dict[TablePartition, bool] = {}          # partition read -> it has a table
         self._fetched: set[tuple[str, str]] = set()            # (tier, label) read as an object
         self._listed: dict[TablePartition, set[str]] = {}      # partition read -> its summary keys listed
+        self._unmergeable: dict[str, set[str]] = {}             # tier -> labels whose summary cannot be merged
         self._rows: dict[tuple[str, str], tuple[pl.DataFrame, int]] = {}  # (tier, label) -> its table row
         self._raw_read: set[TablePartition] = set()                # raw months whose table was read
         self._raw_frames: dict[TablePartition, pl.DataFrame] = {}   # raw month -> its table (decoded on demand)
@@ -142,6 +144,8 @@ class ViewSource:
     def settled(self, period: Period) -> bool:
         """Whether the rollup of the finished ``period`` has had time to run, so that no stored
         summary means no data (:data:`SETTLE_AFTER_DUE` after it was due)."""
+        if summary_key(period, self.host_id) in self.errors or period.label in self._unmergeable.get(period.tier, ()):
+            return False  # its object cannot be used: recomputed from finer data, as the rollup would
         return due_at(period) + SETTLE_AFTER_DUE <= self.now
 
     # ------------------------------------------------------------------ summaries
@@ -276,7 +280,18 @@ class ViewSource:
             self.load_summaries(tier, span or [period])
         if self.error(period) is not None:
             return None
-        return self.summary(tier, label)
+        found = self.summary(tier, label)
+        if found is not None:  # merged into the period in progress: the rollup's condition on an input
+            key = summary_key(period, self.host_id)
+            try:
+                Accumulator.from_summary(found, self.config.aggregate.sketch_alpha, key)
+            except (InvalidRecord, TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as exc:
+                with self._lock:
+                    self._unmergeable.setdefault(tier, set()).add(label)
+                if self.log:
+                    self.log.warning(f"summary not mergeable, recomputed from finer data: {exc}", key=key)
+                return None
+        return found
 
     def summary(self, tier: str, label: str) -> dict | None:
         """The summary of this view's host for ``tier`` and ``label`` read so far (``None``: none)."""
