@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import pytest
 
-from speedlab import cli, collect
+from speedlab import cli, collect, engines
 from speedlab.collect import collect_once, flush_spool, store_result
 from speedlab.config import Config, load_config
 from speedlab.engine import classify_failure, record_from_output, run_engine
@@ -485,7 +485,7 @@ class FakeCli(QuickEngine):
 
 
 def test_cli_collect_passes_flags_and_prints_json(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(collect, "SpeedtestCli", FakeCli)
+    monkeypatch.setitem(engines.ENGINES, "speedtest-cli", lambda s: FakeCli(s.secure, s.servers, s.timeout_s))
     monkeypatch.setattr(collect, "detect_connection", no_detect)
     FakeCli.made.clear()
     (tmp_path / "s").mkdir()
@@ -550,7 +550,7 @@ def test_collect_with_a_missing_local_store_folder_errors_or_spools_and_creates_
                                                                                         monkeypatch):
     """A mistyped --store is one line and exit 1 for `collect` and `collect --flush`, and nothing is
     created; with a state_dir outside the store (an unmounted disk), the result is spooled there."""
-    monkeypatch.setattr(collect, "SpeedtestCli", FakeCli)
+    monkeypatch.setitem(engines.ENGINES, "speedtest-cli", lambda s: FakeCli(s.secure, s.servers, s.timeout_s))
     monkeypatch.setattr(collect, "detect_connection", no_detect)
     missing = tmp_path / "mistyped" / "store"
     for argv in (["collect"], ["collect", "--flush"]):
