@@ -1,6 +1,7 @@
 """The speed test engine: run one test with a time limit and turn its output into a record.
 
-* :class:`SpeedtestCli` — the default engine, speedtest-cli's Python API (``speedtest.Speedtest``);
+* :class:`SpeedtestCli` — the default engine, speedtest-cli's Python API (``speedtest.Speedtest``)
+  plus speedlab's own latency probes (:mod:`speedlab.probes`; output key ``probes``);
   an engine is any callable returning speedtest-cli's ``results.dict()`` shape (speeds in bit/s),
   with optional ``name`` and ``cancel()`` attributes;
 * :func:`run_engine` runs it in a thread with a wall-clock limit; :func:`measure` runs it and
@@ -25,9 +26,11 @@ from typing import Any
 from .errors import EngineFailure, InvalidRecord
 from .netinfo import ConnectionInfo, detect_connection
 from .periods import UTC, slot_of, to_local
-from .records import MAX_PING_MS, Client, Server, SpeedTestResult, TestError
+from .probes import IDLE_PROBES, LoadedProbes, latency_url, probe_idle, summarize
+from .records import LATENCY_FIELDS, MAX_PING_MS, Client, Server, SpeedTestResult, TestError
 
-__all__ = ["SpeedtestCli", "classify_failure", "failed_record", "measure", "record_from_output", "run_engine"]
+__all__ = ["SpeedtestCli", "classify_failure", "failed_record", "measure", "probe_output", "record_from_output",
+           "run_engine"]
 
 
 class _Shutdown:
@@ -46,9 +49,11 @@ class _Shutdown:
 class SpeedtestCli:
     """The default engine: speedtest-cli's Python API (``speedtest.Speedtest``).
 
-    Calling it runs config, server list, best server (among ``servers`` if given),
-    download and upload, and returns ``results.dict()`` (speeds in bit/s). It raises
-    :class:`EngineFailure` (classified) when the test cannot run.
+    Calling it runs config, server list, best server (among ``servers`` if given), then
+    ``idle_probes`` latency probes of that server, download and upload (each with loaded
+    probes about every 100 ms), and returns ``results.dict()`` (speeds in bit/s) with a
+    ``probes`` entry (:func:`probe_output`). It raises :class:`EngineFailure` (classified)
+    when the test cannot run; lost probes never make it fail.
 
     Parameters
     ----------
@@ -58,14 +63,18 @@ class SpeedtestCli:
         Restrict to these server ids.
     timeout_s : float
         Socket timeout per request [s].
+    idle_probes : int
+        Idle latency probes before the transfers (0: no probes at all).
     """
 
     name = "speedtest-cli"
 
-    def __init__(self, secure: bool = False, servers=(), timeout_s: float = 10.0) -> None:
+    def __init__(self, secure: bool = False, servers=(), timeout_s: float = 10.0,
+                 idle_probes: int = IDLE_PROBES) -> None:
         self.secure = secure
         self.servers = tuple(servers)
         self.timeout_s = timeout_s
+        self.idle_probes = idle_probes
         self._shutdown = _Shutdown()
 
     def cancel(self) -> None:
@@ -86,14 +95,37 @@ class SpeedtestCli:
                 # speedtest-cli counts an unanswered latency probe as 3600 s
                 raise EngineFailure("no_server", f"server {best.get('id')} ({best.get('host')}) did not "
                                     "answer the latency probe")
-            st.download()
-            st.upload()
+            try:
+                url = latency_url(str(best.get("url", ""))) if self.idle_probes > 0 else None
+            except ValueError:
+                url = None  # no probes: the latency fields stay null
+            idle = probe_idle(url, self.idle_probes, min(self.timeout_s, 3.0), self._shutdown.event) if url else []
+            with LoadedProbes(url, timeout_s=self.timeout_s) as download:
+                st.download()
+            with LoadedProbes(url, timeout_s=self.timeout_s) as upload:
+                st.upload()
         except EngineFailure:
             raise
         except Exception as exc:  # noqa: BLE001 - every engine failure becomes a record
             error = classify_failure(exc)
             raise EngineFailure(error.kind, error.message) from exc
-        return st.results.dict()
+        output = st.results.dict()
+        if url:
+            output["probes"] = probe_output(url, idle, download.rtts_ms, upload.rtts_ms)
+        return output
+
+
+def probe_output(url: str, idle_ms: list[float | None], download_ms: list[float | None],
+                 upload_ms: list[float | None]) -> dict:
+    """The ``probes`` entry of an engine's output (pure): the figures the record stores
+    (:data:`~speedlab.records.LATENCY_FIELDS` and ``jitter_ms``, ``None`` when no probe of
+    that phase answered) and each phase's :class:`~speedlab.probes.ProbeStats` and round trips [ms]."""
+    phases = {"idle": summarize(idle_ms), "download": summarize(download_ms), "upload": summarize(upload_ms)}
+    return {"url": url,
+            "latency_idle_ms": phases["idle"].median_ms, "jitter_ms": phases["idle"].jitter_ms,
+            "latency_download_ms": phases["download"].median_ms, "latency_upload_ms": phases["upload"].median_ms,
+            **{name: {**stats.to_dict(), "rtts_ms": [None if v is None else round(v, 3) for v in rtts]}
+               for (name, stats), rtts in zip(phases.items(), (idle_ms, download_ms, upload_ms), strict=True)}}
 
 
 def _chain(exc: BaseException):
@@ -207,10 +239,13 @@ def record_from_output(output: dict, *, host_id: str, engine: str, started: date
     """Turn speedtest-cli's ``results.dict()`` into a record (pure).
 
     ``download``/``upload`` [bit/s] become ``download_mbps``/``upload_mbps`` [Mbit/s]
-    (10^6 bit/s, as speedtest.net counts); ``ping`` [ms] is kept; the whole output is kept in
-    ``engine_output``. A direction that moved no data makes the record ``failed``
-    (``transfer_failed``); output that breaks the schema makes it ``failed``
-    (``invalid_result``) — either way the engine's numbers stay in ``engine_output``.
+    (10^6 bit/s, as speedtest.net counts); ``ping`` [ms] is kept (the engine's own figure); the
+    ``probes`` entry, if any (:func:`probe_output`; an engine that measures loss adds
+    ``packet_loss_pct``), gives ``jitter_ms``, ``packet_loss_pct`` and the
+    :data:`~speedlab.records.LATENCY_FIELDS`; the whole output is kept in ``engine_output``. A
+    direction that moved no data makes the record ``failed`` (``transfer_failed``); output that
+    breaks the schema makes it ``failed`` (``invalid_result``) — either way the engine's numbers
+    stay in ``engine_output``.
     """
     common: dict[str, Any] = dict(host_id=host_id, engine=engine, started=started, tz=tz, duration_s=duration_s,
                                   connection=connection, output=output)
@@ -228,10 +263,15 @@ def record_from_output(output: dict, *, host_id: str, engine: str, started: date
             return failed_record(TestError("transfer_failed", f"the {which} moved no data: the server "
                                            "accepted the connection but nothing was transferred"), **common)
         distance = server.get("d")
+        probes = output.get("probes") or {}
+        if not isinstance(probes, dict):
+            raise TypeError(f"the engine's probes are {type(probes).__name__}, not an object")
+        latency: dict[str, Any] = {name: None if probes.get(name) is None else round(float(probes[name]), 3)
+                   for name in ("jitter_ms", "packet_loss_pct", *LATENCY_FIELDS)}
         record = SpeedTestResult(
             engine=engine, status="ok", error=None,
             download_mbps=round(download_bps / 1e6, 3), upload_mbps=round(upload_bps / 1e6, 3),
-            ping_ms=None if ping_ms is None else round(float(ping_ms), 3),
+            ping_ms=None if ping_ms is None else round(float(ping_ms), 3), **latency,
             server=Server(id=_text(server.get("id")), name=_text(server.get("name")),
                           sponsor=_text(server.get("sponsor")), country=_text(server.get("country")),
                           host=_text(server.get("host")),

@@ -44,7 +44,7 @@ from typing import Any
 from .errors import InvalidHostId, InvalidRecord, LayoutError, TransferError
 from .layout import validate_host_id
 from .periods import check_moment, parse_timestamp, slot_of, to_local
-from .records import Client, Server, SpeedTestResult, TestError
+from .records import LATENCY_FIELDS, Client, Server, SpeedTestResult, TestError
 
 __all__ = ["FORMATS", "Parsed", "Skipped", "flatten_result", "parse_import", "parse_librespeed", "parse_myspeed",
            "parse_ookla", "parse_speedlab", "parse_speedtest_tracker", "record_times", "unflatten_result"]
@@ -383,8 +383,8 @@ def _librespeed_record(value: dict, host_id: str, tz: str) -> SpeedTestResult:
 
 _NESTED: dict[str, Any] = {"server": Server, "client": Client, "error": TestError}
 _INT_FIELDS = ("schema_version", "bytes_sent", "bytes_received")
-_FLOAT_FIELDS = ("download_mbps", "upload_mbps", "ping_ms", "jitter_ms", "packet_loss_pct", "duration_s",
-                 "server.distance_km")
+_FLOAT_FIELDS = ("download_mbps", "upload_mbps", "ping_ms", "jitter_ms", "packet_loss_pct", *LATENCY_FIELDS,
+                 "duration_s", "server.distance_km")
 
 
 def _field_names(cls: Any) -> list[str]:

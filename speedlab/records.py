@@ -1,14 +1,20 @@
-"""Typed, frozen records and their JSON form (schema version 1). No I/O.
+"""Typed, frozen records and their JSON form (results: schema version 2; summaries: 1). No I/O.
 
 A :class:`SpeedTestResult` is one test on one host in one 15-minute slot; its JSON is a
 contract shared with other tools and the original system's data::
 
-    {"schema_version": 1, "host_id": "home-primary", "engine": "speedtest-cli", "status": "ok",
+    {"schema_version": 2, "host_id": "home-primary", "engine": "speedtest-cli", "status": "ok",
      "error": null, "timestamp_utc": "2025-12-29T08:33:12Z",
      "timestamp_local": "2025-12-29T14:03:12+05:30", "slot": "2025-12-29T14:00:00+05:30",
-     "download_mbps": 187.4, "upload_mbps": 94.1, "ping_ms": 11.8, "jitter_ms": null,
-     "packet_loss_pct": null, "server": {...}, "client": {...}, "connection_type": "Ethernet",
+     "download_mbps": 187.4, "upload_mbps": 94.1, "ping_ms": 11.8, "jitter_ms": 0.9,
+     "packet_loss_pct": null, "latency_idle_ms": 12.1, "latency_download_ms": 48.3,
+     "latency_upload_ms": 95.0, "server": {...}, "client": {...}, "connection_type": "Ethernet",
      "interface": "eth0", "bytes_sent": 52428800, "bytes_received": 234881024, "duration_s": 21.3}
+
+Schema 2 added the latency probes' figures (:data:`LATENCY_FIELDS`). A schema-1 document (the
+original system's and speedlab's first results) has none of them: it reads with them ``None``
+(a key of that name in a schema-1 document is an unknown field, kept in ``extra``) and writes
+back exactly as it was.
 
 Reading validates: a missing field, a wrong type, a negative or absurd value (a speed above
 100 Gbit/s), an unknown schema version or an unparseable document raises
@@ -32,7 +38,15 @@ from .errors import InvalidHostId, InvalidRecord
 from .layout import validate_host_id
 from .periods import SLOT_MINUTES, parse_timestamp
 
+#: The schema version of summaries (and of the first raw results).
 SCHEMA_VERSION = 1
+#: The schema version raw results are written with (2: the latency probes' fields).
+RECORD_SCHEMA_VERSION = 2
+#: Raw result versions this speedlab reads.
+RECORD_SCHEMA_VERSIONS = (1, 2)
+#: The fields record schema 2 added, all [ms] (``None``: not measured): the median idle probe
+#: round trip, and the median probe round trip during the download and during the upload.
+LATENCY_FIELDS = ("latency_idle_ms", "latency_download_ms", "latency_upload_ms")
 #: Speeds above this are impossible for any consumer link today [Mbit/s] (100 Gbit/s).
 MAX_SPEED_MBPS = 100_000.0
 #: Pings above this are reported as invalid rather than averaged in [ms].
@@ -74,11 +88,12 @@ def _fields(cls) -> tuple[Field, ...]:
     return fields(cls)
 
 
-def _from_dict(cls, data: Any, source: str | None, context: str):
-    """Build dataclass ``cls`` from ``data``: every declared field must be present."""
+def _from_dict(cls, data: Any, source: str | None, context: str, absent: tuple[str, ...] = ()):
+    """Build dataclass ``cls`` from ``data``: every declared field must be present, except
+    ``absent`` ones (left at their defaults; a key of that name in ``data`` goes to ``extra``)."""
     if not isinstance(data, dict):
         raise InvalidRecord(f"{context} must be a JSON object, not {type(data).__name__}{_where(source)}")
-    names = [f.name for f in _fields(cls) if f.name != "extra"]
+    names = [f.name for f in _fields(cls) if f.name != "extra" and f.name not in absent]
     missing = [n for n in names if n not in data and n not in getattr(cls, "_OPTIONAL", ())]
     if missing:
         raise InvalidRecord(f"{context} is missing field(s) {', '.join(missing)}{_where(source)}")
@@ -152,9 +167,10 @@ class TestError:
 
 @dataclass(frozen=True)
 class SpeedTestResult:
-    """One speed test on one host in one 15-minute slot (schema version 1).
+    """One speed test on one host in one 15-minute slot (schema version 2; 1 is read too).
 
-    Speeds are [Mbit/s], ``ping_ms`` and ``jitter_ms`` [ms], ``packet_loss_pct`` [%],
+    Speeds are [Mbit/s], ``ping_ms`` (the engine's own figure), ``jitter_ms`` and the
+    :data:`LATENCY_FIELDS` [ms], ``packet_loss_pct`` [%],
     ``bytes_sent``/``bytes_received`` [bytes], ``duration_s`` [s]. Timestamps are ISO 8601
     strings: ``timestamp_utc`` ends in ``Z``; ``timestamp_local`` and ``slot`` carry the
     configured zone's offset. ``engine_output`` keeps the engine's raw result for audits.
@@ -172,6 +188,9 @@ class SpeedTestResult:
     ping_ms: float | None
     jitter_ms: float | None = None
     packet_loss_pct: float | None = None
+    latency_idle_ms: float | None = None
+    latency_download_ms: float | None = None
+    latency_upload_ms: float | None = None
     server: Server | None = None
     client: Client | None = None
     connection_type: str = "Unknown"
@@ -180,7 +199,7 @@ class SpeedTestResult:
     bytes_received: int | None = None
     duration_s: float | None = None
     engine_output: dict | None = None
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = RECORD_SCHEMA_VERSION
     extra: dict = field(default_factory=dict, compare=False)
 
     __test__ = False
@@ -192,6 +211,7 @@ class SpeedTestResult:
         "timestamp_utc": ((str,), False), "timestamp_local": ((str,), False),
         "slot": ((str,), False), "download_mbps": (_NUM, True), "upload_mbps": (_NUM, True),
         "ping_ms": (_NUM, True), "jitter_ms": (_NUM, True), "packet_loss_pct": (_NUM, True),
+        "latency_idle_ms": (_NUM, True), "latency_download_ms": (_NUM, True), "latency_upload_ms": (_NUM, True),
         "server": ((dict, Server), True), "client": ((dict, Client), True),
         "connection_type": ((str,), False), "interface": ((str,), True),
         "bytes_sent": ((int,), True), "bytes_received": ((int,), True),
@@ -212,9 +232,11 @@ class SpeedTestResult:
         """
         for name, (kinds, nullable) in self._TYPES.items():
             _check_type(source, name, getattr(self, name), kinds, nullable)
-        if self.schema_version != SCHEMA_VERSION:
-            raise InvalidRecord(f"unknown schema_version {self.schema_version!r}{_where(source)}: "
-                                f"this speedlab reads version {SCHEMA_VERSION}; upgrade speedlab")
+        if self.schema_version not in RECORD_SCHEMA_VERSIONS:
+            raise InvalidRecord(_unknown_version(self.schema_version, source))
+        if self.schema_version == 1 and any(getattr(self, name) is not None for name in LATENCY_FIELDS):
+            raise InvalidRecord(f"a schema-1 record has no {'/'.join(LATENCY_FIELDS)} (write schema_version "
+                                f"{RECORD_SCHEMA_VERSION}){_where(source)}")
         try:
             validate_host_id(self.host_id)
         except Exception as exc:
@@ -224,6 +246,7 @@ class SpeedTestResult:
         for name, high, unit in (("download_mbps", MAX_SPEED_MBPS, "Mbit/s"),
                                  ("upload_mbps", MAX_SPEED_MBPS, "Mbit/s"),
                                  ("ping_ms", MAX_PING_MS, "ms"), ("jitter_ms", MAX_PING_MS, "ms"),
+                                 *((name, MAX_PING_MS, "ms") for name in LATENCY_FIELDS),
                                  ("packet_loss_pct", 100.0, "%"),
                                  ("duration_s", 86_400.0, "s"),
                                  ("bytes_sent", 1e15, "bytes"), ("bytes_received", 1e15, "bytes")):
@@ -277,10 +300,12 @@ class SpeedTestResult:
 
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict:
-        """The schema-1 JSON object (``extra`` fields merged back in)."""
+        """The JSON object of the record's schema version (``extra`` fields merged back in; a
+        schema-1 record has no :data:`LATENCY_FIELDS`)."""
         data: dict[str, Any] = {"schema_version": self.schema_version}
+        skip = ("extra", "schema_version", *(LATENCY_FIELDS if self.schema_version == 1 else ()))
         for f in fields(self):
-            if f.name in ("extra", "schema_version"):
+            if f.name in skip:
                 continue
             value = getattr(self, f.name)
             if f.name == "engine_output" and value is None:
@@ -296,10 +321,11 @@ class SpeedTestResult:
     @classmethod
     def from_dict(cls, data: Any, source: str | None = None) -> SpeedTestResult:
         """Validate and build a record from a decoded JSON object; ``source`` names it in errors."""
-        if isinstance(data, dict) and "schema_version" in data and data["schema_version"] != SCHEMA_VERSION:
-            raise InvalidRecord(f"unknown schema_version {data['schema_version']!r}{_where(source)}: "
-                                f"this speedlab reads version {SCHEMA_VERSION}; upgrade speedlab")
-        record = _from_dict(cls, data, source, "record")
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if isinstance(data, dict) and "schema_version" in data and (
+                isinstance(version, bool) or version not in RECORD_SCHEMA_VERSIONS):
+            raise InvalidRecord(_unknown_version(version, source))
+        record = _from_dict(cls, data, source, "record", LATENCY_FIELDS if version == 1 else ())
         nested = {}
         if isinstance(record.error, dict):
             nested["error"] = _from_dict(TestError, record.error, source, "error")
@@ -321,6 +347,11 @@ class SpeedTestResult:
     def from_json(cls, text: str | bytes, source: str | None = None) -> SpeedTestResult:
         """Parse and validate JSON text; corrupt JSON raises :class:`InvalidRecord`."""
         return cls.from_dict(decode_json(text, source), source)
+
+
+def _unknown_version(version: Any, source: str | None) -> str:
+    return (f"unknown schema_version {version!r}{_where(source)}: this speedlab reads results of version "
+            f"{' or '.join(map(str, RECORD_SCHEMA_VERSIONS))}; upgrade speedlab")
 
 
 def slot_preference(key: str, result: SpeedTestResult) -> tuple:

@@ -32,7 +32,7 @@ import polars as pl
 from .errors import TableError
 from .layout import validate_host_id
 from .periods import Period, parse_timestamp
-from .records import SpeedTestResult
+from .records import LATENCY_FIELDS, SpeedTestResult
 
 __all__ = ["RAW_TABLE", "SUMMARY_TABLE", "CheckReport", "Column", "PartitionDiff", "TableSchema",
            "TablesReport", "diff_partition", "first_difference", "frame_from_parquet", "frame_to_parquet",
@@ -111,6 +111,9 @@ class TableSchema:
     name: str
     keys: tuple[Column, ...]
     columns: tuple[Column, ...]
+    #: columns added after the table's first version: a table written without them still reads
+    #: (:func:`frame_from_parquet` fills them with nulls; the rows it holds never had those fields)
+    added: frozenset[str] = frozenset()
     by_path: dict[tuple[str, ...], Column] = field(init=False, compare=False, repr=False)
     nested: frozenset[tuple[str, ...]] = field(init=False, compare=False, repr=False)
     #: json_shape text -> its compiled plan (rows written by one version share a few shapes)
@@ -245,6 +248,7 @@ def _result_columns() -> tuple[Column, ...]:
     top = [("schema_version", "i64"), ("host_id", "str"), ("engine", "str"), ("status", "str"),
            ("timestamp_utc", "str"), ("timestamp_local", "str"), ("slot", "str"), ("download_mbps", "f64"),
            ("upload_mbps", "f64"), ("ping_ms", "f64"), ("jitter_ms", "f64"), ("packet_loss_pct", "f64"),
+           *((name, "f64") for name in LATENCY_FIELDS),
            ("connection_type", "str"), ("interface", "str"), ("bytes_sent", "i64"), ("bytes_received", "i64"),
            ("duration_s", "f64"), ("engine_output", "json")]
     out = [Column((name,), name, kind) for name, kind in top]
@@ -261,7 +265,8 @@ _SOURCE = (Column((), SOURCE_KEY, "str"), Column((), SOURCE_VERSION, "str"))
 SUMMARY_TABLE = TableSchema("summary", (Column((), HOST, "str"), Column((), LABEL, "str"), *_SOURCE),
                             _summary_columns())
 #: Raw results of every host: ``host`` is the host of the source key.
-RAW_TABLE = TableSchema("raw result", (Column((), HOST, "str"), *_SOURCE), _result_columns())
+RAW_TABLE = TableSchema("raw result", (Column((), HOST, "str"), *_SOURCE), _result_columns(),
+                        added=frozenset(LATENCY_FIELDS))  # record schema 2
 
 
 # ---------------------------------------------------------------- raw rows by slot
@@ -319,6 +324,10 @@ def frame_to_parquet(frame: pl.DataFrame) -> bytes:
 def frame_from_parquet(body: bytes, schema: TableSchema, source: str = "") -> pl.DataFrame:
     """A table object's frame, checked against ``schema``.
 
+    A table written before some of ``schema.added`` existed (a raw table of record schema 1)
+    comes back with those columns as nulls, in the schema's order: its rows' ``json_shape``
+    never names them, so every row still decodes to its object exactly.
+
     Raises
     ------
     TableError
@@ -329,7 +338,13 @@ def frame_from_parquet(body: bytes, schema: TableSchema, source: str = "") -> pl
         frame = pl.read_parquet(io.BytesIO(body))
     except Exception as exc:  # polars raises its own ComputeError/OSError/... for garbage
         raise TableError(f"table {source} is not readable Parquet: {type(exc).__name__}: {exc}") from None
-    if dict(frame.schema) != schema.schema:
+    want = schema.schema
+    missing = [name for name in want if name not in frame.schema]
+    if missing and set(missing) <= schema.added:
+        frame = frame.select([pl.col(name) if name in frame.schema else pl.lit(None, dtype).alias(name)
+                              for name, dtype in want.items()] + [pl.col(name) for name in frame.columns
+                                                                  if name not in want])
+    if dict(frame.schema) != want:
         raise TableError(f"table {source} does not have the {schema.name} table's columns: rebuild it")
     return frame
 

@@ -58,11 +58,11 @@ def test_record_from_output_maps_every_field():
     record = record_from_output(output, host_id="home-primary", engine="speedtest-cli", started=T0,
                                 tz="Asia/Kolkata", duration_s=21.34, connection=ETHERNET)
     assert record.to_dict() == {
-        "schema_version": 1, "host_id": "home-primary", "engine": "speedtest-cli", "status": "ok",
+        "schema_version": 2, "host_id": "home-primary", "engine": "speedtest-cli", "status": "ok",
         "error": None, "timestamp_utc": "2025-12-29T08:33:12Z",
         "timestamp_local": "2025-12-29T14:03:12+05:30", "slot": "2025-12-29T14:00:00+05:30",
         "download_mbps": 187.4, "upload_mbps": 94.1, "ping_ms": 11.8, "jitter_ms": None,
-        "packet_loss_pct": None,
+        "packet_loss_pct": None, "latency_idle_ms": None, "latency_download_ms": None, "latency_upload_ms": None,
         "server": {"id": "4242", "name": "Quick", "sponsor": "speedlab tests", "country": "India",
                    "host": "127.0.0.1:9", "distance_km": 1.5},
         "client": {"ip": "203.0.113.7", "isp": "Impersonated ISP"},
@@ -182,7 +182,13 @@ def test_real_speedtest_cli_measures_the_throttle(tmp_path):
     assert record.engine_output["download"] == pytest.approx(record.download_mbps * 1e6, abs=1e3)
     assert record.bytes_received > 0 and record.bytes_sent > 0
     assert outcome["key"] == raw_key("home-primary", datetime.fromisoformat(record.slot))
-    assert fake.hits["config"] == 1 and fake.hits["latency"] == 3
+    assert fake.hits["config"] == 1
+    # speedtest-cli's 3 server probes, speedlab's 10 idle ones, then ~10 a second during each transfer
+    assert [loaded for loaded, _ in fake.latency_log[:13]] == [False] * 13
+    assert sum(loaded for loaded, _ in fake.latency_log) >= 10
+    assert record.latency_idle_ms is not None and record.jitter_ms is not None
+    assert record.latency_download_ms is not None and record.latency_upload_ms is not None
+    assert record.engine_output["probes"]["idle"]["sent"] == 10
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The schema-1 record contract: round trip, and every kind of bad input named in the error."""
+"""The record contract (schema 2, and schema 1 still read): round trip, and every kind of bad input
+named in the error."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import pytest
 
 from speedlab.errors import InvalidRecord
-from speedlab.records import SpeedTestResult, TierSummary
+from speedlab.records import LATENCY_FIELDS, RECORD_SCHEMA_VERSION, SpeedTestResult, TierSummary
 
 CONTRACT = json.loads("""
 {"schema_version": 1, "host_id": "home-primary", "engine": "speedtest-cli", "status": "ok",
@@ -63,7 +64,15 @@ def test_unknown_fields_survive_a_round_trip():
     (variant(download_mbps=250_000.0), "'download_mbps' = 250000.0 Mbit/s is impossible"),
     (variant(ping_ms=True), "'ping_ms' must be int/float, not a boolean"),
     (variant(packet_loss_pct=140.0), "'packet_loss_pct' = 140.0 % is impossible"),
-    (variant(schema_version=2), "unknown schema_version 2"),
+    (variant(schema_version=3), "unknown schema_version 3"),
+    (variant(schema_version=True), "unknown schema_version True"),
+    (variant(schema_version=2), "missing field(s) latency_idle_ms, latency_download_ms, latency_upload_ms"),
+    (variant(schema_version=2, latency_idle_ms=12.0, latency_download_ms=-1.0, latency_upload_ms=None),
+     "'latency_download_ms' = -1.0 ms is impossible"),
+    (variant(schema_version=2, latency_idle_ms=12.0, latency_download_ms=None, latency_upload_ms=60_001.0),
+     "'latency_upload_ms' = 60001.0 ms is impossible"),
+    (variant(schema_version=2, latency_idle_ms="12", latency_download_ms=None, latency_upload_ms=None),
+     "'latency_idle_ms' must be int/float, not str"),
     (variant(host_id="home/primary"), "invalid host id 'home/primary'"),
     (variant(status="maybe"), "'status' = 'maybe' must be 'ok' or 'failed'"),
     (variant(status="failed"), "a failed test needs an 'error'"),
@@ -108,3 +117,37 @@ def test_summary_reads_the_seeds_weekly_result():
     assert {k: out[k] for k in seed} == seed
     with pytest.raises(InvalidRecord, match="missing field"):
         TierSummary.from_dict({"avg_download": 1.0}, "seed.json")
+
+
+SCHEMA_2 = {}
+for _name, _value in CONTRACT.items():  # the latency fields follow packet_loss_pct
+    SCHEMA_2[_name] = {"schema_version": 2, "jitter_ms": 0.9}.get(_name, _value)
+    if _name == "packet_loss_pct":
+        SCHEMA_2.update(latency_idle_ms=12.1, latency_download_ms=48.25, latency_upload_ms=95.0)
+
+
+def test_schema_2_round_trips_exactly_with_the_latency_fields():
+    record = SpeedTestResult.from_dict(SCHEMA_2, SOURCE)
+    assert (record.latency_idle_ms, record.latency_download_ms, record.latency_upload_ms) == (12.1, 48.25, 95.0)
+    assert json.dumps(record.to_dict()) == json.dumps(SCHEMA_2)  # key order too
+    assert SpeedTestResult.from_json(record.to_json(), SOURCE) == record
+
+
+def test_schema_1_reads_with_null_latency_and_writes_back_unchanged():
+    record = SpeedTestResult.from_dict(CONTRACT, SOURCE)
+    assert record.schema_version == 1 and all(getattr(record, name) is None for name in LATENCY_FIELDS)
+    assert json.dumps(record.to_dict()) == json.dumps(CONTRACT)  # no latency keys appear
+    # a schema-1 document naming a schema-2 field keeps it as an unknown field, exactly
+    odd = variant(latency_idle_ms=5.0)
+    back = SpeedTestResult.from_dict(odd)
+    assert back.latency_idle_ms is None and back.extra == {"latency_idle_ms": 5.0}
+    assert back.to_dict() == odd
+
+
+def test_new_records_are_schema_2_and_schema_1_cannot_carry_latency():
+    fields = {k: v for k, v in CONTRACT.items() if k not in ("server", "client", "schema_version")}
+    made = SpeedTestResult(**fields, latency_idle_ms=10.5)
+    assert made.schema_version == RECORD_SCHEMA_VERSION == 2
+    assert made.to_dict()["latency_idle_ms"] == 10.5 and made.to_dict()["latency_upload_ms"] is None
+    with pytest.raises(InvalidRecord, match="schema-1 record has no latency_idle_ms"):
+        SpeedTestResult(**fields, schema_version=1, latency_idle_ms=10.5)

@@ -56,6 +56,7 @@ IO = {
     "rollup": "reads and writes summaries",
     "collect": "the collector run: slot guard, conditional upload, spool",
     "engine": "runs a speed test (threads, the network, the clock)",
+    "probes": "times HTTP latency probes (http.client, a thread, the clock); the statistics are pure helpers",
     "engines": "names the engines and makes one (imports engine and engine_ookla)",
     "engine_ookla": "runs the Ookla Speedtest CLI as a child process",
     "spool": "keeps results on disk",

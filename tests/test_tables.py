@@ -305,3 +305,45 @@ def test_polars_reads_the_tables_from_the_s3_server_with_the_original_figures(s3
            .collect())
     day = read_results(s3_store, B, parse_period("daily", "20251227", IST)).results
     assert raw.rows() == [(h, sum(r.download_mbps or 0.0 for _, r in day if r.host_id == h)) for h in HOSTS]
+
+
+# --------------------------------------------------------------------------- record schema 2
+
+def test_raw_tables_from_before_the_latency_columns_still_read_check_clean_and_update(local_store, config_for):
+    """A store of schema-1 results whose raw table was written without the schema-2 columns (what
+    the previous speedlab left), then a schema-2 result with latency figures arrives."""
+    import dataclasses
+
+    old = [dataclasses.replace(r, schema_version=1) for r in series("home-primary",
+                                                                     datetime(2025, 12, 27, 10, 0, tzinfo=IST), 6)]
+    for record in old:
+        put(local_store, record)
+    rebuild(local_store, B, tiers=["raw"])
+    key = TablePartition("raw", 2025, 12).key
+    full = table_of(local_store, key, RAW_TABLE)
+    latency = ["latency_idle_ms", "latency_download_ms", "latency_upload_ms"]
+    local_store.put(tables_bucket(B), key, frame_to_parquet(full.drop(latency)))  # as the old version wrote it
+    assert pl.read_parquet(local_store.get(tables_bucket(B), key)).width == full.width - 3
+    back = table_of(local_store, key, RAW_TABLE)  # read: the missing columns come back as nulls
+    assert back.schema == full.schema and back[latency].null_count().row(0) == (6, 6, 6)
+    audit = check(local_store, B, tiers=["raw"])
+    assert audit.ok and audit.rows == 6, audit.to_text()
+    day = parse_period("daily", "20251227", IST)
+    assert read_raw_table(local_store, B, day, day).results == read_results(local_store, B, day).results
+    stored = {k: json.loads(local_store.get(B.raw, k)) for k, _ in read_results(local_store, B, day).results}
+    assert all(d["schema_version"] == 1 and "latency_idle_ms" not in d for d in stored.values())
+
+    new = dataclasses.replace(result("home-primary", "2025-12-27 18:03", 90.0, 40.0, 9.0), jitter_ms=1.25,
+                              latency_idle_ms=10.5, latency_download_ms=48.75, latency_upload_ms=None)
+    new_key = put(local_store, new)
+    update_raw(local_store, B, [new_key])
+    after = table_of(local_store, key, RAW_TABLE)
+    assert pl.read_parquet(local_store.get(tables_bucket(B), key)).schema == full.schema  # rewritten whole
+    assert after.filter(pl.col("source_key") == new_key)[latency].row(0) == (10.5, 48.75, None)
+    for row in after.iter_rows(named=True):  # schema-1 and schema-2 objects: exactly their JSON
+        stored = json.loads(local_store.get(B.raw, row["source_key"]))
+        assert json.dumps(RAW_TABLE.decode_row(row)) == json.dumps(stored)
+    audit = check(local_store, B, tiers=["raw"])
+    assert audit.ok and audit.rows == 7, audit.to_text()
+    results = dict(read_raw_table(local_store, B, day, day).results)
+    assert results[new_key] == new and results[new_key].latency_download_ms == 48.75

@@ -14,12 +14,15 @@ Use::
         ...
         fake.set_error("config", 403)             # the config request answers HTTP 403
         fake.set_delay(1.5, "latency")            # every latency answer waits 1.5 s
+        fake.set_loaded_delay(120)                # [ms] more while a download/upload is in flight
+        fake.set_idle_jitter(8)                   # [ms] idle latency answers: +0, +8, +0, +8, ...
 
 Endpoints (the names ``set_error``/``set_delay`` take): ``config``
 (``/speedtest-config.php``), ``servers`` (``/speedtest-servers*.php``), ``latency``
 (``/speedtest/latency.txt``), ``download`` (``/speedtest/random{N}x{N}.jpg``, the real
 sizes), ``upload`` (POST ``/speedtest/upload.php``, answers ``size=N``). ``hits`` counts
-requests per endpoint.
+requests per endpoint; ``latency_log`` lists every latency answer as ``(loaded, extra_ms)``:
+whether a transfer was in flight, and the extra delay injected on top of ``set_delay``'s.
 
 Each direction can be throttled by a token bucket shared by all connections (the way a
 link's capacity is shared by speedtest-cli's parallel threads).
@@ -27,7 +30,9 @@ link's capacity is shared by speedtest-cli's parallel threads).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import socket
 import threading
 import time
@@ -78,6 +83,11 @@ class TokenBucket:
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "FakeSpeedtest/1.0"
+    # keep-alive as real servers do (speedtest-cli's urllib asks for "Connection: close" anyway);
+    # every answer carries its Content-Length; TCP_NODELAY as nginx does on kept-alive connections
+    # (else a small answer's body waits for the ACK of its headers: ~40 ms of delayed ACK)
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     fake: FakeSpeedtest  # set on the subclass made per server
 
     def log_message(self, format, *args):  # noqa: A002 - quiet
@@ -104,6 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
             fake.hits[endpoint or "other"] += 1
             delay = fake.delays.get(endpoint, fake.delays.get(None, 0.0))
             status = fake.errors.get(endpoint)
+            if endpoint == "latency":
+                delay += fake._latency_extra_s()
         if delay:
             time.sleep(delay)
         if endpoint is None:
@@ -131,7 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif endpoint == "latency":
                 self._send(200, b"test=test")
             elif endpoint == "download":
-                self._download()
+                with self.fake._transfer():
+                    self._download()
             elif endpoint == "upload":
                 self._send(200, b"size=0")
         except (TimeoutError, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
@@ -166,19 +179,24 @@ class _Handler(BaseHTTPRequestHandler):
             if endpoint != "upload":
                 self._send(405, b"POST only to upload.php")
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            received = 0
-            while received < length:
-                chunk = self.rfile.read(min(CHUNK, length - received))
-                if not chunk:
-                    return  # the client gave up mid-body (speedtest-cli's upload time limit)
-                received += len(chunk)
-                self.fake.up.take(len(chunk))
-                with self.fake._lock:
-                    self.fake.bytes_received += len(chunk)
-            self._send(200, f"size={received}".encode())
+            with self.fake._transfer():
+                self._upload()
         except (TimeoutError, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             pass
+
+    def _upload(self) -> None:
+        """Read one upload body (throttled) and answer ``size=N``."""
+        length = int(self.headers.get("Content-Length") or 0)
+        received = 0
+        while received < length:
+            chunk = self.rfile.read(min(CHUNK, length - received))
+            if not chunk:
+                return  # the client gave up mid-body (speedtest-cli's upload time limit)
+            received += len(chunk)
+            self.fake.up.take(len(chunk))
+            with self.fake._lock:
+                self.fake.bytes_received += len(chunk)
+        self._send(200, f"size={received}".encode())
 
 
 class _Server(ThreadingHTTPServer):
@@ -228,6 +246,11 @@ class FakeSpeedtest:
         self.hits: Counter = Counter()
         self.bytes_sent = 0       # download bytes this server wrote
         self.bytes_received = 0   # upload bytes this server read
+        self.loaded_delay_s = 0.0  # latency answers while a transfer is in flight wait this much more
+        self.idle_jitter_s = 0.0   # idle latency answers wait 0 / this alternately (or random, seeded)
+        self.latency_log: list[tuple[bool, float]] = []
+        self._jitter_rng: random.Random | None = None
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._port = port
         self._rcvbuf = rcvbuf_bytes
@@ -290,6 +313,43 @@ class FakeSpeedtest:
             raise ValueError(f"unknown endpoint {endpoint!r}: one of {', '.join(ENDPOINTS)}")
         with self._lock:
             self.delays[endpoint] = float(seconds)
+
+    def set_loaded_delay(self, ms: float) -> None:
+        """Latency answers wait ``ms`` [ms] more while any download or upload request is in
+        flight (a queue filled by the transfer: latency under load)."""
+        with self._lock:
+            self.loaded_delay_s = float(ms) / 1000.0
+
+    def set_idle_jitter(self, ms: float, seed: int | None = None) -> None:
+        """Latency answers while no transfer is in flight wait an extra 0, ``ms``, 0, ``ms``, ...
+        [ms] (the mean absolute difference of consecutive ones is ``ms``); with ``seed``, an
+        extra drawn uniformly from 0..``ms`` instead (``random.Random(seed)``)."""
+        with self._lock:
+            self.idle_jitter_s = float(ms) / 1000.0
+            self._jitter_rng = None if seed is None else random.Random(seed)
+
+    def _latency_extra_s(self) -> float:
+        """The extra delay of one latency answer [s] (called under the lock); logged."""
+        loaded = self._in_flight > 0
+        if loaded:
+            extra = self.loaded_delay_s
+        elif self._jitter_rng is not None:
+            extra = self._jitter_rng.uniform(0.0, self.idle_jitter_s)
+        else:
+            idle_answers = sum(1 for was_loaded, _ in self.latency_log if not was_loaded)
+            extra = self.idle_jitter_s * (idle_answers % 2)
+        self.latency_log.append((loaded, extra * 1000.0))
+        return extra
+
+    @contextlib.contextmanager
+    def _transfer(self):
+        with self._lock:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def set_error(self, endpoint: str, status: int | None) -> None:
         """Answer ``endpoint`` with HTTP ``status`` (``None`` clears it)."""
