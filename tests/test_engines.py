@@ -111,9 +111,16 @@ def measure_ookla(engine=None, max_test_s: float = 20.0) -> SpeedTestResult:
 def check_every_mapped_field(record: SpeedTestResult, printed: dict) -> None:
     """Each record field against the JSON the stand-in printed, computed here."""
     assert record.status == "ok" and record.error is None and record.engine == "ookla"
+    assert record.schema_version == 2
     assert record.download_mbps == round(printed["download"]["bandwidth"] * 8 / 1e6, 3) == 98.765
     assert record.upload_mbps == round(printed["upload"]["bandwidth"] * 8 / 1e6, 3) == 41.005
     assert record.ping_ms == printed["ping"]["latency"]
+    assert record.jitter_ms == printed["ping"]["jitter"]
+    assert record.packet_loss_pct == printed["packetLoss"]
+    for name, value in (("latency_idle_ms", printed["ping"]["latency"]),
+                        ("latency_download_ms", printed["download"]["latency"]["iqm"]),
+                        ("latency_upload_ms", printed["upload"]["latency"]["iqm"])):
+        assert getattr(record, name) == value, name
     server = printed["server"]
     assert record.server is not None and record.client is not None
     assert (record.server.id, record.server.name, record.server.sponsor, record.server.country, record.server.host) == (
@@ -242,6 +249,14 @@ def test_ookla_run_maps_every_field_of_what_the_cli_printed(stand_in):
     check_every_mapped_field(record, ookla_result())
     assert printed_argv(stand_in) == ["--format=json", "--accept-license", "--accept-gdpr", "--server-id=51155"]
     assert SpeedTestResult.from_json(record.to_json()) == record
+
+
+def test_a_result_without_packet_loss_stores_null_not_zero(stand_in, monkeypatch):
+    printed = {k: v for k, v in ookla_result().items() if k != "packetLoss"}
+    monkeypatch.setenv("FAKE_OOKLA_JSON", json.dumps(printed))
+    record = measure_ookla()
+    assert record.status == "ok" and record.packet_loss_pct is None
+    assert record.latency_upload_ms == printed["upload"]["latency"]["iqm"]
 
 
 @pytest.mark.parametrize("stream", ["stdout", "stderr"])
