@@ -350,3 +350,14 @@ def test_a_missing_binary_is_stored_as_a_failed_ookla_record(tmp_path, monkeypat
     record = stored(store)
     assert record == outcome.record and record.engine == "ookla" and record.status == "failed"
     assert record.error is not None and record.error.kind == "engine_missing"
+
+
+@pytest.mark.slow
+def test_speedlab_up_runs_the_configured_engine(stand_in, tmp_path):
+    from speedlab.up import run_up
+    from tests.test_up import ManualTime, ist
+    config = Config(store=str(tmp_path / "data"), host_id="office-main", sections={"collector": {"engine": "ookla"}})
+    clock = ManualTime(ist(2026, 1, 1, 10, 20))
+    report = run_up(config, clock=clock, stop=clock, serve=False, max_cycles=1, echo=lambda s: None)
+    assert report.cycles[0]["collect"] == "stored", report.cycles
+    check_every_mapped_field(stored(tmp_path / "data"), ookla_result())
