@@ -299,8 +299,8 @@ def _add_collect(sub, common) -> None:
                                         "Exit 0 also when the slot was filled; 1 when the store refused this "
                                         "result, or (--flush) when spool entries were set aside.")
     parser.add_argument("--host-id", type=_non_empty, help="host id (default: [host_id], $SPEEDLAB_HOST_ID, hostname)")
-    parser.add_argument("--engine", metavar="NAME", help="speedtest-cli, or ookla: the official Speedtest CLI on "
-                                                         "PATH (default: [collector] engine, else speedtest-cli)")
+    parser.add_argument("--engine", metavar="NAME", help="speedtest-cli, ookla (Ookla's CLI on PATH) or librespeed "
+                                                         "([collector] librespeed_url) (default: [collector] engine)")
     parser.add_argument("--secure", action=argparse.BooleanOptionalAction, default=None,
                         help="HTTPS to speedtest.net (default: [collector] secure, else off)")
     parser.add_argument("--server", dest="servers", type=int, action="append", metavar="ID",

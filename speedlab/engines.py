@@ -9,7 +9,9 @@ run, with a ``name`` (the record's ``engine``) and ``cancel()``. :func:`speedlab
 runs any of them.
 
 * ``speedtest-cli`` — :class:`speedlab.engine.SpeedtestCli` (speedtest-cli's Python API; the default);
-* ``ookla`` — :class:`speedlab.engine_ookla.OoklaCli` (the official Speedtest CLI on ``PATH``).
+* ``ookla`` — :class:`speedlab.engine_ookla.OoklaCli` (the official Speedtest CLI on ``PATH``);
+* ``librespeed`` — :class:`speedlab.engine_librespeed.LibreSpeed` (the LibreSpeed protocol against
+  ``[collector] librespeed_url``).
 
 The names a config may use are :data:`speedlab.settings.ENGINE_NAMES` (checked at config load;
 settings are pure and cannot import the engines), kept equal to :data:`ENGINES` by the tests.
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .engine import SpeedtestCli
+from .engine_librespeed import LibreSpeed
 from .engine_ookla import OoklaCli
 from .errors import ConfigError
 from .settings import CollectorSettings
@@ -36,8 +39,13 @@ def _ookla(settings: CollectorSettings) -> OoklaCli:
     return OoklaCli(settings.servers[0] if settings.servers else None, settings.max_test_s)
 
 
+def _librespeed(settings: CollectorSettings) -> LibreSpeed:
+    return LibreSpeed(settings.librespeed_url, settings.timeout_s)
+
+
 #: name -> ``factory(settings) -> engine`` (the record's ``engine`` is the engine's ``name``).
-ENGINES: dict[str, Callable[[CollectorSettings], Any]] = {"speedtest-cli": _speedtest_cli, "ookla": _ookla}
+ENGINES: dict[str, Callable[[CollectorSettings], Any]] = {"speedtest-cli": _speedtest_cli, "ookla": _ookla,
+                                                          "librespeed": _librespeed}
 
 
 def make_engine(settings: CollectorSettings, name: str | None = None) -> Any:

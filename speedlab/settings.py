@@ -18,6 +18,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError, InvalidHostId
 from .layout import Buckets, validate_host_id
@@ -32,7 +33,7 @@ __all__ = ["CHECK_KINDS", "DEFAULT_DEBOUNCE", "DEFAULT_MAX_ENTRIES", "ENGINE_NAM
 #: Results a collector keeps while the store is down (30 days of 15-minute slots).
 DEFAULT_MAX_ENTRIES = 2880
 #: The speed test engines ``[collector] engine`` may name (each made by :mod:`speedlab.engines`).
-ENGINE_NAMES = ("speedtest-cli", "ookla")
+ENGINE_NAMES = ("speedtest-cli", "ookla", "librespeed")
 #: Days of hourly summaries behind the dashboard's heatmap.
 HEATMAP_DAYS = 28
 #: The health checks (``[health.debounce.KIND]``).
@@ -81,6 +82,7 @@ class CollectorSettings:
     spool_max_entries: int = DEFAULT_MAX_ENTRIES
     start_offset_minutes: int | None = None
     engine: str = "speedtest-cli"
+    librespeed_url: str | None = None
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> CollectorSettings:
@@ -112,6 +114,11 @@ class CollectorSettings:
         if engine == "ookla" and len(ids) > 1:
             raise ConfigError(f"[collector] servers = {list(ids)}: the ookla engine tests against one server "
                               "(--server-id); name one id, or none for Ookla's choice")
+        url = table.get("librespeed_url")
+        if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))
+                                    and urlsplit(url).netloc):
+            raise ConfigError(f"[collector] librespeed_url = {url!r} must be an http(s) URL of a LibreSpeed "
+                              'server, e.g. "http://speed.example:8080/"')
         for name, low in (("timeout_s", 0.1), ("max_test_s", 1.0)):
             value = table.get(name, getattr(cls, name))
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:

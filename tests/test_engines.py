@@ -147,8 +147,8 @@ def test_the_registry_names_exactly_the_engines_a_config_may_name():
 
 
 def test_an_unknown_engine_is_a_config_error_naming_the_known_ones(tmp_path):
-    with pytest.raises(ConfigError, match=r"'librespeed'.*speedtest-cli, ookla"):
-        engines.make_engine(CollectorSettings(), "librespeed")
+    with pytest.raises(ConfigError, match=r"'iperf3'.*speedtest-cli, ookla"):
+        engines.make_engine(CollectorSettings(), "iperf3")
     path = tmp_path / "speedlab.toml"
     path.write_text('[collector]\nengine = "speedtest"\n')
     with pytest.raises(ConfigError, match=r"\[collector\] engine = 'speedtest'.*speedtest-cli, ookla"):
