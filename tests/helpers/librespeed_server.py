@@ -1,0 +1,224 @@
+"""A LibreSpeed backend impersonated on 127.0.0.1, so the ``librespeed`` engine's real code runs offline.
+
+It answers what a LibreSpeed server (``docker run ghcr.io/librespeed/speedtest``) answers under
+``backend/``: ``garbage.php?ckSize=N`` (N chunks of 1 MiB of random bytes; LibreSpeed's default
+100, at most 1024), ``empty.php`` (GET: the latency probe; POST: an upload body, read and
+dropped; an empty answer either way) and ``getIP.php`` (``{"processedString": ..., "rawIspInfo": ...}``).
+
+Use::
+
+    with LibreSpeedServer(down_mbps=100, up_mbps=50) as server:
+        url = server.url                          # http://127.0.0.1:PORT/
+        server.set_throttle(20, 10)               # [Mbit/s] down, up; None = unlimited
+        server.set_error("garbage", 500)          # that endpoint answers HTTP 500
+
+Each direction is throttled by one token bucket shared by all connections (a link's capacity
+shared by the engine's parallel streams), the idea of ``fake_speedtest``'s throttle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+CHUNK = 16 * 1024
+MIB = 1024 * 1024
+ENDPOINTS = {"/backend/garbage.php": "garbage", "/backend/empty.php": "empty", "/backend/getIP.php": "getip"}
+_BLOCK = os.urandom(256 * 1024)
+
+
+class TokenBucket:
+    """Limit a byte stream to ``rate_mbps`` [Mbit/s] (``None``: unlimited), shared by threads
+    (the same small class as ``fake_speedtest.TokenBucket``)."""
+
+    def __init__(self, rate_mbps: float | None = None, burst_s: float = 0.01) -> None:
+        self._lock = threading.Lock()
+        self.burst_s = burst_s
+        self.set_rate(rate_mbps)
+
+    def set_rate(self, rate_mbps: float | None) -> None:
+        with self._lock:
+            self.rate_bytes_s = None if rate_mbps is None else rate_mbps * 1e6 / 8
+            self.capacity = 0.0 if self.rate_bytes_s is None else max(CHUNK, self.rate_bytes_s * self.burst_s)
+            self.tokens = self.capacity
+            self.stamp = time.monotonic()
+
+    def take(self, nbytes: int) -> None:
+        with self._lock:
+            rate = self.rate_bytes_s
+            if rate is None:
+                return
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * rate)
+            self.stamp = now
+            self.tokens -= nbytes
+            wait_s = -self.tokens / rate if self.tokens < 0 else 0.0
+        if wait_s > 0:
+            time.sleep(wait_s)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "FakeLibreSpeed/1.0"
+    protocol_version = "HTTP/1.1"  # kept-alive connections, every answer with its Content-Length
+    disable_nagle_algorithm = True
+    fake: LibreSpeedServer  # set on the subclass made per server
+
+    def log_message(self, format, *args):  # noqa: A002 - quiet
+        pass
+
+    def _endpoint(self) -> str | None:
+        endpoint = ENDPOINTS.get(urlsplit(self.path).path)
+        with self.fake._lock:
+            self.fake.hits[endpoint or "other"] += 1
+            status = self.fake.errors.get(endpoint or "")
+        if endpoint is None:
+            self._send(404, b"not found")
+            return None
+        if status:
+            self._send(status, f"error {status}".encode())
+            return None
+        return endpoint
+
+    def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        try:
+            endpoint = self._endpoint()
+            if endpoint == "empty":
+                self._send(200, b"")
+            elif endpoint == "getip":
+                body = {"processedString": f"{self.fake.client_ip} - {self.fake.isp}, IN", "rawIspInfo": ""}
+                self._send(200, json.dumps(body).encode(), "application/json")
+            elif endpoint == "garbage":
+                self._garbage()
+        except (TimeoutError, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            pass
+
+    def _garbage(self) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        try:
+            chunks = min(1024, max(1, int(query.get("ckSize", ["4"])[0])))
+        except ValueError:
+            chunks = 4
+        size = chunks * MIB
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        sent = 0
+        while sent < size:
+            n = min(CHUNK, size - sent)
+            self.fake.down.take(n)
+            offset = sent % (len(_BLOCK) - CHUNK)
+            self.wfile.write(_BLOCK[offset:offset + n])
+            sent += n
+            with self.fake._lock:
+                self.fake.bytes_sent += n
+
+    def do_POST(self):  # noqa: N802
+        try:
+            endpoint = self._endpoint()
+            if endpoint is None:
+                return
+            if endpoint != "empty":
+                self._send(405, b"POST only to empty.php")
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            received = 0
+            while received < length:
+                chunk = self.rfile.read(min(CHUNK, length - received))
+                if not chunk:
+                    return  # the client stopped mid-body (its time was up)
+                received += len(chunk)
+                self.fake.up.take(len(chunk))
+                with self.fake._lock:
+                    self.fake.bytes_received += len(chunk)
+            self._send(200, b"")
+        except (TimeoutError, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64
+
+    def server_bind(self):
+        # a small receive buffer: bytes the client sent do not pile up unread in the kernel
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        super().server_bind()
+
+
+class LibreSpeedServer:
+    """A LibreSpeed backend on ``127.0.0.1:port`` (0: a free port), throttled per direction [Mbit/s]."""
+
+    def __init__(self, down_mbps: float | None = None, up_mbps: float | None = None,
+                 client_ip: str = "203.0.113.7", isp: str = "Impersonated ISP", port: int = 0) -> None:
+        self.down = TokenBucket(down_mbps)
+        self.up = TokenBucket(up_mbps)
+        self.client_ip, self.isp = client_ip, isp
+        self.errors: dict[str, int] = {}
+        self.hits: Counter = Counter()
+        self.bytes_sent = 0       # download bytes this server wrote
+        self.bytes_received = 0   # upload bytes this server read
+        self._lock = threading.Lock()
+        self._port = port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> LibreSpeedServer:
+        """Start serving (idempotent); returns ``self``."""
+        if self._server is None:
+            handler = type("Handler", (_Handler,), {"fake": self})
+            self._server = _Server(("127.0.0.1", self._port), handler)
+            self._port = self._server.server_address[1]
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name=f"fake-librespeed-{self._port}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the port (idempotent): later connections are refused."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(5)
+            self._server = None
+
+    def __enter__(self) -> LibreSpeedServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The TCP port (known after :meth:`start`)."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """What a user puts in ``[collector] librespeed_url``: ``http://127.0.0.1:PORT/``."""
+        return f"http://127.0.0.1:{self._port}/"
+
+    def set_throttle(self, down_mbps: float | None, up_mbps: float | None) -> None:
+        """Limit download and upload [Mbit/s] (``None``: unlimited)."""
+        self.down.set_rate(down_mbps)
+        self.up.set_rate(up_mbps)
+
+    def set_error(self, endpoint: str, status: int) -> None:
+        """Answer ``endpoint`` (``garbage``, ``empty``, ``getip``) with HTTP ``status`` (0: normally again)."""
+        with self._lock:
+            self.errors[endpoint] = status
