@@ -263,6 +263,10 @@ def _ookla_record(value: dict, host_id: str, tz: str) -> SpeedTestResult:
         ping_ms=_number(ping.get("latency"), "ping.latency", empty=True),
         jitter_ms=_number(ping.get("jitter"), "ping.jitter", empty=True),
         packet_loss_pct=_number(value.get("packetLoss"), "packetLoss", empty=True),
+        # as the ookla engine stores them (speedlab.engine_ookla.latency_fields)
+        latency_idle_ms=_number(ping.get("latency"), "ping.latency", empty=True),
+        latency_download_ms=_number((down.get("latency") or {}).get("iqm"), "download.latency.iqm", empty=True),
+        latency_upload_ms=_number((up.get("latency") or {}).get("iqm"), "upload.latency.iqm", empty=True),
         server=Server(id=_text(server.get("id")), name=_text(server.get("location")),
                       sponsor=_text(server.get("name")), country=_text(server.get("country")),
                       host=_text(server.get("host"))),

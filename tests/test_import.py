@@ -62,6 +62,9 @@ def test_ookla_results_have_the_clis_figures_and_log_lines_garbage_and_negatives
         assert record.upload_mbps == pytest.approx(obj["upload"]["bandwidth"] * 8 / 1e6, abs=5e-4)
         assert (record.ping_ms, record.jitter_ms) == (obj["ping"]["latency"], obj["ping"]["jitter"])
         assert record.packet_loss_pct == obj.get("packetLoss")
+        assert record.latency_idle_ms == obj["ping"]["latency"]      # as the ookla engine stores them
+        assert (record.latency_download_ms, record.latency_upload_ms) == (
+            obj["download"].get("latency", {}).get("iqm"), obj["upload"].get("latency", {}).get("iqm"))
         assert record.slot_start == _slot(_utc(obj["timestamp"]))
         assert record.client.isp == obj["isp"] and record.client.ip == obj["interface"]["externalIp"]
         assert record.server.id == str(obj["server"]["id"]) and record.server.sponsor == obj["server"]["name"]
