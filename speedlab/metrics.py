@@ -18,6 +18,10 @@ name                                        type     what
 ``speedlab_upload_bits_per_second``         gauge    newest result's upload [bit/s]
 ``speedlab_ping_seconds``                   gauge    newest result's ping [s]
 ``speedlab_jitter_seconds``                 gauge    newest result's jitter [s]
+``speedlab_latency_idle_seconds``           gauge    newest result's idle round trip [s]
+``speedlab_latency_download_seconds``       gauge    newest result's round trip during the download [s]
+``speedlab_latency_upload_seconds``         gauge    newest result's round trip during the upload [s]
+``speedlab_packet_loss_ratio``              gauge    newest result's packet loss (0-1)
 ``speedlab_last_test_timestamp_seconds``    gauge    when the newest test ran [s since the epoch]
 ``speedlab_last_test_success``              gauge    1 if the newest test succeeded, else 0
 ``speedlab_tests_total``                    counter  every test kept (ok + failed), all time
@@ -61,6 +65,13 @@ _NEWEST = (
     ("upload_mbps", "upload_bits_per_second", "Upload speed of the newest test [bit/s].", BITS_PER_MBIT),
     ("ping_ms", "ping_seconds", "Ping (idle latency) of the newest test [s].", SECONDS_PER_MS),
     ("jitter_ms", "jitter_seconds", "Jitter of the newest test [s].", SECONDS_PER_MS),
+    ("latency_idle_ms", "latency_idle_seconds", "Idle round trip of the newest test (median probe) [s].",
+     SECONDS_PER_MS),
+    ("latency_download_ms", "latency_download_seconds",
+     "Round trip during the newest test's download (latency under load) [s].", SECONDS_PER_MS),
+    ("latency_upload_ms", "latency_upload_seconds",
+     "Round trip during the newest test's upload (latency under load) [s].", SECONDS_PER_MS),
+    ("packet_loss_pct", "packet_loss_ratio", "Packet loss of the newest test (0-1).", 0.01),
 )
 _TODAY = (
     ("download_mbps", "today_download_bits_per_second", "download [bit/s]", BITS_PER_MBIT),

@@ -60,7 +60,9 @@ def labels(host: str, connection: str, **extra: str) -> tuple:
 # ============================================================================ pure mapping
 
 def test_families_give_base_units_leave_nulls_out_and_read_the_sketch():
-    ok = dataclasses.replace(result("home-primary", "2026-01-05 10:17:03", 187.25, 41.5, 12.5), jitter_ms=3.25)
+    ok = dataclasses.replace(result("home-primary", "2026-01-05 10:17:03", 187.25, 41.5, 12.5), jitter_ms=3.25,
+                             latency_idle_ms=14.5, latency_download_ms=212.0, latency_upload_ms=96.25,
+                             packet_loss_pct=1.5)
     failed = result("office-main", "2026-01-05 10:02:00", status="failed", connection="Wi-Fi 5GHz")
     downloads = [80.0 + 7.3 * i for i in range(23)]
     pings = [5.0 + (i % 6) * 1.5 for i in range(23)]
@@ -77,6 +79,9 @@ def test_families_give_base_units_leave_nulls_out_and_read_the_sketch():
     assert got[("speedlab_upload_bits_per_second", home)] == 41.5e6
     assert got[("speedlab_ping_seconds", home)] == pytest.approx(0.0125, rel=1e-12)
     assert got[("speedlab_jitter_seconds", home)] == pytest.approx(0.00325, rel=1e-12)
+    for name, seconds in (("idle", 0.0145), ("download", 0.212), ("upload", 0.09625)):  # latency under load
+        assert got[(f"speedlab_latency_{name}_seconds", home)] == pytest.approx(seconds, rel=1e-12)
+    assert got[("speedlab_packet_loss_ratio", home)] == pytest.approx(0.015, rel=1e-12)
     assert got[("speedlab_last_test_timestamp_seconds", home)] == datetime(
         2026, 1, 5, 10, 17, 3, tzinfo=IST).timestamp()
     assert got[("speedlab_last_test_success", home)] == 1.0
@@ -92,7 +97,8 @@ def test_families_give_base_units_leave_nulls_out_and_read_the_sketch():
     assert got[("speedlab_last_test_success", office)] == 0.0
     assert ("speedlab_last_test_timestamp_seconds", office) in got
     assert not [k for k in got if k[1] == office and ("bits_per_second" in k[0] or "tests" in k[0]
-                                                      or k[0] in ("speedlab_ping_seconds", "speedlab_jitter_seconds"))]
+                                                      or k[0] in ("speedlab_ping_seconds", "speedlab_jitter_seconds")
+                                                      or "latency" in k[0] or "packet_loss" in k[0])]
     # an empty sketch (no upload today) and a host without figures give no samples
     assert not [k for k in got if k[0] == "speedlab_today_upload_bits_per_second"]
     assert not [k for k in got if dict(k[1]).get("host") == "no-data"]
