@@ -49,6 +49,8 @@ CHUNK_MIB = 100
 #: Bytes of one upload request's body, and of one write [bytes].
 UPLOAD_BODY_BYTES = 8 * 1024 * 1024
 WRITE_BYTES = 64 * 1024
+#: Bytes read per call in a download stream (6 ms of one of 6 streams at 1 Gbit/s, 0.06 s at 100 Mbit/s).
+READ_BYTES = 128 * 1024
 _RANDOM = os.urandom(1024 * 1024)
 try:  # Linux: bytes written to a socket but not yet acknowledged by the peer (SIOCOUTQ)
     import fcntl
@@ -172,11 +174,12 @@ class _Transfer:
         response = conn.getresponse()
         if response.status != 200:
             raise http.client.HTTPException(f"HTTP {response.status} for {self.url}")
+        buffer = memoryview(bytearray(READ_BYTES))  # readinto: no new bytes object per block
         while not self.stop.is_set():
-            block = response.read1(WRITE_BYTES)
-            if not block:
+            n = response.readinto(buffer)
+            if not n:
                 return
-            self._count(len(block))
+            self._count(n)
 
     def _upload_once(self, conn: http.client.HTTPConnection, path: str) -> None:
         conn.putrequest("POST", f"{path}?r={time.time_ns()}")
