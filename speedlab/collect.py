@@ -28,7 +28,8 @@ measurement is written to the job log, not to the store).
     max_test_s = 180            # the whole test's limit [s]; beyond it: a 'timeout' record
     spool_max_entries = 2880    # results kept while the store is down (30 days)
     start_offset_minutes = 4    # where in each slot 'speedlab schedule' starts the run
-    engine = "speedtest-cli"    # or "ookla" (the official Speedtest CLI on PATH)
+    engine = "speedtest-cli"    # or "ookla" (the official Speedtest CLI on PATH), or "librespeed"
+    librespeed_url = "http://speed.example:8080/"   # the LibreSpeed server the librespeed engine uses
 """
 
 from __future__ import annotations
