@@ -22,45 +22,16 @@ import json
 import os
 import socket
 import threading
-import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.helpers.fake_speedtest import TokenBucket  # one link model for both impersonations
 
 CHUNK = 16 * 1024
 MIB = 1024 * 1024
 ENDPOINTS = {"/backend/garbage.php": "garbage", "/backend/empty.php": "empty", "/backend/getIP.php": "getip"}
 _BLOCK = os.urandom(256 * 1024)
-
-
-class TokenBucket:
-    """Limit a byte stream to ``rate_mbps`` [Mbit/s] (``None``: unlimited), shared by threads
-    (the same small class as ``fake_speedtest.TokenBucket``)."""
-
-    def __init__(self, rate_mbps: float | None = None, burst_s: float = 0.01) -> None:
-        self._lock = threading.Lock()
-        self.burst_s = burst_s
-        self.set_rate(rate_mbps)
-
-    def set_rate(self, rate_mbps: float | None) -> None:
-        with self._lock:
-            self.rate_bytes_s = None if rate_mbps is None else rate_mbps * 1e6 / 8
-            self.capacity = 0.0 if self.rate_bytes_s is None else max(CHUNK, self.rate_bytes_s * self.burst_s)
-            self.tokens = self.capacity
-            self.stamp = time.monotonic()
-
-    def take(self, nbytes: int) -> None:
-        with self._lock:
-            rate = self.rate_bytes_s
-            if rate is None:
-                return
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * rate)
-            self.stamp = now
-            self.tokens -= nbytes
-            wait_s = -self.tokens / rate if self.tokens < 0 else 0.0
-        if wait_s > 0:
-            time.sleep(wait_s)
 
 
 class _Handler(BaseHTTPRequestHandler):
