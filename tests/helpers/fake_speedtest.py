@@ -38,6 +38,7 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 #: Bytes of speedtest.net's ``random{N}x{N}.jpg`` files.
@@ -81,7 +82,43 @@ class TokenBucket:
             time.sleep(wait_s)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class ShapedBodies:
+    """Handler mixin: bodies sent and received through the server's token buckets (the handler's
+    ``fake`` has ``down``, ``up``, ``_lock``, ``bytes_sent`` and ``bytes_received``); the
+    LibreSpeed impersonation uses it too."""
+
+    fake: Any
+    wfile: Any
+    rfile: Any
+
+    def send_shaped(self, size: int) -> None:
+        """Send ``size`` bytes of random data at the download rate."""
+        sent = 0
+        while sent < size:
+            n = min(CHUNK, size - sent)
+            self.fake.down.take(n)
+            offset = sent % (len(_BLOCK) - CHUNK)
+            self.wfile.write(_BLOCK[offset:offset + n])
+            sent += n
+            with self.fake._lock:
+                self.fake.bytes_sent += n
+
+    def receive_shaped(self, length: int) -> int | None:
+        """Read a body of ``length`` bytes at the upload rate; its size, or ``None`` when the
+        client stopped mid-body (its time was up)."""
+        received = 0
+        while received < length:
+            chunk = self.rfile.read(min(CHUNK, length - received))
+            if not chunk:
+                return None
+            received += len(chunk)
+            self.fake.up.take(len(chunk))
+            with self.fake._lock:
+                self.fake.bytes_received += len(chunk)
+        return received
+
+
+class _Handler(ShapedBodies, BaseHTTPRequestHandler):
     server_version = "FakeSpeedtest/1.0"
     # keep-alive as real servers do (speedtest-cli's urllib asks for "Connection: close" anyway);
     # every answer carries its Content-Length; TCP_NODELAY as nginx does on kept-alive connections
@@ -161,15 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "image/jpeg")
         self.send_header("Content-Length", str(size))
         self.end_headers()
-        sent = 0
-        while sent < size:
-            n = min(CHUNK, size - sent)
-            self.fake.down.take(n)
-            offset = sent % (len(_BLOCK) - CHUNK)
-            self.wfile.write(_BLOCK[offset:offset + n])
-            sent += n
-            with self.fake._lock:
-                self.fake.bytes_sent += n
+        self.send_shaped(size)
 
     def do_POST(self):  # noqa: N802
         try:
@@ -186,16 +215,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _upload(self) -> None:
         """Read one upload body (throttled) and answer ``size=N``."""
-        length = int(self.headers.get("Content-Length") or 0)
-        received = 0
-        while received < length:
-            chunk = self.rfile.read(min(CHUNK, length - received))
-            if not chunk:
-                return  # the client gave up mid-body (speedtest-cli's upload time limit)
-            received += len(chunk)
-            self.fake.up.take(len(chunk))
-            with self.fake._lock:
-                self.fake.bytes_received += len(chunk)
+        received = self.receive_shaped(int(self.headers.get("Content-Length") or 0))
+        if received is None:
+            return  # the client gave up mid-body (speedtest-cli's upload time limit)
         self._send(200, f"size={received}".encode())
 
 

@@ -19,22 +19,19 @@ shared by the engine's parallel streams), the idea of ``fake_speedtest``'s throt
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from tests.helpers.fake_speedtest import TokenBucket  # one link model for both impersonations
+from tests.helpers.fake_speedtest import ShapedBodies, TokenBucket  # one link model for both
 
-CHUNK = 16 * 1024
 MIB = 1024 * 1024
 ENDPOINTS = {"/backend/garbage.php": "garbage", "/backend/empty.php": "empty", "/backend/getIP.php": "getip"}
-_BLOCK = os.urandom(256 * 1024)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(ShapedBodies, BaseHTTPRequestHandler):
     server_version = "FakeLibreSpeed/1.0"
     protocol_version = "HTTP/1.1"  # kept-alive connections, every answer with its Content-Length
     disable_nagle_algorithm = True
@@ -88,15 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(size))
         self.end_headers()
-        sent = 0
-        while sent < size:
-            n = min(CHUNK, size - sent)
-            self.fake.down.take(n)
-            offset = sent % (len(_BLOCK) - CHUNK)
-            self.wfile.write(_BLOCK[offset:offset + n])
-            sent += n
-            with self.fake._lock:
-                self.fake.bytes_sent += n
+        self.send_shaped(size)
 
     def do_POST(self):  # noqa: N802
         try:
@@ -106,16 +95,8 @@ class _Handler(BaseHTTPRequestHandler):
             if endpoint != "empty":
                 self._send(405, b"POST only to empty.php")
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            received = 0
-            while received < length:
-                chunk = self.rfile.read(min(CHUNK, length - received))
-                if not chunk:
-                    return  # the client stopped mid-body (its time was up)
-                received += len(chunk)
-                self.fake.up.take(len(chunk))
-                with self.fake._lock:
-                    self.fake.bytes_received += len(chunk)
+            if self.receive_shaped(int(self.headers.get("Content-Length") or 0)) is None:
+                return  # the client stopped mid-body (its time was up)
             self._send(200, b"")
         except (TimeoutError, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             pass
