@@ -292,8 +292,9 @@ class App:
 
     def _on_mode(self, change: dict) -> None:
         mode = change["new"]
-        self.period.options = period_options(mode)
-        self.period.value = DEFAULT_DAYS[mode]
+        with self.period.hold_sync():  # one message: a pick made between two would be overwritten
+            self.period.options = period_options(mode)
+            self.period.value = DEFAULT_DAYS[mode]
 
     def selected(self) -> Selection:
         """The selection the controls show now."""
@@ -304,9 +305,10 @@ class App:
         if mode is not None:
             self.mode.value = mode
         if days is not None:
-            if days not in [v for _, v in self.period.options]:
-                self.period.options = period_options(self.mode.value, days)
-            self.period.value = days
+            with self.period.hold_sync():
+                if days not in [v for _, v in self.period.options]:
+                    self.period.options = period_options(self.mode.value, days)
+                self.period.value = days
         if host is not None:
             self.host.value = host
 
