@@ -29,6 +29,7 @@ from .periods import (
     to_local,
 )
 from .records import SpeedTestResult, below_plan
+from .sketch import rank_of
 
 __all__ = [
     "ALL_HOSTS", "DEFAULT_DAYS", "MAX_DAYS", "MODES", "ROW_FIELDS", "STATUSES", "check_query", "headline",
@@ -54,9 +55,24 @@ ROW_FIELDS = (
     "tests", "failed", "rejected", "duplicates",
     "expected_slots", "slots_with_result", "coverage_pct",
     "expected_download_mbps", "expected_upload_mbps", "anomalies",
+    "latency_idle_avg", "latency_download_avg", "latency_upload_avg", "jitter_avg", "packet_loss_avg",
+    "latency_idle_p95", "latency_download_p95", "latency_upload_p95",
+    "latency_idle_count", "latency_download_count", "latency_upload_count",
 )
 _METRICS = (("download", "download_mbps", "avg_download"), ("upload", "upload_mbps", "avg_upload"),
             ("ping", "ping_ms", "avg_ping"))
+#: The latency figures of a row: (row prefix, record field / stats name, summary short name) [ms; %].
+_LATENCY = (("latency_idle", "latency_idle_ms", "latency_idle"),
+            ("latency_download", "latency_download_ms", "latency_download"),
+            ("latency_upload", "latency_upload_ms", "latency_upload"),
+            ("jitter", "jitter_ms", "jitter"), ("packet_loss", "packet_loss_pct", "packet_loss"))
+#: The latency figures whose p95 and count a row carries.
+_LATENCY_P95 = ("latency_idle", "latency_download", "latency_upload")
+#: How headline() weights each latency average: its own count, or (jitter, packet loss: no count
+#: in a row) the idle probes' count, whose records carry them.
+_LATENCY_WEIGHT = {"latency_idle": "latency_idle_count", "latency_download": "latency_download_count",
+                   "latency_upload": "latency_upload_count", "jitter": "latency_idle_count",
+                   "packet_loss": "latency_idle_count"}
 
 
 def check_query(mode: str, days: Any, host: str | None = ALL_HOSTS) -> tuple[str, int, str]:
@@ -251,6 +267,13 @@ def summary_row(mode: str, period: Period, summary: dict | None, *, host: str, n
             row[f"expected_{metric}_mbps"] = stored
     below = s.get("below_expected")
     row["below_expected"] = below if isinstance(below, bool) else _below(row, fraction)
+    for prefix, stat_name, short in _LATENCY:
+        row[f"{prefix}_avg"] = _number(s.get(f"avg_{short}")) if tests else None
+        if prefix in _LATENCY_P95:
+            row[f"{prefix}_p95"] = _number(s.get(f"p95_{short}")) if tests else None
+            count = stats[stat_name].get("count") if isinstance(stats.get(stat_name), dict) else None
+            row[f"{prefix}_count"] = (int(count) if isinstance(count, int) and row[f"{prefix}_avg"] is not None
+                                      else 0)
     return row
 
 
@@ -286,15 +309,23 @@ def minute_row(slot: datetime, results: Sequence[SpeedTestResult], *, host: str,
     elif not row["complete"]:
         row.update(expected_slots=None, slots_with_result=None, coverage_pct=None)
     row["below_expected"] = _below(row, fraction)
+    for prefix, attr, _ in _LATENCY:
+        values = [getattr(r, attr) for r in ok if getattr(r, attr) is not None]
+        row[f"{prefix}_avg"] = _mean(values)  # one result: its own value
+        if prefix in _LATENCY_P95:
+            row[f"{prefix}_p95"] = sorted(values)[rank_of(0.95, len(values))] if values else None
+            row[f"{prefix}_count"] = len(values)
     return row
 
 
-def _weighted(rows: Iterable[Mapping[str, Any]], metric: str) -> float | None:
+def _weighted(rows: Iterable[Mapping[str, Any]], metric: str, weight: str | None = None) -> float | None:
+    """The mean of the rows' ``{metric}_avg`` weighted by ``weight`` (default ``{metric}_count``)."""
+    weight = weight or f"{metric}_count"
     total = count = 0.0
     for row in rows:
-        if row[f"{metric}_avg"] is not None and row.get(f"{metric}_count"):
-            total += row[f"{metric}_avg"] * row[f"{metric}_count"]
-            count += row[f"{metric}_count"]
+        if row.get(f"{metric}_avg") is not None and row.get(weight):
+            total += row[f"{metric}_avg"] * row[weight]
+            count += row[weight]
     return total / count if count else None
 
 
@@ -310,7 +341,10 @@ def headline(rows: Sequence[Mapping[str, Any]]) -> dict:
         ``periods_pending``, ``periods_partial`` (in progress, figures so far),
         ``periods_failed``, ``periods_unreadable``, ``periods_below_expected``,
         ``periods_judged`` (rows with a plan and data). ``periods_with_data`` counts ``ok`` rows
-        and ``partial`` rows with tests.
+        and ``partial`` rows with tests. Then ``latency_idle_avg``, ``latency_download_avg``,
+        ``latency_upload_avg``, ``jitter_avg`` [ms] and ``packet_loss_avg`` [%], each weighted by
+        its row count (jitter and packet loss, which rows do not count, by ``latency_idle_count``:
+        the probes that measure jitter run in the same tests; exact when every test has both).
     """
     out: dict[str, Any] = {}
     for metric in ("download", "upload", "ping"):
@@ -333,6 +367,8 @@ def headline(rows: Sequence[Mapping[str, Any]]) -> dict:
     )
     for status in ("missing", "pending", "partial", "failed", "unreadable"):
         out[f"periods_{status}"] = sum(r["status"] == status for r in rows)
+    for prefix, weight in _LATENCY_WEIGHT.items():
+        out[f"{prefix}_avg"] = _weighted(rows, prefix, weight)
     return out
 
 
