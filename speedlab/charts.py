@@ -10,13 +10,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .periods import WEEKDAYS
+from .responsiveness import row_rpm
 
-__all__ = ["CHART_WIDTH", "GAP_COLORS", "SERIES_COLORS", "SO_FAR", "X_FORMAT", "charts", "heatmap_chart"]
+__all__ = ["CHART_WIDTH", "GAP_COLORS", "LATENCY_COLORS", "LATENCY_SERIES", "SERIES_COLORS", "SO_FAR", "X_FORMAT",
+           "charts", "heatmap_chart", "has_latency"]
 
 X_FORMAT = {"minute": "%d %b %H:%M", "hourly": "%d %b %H:%M", "daily": "%d %b", "weekly": "%d %b %Y",
             "monthly": "%b %Y", "yearly": "%Y"}
 GAP_COLORS = {"missing": "#9e9e9e", "failed": "#d62728", "unreadable": "#ff7f0e"}
 SERIES_COLORS = {"Download": "#1f77b4", "Upload": "#2ca02c"}
+#: The latency panel's series and the row key each is drawn from [ms].
+LATENCY_SERIES = {"Idle latency": "latency_idle_avg", "Latency during download": "latency_download_avg",
+                  "Latency during upload": "latency_upload_avg"}
+LATENCY_COLORS = {"Idle latency": "#7f7f7f", "Latency during download": "#1f77b4",
+                  "Latency during upload": "#2ca02c"}
 CHART_WIDTH = 760
 #: The legend entry of a period in progress (a hollow point, joined by a dashed segment).
 SO_FAR = "so far"
@@ -27,6 +34,11 @@ def _drawn(row: Mapping[str, Any]) -> bool:
     return row["status"] in ("ok", "partial")
 
 
+def has_latency(rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether any drawn row has an idle or loaded latency (rows of schema-1 data have none)."""
+    return any(r.get(key) is not None for r in rows if _drawn(r) for key in LATENCY_SERIES.values())
+
+
 def _gap_marks(rows: Sequence[Mapping[str, Any]]) -> list[dict]:
     notes = {"missing": "no data", "failed": "only failed tests", "unreadable": "unreadable data"}
     return [{"start": r["x_local"], "period": r["date_ist_str"], "status": r["status"],
@@ -35,7 +47,13 @@ def _gap_marks(rows: Sequence[Mapping[str, Any]]) -> list[dict]:
 
 
 def charts(rows: Sequence[Mapping[str, Any]], mode: str, title: str = ""):
-    """Download/upload over time (plan speeds as rules) above ping, one shared time axis.
+    """Download/upload over time (plan speeds as rules) above ping and latency, one shared time axis.
+
+    The latency panel (idle latency, latency during the download and during the upload [ms], from
+    the rows' ``latency_idle_avg``, ``latency_download_avg``, ``latency_upload_avg``) is drawn only
+    when a row has one of them: data without latency figures keeps the two panels as they were.
+    Its tooltip adds the period's jitter [ms] and responsiveness [RPM]
+    (:func:`speedlab.responsiveness.row_rpm`).
 
     Lines break at every period without data; such periods are marked by a vertical rule
     (grey: no data, red: only failed tests, orange: unreadable), never drawn as zero. A period
@@ -52,15 +70,22 @@ def charts(rows: Sequence[Mapping[str, Any]], mode: str, title: str = ""):
             segment += 1
             continue
         so_far = not r["complete"]
-        for series, name in (("Download", "download_avg"), ("Upload", "upload_avg"), ("Ping", "ping_avg")):
-            if r[name] is None:
+        rpm = row_rpm(r)[1]
+        jitter = r.get("jitter_avg")
+        for series, name in (("Download", "download_avg"), ("Upload", "upload_avg"), ("Ping", "ping_avg"),
+                             *LATENCY_SERIES.items()):
+            if r.get(name) is None:
                 continue
-            unit = "ms" if series == "Ping" else "Mbit/s"
-            points.append({"start": r["x_local"], "period": r["date_ist_str"], "series": series,
-                           "value": round(r[name], 2), "tests": r["tests"], "failed": r["failed"],
-                           "segment": segment, "state": SO_FAR if so_far else "complete",
-                           "description": f"{series} {r['date_ist_str']}: {r[name]:.2f} {unit}"
-                                          + (f" {SO_FAR}" if so_far else "")})
+            unit = "Mbit/s" if series in SERIES_COLORS else "ms"
+            point = {"start": r["x_local"], "period": r["date_ist_str"], "series": series,
+                     "value": round(r[name], 2), "tests": r["tests"], "failed": r["failed"],
+                     "segment": segment, "state": SO_FAR if so_far else "complete",
+                     "description": f"{series} {r['date_ist_str']}: {r[name]:.2f} {unit}"
+                                    + (f" {SO_FAR}" if so_far else "")}
+            if series in LATENCY_SERIES:
+                point.update(jitter=None if jitter is None else round(jitter, 2),
+                             rpm=None if rpm is None else round(rpm))
+            points.append(point)
     gaps = _gap_marks(rows)
     failures = [{"start": r["x_local"], "period": r["date_ist_str"], "failed": r["failed"],
                  "description": f'{r["date_ist_str"]}: {r["failed"]} failed test(s)'}
@@ -76,19 +101,25 @@ def charts(rows: Sequence[Mapping[str, Any]], mode: str, title: str = ""):
                alt.Tooltip("failed:Q", title="Failed")]
     color = alt.Color("series:N", title=None, scale=alt.Scale(domain=list(SERIES_COLORS),
                                                                range=list(SERIES_COLORS.values())))
+    latency_color = alt.Color("series:N", title=None, scale=alt.Scale(domain=list(LATENCY_COLORS),
+                                                                       range=list(LATENCY_COLORS.values())))
+    latency_tooltip = [*tooltip, alt.Tooltip("jitter:Q", title="Jitter [ms]", format=".2f"),
+                       alt.Tooltip("rpm:Q", title="Responsiveness [RPM]", format=".0f")]
 
-    def panel(series: Sequence[str], y_title: str, with_plan: bool):
+    def panel(series: Sequence[str], y_title: str, with_plan: bool, height: int | None = None):
         mine = [p for p in points if p["series"] in series]
         done = [p for p in mine if p["state"] != SO_FAR]
         live = [p for p in mine if p["state"] == SO_FAR]
         base = alt.Chart(alt.Data(values=done)).encode(x=x)
-        series_color = color if len(series) > 1 else alt.value("#9467bd")
+        latency = set(series) <= set(LATENCY_SERIES)
+        series_color = latency_color if latency else color if len(series) > 1 else alt.value("#9467bd")
+        tooltip_here = latency_tooltip if latency else tooltip
         layers = [
             base.mark_line(strokeWidth=1.5).encode(
                 y=alt.Y("value:Q", title=y_title), color=series_color,
                 detail="segment:N", description=alt.value(f"{y_title} line")),
             base.mark_circle(size=28 if len(rows) > 200 else 50, opacity=1).encode(
-                y="value:Q", color=series_color, tooltip=tooltip, description="description:N"),
+                y="value:Q", color=series_color, tooltip=tooltip_here, description="description:N"),
         ]
         if live:  # the period in progress: a dashed segment from the last finished point, a hollow point
             joins = []
@@ -105,7 +136,7 @@ def charts(rows: Sequence[Mapping[str, Any]], mode: str, title: str = ""):
                     description=alt.value(f"{y_title} so far")),
                 alt.Chart(alt.Data(values=live)).mark_point(
                     filled=False, strokeWidth=2, size=70, opacity=1).encode(
-                    x=x, y="value:Q", color=series_color, shape=state, tooltip=tooltip,
+                    x=x, y="value:Q", color=series_color, shape=state, tooltip=tooltip_here,
                     description="description:N"),
             ]
         for status, stroke in GAP_COLORS.items():  # fixed colours: the legend is the series'
@@ -127,11 +158,13 @@ def charts(rows: Sequence[Mapping[str, Any]], mode: str, title: str = ""):
             layers.append(alt.Chart(alt.Data(values=rules)).mark_rule(strokeDash=[8, 4], strokeWidth=1.5).encode(
                 y="mbps:Q", color=color, description="description:N",
                 tooltip=[alt.Tooltip("series:N", title="Plan"), alt.Tooltip("mbps:Q", title="Mbit/s")]))
-        return alt.layer(*layers).properties(width=CHART_WIDTH, height=220 if with_plan else 140)
+        return alt.layer(*layers).properties(width=CHART_WIDTH, height=height or (220 if with_plan else 140))
 
-    chart = alt.vconcat(panel(("Download", "Upload"), "Speed [Mbit/s]", True),
-                        panel(("Ping",), "Ping [ms]", False))
-    return chart.resolve_scale(color="independent").properties(title=title or "")
+    panels = [panel(("Download", "Upload"), "Speed [Mbit/s]", True), panel(("Ping",), "Ping [ms]", False)]
+    if has_latency(rows):
+        panels.append(panel(tuple(LATENCY_SERIES), "Latency [ms]", False, 180))
+        return alt.vconcat(*panels).resolve_scale(color="independent", x="shared").properties(title=title or "")
+    return alt.vconcat(*panels).resolve_scale(color="independent").properties(title=title or "")
 
 
 def heatmap_chart(cells: Sequence[dict], title: str = ""):

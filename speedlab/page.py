@@ -16,11 +16,13 @@ from urllib.parse import parse_qs
 
 from .charts import GAP_COLORS
 from .errors import QueryError
+from .responsiveness import row_rpm, rpm_grade
 from .rowbuild import ALL_HOSTS, DEFAULT_DAYS, MAX_DAYS, MODES, check_query
 
 __all__ = [
-    "DEFAULT_MODE", "LEGEND", "MODE_LABELS", "PERIOD_CHOICES", "STYLE", "Selection", "TABLE_COLUMNS", "UNITS",
-    "headline_html", "parse_query_string", "period_label", "period_options", "resolve_host", "table_html",
+    "DEFAULT_MODE", "LEGEND", "MODE_LABELS", "NOT_MEASURED", "PERIOD_CHOICES", "STYLE", "Selection",
+    "TABLE_COLUMNS", "UNITS", "headline_html", "latency_cards", "parse_query_string", "period_label",
+    "period_options", "resolve_host", "table_html",
 ]
 
 MODE_LABELS = {"minute": "15-min", "hourly": "Hourly", "daily": "Daily", "weekly": "Weekly",
@@ -124,8 +126,11 @@ def _fmt(value: Any, digits: int = 2, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
+#: The table's columns: (title, row key); ``latency_loaded_avg`` and ``rpm`` are worked out from the
+#: row (:func:`speedlab.responsiveness.row_rpm`).
 TABLE_COLUMNS = (("Period", "date_ist_str"), ("Download avg [Mbit/s]", "download_avg"),
                  ("Upload avg [Mbit/s]", "upload_avg"), ("Ping avg [ms]", "ping_avg"),
+                 ("Loaded latency [ms]", "latency_loaded_avg"), ("RPM", "rpm"),
                  ("Download min [Mbit/s]", "download_min"), ("Download max [Mbit/s]", "download_max"),
                  ("Tests", "tests"), ("Failed", "failed"), ("Coverage [%]", "coverage_pct"),
                  ("Days", "days"), ("Connection", "connection_type"),
@@ -138,8 +143,10 @@ def table_html(rows: Sequence[dict]) -> str:
     body = []
     for row in rows:
         cells = []
+        loaded, rpm = row_rpm(row)
+        derived = {"latency_loaded_avg": loaded, "rpm": None if rpm is None else round(rpm)}
         for _, name in TABLE_COLUMNS:
-            value = row.get(name)
+            value = derived[name] if name in derived else row.get(name)
             text = _fmt(value, 1 if name == "coverage_pct" else 2)
             cells.append(f'<td data-col="{name}">{html.escape(text)}</td>')
         title = html.escape(row.get("error") or "", quote=True)
@@ -151,8 +158,34 @@ def table_html(rows: Sequence[dict]) -> str:
             f'</thead><tbody>{"".join(body)}</tbody></table></div>')
 
 
+NOT_MEASURED = "not measured"
+
+
+def _measured(value: Any, digits: int, unit: str) -> str:
+    return NOT_MEASURED if value is None else _fmt(float(value), digits, unit)
+
+
+def latency_cards(stats: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The latency cards ``(key, label, value, detail)``: idle and loaded latency, jitter, packet
+    loss and responsiveness (RPM with its grade); ``not measured`` where a figure is missing."""
+    loaded, rpm = row_rpm(stats)
+    grade = rpm_grade(rpm)
+    down, up = stats.get("latency_download_avg"), stats.get("latency_upload_avg")
+    detail = " / ".join(f"{name} {value:.1f} ms" for name, value in (("download", down), ("upload", up))
+                        if value is not None)
+    return [
+        ("latency_idle", "Idle latency", _measured(stats.get("latency_idle_avg"), 1, " ms"), ""),
+        ("latency_loaded", "Latency under load", _measured(loaded, 1, " ms"), detail),
+        ("jitter", "Jitter", _measured(stats.get("jitter_avg"), 1, " ms"), ""),
+        ("packet_loss", "Packet loss", _measured(stats.get("packet_loss_avg"), 2, " %"), ""),
+        ("rpm", "Responsiveness", NOT_MEASURED if rpm is None or grade is None else f"{grade.name} · {rpm:.0f} RPM",
+         "" if grade is None else grade.meaning),
+    ]
+
+
 def headline_html(stats: Mapping[str, Any]) -> str:
-    """Headline cards: averages, extremes, tests, failed tests, coverage, periods below plan."""
+    """Headline cards: averages, extremes, tests, failed tests, coverage, periods below plan, and
+    latency (:func:`latency_cards`: figures missing from ``stats`` show as ``not measured``)."""
     cards = [
         ("download_avg", "Download avg", _fmt(stats["download_avg"], 2, " Mbit/s")),
         ("upload_avg", "Upload avg", _fmt(stats["upload_avg"], 2, " Mbit/s")),
@@ -171,9 +204,12 @@ def headline_html(stats: Mapping[str, Any]) -> str:
          f'{stats["periods_missing"] + stats["periods_failed"] + stats["periods_unreadable"]}'
          f' of {stats["periods"]}'),
     ]
+    every = [(key, label, value, "") for key, label, value in cards] + latency_cards(stats)
     return '<div class="speedlab-cards">' + "".join(
         f'<div class="speedlab-card" data-stat="{key}"><div class="label">{html.escape(label)}</div>'
-        f'<div class="value">{html.escape(value)}</div></div>' for key, label, value in cards) + "</div>"
+        f'<div class="value">{html.escape(value)}</div>'
+        + (f'<div class="detail">{html.escape(detail)}</div>' if detail else "") + "</div>"
+        for key, label, value, detail in every) + "</div>"
 
 
 LEGEND = ('<div class="speedlab-legend">Dashed vertical lines mark periods without a measurement: '
@@ -183,6 +219,9 @@ LEGEND = ('<div class="speedlab-legend">Dashed vertical lines mark periods witho
           f'<span style="color:{GAP_COLORS["failed"]}">&#9660;</span> failed tests in a period; '
           "dashed horizontal lines are the plan's speeds; a hollow point on a dashed segment (and an "
           "<i>italic</i> row, status partial) is a period in progress, its figures so far. "
+          "Where latency is measured, the lowest panel shows the idle round trip and the round trip "
+          "while a download or an upload fills the line; responsiveness is 60000 / that loaded round "
+          "trip in round trips per minute (RPM: High from 1000, Medium from 200, Low below). "
           "Hover a point for its numbers.</div>")
 
 STYLE = """<style>
@@ -201,6 +240,7 @@ STYLE = """<style>
 .speedlab-card { border: 1px solid #ddd; border-radius: 6px; padding: 6px 10px; min-width: 120px; }
 .speedlab-card .label { font-size: 11px; color: #666; }
 .speedlab-card .value { font-size: 16px; font-weight: 600; }
+.speedlab-card .detail { font-size: 11px; color: #666; max-width: 260px; white-space: normal; }
 .speedlab-table-wrap { max-height: 420px; overflow: auto; }
 .speedlab-rows { border-collapse: collapse; font-size: 12px; }
 .speedlab-rows th, .speedlab-rows td { border-bottom: 1px solid #eee; padding: 2px 6px; text-align: right;

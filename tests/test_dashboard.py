@@ -236,6 +236,10 @@ def test_headline_shows_averages_counts_coverage_and_periods_below_plan(open_app
     assert f'{stats["download_avg"]:.2f} Mbit/s' in app.headline.value
     assert (stats["periods_below_expected"], stats["periods_judged"], stats["periods_partial"]) == (0, 2, 1)
     assert ">0 of 2<" in app.headline.value
+    # these synthetic results are schema 1: no latency panel, and the latency cards say so
+    assert len(app._charts["chart"].spec["vconcat"]) == 2
+    assert ('data-stat="rpm"><div class="label">Responsiveness</div><div class="value">not measured'
+            in app.headline.value)
 
 
 # ---------------------------------------------------------------------------- failures on the page
@@ -277,10 +281,11 @@ def test_table_and_headline_html_show_missing_values_as_dashes():
     row.update(period="20260101", date_ist_str="2026-01-01", status="missing", tests=0, failed=0,
                coverage_pct=0.0, error=None)
     html = table_rows_of(table_html([row]))
-    assert html == [["2026-01-01", "—", "—", "—", "—", "—", "0", "0", "0.0", "—", "—", "—", "missing"]]
+    assert html == [["2026-01-01", "—", "—", "—", "—", "—", "—", "—", "0", "0", "0.0", "—", "—", "—", "missing"]]
     stats = rowbuild.headline([dict(row, rejected=0, download_count=0, upload_count=0, ping_count=0)])
     text = headline_html(stats)
     assert "Download avg</div><div class=\"value\">—" in text and "no plan" in text
+    assert "Responsiveness</div><div class=\"value\">not measured" in text
 
 
 def test_a_period_in_progress_is_an_italic_partial_row_and_the_legend_says_so():
