@@ -24,6 +24,10 @@ The story (for ``--days 90``; every event scales with the length of the history)
   whole day (about 25 % into the history): that day has no results at all.
 * ``backup-location``: Ethernet on a 100/20 Mbit/s plan; from about 65 % into the history
   the ISP downgraded the line and it delivers about 45 % of the plan.
+* Latency (the probes' figures of schema 2): idle round trips of 15 ms (office-main), 22 ms
+  (home-primary) and 28 ms (backup-location); while a download or an upload runs they are 2 to 6
+  times longer (bufferbloat: worst on home-primary's Wi-Fi and backup-location's upload), up to
+  9 times in the evening peak, when the idle round trip grows a quarter too.
 
 Every record says what it is: engine ``demo``, the server's sponsor ``speedlab demo data``,
 the client's ISP ``Demo ISP (demo data)``, ``engine_output.demo_data`` true. The folder holds
@@ -81,6 +85,9 @@ class DemoHost:
     ``download_mbps``/``upload_mbps`` [Mbit/s] and ``ping_ms`` [ms] are daytime medians;
     ``evening_factor`` is what is left of the download at the evening peak (19:00-23:00);
     ``slow_band_share`` is the share of tests made on Wi-Fi 2.4 GHz (at 40 % of the speed).
+    ``idle_ms`` [ms] is the daytime idle round trip of the latency probes; ``download_bloat`` and
+    ``upload_bloat`` are how many times longer the round trip gets while a download or an upload
+    fills the line (bufferbloat); in the evening peak both grow further.
     """
 
     host_id: str
@@ -94,13 +101,18 @@ class DemoHost:
     slow_band_share: float = 0.0
     plan_download_mbps: float = 300.0
     plan_upload_mbps: float = 100.0
+    idle_ms: float = 20.0
+    download_bloat: float = 3.0
+    upload_bloat: float = 4.0
 
 
 DEMO_HOSTS: tuple[DemoHost, ...] = (
-    DemoHost("home-primary", "Wi-Fi 5GHz", "wlan0", 235.0, 88.0, 14.0, 0.55, 3, slow_band_share=0.12),
-    DemoHost("office-main", "Ethernet", "eth0", 288.0, 96.0, 7.5, 0.85, 6),
+    DemoHost("home-primary", "Wi-Fi 5GHz", "wlan0", 235.0, 88.0, 14.0, 0.55, 3, slow_band_share=0.12,
+             idle_ms=22.0, download_bloat=5.0, upload_bloat=6.0),
+    DemoHost("office-main", "Ethernet", "eth0", 288.0, 96.0, 7.5, 0.85, 6,
+             idle_ms=15.0, download_bloat=2.2, upload_bloat=3.0),
     DemoHost("backup-location", "Ethernet", "enp3s0", 96.0, 19.2, 22.0, 0.75, 9,
-             plan_download_mbps=100.0, plan_upload_mbps=20.0),
+             plan_download_mbps=100.0, plan_upload_mbps=20.0, idle_ms=28.0, download_bloat=4.0, upload_bloat=6.0),
 )
 
 
@@ -170,8 +182,9 @@ def _evening(hour: float) -> float:
 
 
 def _output(host: DemoHost, download_mbps: float, upload_mbps: float, ping_ms: float,
-            started: datetime, seed: int) -> dict:
-    """What speedtest-cli's ``results.dict()`` would have said (speeds in bit/s)."""
+            started: datetime, seed: int, probes: dict | None = None) -> dict:
+    """What speedtest-cli's ``results.dict()`` would have said (speeds in bit/s), with ``probes``:
+    the latency probes' figures [ms] as the engine adds them (:func:`speedlab.engine.probe_output`)."""
     return {
         "download": download_mbps * 1e6, "upload": upload_mbps * 1e6, "ping": ping_ms,
         "server": {"url": "http://demo.invalid:8080/speedtest/upload.php", "lat": "12.97", "lon": "77.59",
@@ -182,6 +195,7 @@ def _output(host: DemoHost, download_mbps: float, upload_mbps: float, ping_ms: f
         "bytes_received": int(download_mbps * 1e6 / 8 * TEST_LENGTH_S),
         "share": None, "client": {"ip": "192.0.2.10", "isp": "Demo ISP (demo data)"},
         "demo_data": True, "demo_seed": seed,
+        **({"probes": probes} if probes is not None else {}),
     }
 
 
@@ -189,6 +203,8 @@ def _day_records(host: DemoHost, story: DemoStory, seed: int, tz: str, day: Peri
                  start_utc: datetime, end_utc: datetime) -> list[SpeedTestResult]:
     """One host's records for the slots of one local ``day`` whose test starts in the window."""
     rng = random.Random(f"speedlab-demo/{seed}/{host.host_id}/{day.label}")
+    # the latency figures draw from their own stream: the speeds stay what they were before them
+    latency_rng = random.Random(f"speedlab-demo/{seed}/{host.host_id}/{day.label}/latency")
     zone = day.start.tzinfo
     out: list[SpeedTestResult] = []
     slot = day.start
@@ -201,6 +217,7 @@ def _day_records(host: DemoHost, story: DemoStory, seed: int, tz: str, day: Peri
         slow_band = rng.random() < host.slow_band_share
         spike = rng.random() < 0.01
         random_failure = rng.random() < 0.002
+        latency_noise = [latency_rng.gauss(1.0, 0.1) for _ in range(4)]
         if not start_utc <= started < end_utc:
             continue
         if host.host_id == story.switched_off_host and story.switched_off[0] <= local < story.switched_off[1]:
@@ -225,8 +242,15 @@ def _day_records(host: DemoHost, story: DemoStory, seed: int, tz: str, day: Peri
         down = host.download_mbps * (1 - (1 - host.evening_factor) * evening) * night * band * downgrade
         up = host.upload_mbps * (1 - (1 - host.evening_factor) * evening * 0.5) * band * downgrade
         ping = host.ping_ms * (1 + 0.4 * evening) * (4.0 if spike else 1.0)
+        idle = host.idle_ms * (1 + 0.25 * evening) * (1.3 if slow_band else 1.0)
+        loaded = 1 + 0.5 * evening   # the evening peak fills the queues further
+        probes = {"latency_idle_ms": round(max(1.0, idle * latency_noise[0]), 3),
+                  "jitter_ms": round(max(0.1, idle * (0.15 if "Wi-Fi" in link.connection_type else 0.06)
+                                         * latency_noise[1]), 3),
+                  "latency_download_ms": round(max(1.0, idle * host.download_bloat * loaded * latency_noise[2]), 3),
+                  "latency_upload_ms": round(max(1.0, idle * host.upload_bloat * loaded * latency_noise[3]), 3)}
         output = _output(host, round(max(0.5, down * noise[0]), 3), round(max(0.2, up * noise[1]), 3),
-                         round(max(1.0, ping * noise[2]), 3), started, seed)
+                         round(max(1.0, ping * noise[2]), 3), started, seed, probes)
         out.append(record_from_output(output, **common))
     return out
 
