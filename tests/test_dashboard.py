@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -12,6 +12,7 @@ from speedlab import cache, layout, query, rowbuild
 from speedlab.cli import main
 from speedlab.config import Plan, load_config
 from speedlab.dashboard import App, charts
+from speedlab.demo import demo_story, generate, write_records
 from speedlab.page import LEGEND, STYLE, Selection, headline_html, parse_query_string, period_options, table_html
 from speedlab.serve import notebook_path, voila_command, voila_env
 from speedlab.store import LocalStore
@@ -240,6 +241,50 @@ def test_headline_shows_averages_counts_coverage_and_periods_below_plan(open_app
     assert len(app._charts["chart"].spec["vconcat"]) == 2
     assert ('data-stat="rpm"><div class="label">Responsiveness</div><div class="value">not measured'
             in app.headline.value)
+
+
+@pytest.fixture(scope="module")
+def demo_site(tmp_path_factory):
+    """A store of ``speedlab demo`` records (schema 2, with latency) for the 8 hours before NOW, raw only."""
+    tmp = tmp_path_factory.mktemp("demo-latency")
+    (tmp / "store").mkdir()
+    config = load_config(env={}, store=str(tmp / "store"), state_dir=str(tmp / "state"),
+                         sections={"dashboard": {"heatmap_days": 1}})
+    story = demo_story(NOW - timedelta(days=90), NOW, config.timezone)   # its outage and switched-off day long ago
+    records = generate(3, NOW - timedelta(hours=8), NOW, config.timezone, story=story)
+    assert write_records(config, records).stored == len(records)
+    return config, records
+
+
+@pytest.mark.slow
+def test_demo_latency_draws_the_panel_and_the_rpm_grade_for_the_selected_host(demo_site):
+    config, records = demo_site
+    app = App(config.open_store(), config, query_string="mode=minute&days=1&host=office-main", now=NOW)
+    try:
+        app.wait()
+        for host in ("office-main", "home-primary"):
+            if host != app.selection.host:
+                app.select(host=host)
+                app.apply().result(60)
+                app.wait()
+            assert len(app._charts["chart"].spec["vconcat"]) == 3          # speed, ping, latency
+            ok = [r for r in records if r.host_id == host and r.ok]
+            labels = descriptions(app)
+            for r in ok:   # one result per 15-minute row: its own figures
+                slot = f"{r.slot_start.astimezone(NOW.tzinfo):%Y-%m-%d %H:%M}"
+                for series, value in (("Idle latency", r.latency_idle_ms),
+                                      ("Latency during download", r.latency_download_ms),
+                                      ("Latency during upload", r.latency_upload_ms)):
+                    assert any(d.startswith(f"{series} {slot}: {value:.2f} ms") for d in labels), (host, slot)
+            down = sum(r.latency_download_ms for r in ok) / len(ok)
+            up = sum(r.latency_upload_ms for r in ok) / len(ok)
+            rpm = 60_000 / ((down + up) / 2)
+            grade = "High" if rpm >= 1000 else "Medium" if rpm >= 200 else "Low"
+            assert f'<div class="value">{grade} · {rpm:.0f} RPM</div>' in app.headline.value, host
+            idle = sum(r.latency_idle_ms for r in ok) / len(ok)
+            assert f'<div class="value">{idle:.1f} ms</div>' in app.headline.value
+    finally:
+        app.close()
 
 
 # ---------------------------------------------------------------------------- failures on the page
