@@ -17,7 +17,12 @@ from .records import SpeedTestResult, below_plan
 from .scheduler import last_due_period
 from .settings import Debounce
 
-__all__ = ["CheckOutcome", "debounce", "host_is_silent", "result_below_expected", "tier_due_period"]
+__all__ = ["CheckOutcome", "THRESHOLD_FIGURES", "debounce", "host_is_silent", "result_below_expected",
+           "result_figure", "result_over_maximum", "threshold_message", "tier_due_period"]
+
+#: What each threshold check (:data:`speedlab.settings.THRESHOLD_KEYS`) judges: (label, unit).
+THRESHOLD_FIGURES = {"loaded_latency_high": ("loaded latency", " ms"), "jitter_high": ("jitter", " ms"),
+                     "packet_loss_high": ("packet loss", "%")}
 
 
 class _PlanLike(Protocol):
@@ -43,6 +48,50 @@ def result_below_expected(result: SpeedTestResult, plan: _PlanLike, fraction: fl
     if not result.ok:
         return None
     return below_plan(result.download_mbps, result.upload_mbps, plan.download_mbps, plan.upload_mbps, fraction)
+
+
+def result_figure(result: SpeedTestResult, kind: str) -> float | None:
+    """The figure of one result a threshold check judges (``None``: not measured).
+
+    ``loaded_latency_high``: the larger of ``latency_download_ms`` and ``latency_upload_ms``
+    (the one measured, if only one is) [ms]; ``jitter_high``: ``jitter_ms`` [ms];
+    ``packet_loss_high``: ``packet_loss_pct`` [%].
+    """
+    if kind == "loaded_latency_high":
+        loaded = [v for v in (result.latency_download_ms, result.latency_upload_ms) if v is not None]
+        return max(loaded) if loaded else None
+    return {"jitter_high": result.jitter_ms, "packet_loss_high": result.packet_loss_pct}[kind]
+
+
+def result_over_maximum(result: SpeedTestResult, kind: str, maximum: float) -> bool | None:
+    """Whether one ``ok`` result's :func:`result_figure` is above ``maximum`` (``None``: not judged).
+
+    Not judged: a failed test (``tests_failing`` covers it) or a result without the figure (a
+    schema-1 record, or an engine that does not measure it): neither good nor bad.
+    """
+    figure = result_figure(result, kind) if result.ok else None
+    return None if figure is None else figure > maximum
+
+
+def threshold_message(host: str, kind: str, maximum: float, recent: Sequence[tuple[float, bool]],
+                      unjudged: int = 0) -> str:
+    """One line about a threshold check of ``host``'s last results ``recent`` ((figure, bad), oldest first).
+
+    ``office: loaded latency 412 ms > 250 ms in 3 of the last 4 tests`` (the figure is the
+    newest one above the limit), ``... 180 ms <= 250 ms in all of the last 4 tests``, or
+    "not measured" when no recent result carries the figure (``unjudged`` results had none).
+    """
+    label, unit = THRESHOLD_FIGURES[kind]
+    limit = f"{maximum:g}{unit}"
+    if not recent:
+        return (f"{host}: {label} not measured in the last {unjudged} results (not judged: schema-1 results "
+                "or an engine that does not measure it; see docs/collector.md, Latency)")
+    above = [figure for figure, bad in recent if bad]
+    if above:
+        return (f"{host}: {label} {round(above[-1], 1):g}{unit} > {limit} in {len(above)} of the last "
+                f"{len(recent)} tests")
+    last = "the last test" if len(recent) == 1 else f"all of the last {len(recent)} tests"
+    return f"{host}: {label} {round(recent[-1][0], 1):g}{unit} <= {limit} in {last}"
 
 
 def tier_due_period(tier: str, now: datetime, tz: str, grace_minutes: float,

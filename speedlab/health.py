@@ -10,7 +10,12 @@
   ``grace_minutes``; nothing is expected for periods that ended before the first raw result;
 * **run_failed** - the newest record of each scheduled run (``<state>/runs``) did not fail;
 * **below_expected** - recent results are not below the plan times
-  ``below_expected_fraction``; **tests_failing** - recent tests did not fail.
+  ``below_expected_fraction``; **tests_failing** - recent tests did not fail;
+* **loaded_latency_high**, **jitter_high**, **packet_loss_high** - recent results' loaded
+  latency (the larger of ``latency_download_ms`` and ``latency_upload_ms``), ``jitter_ms`` and
+  ``packet_loss_pct`` are not above ``max_loaded_latency_ms``, ``max_jitter_ms`` and
+  ``max_packet_loss_pct``. Each is off until its maximum is set; a result without the figure
+  (schema 1, or an engine that does not measure it) is not judged.
 
 Debouncing. Every check turns what it saw into *observations* (good or bad): each new speed
 test result for ``below_expected``/``tests_failing``, one per health run for the others. An
@@ -28,9 +33,15 @@ Settings (``speedlab.toml``; every key optional)::
     grace_minutes = 30                 # a summary may be this late before it is stale
     tiers = ["hourly", "daily", "weekly", "monthly", "yearly"]
     max_retry_hours = 24               # give up re-sending an alert after this (logged)
+    max_loaded_latency_ms = 250        # alert above these [ms, %]; each off while unset (default)
+    max_jitter_ms = 30
+    max_packet_loss_pct = 2
     [health.silent_after_minutes_by_host]
     backup-location = 180
-    [health.debounce.below_expected]   # also tests_failing, host_silent, tier_stale, run_failed
+    [health.max_loaded_latency_ms_by_host]   # also max_jitter_ms_by_host, max_packet_loss_pct_by_host
+    backup-location = 600
+    [health.debounce.below_expected]   # also tests_failing, host_silent, tier_stale, run_failed,
+                                       # loaded_latency_high, jitter_high, packet_loss_high (3 in a row)
     alert_after = 5
     window = 5
     recover_after = 1
@@ -53,7 +64,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .alerts import Alert, channels_from_config, deliver
-from .checks import CheckOutcome, debounce, host_is_silent, result_below_expected, tier_due_period
+from .checks import (
+    CheckOutcome,
+    debounce,
+    host_is_silent,
+    result_below_expected,
+    result_figure,
+    result_over_maximum,
+    threshold_message,
+    tier_due_period,
+)
 from .config import Plan
 from .errors import BucketNotFound, ConfigError, InvalidRecord, ObjectNotFound, StoreError
 from .latest import newest_raw, newest_summaries
@@ -62,7 +82,7 @@ from .periods import get_zone, parse_period, parse_timestamp, to_local
 from .reader import RawObject, list_hosts, read_objects
 from .records import SpeedTestResult, TierSummary, slot_preference
 from .scheduler import due_at
-from .settings import RESULT_KINDS, HealthSettings
+from .settings import RESULT_KINDS, THRESHOLD_KEYS, HealthSettings
 from .storebase import Store
 from .walk import earliest_raw_hour  # the one walk to a deployment's first raw hour (no polars)
 
@@ -212,10 +232,13 @@ def _host_checks(config, settings: HealthSettings, store: Store, host: str, now:
     for kind in RESULT_KINDS:
         check = f"{kind}:{host}"
         after = seen.get(check)
+        maximum = settings.maximum(kind, host) if kind in THRESHOLD_KEYS else None
+        if kind in THRESHOLD_KEYS and maximum is None:
+            continue  # off until [health] sets its maximum
         observations, judged = [], []
         for slot, result in results:
             bad = (result_below_expected(result, plan, fraction) if kind == "below_expected"
-                   else not result.ok)
+                   else not result.ok if maximum is None else result_over_maximum(result, kind, maximum))
             if bad is None:
                 continue
             judged.append((slot, result, bad))
@@ -229,6 +252,13 @@ def _host_checks(config, settings: HealthSettings, store: Store, host: str, now:
         recent = judged[-settings.debounce[kind].window:]
         bad_now = sum(b for _, _, b in recent)
         latest = judged[-1][1] if judged else None
+        if maximum is not None:
+            figures = [(figure, b) for _, r, b in recent if (figure := result_figure(r, kind)) is not None]
+            message = threshold_message(host, kind, maximum, figures, unjudged=len(results))
+            out.append(CheckOutcome(check, kind, host, recent[-1][2] if recent else None, message, observations,
+                                    {"bad_of_recent": [bad_now, len(recent)], "maximum": maximum,
+                                     "rejected_objects": rejected}))
+            continue
         if kind == "below_expected":
             wanted = (f"{(plan.download_mbps or 0) * fraction:g}/{(plan.upload_mbps or 0) * fraction:g}")
             message = (f"{bad_now} of the last {len(recent)} results on {host} are below {fraction:.0%} of "
@@ -402,16 +432,20 @@ class HealthReport:
         return "\n".join(lines)
 
 
+#: Each check's alert title: (incident, recovery), ``{}`` being the subject.
+_TITLES = {"host_silent": ("host {} silent", "host {} reporting again"),
+           "tier_stale": ("{} summaries late", "{} summaries current again"),
+           "run_failed": ("scheduled run {} failed", "scheduled run {} succeeded again"),
+           "below_expected": ("{} below expected speed", "{} back to expected speed"),
+           "tests_failing": ("speed tests failing on {}", "speed tests working again on {}"),
+           "loaded_latency_high": ("loaded latency high on {}", "loaded latency normal again on {}"),
+           "jitter_high": ("jitter high on {}", "jitter normal again on {}"),
+           "packet_loss_high": ("packet loss high on {}", "packet loss normal again on {}")}
+
+
 def _alert(kind: str, outcome: CheckOutcome, incident_id: str, now: datetime) -> Alert:
     recovery = kind == "recover"
-    title = {"host_silent": f"host {outcome.subject} silent", "tier_stale": f"{outcome.subject} summaries late",
-             "run_failed": f"scheduled run {outcome.subject} failed",
-             "below_expected": f"{outcome.subject} below expected speed",
-             "tests_failing": f"speed tests failing on {outcome.subject}"}[outcome.kind]
-    if recovery:
-        title = title.replace(" silent", " reporting again").replace(" late", " current again") \
-            .replace(" failed", " succeeded again").replace(" below expected speed", " back to expected speed") \
-            .replace("speed tests failing on", "speed tests working again on")
+    title = _TITLES[outcome.kind][recovery].format(outcome.subject)
     return Alert("recovery" if recovery else "incident", outcome.check, outcome.subject, title,
                  outcome.message, now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                  incident_id, outcome.details)

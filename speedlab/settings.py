@@ -26,8 +26,8 @@ from .periods import TIERS
 from .sketch import DEFAULT_ALPHA
 
 __all__ = ["CHECK_KINDS", "DEFAULT_DEBOUNCE", "DEFAULT_MAX_ENTRIES", "ENGINE_NAMES", "FORMATS", "HEATMAP_DAYS",
-           "MIN_TOKEN_CHARS", "READ_ONLY_ROUTES", "RESULT_KINDS", "STORAGE_CLASSES", "AggregateSettings",
-           "AlertSettings", "ApiSettings", "CollectorSettings", "DashboardSettings", "Debounce",
+           "MIN_TOKEN_CHARS", "READ_ONLY_ROUTES", "RESULT_KINDS", "STORAGE_CLASSES", "THRESHOLD_KEYS",
+           "AggregateSettings", "AlertSettings", "ApiSettings", "CollectorSettings", "DashboardSettings", "Debounce",
            "EmailSettings", "HealthSettings", "InfraSettings", "WebhookSettings", "check_token_length"]
 
 #: Results a collector keeps while the store is down (30 days of 15-minute slots).
@@ -37,9 +37,13 @@ ENGINE_NAMES = ("speedtest-cli", "ookla", "librespeed")
 #: Days of hourly summaries behind the dashboard's heatmap.
 HEATMAP_DAYS = 28
 #: The health checks (``[health.debounce.KIND]``).
-CHECK_KINDS = ("host_silent", "tier_stale", "run_failed", "below_expected", "tests_failing")
+CHECK_KINDS = ("host_silent", "tier_stale", "run_failed", "below_expected", "tests_failing",
+               "loaded_latency_high", "jitter_high", "packet_loss_high")
+#: The checks of a result's figure against a ``[health]`` maximum, each with its key (off while unset).
+THRESHOLD_KEYS = {"loaded_latency_high": "max_loaded_latency_ms", "jitter_high": "max_jitter_ms",
+                  "packet_loss_high": "max_packet_loss_pct"}
 #: Checks whose observations are speed test results (the others observe once per run).
-RESULT_KINDS = ("below_expected", "tests_failing")
+RESULT_KINDS = ("below_expected", "tests_failing", *THRESHOLD_KEYS)
 #: Webhook payload formats (``[alerts] webhook_format``, ``[alerts.webhooks.NAME] format``).
 FORMATS = ("generic", "slack", "discord", "ntfy", "gotify")
 #: API routes ``[api] public`` may open (read-only ones).
@@ -274,13 +278,15 @@ DEFAULT_DEBOUNCE = {
     "run_failed": Debounce(1, 1, 1),
     "below_expected": Debounce(5, 5, 1),
     "tests_failing": Debounce(3, 3, 1),
+    **dict.fromkeys(THRESHOLD_KEYS, Debounce(3, 3, 1)),
 }
 
 
-def _positive(table: Mapping, name: str, default: float, where: str = "[health]") -> float:
+def _positive(table: Mapping, name: str, default: float, where: str = "[health]", at_most: float = math.inf) -> float:
     value = table.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(f"{where} {name} = {value!r} must be a positive number")
+    if not _is_number(value) or not 0 < value <= at_most:
+        raise ConfigError(f"{where} {name} = {value!r} must be a positive number"
+                          + (f" up to {at_most:g}" if at_most < math.inf else ""))
     return float(value)
 
 
@@ -295,10 +301,17 @@ class HealthSettings:
     tiers: tuple[str, ...] = TIERS
     max_retry_hours: float = 24.0
     debounce: dict = field(default_factory=lambda: dict(DEFAULT_DEBOUNCE))
+    maximums: dict = field(default_factory=dict)  # {key of THRESHOLD_KEYS: value}, the keys set
+    maximums_by_host: dict = field(default_factory=dict)  # {key: {host: value}}: [health.<key>_by_host]
 
     def silent_after(self, host_id: str) -> float:
         """How long ``host_id`` may be quiet [min]."""
         return float(self.silent_after_minutes_by_host.get(host_id, self.silent_after_minutes))
+
+    def maximum(self, kind: str, host_id: str) -> float | None:
+        """The limit the ``kind`` check (:data:`THRESHOLD_KEYS`) holds ``host_id`` to (``None``: off)."""
+        key = THRESHOLD_KEYS[kind]
+        return self.maximums_by_host.get(key, {}).get(host_id, self.maximums.get(key))
 
     @property
     def results_to_read(self) -> int:
@@ -312,15 +325,25 @@ class HealthSettings:
         Raises
         ------
         ConfigError
-            For unknown keys, bad host ids, unknown tiers, non-positive numbers or a debounce
-            rule that can never fire (``alert_after`` > ``window``).
+            For unknown keys, bad host ids, unknown tiers, non-positive numbers (percentages over
+            100) or a debounce rule that can never fire (``alert_after`` > ``window``).
         """
         table = _known("health", table, {"hosts", "silent_after_minutes", "silent_after_minutes_by_host",
-                                         "grace_minutes", "tiers", "max_retry_hours", "debounce"})
+                                         "grace_minutes", "tiers", "max_retry_hours", "debounce",
+                                         *THRESHOLD_KEYS.values(), *(f"{k}_by_host" for k in THRESHOLD_KEYS.values())})
         try:
             hosts = tuple(validate_host_id(h) for h in table.get("hosts", ()))
             by_host = {validate_host_id(h): _positive({"m": m}, "m", 1, f"[health.silent_after_minutes_by_host] {h}")
                        for h, m in dict(table.get("silent_after_minutes_by_host", {})).items()}
+            maximums, maximums_by_host = {}, {}
+            for key in THRESHOLD_KEYS.values():  # each max_* and its [health.<key>_by_host] table
+                top, per_host = 100.0 if key.endswith("_pct") else math.inf, table.get(f"{key}_by_host", {})
+                if not isinstance(per_host, Mapping):
+                    raise ConfigError(f"[health] {key}_by_host must be a table ([health.{key}_by_host]: host = limit)")
+                if key in table:
+                    maximums[key] = _positive(table, key, 0, "[health]", top)
+                maximums_by_host[key] = {validate_host_id(h): _positive(per_host, h, 0, f"[health.{key}_by_host]", top)
+                                         for h in per_host}
         except InvalidHostId as exc:
             raise ConfigError(f"[health]: {exc}") from None
         tiers = tuple(table.get("tiers", TIERS))
@@ -345,7 +368,7 @@ class HealthSettings:
             rules[kind] = Debounce(**values)
         return cls(hosts, _positive(table, "silent_after_minutes", 50.0), by_host,
                    _positive(table, "grace_minutes", 30.0), tiers,
-                   _positive(table, "max_retry_hours", 24.0), rules)
+                   _positive(table, "max_retry_hours", 24.0), rules, maximums, maximums_by_host)
 
 
 # =========================================================================== [api]

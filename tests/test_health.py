@@ -391,3 +391,109 @@ def test_read_run_records_takes_each_jobs_newest(tmp_path):
     assert list(newest) == ["aggregate-hourly"]
     assert newest["aggregate-hourly"]["status"] == "ok" and newest["aggregate-hourly"]["_path"].endswith("-000000.json")
     assert read_run_records(tmp_path / "missing") == {}
+
+
+# ----------------------------------------------------------------------------- loaded latency, jitter, packet loss
+
+def probed(slot_text, loaded=(None, None), jitter=None, loss=None, status="ok", schema=2):
+    """A result with latency figures: ``loaded`` = (latency_download_ms, latency_upload_ms) [ms]."""
+    from dataclasses import replace
+    record = result("office-main", at(slot_text) + IN_SLOT, 250.0, 120.0, status=status)  # above 0.8 x the plan
+    if schema == 1:
+        return replace(record, schema_version=1, jitter_ms=jitter, packet_loss_pct=loss)
+    return replace(record, latency_download_ms=loaded[0], latency_upload_ms=loaded[1], jitter_ms=jitter,
+                   packet_loss_pct=loss)
+
+
+def test_threshold_rules_judge_only_results_that_carry_the_figure():
+    from speedlab.checks import result_figure, result_over_maximum, threshold_message
+    assert result_figure(probed("2025-12-29 14:00", (412.0, 180.0)), "loaded_latency_high") == 412.0
+    assert result_figure(probed("2025-12-29 14:00", (90.0, 300.5)), "loaded_latency_high") == 300.5  # the larger
+    assert result_figure(probed("2025-12-29 14:00", (None, 75.0)), "loaded_latency_high") == 75.0     # the one there
+    assert result_over_maximum(probed("2025-12-29 14:00", (250.0, 100.0)), "loaded_latency_high", 250) is False
+    assert result_over_maximum(probed("2025-12-29 14:00", (250.1, 100.0)), "loaded_latency_high", 250) is True
+    assert result_over_maximum(probed("2025-12-29 14:00", jitter=31.0), "jitter_high", 30) is True
+    assert result_over_maximum(probed("2025-12-29 14:00", loss=0.5), "packet_loss_high", 1) is False
+    for record, kind in [(probed("2025-12-29 14:00"), "loaded_latency_high"),          # engine without probes
+                         (probed("2025-12-29 14:00", schema=1), "loaded_latency_high"),  # schema 1
+                         (probed("2025-12-29 14:00", jitter=5.0), "packet_loss_high"),    # loss not measured
+                         (probed("2025-12-29 14:00", status="failed"), "jitter_high")]:
+        assert result_over_maximum(record, kind, 1) is None
+    assert threshold_message("office", "loaded_latency_high", 250, [(412.0, True), (100.0, False), (300.04, True),
+                                                                    (412.0, True)]) == \
+        "office: loaded latency 412 ms > 250 ms in 3 of the last 4 tests"
+    assert threshold_message("office", "packet_loss_high", 1, [(0.5, False)]) == \
+        "office: packet loss 0.5% <= 1% in the last test"
+    assert threshold_message("office", "jitter_high", 30, [], unjudged=7).startswith(
+        "office: jitter not measured in the last 7 results (not judged")
+
+
+def test_threshold_settings_are_checked_and_off_by_default():
+    plain = HealthSettings.from_table({})
+    assert [plain.maximum(k, "office-main") for k in ("loaded_latency_high", "jitter_high", "packet_loss_high")] \
+        == [None, None, None]
+    s = HealthSettings.from_table({"max_loaded_latency_ms": 250, "max_jitter_ms": 30.5, "max_packet_loss_pct": 100,
+                                   "max_loaded_latency_ms_by_host": {"backup-location": 600},
+                                   "debounce": {"jitter_high": {"alert_after": 2, "window": 4}}})
+    assert (s.maximum("loaded_latency_high", "office-main"), s.maximum("loaded_latency_high", "backup-location"),
+            s.maximum("jitter_high", "backup-location"), s.maximum("packet_loss_high", "x")) == (250, 600, 30.5, 100)
+    assert s.debounce["jitter_high"] == Debounce(2, 4, 1) and s.debounce["packet_loss_high"] == Debounce(3, 3, 1)
+    for table, words in [({"max_loaded_latency_ms": 0}, "max_loaded_latency_ms = 0 must be a positive number"),
+                         ({"max_jitter_ms": "30"}, "positive number"),
+                         ({"max_jitter_ms": float("nan")}, "positive number"),
+                         ({"max_packet_loss_pct": 101}, "positive number up to 100"),
+                         ({"max_jitter_ms_by_host": {"office-main": -1}}, r"\[health.max_jitter_ms_by_host\] office"),
+                         ({"max_jitter_ms_by_host": 5}, "must be a table"),
+                         ({"max_packet_loss_pct_by_host": {"a/b": 1}}, "invalid host id"),
+                         ({"max_latency_ms": 250}, "unknown key"),
+                         ({"debounce": {"loaded_latency_high": {"alert_after": 4, "window": 3}}}, "cannot exceed")]:
+        with pytest.raises(ConfigError, match=words):
+            HealthSettings.from_table(table)
+
+
+def test_loaded_latency_alerts_debounced_per_host_and_unmeasured_results_are_not_judged(local_store, config_for):
+    """3 of the last 4 above 250 ms opens one incident; schema-1 and unprobed results neither open nor clear it."""
+    with WebhookReceiver() as hook:
+        d = Deployment(local_store, config_for, hook.url, tiers=[], max_loaded_latency_ms=250,
+                       max_loaded_latency_ms_by_host={"home-primary": 500}, max_jitter_ms=30,
+                       debounce={"loaded_latency_high": {"alert_after": 3, "window": 4}})
+        d.results("home-primary", "2025-12-29 13:00", "2025-12-29 14:15")   # no probes: never judged
+
+        def put(record):
+            local_store.put(d.config.buckets.raw, raw_key(record.host_id, record.slot_start, "Asia/Kolkata"),
+                            record.to_json().encode())
+
+        put(probed("2025-12-29 13:00", schema=1))
+        put(probed("2025-12-29 13:15", (300.0, 120.0), jitter=3.0))
+        put(probed("2025-12-29 13:30", (90.0, 180.0), jitter=2.0))
+        put(probed("2025-12-29 13:45", jitter=4.0))                        # unprobed engine: not judged
+        put(probed("2025-12-29 14:00", (110.0, 412.0), jitter=2.5))
+        first = d.check("2025-12-29 14:10")
+        checks = {c["check"]: c for c in first.checks}
+        assert "packet_loss_high:office-main" not in checks and "packet_loss_high:home-primary" not in checks  # off
+        latency = checks["loaded_latency_high:office-main"]
+        assert latency["status"] == "pending" and latency["details"]["bad_of_recent"] == [2, 3]
+        assert latency["message"] == "office-main: loaded latency 412 ms > 250 ms in 2 of the last 3 tests"
+        assert checks["jitter_high:office-main"]["status"] == "ok"
+        home = checks["loaded_latency_high:home-primary"]
+        assert home["status"] == "unknown" and home["details"]["maximum"] == 500.0
+        assert "home-primary: loaded latency not measured in the last 6 results" in home["message"]
+        assert first.alerts == [] and first.healthy
+
+        put(probed("2025-12-29 14:15", (260.0, None), jitter=1.0))
+        second = d.check("2025-12-29 14:25")
+        assert [(a["kind"], a["check"]) for a in second.alerts] == [("incident", "loaded_latency_high:office-main")]
+        assert second.alerts[0]["title"] == "loaded latency high on office-main"
+        assert second.alerts[0]["message"] == "office-main: loaded latency 260 ms > 250 ms in 3 of the last 4 tests"
+        assert second.open_incidents == ["loaded_latency_high:office-main"] and exit_code(second) == 1
+
+        put(probed("2025-12-29 14:30", schema=1))                         # not judged: the incident stays open
+        assert d.check("2025-12-29 14:40").open_incidents == ["loaded_latency_high:office-main"]
+        put(probed("2025-12-29 14:45", (80.0, 240.0), jitter=1.0))
+        last = d.check("2025-12-29 14:55")
+        assert [(a["kind"], a["check"], a["title"]) for a in last.alerts] == [
+            ("recovery", "loaded_latency_high:office-main", "loaded latency normal again on office-main")]
+        assert last.healthy
+    assert [(m["speedlab"]["check"], m["speedlab"]["kind"]) for m in hook.received] == [
+        ("loaded_latency_high:office-main", "incident"), ("loaded_latency_high:office-main", "recovery")]
+    assert hook.received[0]["text"].endswith("office-main: loaded latency 260 ms > 250 ms in 3 of the last 4 tests")
