@@ -11,6 +11,7 @@ page is checked against an independent computation. A screenshot is saved in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from speedlab.config import load_config
+from speedlab.demo import demo_story, generate, write_records
 from speedlab.serve import notebook_path, voila_command, voila_env
 from speedlab.store import LocalStore
 from tests.helpers.servers import CHROMIUM, CHROMIUM_ARGS, free_port, local_env, need_chromium, wait_for_http
@@ -48,7 +50,31 @@ def served(tmp_path_factory):
                     "[plan]\ndownload_mbps = 200\nupload_mbps = 100\n"
                     '[plan.hosts.office-main]\ndownload_mbps = 500\nupload_mbps = 500\n'
                     "[dashboard]\nheatmap_days = 7\n", encoding="utf-8")
+    with voila(load_config(toml, env={}), tmp) as base:
+        yield base, data
+
+
+@pytest.fixture(scope="module")
+def served_demo(tmp_path_factory):
+    """Voilà over ``speedlab demo`` records with latency (the 8 hours before NOW, raw only); yields
+    (base URL, records)."""
+    need_chromium()
+    tmp = tmp_path_factory.mktemp("browser-demo")
+    (tmp / "store").mkdir()
+    toml = tmp / "speedlab.toml"
+    toml.write_text(f'store = "{tmp / "store"}"\nstate_dir = "{tmp / "state"}"\n[dashboard]\nheatmap_days = 1\n',
+                    encoding="utf-8")
     config = load_config(toml, env={})
+    story = demo_story(NOW - timedelta(days=90), NOW, config.timezone)   # its outage and switched-off day long ago
+    records = generate(7, NOW - timedelta(hours=8), NOW, config.timezone, story=story)
+    assert write_records(config, records).stored == len(records)
+    with voila(config, tmp) as base:
+        yield base, records
+
+
+@contextlib.contextmanager
+def voila(config, tmp: Path):
+    """``speedlab dashboard``'s Voilà (a preheated kernel, pool of 1) on a free 127.0.0.1 port; yields its URL."""
     port = free_port()
     (tmp / "cache").mkdir()
     log = open(tmp / "voila.log", "w")  # noqa: SIM115 - closed in the finally below, after the server
@@ -57,7 +83,7 @@ def served(tmp_path_factory):
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/voila/static/favicon.ico", 60, process)
-        yield f"http://127.0.0.1:{port}/", data
+        yield f"http://127.0.0.1:{port}/"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -265,3 +291,29 @@ def test_two_visits_in_a_row_both_draw(served, browser):
         page.page.wait_for_selector(".speedlab-chart-widget svg", timeout=WAIT_MS)
         assert len(page.table()) == rows
         page.page.close()
+
+
+def test_demo_latency_shows_the_latency_panel_and_the_rpm_grade(served_demo, browser):
+    base, records = served_demo
+    page = Page(browser.new_page(viewport={"width": 1280, "height": 2200}))
+    page.page.goto(base + "?mode=minute&days=1&host=home-primary", wait_until="commit")
+    page.wait_arrived("15-min · Last 1 day · home-primary:")
+    ok = [r for r in records if r.host_id == "home-primary" and r.ok and r.slot_start + timedelta(minutes=15) <= NOW]
+    last = max(ok, key=lambda r: r.slot_start)
+    slot = f"{last.slot_start.astimezone(NOW.tzinfo):%Y-%m-%d %H:%M}"
+    page.wait_for_label(f"Latency during upload {slot}: {last.latency_upload_ms:.2f} ms")
+    labels = page.labels()
+    for r in ok:   # every finished slot's idle and loaded round trips are points of the latency panel
+        when = f"{r.slot_start.astimezone(NOW.tzinfo):%Y-%m-%d %H:%M}"
+        assert f"Idle latency {when}: {r.latency_idle_ms:.2f} ms" in labels, when
+        assert f"Latency during download {when}: {r.latency_download_ms:.2f} ms" in labels, when
+    measured = [r for r in records if r.host_id == "home-primary" and r.ok]   # the slot in progress counts too
+    down = sum(r.latency_download_ms for r in measured) / len(measured)
+    up = sum(r.latency_upload_ms for r in measured) / len(measured)
+    rpm = 60_000 / ((down + up) / 2)
+    grade = "High" if rpm >= 1000 else "Medium" if rpm >= 200 else "Low"
+    card = page.page.inner_text('.speedlab-headline [data-stat="rpm"]').replace("\u00a0", " ")
+    assert f"{grade} · {rpm:.0f} RPM" in card and "while someone downloads" in card
+    assert "not measured" in page.page.inner_text('.speedlab-headline [data-stat="packet_loss"]')
+    page.screenshot("latency-home-primary")
+    page.page.close()
