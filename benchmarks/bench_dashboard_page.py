@@ -7,8 +7,10 @@ imports polars and Altair, then reads), then as ``speedlab dashboard`` serves it
 preheated kernels that drew the default view, one cache shared by all kernels) — and opens the
 page N times each in a new tab, ``--gap`` seconds apart and once the server is idle (the pool
 refilled: its kernels use no CPU), timing
-from navigation to the first chart's SVG and to numbers in the table. Every other visit asks
-for ``?mode=weekly&days=12`` (applied after the visit arrives). On each page it then switches
+from navigation to the first chart drawn (an SVG: the snapshot's, which a preheated kernel sends
+inside the page for the default view, or the live widget's), to numbers in a table, and to the live
+(interactive) chart. Every other visit asks for ``?mode=weekly&days=12`` (applied after the visit
+arrives; such a visit has no snapshot and waits for the live chart). On each page it then switches
 the mode (Mode menu, Apply) and times the change until the new chart is drawn. The memory of the
 server and its kernels (VmRSS summed over the process tree once start-up is done, before any
 visit) is printed for each server, and with ``--memory-pools 1,2`` for more pool sizes. Needs
@@ -88,17 +90,20 @@ def wait_until_idle(root_pid: int, processes: int, timeout_s: float = 180.0) -> 
     return last[0], last[1]
 
 
-def visit(browser, url: str) -> tuple[float, float, list[float]]:
-    """One fresh visit: seconds to the first chart, to the table's numbers, and per mode switch."""
+def visit(browser, url: str) -> tuple[float, float, list[float], float]:
+    """One fresh visit: seconds to the first chart drawn (the snapshot's or the live one), to the
+    table's numbers, per mode switch, and to the live (interactive) chart."""
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     start = time.perf_counter()
     page.goto(url, wait_until="commit")
-    page.wait_for_selector(".speedlab-chart-widget svg", timeout=120_000)
+    page.wait_for_selector(".speedlab-snapshot svg, .speedlab-chart-widget svg", timeout=120_000)
     chart_s = time.perf_counter() - start
-    page.wait_for_selector(".speedlab-rows td[data-col=download_avg]", timeout=120_000)
-    page.wait_for_function("() => [...document.querySelectorAll('.speedlab-rows td[data-col=download_avg]')]"
+    page.wait_for_function("() => [...document.querySelectorAll('.speedlab-rows td[data-col=download_avg], "
+                           ".speedlab-snapshot-rows td[data-col=download_avg]')]"
                            ".some(td => td.textContent.trim() !== '—')", timeout=120_000)
     table_s = time.perf_counter() - start
+    page.wait_for_selector(".speedlab-chart-widget svg", timeout=120_000)
+    live_s = time.perf_counter() - start
     page.wait_for_selector('.speedlab-status [data-state="ready"]', state="attached", timeout=120_000)
     switches = []
     for mode, period_index in SWITCHES:
@@ -122,7 +127,7 @@ def visit(browser, url: str) -> tuple[float, float, list[float]]:
             "   .some(e => e.getAttribute('aria-label').startsWith(label)); }", arg=before, timeout=60_000)
         switches.append(time.perf_counter() - started)
     page.close()
-    return chart_s, table_s, switches
+    return chart_s, table_s, switches, live_s
 
 
 def _mode_index(mode: str) -> int:
@@ -201,20 +206,23 @@ def main() -> None:
         extra = {n: pool_memory(config, n, folder) for n in map(int, filter(None, args.memory_pools.split(",")))}
     print(f"dashboard page: {args.loads} fresh visits each ({' / '.join(v or '(default)' for v in VISITS)}), "
           f"{args.days}-day demo store, medians [s]")
-    print(f"{'variant':34} {'first chart':>12} {'table':>8} {'switch mode':>12} {'memory [MB]':>12}")
+    print(f"{'variant':34} {'first chart':>12} {'table':>8} {'live chart':>11} {'switch mode':>12} "
+          f"{'memory [MB]':>12}")
     medians = {}
     for name, result in results.items():
         times = result["times"]
-        chart = statistics.median(t[0] for t in times)
-        table = statistics.median(t[1] for t in times)
+        chart, table, live = (statistics.median(t[i] for t in times) for i in (0, 1, 3))
         switch = statistics.median(s for t in times for s in t[2])
-        medians[name] = (chart, table, switch)
+        medians[name] = (chart, table, switch, live)
         memory, processes = result["memory"]
-        print(f"{name:34} {chart:12.2f} {table:8.2f} {switch:12.2f} {memory:8.0f} ({processes} processes)")
-        print(f"{'':34} first chart per visit: {', '.join(f'{t[0]:.2f}' for t in times)}")
-    (b_chart, b_table, b_switch), (a_chart, a_table, a_switch) = medians.values()
+        print(f"{name:34} {chart:12.2f} {table:8.2f} {live:11.2f} {switch:12.2f} {memory:8.0f} ({processes} processes)")
+        for n, label in enumerate(VISITS):
+            mine = times[n::len(VISITS)]
+            print(f"{'':34} {label or '(default)':22} first chart {', '.join(f'{t[0]:.2f}' for t in mine)}; "
+                  f"live chart {', '.join(f'{t[3]:.2f}' for t in mine)}")
+    (b_chart, b_table, b_switch, b_live), (a_chart, a_table, a_switch, a_live) = medians.values()
     print(f"ratio after/before: first chart {a_chart / b_chart:.2f}, table {a_table / b_table:.2f}, "
-          f"switch {a_switch / b_switch:.2f}")
+          f"live chart {a_live / b_live:.2f}, switch {a_switch / b_switch:.2f}")
     for pool_size, (memory, processes) in extra.items():
         print(f"memory with pool {pool_size}: {memory:.0f} MB ({processes} processes: server and kernels)")
 

@@ -19,6 +19,11 @@ the visitor's parameters when the visit arrives (:meth:`App.apply_query_string` 
 ``voila.utils.get_query_string()``). Without preheating (a kernel per visit, papermill, nbval)
 the same notebook reads ``$QUERY_STRING`` at the start and the arrival changes nothing.
 
+A preheated kernel also displays :meth:`App.snapshot` before the widgets: the drawn default view
+as plain HTML (charts as SVG), which speedlab's Voilà template puts into the page itself, so a
+visit shows it while Voilà's JavaScript loads; it removes itself when the live chart draws
+(:mod:`speedlab.snapshot`).
+
 The controls and HTML are pure, in :mod:`speedlab.page`; serving (Voilà on 127.0.0.1,
 ``speedlab dashboard``) is :mod:`speedlab.serve`.
 """
@@ -34,7 +39,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +61,12 @@ from .page import (
     resolve_host,
     table_html,
 )
+from .periods import get_zone
 from .query import get_rows, heatmap, rows
 from .reader import list_hosts
 from .rowbuild import ALL_HOSTS, DEFAULT_DAYS, MODES, headline, parse_now
 from .settings import DashboardSettings
+from .snapshot import Snapshot, chart_svg, snapshot_html
 from .storebase import Store
 
 __all__ = ["App", "charts", "enable_offline_charts", "heatmap_chart", "rows", "skip_iri_grammar"]
@@ -180,6 +187,8 @@ class App:
         self.selection, self.notes = parse_query_string(query_string)
         self.query_string = (query_string or "").lstrip("?")
         self._loaded_at: float | None = None   # time.monotonic() of the last rows drawn
+        self._loaded_wall: datetime | None = None  # and the wall clock then (for the snapshot)
+        self.preheated = False  # set by for_visit in a preheated kernel: snapshot() draws
         self.hosts: list[str] = []
         self.state: dict[str, Any] = {"rows": None, "stats": None, "cells": None, "status": "starting",
                                       "error": startup_error, "info": "", "generation": 0}
@@ -243,6 +252,7 @@ class App:
         if environ.get("VOILA_PREHEAT", "False") == "False":
             return cls.from_config(store=store, now=now, environ=environ)
         app = cls.from_config(store=store, now=now, environ=environ, query_string="", autoload=False)
+        app.preheated = True
         if app.state["error"] is None:
             app._startup()   # on the kernel's thread: every redraw draws at once
         return app
@@ -435,7 +445,7 @@ class App:
                       elapsed_s=round(answer.elapsed_s, 4))
         if not self._current(generation):
             return
-        self._loaded_at = time.monotonic()
+        self._loaded_at, self._loaded_wall = time.monotonic(), datetime.now(UTC)
         source = "from the cache" if answer.from_cache else "from the store"
         self.state.update(rows=answer.rows, stats=headline(answer.rows), status="drawing",
                           info=f"{len(answer.rows)} periods {source} in {answer.elapsed_s:.2f} s")
@@ -510,6 +520,26 @@ class App:
                                     f"{self.heatmap_days} days, {html.escape(host)}</h3>")
         if state["cells"] is not None and status == "ready":
             self._draw("heatmap", self.heatmap_box, lambda: heatmap_chart(state["cells"]))
+
+    def snapshot(self):
+        """The drawn view as plain HTML inside the page (:mod:`speedlab.snapshot`), or ``None``.
+
+        Only in a preheated kernel (:meth:`for_visit`) whose view is drawn (status ``ready``):
+        the notebook displays it before ``app.container``, so a visit shows the default view as
+        soon as the page's HTML arrives; it removes itself when the live chart draws. Elsewhere
+        (a kernel per visit, papermill, nbval, an error) there is nothing to show early: ``None``.
+        """
+        state, sel = self.state, self.selection
+        if not self.preheated or state["status"] != "ready" or state["error"] or not state["rows"]:
+            return None
+        zone = get_zone(self.config.timezone if self.config is not None else "UTC")
+        drawn = (self._loaded_wall or datetime.now(UTC)).astimezone(zone)
+        heatmap = chart_svg(heatmap_chart(state["cells"])) if state["cells"] else ""
+        return Snapshot(snapshot_html(
+            title=self.settings.title or "Internet Speed Overview", description=sel.describe(),
+            drawn_at=f"{drawn:%d %b %Y %H:%M} {drawn.tzname()}", headline=headline_html(state["stats"]),
+            table=table_html(state["rows"]), chart=chart_svg(charts(state["rows"], sel.mode, sel.describe())),
+            heatmap=heatmap, heatmap_title=self.heatmap_title.value if heatmap else "", style=STYLE))
 
     def _draw(self, name: str, box: widgets.Box, build) -> None:
         chart = build()

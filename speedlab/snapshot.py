@@ -1,0 +1,138 @@
+"""A drawn copy of the dashboard's view, sent inside the page so a visit shows it at once (pure).
+
+A preheated Voilà kernel (:mod:`speedlab.serve`) has loaded and drawn the default view before
+anyone visits, but the page's widgets only appear once the browser has loaded Voilà's
+JavaScript, opened the kernel's websocket and drawn every widget: seconds after the HTML
+arrived. :func:`snapshot_html` turns the same rows, headline and charts into plain HTML with the
+charts as SVG (rendered in the kernel by vl-convert, :func:`chart_svg`): it is part of the page's
+HTML, so the browser shows it as soon as the page is parsed.
+
+The snapshot stands in for the live view and never beside it:
+
+* while it shows, the widget page is laid out but invisible;
+* a small script removes it the moment the live chart has drawn (or the live view reports an
+  error), after which the page is the widgets alone;
+* it shows only the default view: a visit whose URL selects something (``?mode=weekly``) or
+  bypasses the cache (``?force_refresh=1``) removes it at once and waits for the widgets;
+* it says what it is: the selection, when it was drawn, and that the live view is starting.
+
+Its classes are ``speedlab-snapshot-*``, never the widgets' own (``.speedlab-rows`` etc. name
+the live page only).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any
+
+__all__ = ["SNAPSHOT_CLASS", "SNAPSHOT_METADATA", "Snapshot", "chart_svg", "snapshot_html"]
+
+SNAPSHOT_CLASS = "speedlab-snapshot"
+#: The output metadata key that tells speedlab's Voilà template to put the HTML into the page itself.
+SNAPSHOT_METADATA = "speedlab_snapshot"
+
+#: Query parameters that change what the page shows: a visit with any of them skips the snapshot.
+_SELECTING = ("mode", "days", "host", "force_refresh")
+
+_STYLE = """<style>
+.speedlab-snapshot { max-width: 1100px; font-family: system-ui, sans-serif; }
+.speedlab-snapshot-banner { color: #555; background: #f3f6fa; padding: 4px 8px; border-radius: 4px;
+  margin-bottom: 6px; }
+body:has(.speedlab-snapshot) .speedlab-app { visibility: hidden; position: absolute; top: 0; left: 0;
+  width: 1100px; }
+</style>"""
+
+# Removes the snapshot when the live view takes over. ``currentScript`` is the script element in
+# the snapshot; the observer stops once it has removed it.
+_SCRIPT = """<script>
+(function () {
+  var me = document.currentScript && document.currentScript.closest('.speedlab-snapshot');
+  if (!me) return;
+  var params = new URLSearchParams(window.location.search);
+  if (%(selecting)s.some(function (k) { return params.has(k); })) { me.remove(); return; }
+  var live = function () {
+    return document.querySelector('.speedlab-app .speedlab-chart-widget svg') ||
+           document.querySelector('.speedlab-app .speedlab-state[data-state="error"]');
+  };
+  if (live()) { me.remove(); return; }
+  var watch = new MutationObserver(function () {
+    if (live()) { watch.disconnect(); me.remove(); }
+  });
+  watch.observe(document.documentElement, {childList: true, subtree: true, attributes: true,
+                                           attributeFilter: ['data-state']});
+})();
+</script>"""
+
+
+class Snapshot:
+    """A snapshot as a notebook output: ``text/html`` marked with :data:`SNAPSHOT_METADATA`.
+
+    Voilà's lab template sends every output as JSON for its JavaScript to render, seconds after
+    the page arrived; speedlab's template (``speedlab/jupyter/voila/templates/speedlab``) writes an
+    output with this mark as HTML into the page instead, so it shows while the page loads.
+    """
+
+    def __init__(self, html_text: str) -> None:
+        self.html = html_text
+
+    def _repr_html_(self) -> tuple[str, dict]:
+        return self.html, {SNAPSHOT_METADATA: True}
+
+
+def chart_svg(chart: Any) -> str:
+    """An Altair chart as standalone SVG text, rendered by vl-convert (no browser, no CDN).
+
+    The ``<?xml ...?>`` prolog is dropped so the SVG can sit inside HTML.
+    """
+    import vl_convert
+
+    svg = vl_convert.vegalite_to_svg(chart.to_dict())
+    return re.sub(r"^\s*<\?xml[^>]*>\s*", "", svg)
+
+
+def _rename(fragment: str) -> str:
+    """The live page's classes (``speedlab-rows``...) as the snapshot's own (``speedlab-snapshot-rows``...),
+    in ``class`` attributes and in CSS selectors."""
+    fragment = re.sub(r'class="([^"]*)"', lambda m: 'class="' + re.sub(
+        r"\bspeedlab-", "speedlab-snapshot-", m.group(1)) + '"', fragment)
+    return re.sub(r"\.speedlab-", ".speedlab-snapshot-", fragment)
+
+
+def snapshot_html(*, title: str, description: str, drawn_at: str, headline: str, table: str,
+                  chart: str, heatmap: str = "", heatmap_title: str = "", style: str = "") -> str:
+    """The snapshot of one view as HTML (see the module docstring).
+
+    Parameters
+    ----------
+    title : str
+        The page's title (plain text).
+    description : str
+        The selection shown, e.g. ``Daily · Last 7 days · All hosts`` (plain text).
+    drawn_at : str
+        When its rows were read, in the dashboard's time zone (plain text).
+    headline, table : str
+        The live page's headline cards and table (:func:`speedlab.page.headline_html`,
+        :func:`speedlab.page.table_html`).
+    chart, heatmap : str
+        SVG of the charts (:func:`chart_svg`); ``heatmap`` may be empty.
+    heatmap_title : str
+        HTML heading of the heatmap.
+    style : str
+        The live page's ``<style>`` (:data:`speedlab.page.STYLE`), whose rules the snapshot
+        reuses under its own class names.
+
+    Returns
+    -------
+    str
+        One ``<div class="speedlab-snapshot">`` with its style and script.
+    """
+    banner = (f'<div class="speedlab-snapshot-banner">{html.escape(description)}: drawn at '
+              f'{html.escape(drawn_at)}. The live page is starting…</div>')
+    parts = [_rename(style), _STYLE, f"<h2>{html.escape(title)}</h2>", banner,
+             _rename(headline), f'<div class="speedlab-snapshot-chart">{chart}</div>']
+    if heatmap:
+        parts += [heatmap_title, f'<div class="speedlab-snapshot-heatmap">{heatmap}</div>']
+    parts += ["<h3>Periods</h3>", _rename(table), _SCRIPT % {"selecting": json.dumps(list(_SELECTING))}]
+    return f'<div class="{SNAPSHOT_CLASS}">' + "".join(parts) + "</div>"
