@@ -1,7 +1,7 @@
 """Answers to the seed's questions, computed from the dashboard's rows.
 
 The notebooks in ``notebooks/`` (``slower_this_month``, ``time_of_day``, ``long_term``,
-``plan_delivery``) are thin: a ``parameters`` cell, one ``load_*`` call (I/O, through
+``plan_delivery``, ``laggy``) are thin: a ``parameters`` cell, one ``load_*`` call (I/O, through
 :func:`speedlab.query.rows`), one pure function that computes the answer, a chart and the
 answer's ``text``. Everything they compute lives here, where tests reach it.
 
@@ -13,6 +13,8 @@ Pure functions take rows (:data:`speedlab.query.ROW_FIELDS`) and return plain di
 * :func:`long_term` — "Long-term performance over years"
 * :func:`plan_delivery` — "Is my ISP delivering my plan?" (share of tests and of hours below
   the plan)
+* :func:`load_laggy` loads the rows for "When does my connection get laggy?", answered by
+  :mod:`speedlab.laggy` (its own module: this one is near the size limit)
 
 Averages are always weighted by the number of tests behind each row
 (:func:`speedlab.query.headline`), never averages of averages. Periods without data are
@@ -33,7 +35,7 @@ from .rowbuild import ALL_HOSTS, headline, heatmap_cells, parse_now
 from .storebase import Store
 
 __all__ = [
-    "SAME_WITHIN_PCT", "compare_months", "hour_profile", "linear_trend", "load_hosts",
+    "SAME_WITHIN_PCT", "compare_months", "hour_profile", "linear_trend", "load_hosts", "load_laggy",
     "load_long_term", "load_month_comparison", "load_plan_delivery", "load_time_of_day",
     "long_term", "month_comparison_chart", "plan_delivery", "plan_delivery_chart",
     "time_of_day", "time_of_day_chart", "long_term_chart", "use_static_charts",
@@ -102,6 +104,16 @@ def load_time_of_day(host: str = ALL_HOSTS, days: int = 28, *, store: Store | st
     store_, config_, moment = _context(store, config, now)
     return {"host": host, "days": days,
             "hourly": rows("hourly", days, host, store=store_, config=config_, now=moment)}
+
+
+def load_laggy(host: str = ALL_HOSTS, days: int = 28, *, store: Store | str | None = None,
+               config: Config | None = None, now: str | datetime | None = None) -> dict:
+    """Hourly rows of the last ``days`` days (at most 92) of ``host`` (``all``: of every host,
+    each on its own), for :func:`speedlab.laggy.laggy_hours`."""
+    store_, config_, moment = _context(store, config, now)
+    return {"days": days, "timezone": config_.timezone,
+            "hosts": {h: rows("hourly", days, h, store=store_, config=config_, now=moment)
+                      for h in _hosts_for(host, store_, config_)}}
 
 
 def load_long_term(host: str = ALL_HOSTS, years: int = 5, *, store: Store | str | None = None,

@@ -215,3 +215,64 @@ def test_charts_build_from_answers():
     assert analysis.plan_delivery_chart(answer).to_dict()["data"]["values"][0]["pct"] == 100.0
     tod = analysis.time_of_day(_hours("2026-01-05", {1: 10.0, 2: 20.0}))
     assert len(analysis.time_of_day_chart(tod).to_dict()["vconcat"]) == 2
+
+
+# --------------------------------------------------------------------------- when does it get laggy?
+
+def _lag(start: str, idle=None, download=None, upload=None, counts=(4, 4, 4), host="office-main") -> dict:
+    """An hourly row with latency averages [ms] and the counts behind them (idle, download, upload)."""
+    r = row(start, 100.0, 50.0, 10.0, tests=max(counts), mode="hourly", host=host)
+    for name, avg, count in zip(("idle", "download", "upload"), (idle, download, upload), counts, strict=True):
+        r.update({f"latency_{name}_avg": avg, f"latency_{name}_count": count if avg is not None else 0})
+    return r
+
+
+def test_latency_by_hour_weights_rows_by_their_counts():
+    from speedlab import laggy
+    hourly = [_lag("2026-01-05T20:00", 20.0, 300.0, 500.0, counts=(4, 4, 2)),
+              _lag("2026-01-06T20:00", 30.0, 100.0, None, counts=(1, 1, 0)),   # upload not measured
+              _lag("2026-01-06T20:15", None, None, None),                      # schema-1 hour: counts nothing
+              _lag("2026-01-05T03:00", 10.0, 40.0, 60.0, counts=(2, 2, 2)),
+              _lag("2026-01-05T04:00")]                                        # no latency at all: left out
+    profile = {p["hour"]: p for p in laggy.latency_by_hour(hourly)}
+    assert sorted(profile) == [3, 20]
+    evening = profile[20]
+    assert evening["idle_ms"] == pytest.approx((20 * 4 + 30 * 1) / 5)                 # 22.0, not (20 + 30) / 2
+    assert evening["download_ms"] == pytest.approx((300 * 4 + 100 * 1) / 5)          # 260.0
+    assert evening["upload_ms"] == pytest.approx(500.0)
+    assert evening["loaded_ms"] == pytest.approx((300 * 4 + 100 + 500 * 2) / 7)       # download and upload pooled
+    assert (evening["idle_count"], evening["download_count"], evening["upload_count"], evening["loaded_count"]) == \
+        (5, 5, 2, 7)
+    assert profile[3]["loaded_ms"] == pytest.approx(50.0)
+
+
+def test_laggy_hours_names_the_worst_hours_against_idle_and_says_not_measured():
+    from speedlab import laggy
+    office = [_lag(f"2026-01-05T{h:02d}:00", 10.0, 20.0 + 10 * h, 20.0 + 10 * h) for h in range(24)]
+    old_host = [row("2026-01-05T20:00", 90.0, 20.0, 9.0, tests=4, mode="hourly", host="old-host")]
+    out = laggy.laggy_hours({"office-main": office, "old-host": old_host}, days=7)
+    host = out["hosts"]["office-main"]
+    assert host["worst_hours"] == [23, 22, 21] and host["best_hour"] == 0
+    assert host["loaded_ms"] == pytest.approx(20 + 10 * 11.5) and host["idle_ms"] == pytest.approx(10.0)
+    assert host["text"] == ("office-main gets laggiest around 23:00, 22:00 and 21:00: 250.0 ms under load at 23:00, "
+                            "25.0x its idle 10.0 ms (+240.0 ms); least laggy around 00:00 (20.0 ms). Over the last 7 "
+                            "days: 135.0 ms under load against 10.0 ms idle (13.5x), from 96 round trips during "
+                            "downloads and 96 during uploads.")
+    old = out["hosts"]["old-host"]
+    assert old["worst_hours"] == [] and old["loaded_ms"] is None
+    assert old["text"].startswith("old-host: latency under load not measured in the last 7 days: its results")
+    assert out["text"].splitlines() == [f"- {host['text']}", f"- {old['text']}"]
+    assert laggy.laggy_hours({})["text"] == "No hosts with results in this window."
+    zoned = laggy.laggy_hours({"office-main": office}, days=7, timezone="Europe/Berlin")["text"]
+    assert zoned == f"- {host['text']}\n\nHours are local time in Europe/Berlin."
+
+
+@pytest.mark.slow
+def test_laggy_chart_draws_loaded_and_idle_per_host():
+    pytest.importorskip("altair")
+    from speedlab import laggy
+    answer = laggy.laggy_hours({"a": [_lag("2026-01-05T20:00", 10.0, 50.0, 70.0)],
+                                "b": [_lag("2026-01-05T21:00", None, 40.0, None)]}, days=1)
+    values = laggy.laggy_chart(answer).to_dict()["data"]["values"]
+    assert sorted((v["host"], v["hour"], v["which"], v["ms"]) for v in values) == [
+        ("a", 20, "idle", 10.0), ("a", 20, "loaded", 60.0), ("b", 21, "loaded", 40.0)]

@@ -100,7 +100,7 @@ def wheel(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_the_wheel_holds_every_notebook_and_the_template_and_only_speedlab(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    for notebook in ["dashboard", "long_term", "plan_delivery", "slower_this_month", "time_of_day"]:
+    for notebook in ["dashboard", "laggy", "long_term", "plan_delivery", "slower_this_month", "time_of_day"]:
         assert f"speedlab/notebooks/{notebook}.ipynb" in names
     assert {"speedlab/scheduled/rollup.ipynb", "speedlab/scheduled/run_due.ipynb"} <= set(names)
     assert {"speedlab/jupyter/voila/templates/speedlab/index.html.j2",

@@ -84,7 +84,7 @@ def mean(values):
 
 def test_every_notebook_is_covered():
     assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == sorted(
-        ["dashboard", "long_term", "plan_delivery", "slower_this_month", "time_of_day"])
+        ["dashboard", "laggy", "long_term", "plan_delivery", "slower_this_month", "time_of_day"])
 
 
 def test_slower_this_month(demo_store, tmp_path):
@@ -127,6 +127,42 @@ def test_plan_delivery(demo_store, tmp_path):
     assert "- office-main: yes." in text
     assert "- backup-location: no." in text
     assert "Wi-Fi" in next(row for row in text.splitlines() if row.startswith("- home-primary"))
+
+
+def test_laggy(demo_store, tmp_path):
+    """Each host's hours of day by loaded latency, checked against means of the records themselves."""
+    records = demo_store[2]
+    text, _ = answer("laggy", tmp_path, demo_store, host="all", days=7)
+    first_hour = NOW - timedelta(days=7) + timedelta(hours=1)    # the 7 x 24 hourly periods up to NOW's hour
+    window = [r for r in records if first_hour <= r.slot_start < NOW]
+    lines = {line.split()[1]: line for line in text.splitlines() if line.startswith("- ")}
+    assert sorted(lines) == sorted(h.host_id for h in DEMO_HOSTS)
+    assert text.endswith("Hours are local time in Asia/Kolkata.")
+    for host in DEMO_HOSTS:
+        mine = [r for r in window if r.host_id == host.host_id]
+        by_hour: dict[int, list[float]] = {}
+        for r in mine:
+            by_hour.setdefault(r.slot_start.astimezone(IST).hour, []).extend(
+                v for v in (r.latency_download_ms, r.latency_upload_ms) if v is not None)
+        loaded = {hour: mean(values) for hour, values in by_hour.items() if values}
+        assert len(loaded) == 24                                             # the demo probes every test
+        worst = sorted(loaded, key=lambda hour: -loaded[hour])[:3]
+        idle_at_worst = mean(r.latency_idle_ms for r in mine
+                             if r.slot_start.astimezone(IST).hour == worst[0] and r.latency_idle_ms is not None)
+        everything = [v for values in by_hour.values() for v in values]
+        idle = mean(r.latency_idle_ms for r in mine if r.latency_idle_ms is not None)
+        line = lines[host.host_id]
+        named = re.search(r"laggiest around (\d\d):00, (\d\d):00 and (\d\d):00: ([\d.]+) ms under load at "
+                          r"\d\d:00, [\d.]+x its idle ([\d.]+) ms", line)
+        assert named, line
+        assert [int(h) for h in named.groups()[:3]] == worst, (line, sorted(loaded.items()))
+        assert float(named.group(4)) == pytest.approx(loaded[worst[0]], abs=0.051)
+        assert float(named.group(5)) == pytest.approx(idle_at_worst, abs=0.051)
+        overall = re.search(r"Over the last 7 days: ([\d.]+) ms under load against ([\d.]+) ms idle", line)
+        assert float(overall.group(1)) == pytest.approx(mean(everything), abs=0.051)
+        assert float(overall.group(2)) == pytest.approx(idle, abs=0.051)
+        assert 19 <= worst[0] <= 22                                          # the demo's evening peak
+    assert "not measured" not in text
 
 
 def test_dashboard_notebook(demo_store, tmp_path):
