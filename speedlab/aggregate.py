@@ -4,8 +4,11 @@ Pure functions: no I/O, no clocks, no keys. :mod:`speedlab.rollup` reads the inp
 these, and writes what they return. ``docs/aggregation.md`` explains the statistics; the
 short version:
 
-* **Mergeable statistics.** Each metric (``download_mbps``, ``upload_mbps``, ``ping_ms``)
-  keeps ``count``, the sum and the sum of squares, ``min``, ``max`` and a
+* **Mergeable statistics** (:mod:`speedlab.mergeable`). Each metric (``download_mbps``,
+  ``upload_mbps``, ``ping_ms``, and the latency figures of record schema 2:
+  ``latency_idle_ms``, ``jitter_ms``, ``latency_download_ms``, ``latency_upload_ms``,
+  ``packet_loss_pct``, null when not measured and then not counted) keeps ``count``, the
+  sum and the sum of squares, ``min``, ``max`` and a
   :class:`~speedlab.sketch.QuantileSketch`. Sums are exact integers of *milli-units*
   (each value is quantised once, ``floor(x * 1000 + 0.5)``, i.e. to 1 kbit/s or 1 µs), so
   adding them in any order, hour by hour or all at once, gives the same bits; means are
@@ -31,7 +34,6 @@ short version:
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,221 +42,26 @@ from typing import Any
 
 import polars as pl
 
-from .errors import InvalidRecord
 from .layout import host_in_key
+from .mergeable import ALL_METRICS, LATENCY_METRICS, METRICS, SCALE, Accumulator, MetricStats, quantise
 from .periods import Period, period_of
 from .records import SCHEMA_VERSION, SpeedTestResult, TierSummary, below_plan, slot_preference
 from .settings import AggregateSettings
-from .sketch import DEFAULT_ALPHA, QuantileSketch
+from .sketch import QuantileSketch
 
-__all__ = ["METRICS", "SCALE", "Accumulator", "HourPart", "MetricStats",
+# METRICS, LATENCY_METRICS, SCALE, Accumulator, MetricStats and quantise live in speedlab.mergeable
+# (pure, no polars) and are re-exported here, where callers have always found them.
+__all__ = ["ALL_METRICS", "LATENCY_METRICS", "METRICS", "SCALE", "Accumulator", "HourPart", "MetricStats",
            "anomaly_threshold", "count_anomalies", "dedupe_slots", "hour_summaries",
            "hourly_parts", "hourly_summaries", "label_fields",
            "expected_slots_so_far", "merge_summaries", "quantise", "results_frame", "summary_from_accumulator"]
 
-#: The metrics summarised, with the short name used in the seed's field names.
-METRICS = {"download_mbps": "download", "upload_mbps": "upload", "ping_ms": "ping"}
-#: Values are quantised to 1/SCALE of their unit before summing (1 kbit/s, 1 µs).
-SCALE = 1000
 #: MAD of a normal distribution is 0.6745 sigma; 1.4826 * MAD estimates sigma.
 MAD_TO_SIGMA = 1.4826
 
 
-def quantise(value: float) -> int:
-    """``floor(value * SCALE + 0.5)``: the exact integer milli-units a value is summed as."""
-    return math.floor(value * SCALE + 0.5)
-
-
 def _quantise_expr(column: pl.Expr) -> pl.Expr:
     return (column * SCALE + 0.5).floor().cast(pl.Int64)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-# =========================================================================== statistics
-
-@dataclass
-class MetricStats:
-    """Mergeable statistics of one metric: exact count, sums, min, max and a quantile sketch.
-
-    ``sum_milli`` is the exact sum of the quantised values (:func:`quantise`),
-    ``sum_sq_micro`` the exact sum of their squares. ``exact`` is False when an input was a
-    summary without statistics (the original system's), whose sums are reconstructed from
-    its average.
-    """
-
-    count: int = 0
-    sum_milli: int = 0
-    sum_sq_micro: int = 0
-    min: float | None = None
-    max: float | None = None
-    sketch: QuantileSketch = field(default_factory=QuantileSketch)
-    exact: bool = True
-
-    @classmethod
-    def of(cls, values: Iterable[float | None], alpha: float = DEFAULT_ALPHA) -> MetricStats:
-        """Statistics of ``values`` (``None`` skipped), computed directly in Python."""
-        out = cls(sketch=QuantileSketch(alpha))
-        for value in values:
-            if value is None:
-                continue
-            q = quantise(value)
-            out.count += 1
-            out.sum_milli += q
-            out.sum_sq_micro += q * q
-            out.min = value if out.min is None else min(out.min, value)
-            out.max = value if out.max is None else max(out.max, value)
-            out.sketch.add(value)
-        return out
-
-    def add(self, other: MetricStats) -> None:
-        """Merge ``other`` into this one."""
-        self.count += other.count
-        self.sum_milli += other.sum_milli
-        self.sum_sq_micro += other.sum_sq_micro
-        if other.min is not None:
-            self.min = other.min if self.min is None else min(self.min, other.min)
-        if other.max is not None:
-            self.max = other.max if self.max is None else max(self.max, other.max)
-        self.sketch = self.sketch.merge(other.sketch)
-        self.exact = self.exact and other.exact
-
-    @property
-    def mean(self) -> float | None:
-        """``sum / count`` [unit] (``None`` without values)."""
-        return self.sum_milli / (self.count * SCALE) if self.count else None
-
-    def quantile(self, q: float) -> float | None:
-        """The sketch's ``q`` quantile, or ``None`` if the sketch does not hold every value."""
-        if not self.count or self.sketch.count != self.count:
-            return None
-        return self.sketch.quantile(q, self.min, self.max)
-
-    def to_dict(self) -> dict:
-        """JSON form: ``count``, ``sum``, ``sum_sq``, ``min``, ``max`` (in the metric's unit),
-        the exact ``sum_milli`` and ``sum_sq_micro``, ``exact`` and the ``sketch``."""
-        return {"count": self.count, "sum": self.sum_milli / SCALE,
-                "sum_sq": self.sum_sq_micro / SCALE ** 2, "min": self.min, "max": self.max,
-                "sum_milli": self.sum_milli, "sum_sq_micro": self.sum_sq_micro,
-                "exact": self.exact, "sketch": self.sketch.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data: Any, source: str | None = None) -> MetricStats:
-        """Rebuild from :meth:`to_dict`'s form.
-
-        Raises
-        ------
-        InvalidRecord
-            If a field is missing or of the wrong type.
-        """
-        where = f" in {source}" if source else ""
-        try:
-            count, s, ss = data["count"], data["sum_milli"], data["sum_sq_micro"]
-            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                       for v in (count, ss)) or not isinstance(s, int):
-                raise TypeError("count, sum_milli and sum_sq_micro must be integers")
-            low, high = data.get("min"), data.get("max")
-            for v in (low, high):
-                if v is not None and not _is_number(v):
-                    raise TypeError("min and max must be numbers")
-            sketch = QuantileSketch.from_dict(data["sketch"], source)
-        except (KeyError, TypeError) as exc:
-            raise InvalidRecord(f"invalid statistics{where}: {exc}") from None
-        return cls(count, s, ss, low, high, sketch, bool(data.get("exact", True)))
-
-
-@dataclass
-class Accumulator:
-    """Everything a summary counts, in mergeable form (one host or many)."""
-
-    hosts: set[str] = field(default_factory=set)
-    records: int = 0
-    records_by_host: Counter = field(default_factory=Counter)
-    failed_tests: int = 0
-    rejected_records: int = 0
-    duplicates_ignored: int = 0
-    slots_with_result: int = 0
-    days: int = 0
-    anomalies_count: int = 0
-    connection_types: set[str] = field(default_factory=set)
-    stats: dict[str, MetricStats] = field(default_factory=dict)
-    legacy_inputs: int = 0
-
-    @classmethod
-    def empty(cls, alpha: float = DEFAULT_ALPHA) -> Accumulator:
-        """Nothing counted yet."""
-        return cls(stats={m: MetricStats(sketch=QuantileSketch(alpha)) for m in METRICS})
-
-    def add(self, other: Accumulator) -> None:
-        """Merge ``other`` into this one (``days`` are added: see :func:`merge_summaries`)."""
-        self.hosts |= other.hosts
-        self.records += other.records
-        self.records_by_host.update(other.records_by_host)
-        for name in ("failed_tests", "rejected_records", "duplicates_ignored",
-                     "slots_with_result", "days", "anomalies_count", "legacy_inputs"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.connection_types |= other.connection_types
-        for metric in METRICS:
-            self.stats[metric].add(other.stats[metric])
-
-    @classmethod
-    def from_summary(cls, data: Mapping[str, Any], alpha: float = DEFAULT_ALPHA,
-                     source: str | None = None) -> Accumulator:
-        """Read a stored summary back into mergeable form.
-
-        A summary without ``stats`` (the original system's) contributes its counts, its
-        ``min_download``/``max_download`` and sums rebuilt from its averages; the result is
-        then marked inexact and its percentiles left out.
-
-        Raises
-        ------
-        InvalidRecord
-            If ``data`` is not a JSON object or breaks :meth:`TierSummary.from_dict`'s rules
-            (wrong types, negative counts, ...).
-        """
-        if not isinstance(data, Mapping):
-            raise InvalidRecord(f"summary must be a JSON object, not {type(data).__name__}"
-                                f"{' in ' + source if source else ''}")
-        summary = TierSummary.from_dict(dict(data), source)
-        acc = cls.empty(alpha)
-        host = summary.host_id
-        hosts = summary.get("hosts")
-        acc.hosts = set(hosts) if isinstance(hosts, list) else ({host} if host else set())
-        acc.records = summary.records_aggregated
-        by_host = summary.get("records_by_host")
-        if isinstance(by_host, dict):
-            acc.records_by_host = Counter({str(k): int(v) for k, v in by_host.items()})
-        elif host and acc.records:
-            acc.records_by_host = Counter({host: acc.records})
-        for name in ("failed_tests", "rejected_records", "duplicates_ignored",
-                     "slots_with_result", "legacy_inputs"):
-            value = summary.get(name)
-            setattr(acc, name, int(value) if isinstance(value, int) else 0)
-        days = summary.get("days")
-        acc.days = int(days) if isinstance(days, int) else int(acc.records > 0)
-        acc.anomalies_count = summary.anomalies_count
-        acc.connection_types = set(summary.connection_types)
-        stats = summary.get("stats")
-        if isinstance(stats, dict) and all(isinstance(stats.get(m), dict) for m in METRICS):
-            acc.stats = {m: MetricStats.from_dict(stats[m], source) for m in METRICS}
-            for value in acc.stats.values():
-                if value.sketch.alpha != alpha:
-                    raise InvalidRecord(f"summary sketch alpha {value.sketch.alpha} differs from "
-                                        f"the configured {alpha}{' in ' + source if source else ''}: "
-                                        "re-run the backfill with one sketch_alpha")
-        else:  # the original system's summary: counts and averages only
-            acc.legacy_inputs += 1
-            n = acc.records
-            for metric, short in METRICS.items():
-                avg = summary.get(f"avg_{short}")
-                if n and avg is not None:
-                    q = quantise(avg)
-                    acc.stats[metric] = MetricStats(n, q * n, q * q * n, summary.get(f"min_{short}"),
-                                                    summary.get(f"max_{short}"),
-                                                    QuantileSketch(alpha), exact=False)
-        return acc
 
 
 # =========================================================================== calendar fields
@@ -333,7 +140,8 @@ def summary_from_accumulator(acc: Accumulator, period: Period, host_id: str | No
     the slots that could have a result yet (:func:`expected_slots_so_far`); for a period that is
     over it is all of them either way.
     """
-    stats = acc.stats
+    alpha = acc.stats["download_mbps"].sketch.alpha
+    stats = {m: acc.stats.get(m) or MetricStats(sketch=QuantileSketch(alpha)) for m in ALL_METRICS}
     data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "tier": period.tier,
                             "period": period.label, **label_fields(period),
                             "timezone": timezone, "host_id": host_id, "hosts": sorted(acc.hosts)}
@@ -345,6 +153,10 @@ def summary_from_accumulator(acc: Accumulator, period: Period, host_id: str | No
     for metric, short in METRICS.items():
         data[f"median_{short}"] = stats[metric].quantile(0.5)
         data[f"p95_{short}"] = stats[metric].quantile(0.95)
+    for metric, short in LATENCY_METRICS.items():  # the same figures for the latency metrics
+        latency = stats[metric]
+        data.update({f"avg_{short}": latency.mean, f"min_{short}": latency.min, f"max_{short}": latency.max,
+                     f"median_{short}": latency.quantile(0.5), f"p95_{short}": latency.quantile(0.95)})
     expected_slots = len(acc.hosts) * expected_slots_so_far(period, now)
     plan_down, plan_up = _expected(acc, host_id, plan_for)
     data.update(
@@ -359,7 +171,7 @@ def summary_from_accumulator(acc: Accumulator, period: Period, host_id: str | No
         if acc.records else None,
         records_by_host=dict(sorted(acc.records_by_host.items())),
         exact=all(s.exact for s in stats.values()),
-        stats={m: stats[m].to_dict() for m in METRICS},
+        stats={m: stats[m].to_dict() for m in ALL_METRICS},
     )
     if acc.legacy_inputs:
         data["legacy_inputs"] = acc.legacy_inputs
@@ -372,7 +184,7 @@ _FRAME_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "key": pl.String, "host_id": pl.String, "slot": pl.Datetime("us", "UTC"),
     "time_utc": pl.Datetime("us", "UTC"), "status": pl.String, "rank": pl.Int8,
     "download_mbps": pl.Float64, "upload_mbps": pl.Float64, "ping_ms": pl.Float64,
-    "connection_type": pl.String}
+    "connection_type": pl.String, **dict.fromkeys(LATENCY_METRICS, pl.Float64)}
 
 
 def _rank(result: SpeedTestResult) -> int:
@@ -381,7 +193,8 @@ def _rank(result: SpeedTestResult) -> int:
 
 def results_frame(results: Sequence[tuple[str, SpeedTestResult]]) -> pl.DataFrame:
     """One row per result (``key``, ``host_id``, ``slot``, ``time_utc`` in UTC, ``status``,
-    ``rank`` 0 full ``ok`` / 1 ``ok`` missing a metric / 2 failed, the three metrics, ``connection_type``)."""
+    ``rank`` 0 full ``ok`` / 1 ``ok`` missing a metric / 2 failed, the three metrics, ``connection_type``,
+    then the latency metrics: :data:`~speedlab.mergeable.LATENCY_METRICS`, null when not measured)."""
     rows: dict[str, list[Any]] = {name: [] for name in _FRAME_SCHEMA}
     for key, r in results:
         rows["key"].append(key)
@@ -390,7 +203,7 @@ def results_frame(results: Sequence[tuple[str, SpeedTestResult]]) -> pl.DataFram
         rows["time_utc"].append(r.time_utc)
         rows["status"].append(r.status)
         rows["rank"].append(_rank(r))
-        for metric in METRICS:
+        for metric in ALL_METRICS:
             value = getattr(r, metric)
             rows[metric].append(float(value) if value is not None and r.ok else None)
         rows["connection_type"].append(r.connection_type)
@@ -464,7 +277,7 @@ def hourly_parts(results: Mapping[str, Sequence[tuple[str, SpeedTestResult]]],
     ok = pl.col("status") == "ok"
     aggs = [pl.len().alias("results"), ok.sum().alias("ok"), (~ok).sum().alias("failed"),
             pl.col("connection_type").filter(ok).unique().alias("types")]
-    for metric in METRICS:
+    for metric in ALL_METRICS:
         values = pl.col(metric).filter(ok & pl.col(metric).is_not_null())
         q = _quantise_expr(values)
         aggs += [values.count().alias(f"{metric}.count"), q.sum().alias(f"{metric}.sum"),
@@ -487,7 +300,7 @@ def hourly_parts(results: Mapping[str, Sequence[tuple[str, SpeedTestResult]]],
         acc.duplicates_ignored = int(row["all"]) - int(row["results"])
         acc.days = int(acc.records > 0)
         acc.connection_types = set(row["types"])
-        for metric in METRICS:
+        for metric in ALL_METRICS:
             acc.stats[metric] = MetricStats(
                 int(row[f"{metric}.count"]), int(row[f"{metric}.sum"]), int(row[f"{metric}.sum_sq"]),
                 row[f"{metric}.min"], row[f"{metric}.max"],

@@ -47,6 +47,11 @@ RECORD_SCHEMA_VERSIONS = (1, 2)
 #: The fields record schema 2 added, all [ms] (``None``: not measured): the median idle probe
 #: round trip, and the median probe round trip during the download and during the upload.
 LATENCY_FIELDS = ("latency_idle_ms", "latency_download_ms", "latency_upload_ms")
+#: The latency figures a summary carries (record field -> short name in ``avg_<short>``...,
+#: ``stats.<field>``) [ms; packet loss %]; summaries written before them have none.
+SUMMARY_LATENCY_METRICS = {"latency_idle_ms": "latency_idle", "jitter_ms": "jitter",
+                           "latency_download_ms": "latency_download", "latency_upload_ms": "latency_upload",
+                           "packet_loss_pct": "packet_loss"}
 #: Speeds above this are impossible for any consumer link today [Mbit/s] (100 Gbit/s).
 MAX_SPEED_MBPS = 100_000.0
 #: Pings above this are reported as invalid rather than averaged in [ms].
@@ -399,7 +404,8 @@ _SUMMARY_COUNTS = ("records_aggregated", "anomalies_count", "failed_tests", "rej
                    "duplicates_ignored", "expected_slots", "slots_with_result", "days",
                    "legacy_inputs", "source_objects")
 #: Summary fields that are measurements: a finite number >= 0 when present (``null`` allowed).
-_SUMMARY_FIGURES = tuple(f"{kind}_{metric}" for metric in ("download", "upload", "ping")
+_SUMMARY_FIGURES = tuple(f"{kind}_{metric}" for metric in ("download", "upload", "ping",
+                                                           *SUMMARY_LATENCY_METRICS.values())
                          for kind in ("avg", "min", "max", "median", "p95"))
 
 
@@ -541,7 +547,11 @@ SUMMARY_FIELD_ORDER = (
     "month", "year", "period_start", "period_end", "timezone", "host_id", "hosts",
     "avg_download", "avg_upload", "avg_ping", "min_download", "max_download", "min_upload",
     "max_upload", "min_ping", "max_ping", "median_download", "p95_download", "median_upload",
-    "p95_upload", "median_ping", "p95_ping", "records_aggregated", "failed_tests",
+    "p95_upload", "median_ping", "p95_ping",
+    *(f"avg_{short}" for short in SUMMARY_LATENCY_METRICS.values()),
+    *(f"{kind}_{short}" for short in SUMMARY_LATENCY_METRICS.values() for kind in ("min", "max")),
+    *(f"{kind}_{short}" for short in SUMMARY_LATENCY_METRICS.values() for kind in ("median", "p95")),
+    "records_aggregated", "failed_tests",
     "rejected_records", "duplicates_ignored", "expected_slots", "slots_with_result",
     "coverage_pct", "days", "connection_types", "anomalies_count", "expected_download_mbps",
     "expected_upload_mbps", "below_expected", "records_by_host", "exact", "stats",

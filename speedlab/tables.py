@@ -32,7 +32,7 @@ import polars as pl
 from .errors import TableError
 from .layout import validate_host_id
 from .periods import Period, parse_timestamp
-from .records import LATENCY_FIELDS, SpeedTestResult
+from .records import LATENCY_FIELDS, SUMMARY_LATENCY_METRICS, SpeedTestResult
 
 __all__ = ["RAW_TABLE", "SUMMARY_TABLE", "CheckReport", "Column", "PartitionDiff", "TableSchema",
            "TablesReport", "diff_partition", "first_difference", "frame_from_parquet", "frame_to_parquet",
@@ -219,6 +219,11 @@ class TableSchema:
         return {row[SOURCE_KEY]: row for row in frame.iter_rows(named=True)}
 
 
+#: The summary columns of the latency figures (summaries since issue 15; older rows hold nulls).
+_LATENCY_FIGURES = tuple(f"{kind}_{short}" for short in SUMMARY_LATENCY_METRICS.values()
+                         for kind in ("avg", "min", "max", "median", "p95"))
+
+
 def _summary_columns() -> tuple[Column, ...]:
     reserved = {"tier", "year", "month", HOST, LABEL, SOURCE_KEY, SOURCE_VERSION}
     top = [("schema_version", "i64"), ("tier", "str"), ("period", "str"), ("hour", "str"), ("date", "str"),
@@ -227,6 +232,7 @@ def _summary_columns() -> tuple[Column, ...]:
            ("hosts", "list_str")]
     top += [(f"{kind}_{metric}", "f64") for metric in ("download", "upload", "ping")
             for kind in ("avg", "min", "max", "median", "p95")]
+    top += [(name, "f64") for name in _LATENCY_FIGURES]
     top += [(name, "i64") for name in ("records_aggregated", "failed_tests", "rejected_records",
                                        "duplicates_ignored", "expected_slots", "slots_with_result")]
     top += [("coverage_pct", "f64"), ("days", "i64"), ("connection_types", "list_str"), ("anomalies_count", "i64"),
@@ -237,7 +243,7 @@ def _summary_columns() -> tuple[Column, ...]:
     stat = [("count", "i64"), ("sum", "f64"), ("sum_sq", "f64"), ("min", "f64"), ("max", "f64"),
             ("sum_milli", "i64"), ("sum_sq_micro", "i64"), ("exact", "bool")]
     sketch = [("alpha", "f64"), ("zero_count", "i64"), ("index", "list_i64"), ("counts", "list_i64")]
-    for metric in ("download_mbps", "upload_mbps", "ping_ms"):
+    for metric in ("download_mbps", "upload_mbps", "ping_ms", *SUMMARY_LATENCY_METRICS):
         out += [Column(("stats", metric, name), f"stats_{metric}_{name}", kind) for name, kind in stat]
         out += [Column(("stats", metric, "sketch", name), f"stats_{metric}_sketch_{name}", kind)
                 for name, kind in sketch]
@@ -263,7 +269,10 @@ _SOURCE = (Column((), SOURCE_KEY, "str"), Column((), SOURCE_VERSION, "str"))
 #: Every tier's summaries: ``host`` is the host id, or ``"all"`` for the all-hosts summaries;
 #: ``label`` the period label of the source key (``2025122914``, ``20251229``, ``2025W52``...).
 SUMMARY_TABLE = TableSchema("summary", (Column((), HOST, "str"), Column((), LABEL, "str"), *_SOURCE),
-                            _summary_columns())
+                            _summary_columns(),
+                            added=frozenset(c.name for c in _summary_columns()
+                                            if c.path[0] in _LATENCY_FIGURES
+                                            or c.path[:2] in {("stats", m) for m in SUMMARY_LATENCY_METRICS}))
 #: Raw results of every host: ``host`` is the host of the source key.
 RAW_TABLE = TableSchema("raw result", (Column((), HOST, "str"), *_SOURCE), _result_columns(),
                         added=frozenset(LATENCY_FIELDS))  # record schema 2
@@ -324,9 +333,10 @@ def frame_to_parquet(frame: pl.DataFrame) -> bytes:
 def frame_from_parquet(body: bytes, schema: TableSchema, source: str = "") -> pl.DataFrame:
     """A table object's frame, checked against ``schema``.
 
-    A table written before some of ``schema.added`` existed (a raw table of record schema 1)
-    comes back with those columns as nulls, in the schema's order: its rows' ``json_shape``
-    never names them, so every row still decodes to its object exactly.
+    A table written before some of ``schema.added`` existed (a raw table of record schema 1, a
+    summary table from before the latency figures) comes back with those columns as nulls, in
+    the schema's order: its rows' ``json_shape`` never names them, so every row still decodes to
+    its object exactly.
 
     Raises
     ------
@@ -338,10 +348,10 @@ def frame_from_parquet(body: bytes, schema: TableSchema, source: str = "") -> pl
         frame = pl.read_parquet(io.BytesIO(body))
     except Exception as exc:  # polars raises its own ComputeError/OSError/... for garbage
         raise TableError(f"table {source} is not readable Parquet: {type(exc).__name__}: {exc}") from None
-    want = schema.schema
-    missing = [name for name in want if name not in frame.schema]
+    want, have = schema.schema, frame.schema   # each .schema builds a new dict: once, not per column
+    missing = [name for name in want if name not in have]
     if missing and set(missing) <= schema.added:
-        frame = frame.select([pl.col(name) if name in frame.schema else pl.lit(None, dtype).alias(name)
+        frame = frame.select([pl.col(name) if name in have else pl.lit(None, dtype).alias(name)
                               for name, dtype in want.items()] + [pl.col(name) for name in frame.columns
                                                                   if name not in want])
     if dict(frame.schema) != want:

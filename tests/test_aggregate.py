@@ -288,9 +288,15 @@ def summary_at(store, tier, label, host=None):
     return read_json(store, B.for_tier(tier), layout.summary_key(period, host))
 
 
+#: The latency figures of a summary (checked in tests/test_aggregate_latency.py; null here: no latency).
+LATENCY_FIGURES = {f"{kind}_{short}" for short in ("latency_idle", "jitter", "latency_download", "latency_upload",
+                                                   "packet_loss") for kind in ("avg", "min", "max", "median", "p95")}
+
+
 def core(summary):
+    assert all(summary[name] is None for name in LATENCY_FIGURES), "these results have no latency figures"
     drop = {"stats", "generated_at", "source_max_modified", "median_download", "p95_download",
-            "median_upload", "p95_upload", "median_ping", "p95_ping"}
+            "median_upload", "p95_upload", "median_ping", "p95_ping", *LATENCY_FIGURES}
     return {k: v for k, v in summary.items() if k not in drop}
 
 

@@ -189,3 +189,43 @@ def test_without_a_settled_moment_an_empty_finished_child_is_recomputed_down_to_
     assert live_summary(day, None, NOW, stored=source.stored, results=source.results, plan_for=plan_for,
                         rolled_up_before=FIRST.astimezone(UTC)) is None
     assert source.results_asked == []
+
+
+def test_a_partial_period_carries_the_latency_figures_so_far_into_its_row():
+    """Schema-2 results with latency figures (and schema-1 ones without) in today so far: the
+    live summary's latency statistics and the partial row's latency keys equal plain Python."""
+    import dataclasses
+
+    from speedlab.rowbuild import ROW_FIELDS, summary_row
+
+    today = period_of("daily", NOW, IST)
+    items = []
+    for i, (key, rec) in enumerate(r for r in DATA if r[1].slot_start >= today.start and r[1].host_id == "home"):
+        if i % 4 == 0:
+            rec = dataclasses.replace(rec, schema_version=1)
+        elif rec.ok:
+            rec = dataclasses.replace(rec, latency_idle_ms=9.0 + i % 7, latency_download_ms=40.0 + (i * 13) % 90,
+                                      latency_upload_ms=60.0 + (i * 7) % 200, jitter_ms=0.5 + i % 3)
+        items.append((key, rec))
+    by_hour: dict[str, list] = {}
+    for key, rec in items:
+        by_hour.setdefault(period_of("hourly", rec.slot_start, IST).label, []).append((key, rec))
+    summary = live_summary(today, "home", NOW, stored=lambda period, host: None,
+                           results=lambda hour: by_hour.get(hour.label, []), plan_for=plan_for)
+    assert summary is not None
+    kept, seen = [], set()  # one result per slot: the earliest ok one, else the slot's failed test
+    for _key, rec in sorted(items, key=lambda kr: (kr[1].slot_start, not kr[1].ok, kr[1].time_utc, kr[0])):
+        if rec.slot_start not in seen and rec.ok:
+            kept.append(rec)
+        seen.add(rec.slot_start)
+    loaded = [r.latency_download_ms for r in kept if r.latency_download_ms is not None]
+    assert 5 < len(loaded) < len(kept)
+    assert summary["stats"]["latency_download_ms"]["count"] == len(loaded)
+    assert summary["avg_latency_download"] == pytest.approx(statistics.fmean(loaded), abs=5e-4)
+    assert (summary["min_latency_download"], summary["max_latency_download"]) == (min(loaded), max(loaded))
+    row = summary_row("daily", today, summary, host="home", now=NOW, live=True)
+    assert row["status"] == "partial" and list(row) == list(ROW_FIELDS)
+    assert row["latency_download_count"] == len(loaded)
+    assert row["latency_download_avg"] == summary["avg_latency_download"]
+    assert row["jitter_avg"] == pytest.approx(statistics.fmean(r.jitter_ms for r in kept if r.jitter_ms is not None),
+                                              abs=5e-4)

@@ -22,6 +22,7 @@ PURE = {
     "records": "frozen dataclasses, their JSON, the slot and below-plan rules",
     "sketch": "mergeable quantile sketch",
     "aggregate": "polars functions: records -> summaries",
+    "mergeable": "mergeable statistics of one metric and of a summary (exact sums, sketches), no polars",
     "masking": "hides secrets in text and data",
     "scheduler": "what is due, from plain data and `now`",
     "charts": "Altair charts built from plain rows",

@@ -347,3 +347,41 @@ def test_raw_tables_from_before_the_latency_columns_still_read_check_clean_and_u
     assert audit.ok and audit.rows == 7, audit.to_text()
     results = dict(read_raw_table(local_store, B, day, day).results)
     assert results[new_key] == new and results[new_key].latency_download_ms == 48.75
+
+
+@pytest.mark.slow
+def test_summary_tables_from_before_the_latency_columns_still_read_check_clean_and_update(local_store, config_for):
+    """Daily summaries as the previous speedlab wrote them (no latency figures) in a summary table
+    without the latency columns; then a rollup writes a summary with them."""
+    store = local_store
+    config = build(store, config_for)
+    latency = sorted(SUMMARY_TABLE.added)
+    assert len(latency) == 25 + 5 * 12 and "avg_latency_idle" in latency and "stats_jitter_ms_count" in latency
+    old = {}
+    for key, data in summary_objects(store, "daily").items():
+        data = {k: v for k, v in data.items() if k not in latency}
+        data["stats"] = {m: s for m, s in data["stats"].items() if m in ("download_mbps", "upload_mbps", "ping_ms")}
+        store.put(B.daily, key, json.dumps(data).encode())
+        old[key] = data
+    rebuild(store, B, tiers=["daily"])
+    key = summary_table_partition("daily", "20251227").key
+    full = table_of(store, key)
+    store.put(tables_bucket(B), key, frame_to_parquet(full.drop(latency)))  # as the old version wrote it
+    assert pl.read_parquet(store.get(tables_bucket(B), key)).width == full.width - len(latency)
+    back = table_of(store, key)  # read: the missing columns come back as nulls
+    assert back.schema == full.schema and set(back["avg_latency_idle"].to_list()) == {None}
+    assert {row["source_key"]: SUMMARY_TABLE.decode_row(row) for row in back.iter_rows(named=True)} == {
+        k: v for k, v in old.items() if k in set(back["source_key"])}
+    audit = check(store, B, tiers=["daily"])
+    assert audit.ok and audit.rows == len(old), audit.to_text()
+
+    rollup(config, "daily", parse_period("daily", "20251227", IST), now=NOW)  # today's speedlab rewrites it
+    after = table_of(store, key)
+    assert pl.read_parquet(store.get(tables_bucket(B), key)).schema == full.schema
+    new = summary_objects(store, "daily")
+    rewritten = [k for k in new if new[k] != old.get(k)]
+    assert rewritten and all("latency_idle_ms" in new[k]["stats"] and "p95_jitter" in new[k] for k in rewritten)
+    for row in after.iter_rows(named=True):  # old and new summaries: exactly their JSON
+        assert json.dumps(SUMMARY_TABLE.decode_row(row)) == json.dumps(new[row["source_key"]])
+    audit = check(store, B, tiers=["daily"])
+    assert audit.ok and audit.rows == len(new), audit.to_text()
