@@ -30,6 +30,7 @@ PURE = {
     "checks": "the health rules: silence, below the plan, due periods, debouncing",
     "page": "the dashboard's controls and HTML from a selection and plain rows",
     "snapshot": "the drawn view as plain HTML (charts as SVG by vl-convert, in memory)",
+    "laggy": "loaded latency by hour of day per host, from hourly rows (\"When does my connection get laggy?\")",
     "responsiveness": "RPM from the loaded round trip and its plain-language grade",
     "rowbuild": "the dashboard's rows, windows, headline and heatmap cells from plain data",
     "live": "figures so far of a period in progress, from injected lookups",
