@@ -12,8 +12,9 @@ The snapshot stands in for the live view and never beside it:
 * while it shows, the widget page is laid out but invisible;
 * a small script removes it the moment the live chart has drawn (or the live view reports an
   error), after which the page is the widgets alone;
-* it shows only the default view: a visit whose URL selects something (``?mode=weekly``) or
-  bypasses the cache (``?force_refresh=1``) removes it at once and waits for the widgets;
+* it shows only the default view: for a visit whose URL selects something (``?mode=weekly``) or
+  bypasses the cache (``?force_refresh=1``), a script ahead of its content hides it before any
+  of it is drawn, and it is removed; that visit waits for the widgets;
 * it says what it is: the selection, when it was drawn, and that the live view is starting.
 
 Its classes are ``speedlab-snapshot-*``, never the widgets' own (``.speedlab-rows`` etc. name
@@ -44,14 +45,26 @@ body:has(.speedlab-snapshot) .speedlab-app { visibility: hidden; position: absol
   width: 1100px; }
 </style>"""
 
-# Removes the snapshot when the live view takes over. ``currentScript`` is the script element in
-# the snapshot; the observer stops once it has removed it.
+# First in the snapshot: a visit whose URL selects something hides it before any of it is parsed
+# (so it is never painted); ``currentScript`` is this script, its parent the snapshot.
+_SKIP = """<script>
+(function () {
+  var me = document.currentScript && document.currentScript.parentNode;
+  var params = new URLSearchParams(window.location.search);
+  if (me && %(selecting)s.some(function (k) { return params.has(k); })) {
+    me.style.display = 'none';
+    me.setAttribute('data-skip', '1');
+  }
+})();
+</script>"""
+
+# Last in the snapshot: removes it (a skipped one at once) when the live view takes over, i.e.
+# its chart has drawn or it reports an error; the observer stops once it has removed it.
 _SCRIPT = """<script>
 (function () {
   var me = document.currentScript && document.currentScript.closest('.speedlab-snapshot');
   if (!me) return;
-  var params = new URLSearchParams(window.location.search);
-  if (%(selecting)s.some(function (k) { return params.has(k); })) { me.remove(); return; }
+  if (me.getAttribute('data-skip')) { me.remove(); return; }
   var live = function () {
     return document.querySelector('.speedlab-app .speedlab-chart-widget svg') ||
            document.querySelector('.speedlab-app .speedlab-state[data-state="error"]');
@@ -130,9 +143,10 @@ def snapshot_html(*, title: str, description: str, drawn_at: str, headline: str,
     """
     banner = (f'<div class="speedlab-snapshot-banner">{html.escape(description)}: drawn at '
               f'{html.escape(drawn_at)}. The live page is starting…</div>')
-    parts = [_rename(style), _STYLE, f"<h2>{html.escape(title)}</h2>", banner,
+    parts = [_SKIP % {"selecting": json.dumps(list(_SELECTING))}, _rename(style), _STYLE,
+             f"<h2>{html.escape(title)}</h2>", banner,
              _rename(headline), f'<div class="speedlab-snapshot-chart">{chart}</div>']
     if heatmap:
         parts += [heatmap_title, f'<div class="speedlab-snapshot-heatmap">{heatmap}</div>']
-    parts += ["<h3>Periods</h3>", _rename(table), _SCRIPT % {"selecting": json.dumps(list(_SELECTING))}]
+    parts += ["<h3>Periods</h3>", _rename(table), _SCRIPT]
     return f'<div class="{SNAPSHOT_CLASS}">' + "".join(parts) + "</div>"

@@ -43,11 +43,15 @@ def test_snapshot_html_uses_its_own_class_names_and_escapes_text():
     assert "180.25" in text and "<svg id='c'></svg>" in text
     assert "Home &lt;&amp; office&gt;" in text and "&lt;all&gt;" in text and "<all>" not in text
     assert "05 Jan 2026 10:20 IST" in text
-    # the script skips the snapshot for a visit that selects something, and waits for the live chart
-    script = text[text.index("<script>"):]
+    # a script ahead of the content hides the snapshot for a visit that selects something; the
+    # last one removes it when the live chart draws
+    assert text.index("<script>") < text.index("<style>") < text.index("<h2>")
+    first = text[:text.index("<style>")]
     for name in ("mode", "days", "host", "force_refresh"):
-        assert f'"{name}"' in script
-    assert ".speedlab-chart-widget svg" in script and "me.remove()" in script
+        assert f'"{name}"' in first
+    assert "me.style.display = 'none'" in first
+    last = text[text.rindex("<script>"):]
+    assert ".speedlab-chart-widget svg" in last and "me.remove()" in last
     assert "heatmap" not in text   # none given
 
 

@@ -105,6 +105,12 @@ def test_the_snapshot_gives_way_to_the_live_page_and_a_selecting_url_skips_it(se
     page.close()
 
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    page.route("**/voila.js", lambda route: route.abort())   # stop the page where the widgets would start
+    page.goto(base + "?mode=weekly&days=4", wait_until="domcontentloaded", timeout=WAIT_MS)
+    assert not page.is_visible(".speedlab-snapshot svg") and page.query_selector(".speedlab-snapshot") is None
+    page.close()
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
     page.goto(base + "?mode=weekly&days=4", wait_until="domcontentloaded", timeout=WAIT_MS)
     assert page.query_selector(".speedlab-snapshot") is None   # removed while the page was parsed
     page.wait_for_function(
