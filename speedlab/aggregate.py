@@ -171,7 +171,9 @@ def summary_from_accumulator(acc: Accumulator, period: Period, host_id: str | No
         if acc.records else None,
         records_by_host=dict(sorted(acc.records_by_host.items())),
         exact=all(s.exact for s in stats.values()),
-        stats={m: stats[m].to_dict() for m in ALL_METRICS},
+        # a latency metric nobody measured is left out (it reads back empty and exact): a
+        # deployment without latency figures keeps summaries of the size they were
+        stats={m: stats[m].to_dict() for m in ALL_METRICS if m in METRICS or stats[m].count},
     )
     if acc.legacy_inputs:
         data["legacy_inputs"] = acc.legacy_inputs
