@@ -53,7 +53,7 @@ def test_shared_entries_expire_after_the_ttl_by_modification_time(tmp_path):
     stamp = shared.path("k").stat().st_mtime
     clock[0] = stamp + 119.9
     assert shared.get("k") == ROWS
-    clock[0] = stamp + 120.0
+    clock[0] = stamp + 120.001   # not exactly 120: (stamp + 120.0) - stamp rounds either way at 1.7e9 s
     assert shared.get("k") is None and shared.keys() == []
     other = DataCache(shared=SharedEntries(tmp_path, ttl_s=120, clock=lambda: clock[0]))
     assert other.get_or_load("k", lambda: ["new"]) == (["new"], False)   # an expired entry is reloaded
