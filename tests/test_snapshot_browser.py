@@ -17,7 +17,8 @@ import pytest
 
 from speedlab.config import load_config
 from speedlab.store import LocalStore
-from tests.helpers.servers import CHROMIUM, CHROMIUM_ARGS, need_chromium
+from tests import test_dashboard_browser as dashboard_browser
+from tests.helpers.servers import need_chromium
 from tests.helpers.synthetic import build_store, ist, period
 from tests.test_dashboard_browser import NOW, WAIT_MS, plain_mean, voila
 
@@ -47,14 +48,7 @@ def served(tmp_path_factory):
         yield base, data
 
 
-@pytest.fixture(scope="module")
-def browser(served):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+browser = dashboard_browser.browser   # headless Chromium for this module's server (its ``served``)
 
 
 def expected_rows(data) -> list[tuple[str, str]]:
