@@ -196,6 +196,7 @@ class App:
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="speedlab-dashboard")
         self._charts: dict[str, Any] = {}
+        self._drawn: dict[str, tuple] = {}   # what each chart shows (see _draw)
         self._redraw_lock = threading.RLock()
         self._main_thread = threading.current_thread()
         self._loop = _kernel_io_loop()
@@ -514,12 +515,12 @@ class App:
         self.headline.value = headline_html(state["stats"])
         self.table.value = table_html(state["rows"])
         host = "all hosts" if sel.host == ALL_HOSTS else sel.host
-        self._draw("chart", self.chart_box,
+        self._draw("chart", self.chart_box, (state["rows"], sel.mode, sel.describe()),
                    lambda: charts(state["rows"], sel.mode, f"{sel.describe()}"))
         self.heatmap_title.value = (f"<h3>Download by hour of day and weekday — last "
                                     f"{self.heatmap_days} days, {html.escape(host)}</h3>")
         if state["cells"] is not None and status == "ready":
-            self._draw("heatmap", self.heatmap_box, lambda: heatmap_chart(state["cells"]))
+            self._draw("heatmap", self.heatmap_box, (state["cells"],), lambda: heatmap_chart(state["cells"]))
 
     def snapshot(self):
         """The drawn view as plain HTML inside the page (:mod:`speedlab.snapshot`), or ``None``.
@@ -541,7 +542,14 @@ class App:
             table=table_html(state["rows"]), chart=chart_svg(charts(state["rows"], sel.mode, sel.describe())),
             heatmap=heatmap, heatmap_title=self.heatmap_title.value if heatmap else "", style=STYLE))
 
-    def _draw(self, name: str, box: widgets.Box, build) -> None:
+    def _draw(self, name: str, box: widgets.Box, inputs: tuple, build) -> None:
+        """Draw chart ``name`` from ``build()`` unless it already shows ``inputs`` (equal rows,
+        mode and title; equal heatmap cells): building an Altair chart and sending its spec is
+        most of a redraw's time, and one load redraws twice (rows drawn, then heatmap ready) while
+        a mode change leaves the heatmap as it was."""
+        if name in self._charts and self._drawn.get(name) == inputs:
+            return
+        self._drawn[name] = inputs
         chart = build()
         widget = self._charts.get(name)
         if widget is None:

@@ -176,6 +176,31 @@ def test_apply_redraws_table_chart_and_headline_for_the_new_selection(open_app, 
     assert cells and all(re.fullmatch(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d\d:00: [\d.]+ Mbit/s", c) for c in cells)
 
 
+def test_a_chart_is_built_once_per_change_of_what_it_shows(open_app, monkeypatch):
+    import speedlab.dashboard as dashboard
+
+    built = []
+    for name in ("charts", "heatmap_chart"):
+        real = getattr(dashboard, name)
+        monkeypatch.setattr(dashboard, name,
+                            lambda *a, _real=real, _name=name, **k: built.append(_name) or _real(*a, **k))
+    app = open_app()
+    assert built == ["charts", "heatmap_chart"]        # the first load: each chart once (two redraws)
+    app.select(mode="weekly", days=4)
+    app.apply()
+    app.wait()
+    assert built[2:] == ["charts"]                      # another mode, the same host: the heatmap stays
+    assert "Weekly · Last 4 weeks" in app.status.value
+    app.refresh()
+    app.wait()
+    assert built[3:] == []                              # the same rows read again: nothing to redraw
+    app.select(host="office-main")
+    app.apply()
+    app.wait()
+    assert built[3:] == ["charts", "heatmap_chart"]     # another host: both
+    assert "last 2 days, office-main" in app.heatmap_title.value
+
+
 @pytest.mark.parametrize("mode,days,count", [("minute", 1, 96), ("hourly", 2, 48), ("daily", 14, 14),
                                              ("weekly", 4, 4), ("monthly", 3, 3), ("yearly", 5, 5)])
 @pytest.mark.slow
