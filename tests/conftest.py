@@ -19,6 +19,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "moto_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+    # Longest files first: the suite runs two files at a time (``--dist loadfile``) in this order,
+    # so a browser file picked up last would run alone at the end. Files with browser tests come
+    # first, then by how many slow tests they hold; a file's tests stay together and in order.
+    def file_of(item) -> str:
+        return item.nodeid.split("::")[0]
+
+    weight: dict[str, tuple[bool, int]] = {}
+    for item in items:
+        browser, slow = weight.get(file_of(item), (False, 0))
+        weight[file_of(item)] = (browser or "browser" in item.keywords, slow + ("slow" in item.keywords))
+    items.sort(key=lambda item: (not weight[file_of(item)][0], -weight[file_of(item)][1]))
 
 
 @pytest.fixture(scope="session")
