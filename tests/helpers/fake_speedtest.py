@@ -38,7 +38,7 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 #: Bytes of speedtest.net's ``random{N}x{N}.jpg`` files.
@@ -237,7 +237,56 @@ class _Server(ThreadingHTTPServer):
         super().server_bind()
 
 
-class FakeSpeedtest:
+class LoopbackServer:
+    """An HTTP server on ``127.0.0.1:port`` (0: a free port) served from a daemon thread: start and
+    stop (both idempotent), a context manager, its port. Subclasses set ``handler`` (a request
+    handler class; each request reads the server object as ``self.fake``) and ``name``.
+    """
+
+    handler: type[BaseHTTPRequestHandler]
+    name = "loopback"
+
+    def __init__(self, port: int = 0, rcvbuf_bytes: int | None = 64 * 1024) -> None:
+        self._port = port
+        self._rcvbuf = rcvbuf_bytes
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        """Start serving (idempotent); returns ``self``."""
+        if self._server is not None:
+            return self
+        handler = type("Handler", (self.handler,), {"fake": self})
+        self._server = _Server(("127.0.0.1", self._port), handler, self._rcvbuf)
+        self._port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"{self.name}-{self._port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the port (idempotent): later connections are refused."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The TCP port (known after :meth:`start`)."""
+        return self._port
+
+
+class FakeSpeedtest(LoopbackServer):
     """speedtest.net and one or more test servers, impersonated on ``127.0.0.1:port``.
 
     Parameters
@@ -254,9 +303,13 @@ class FakeSpeedtest:
         0 picks a free port.
     """
 
+    handler = _Handler
+    name = "fake-speedtest"
+
     def __init__(self, testlength_s: int = 2, down_mbps: float | None = None,
                  up_mbps: float | None = None, server_ids=(4242,), client_ip: str = "203.0.113.7",
                  isp: str = "Impersonated ISP", port: int = 0, rcvbuf_bytes: int | None = 64 * 1024) -> None:
+        super().__init__(port, rcvbuf_bytes)
         self.testlength_s = int(testlength_s)
         self.server_ids = tuple(int(i) for i in server_ids)
         self.client_ip = client_ip
@@ -274,45 +327,8 @@ class FakeSpeedtest:
         self._jitter_rng: random.Random | None = None
         self._in_flight = 0
         self._lock = threading.Lock()
-        self._port = port
-        self._rcvbuf = rcvbuf_bytes
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> FakeSpeedtest:
-        """Start serving (idempotent); returns ``self``."""
-        if self._server is not None:
-            return self
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = _Server(("127.0.0.1", self._port), handler, self._rcvbuf)
-        self._port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"fake-speedtest-{self._port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the port (idempotent): later connections are refused."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
-        self._server = None
-
-    def __enter__(self) -> FakeSpeedtest:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ addresses
-    @property
-    def port(self) -> int:
-        """The TCP port (known after :meth:`start`)."""
-        return self._port
-
     @property
     def host(self) -> str:
         """``127.0.0.1:PORT``: the test servers' ``host`` in the server list."""

@@ -19,13 +19,12 @@ shared by the engine's parallel streams), the idea of ``fake_speedtest``'s throt
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from tests.helpers.fake_speedtest import ShapedBodies, TokenBucket  # one link model for both
+from tests.helpers.fake_speedtest import LoopbackServer, ShapedBodies, TokenBucket  # one link model for both
 
 MIB = 1024 * 1024
 ENDPOINTS = {"/backend/garbage.php": "garbage", "/backend/empty.php": "empty", "/backend/getIP.php": "getip"}
@@ -102,21 +101,15 @@ class _Handler(ShapedBodies, BaseHTTPRequestHandler):
             pass
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64
-
-    def server_bind(self):
-        # a small receive buffer: bytes the client sent do not pile up unread in the kernel
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        super().server_bind()
-
-
-class LibreSpeedServer:
+class LibreSpeedServer(LoopbackServer):
     """A LibreSpeed backend on ``127.0.0.1:port`` (0: a free port), throttled per direction [Mbit/s]."""
+
+    handler = _Handler
+    name = "fake-librespeed"
 
     def __init__(self, down_mbps: float | None = None, up_mbps: float | None = None,
                  client_ip: str = "203.0.113.7", isp: str = "Impersonated ISP", port: int = 0) -> None:
+        super().__init__(port)
         self.down = TokenBucket(down_mbps)
         self.up = TokenBucket(up_mbps)
         self.client_ip, self.isp = client_ip, isp
@@ -125,40 +118,6 @@ class LibreSpeedServer:
         self.bytes_sent = 0       # download bytes this server wrote
         self.bytes_received = 0   # upload bytes this server read
         self._lock = threading.Lock()
-        self._port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> LibreSpeedServer:
-        """Start serving (idempotent); returns ``self``."""
-        if self._server is None:
-            handler = type("Handler", (_Handler,), {"fake": self})
-            self._server = _Server(("127.0.0.1", self._port), handler)
-            self._port = self._server.server_address[1]
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name=f"fake-librespeed-{self._port}", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the port (idempotent): later connections are refused."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(5)
-            self._server = None
-
-    def __enter__(self) -> LibreSpeedServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """The TCP port (known after :meth:`start`)."""
-        return self._port
 
     @property
     def url(self) -> str:
