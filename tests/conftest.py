@@ -20,16 +20,19 @@ def pytest_collection_modifyitems(config, items):
         if "moto_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
     # Longest files first: the suite runs two files at a time (``--dist loadfile``) in this order,
-    # so a browser file picked up last would run alone at the end. Files with browser tests come
-    # first, then by how many slow tests they hold; a file's tests stay together and in order.
+    # so a long file collected late would run alone at the end. Files with browser tests come
+    # first, then files with a ``long`` test (30 s or more), then by how many slow tests they
+    # hold; a file's tests stay together and in order.
     def file_of(item) -> str:
         return item.nodeid.split("::")[0]
 
-    weight: dict[str, tuple[bool, int]] = {}
+    weight: dict[str, tuple[bool, bool, int]] = {}
     for item in items:
-        browser, slow = weight.get(file_of(item), (False, 0))
-        weight[file_of(item)] = (browser or "browser" in item.keywords, slow + ("slow" in item.keywords))
-    items.sort(key=lambda item: (not weight[file_of(item)][0], -weight[file_of(item)][1]))
+        browser, long, slow = weight.get(file_of(item), (False, False, 0))
+        weight[file_of(item)] = (browser or "browser" in item.keywords, long or "long" in item.keywords,
+                                 slow + ("slow" in item.keywords))
+    items.sort(key=lambda item: (not weight[file_of(item)][0], not weight[file_of(item)][1],
+                                 -weight[file_of(item)][2]))
 
 
 @pytest.fixture(scope="session")

@@ -477,6 +477,7 @@ def check_garbage(store, config, snapshot: Snapshot, garbage: list[Garbage]) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_garbage_at_random_keys_crashes_nothing_and_changes_no_good_period(template, data):
@@ -490,6 +491,7 @@ def test_garbage_at_random_keys_crashes_nothing_and_changes_no_good_period(templ
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_garbage_on_s3_crashes_nothing_and_changes_no_good_period(s3_store, tmp_path):
     """One fixed example of every kind on the S3 backend (moto)."""
     config = _config(None, tmp_path / "state", s3_store)

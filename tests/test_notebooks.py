@@ -183,6 +183,7 @@ def _nbval(notebooks: list[Path], toml: Path, tmp_path: Path) -> subprocess.Comp
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
 
 
+@pytest.mark.long
 def test_nbval_runs_every_notebook_as_saved_against_the_configured_store(demo_store, tmp_path):
     """nbval runs each notebook top to bottom in a fresh kernel with the parameters it is saved
     with (papermill above injects others), so a notebook that only works when parameters are

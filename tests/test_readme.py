@@ -45,6 +45,7 @@ def test_quick_start_is_two_commands_and_the_second_is_what_ci_runs():
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.timeout(300)
 def test_demo_command_on_a_clean_clone_in_a_new_venv(tmp_path):
     demo, _ = quick_start_commands()

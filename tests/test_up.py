@@ -175,6 +175,7 @@ def _stop(process: subprocess.Popen, lines: Lines) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.timeout(240)
 def test_speedlab_up_stopped_and_restarted(tmp_path):
     data = tmp_path / "data"
