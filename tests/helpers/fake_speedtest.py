@@ -91,6 +91,14 @@ class ShapedBodies:
     wfile: Any
     rfile: Any
 
+    def send_shaped_response(self, size: int, content_type: str) -> None:
+        """A 200 answer whose body is ``size`` bytes sent at the download rate."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        self.send_shaped(size)
+
     def send_shaped(self, size: int) -> None:
         """Send ``size`` bytes of random data at the download rate."""
         sent = 0
@@ -194,11 +202,7 @@ class _Handler(ShapedBodies, BaseHTTPRequestHandler):
         except (KeyError, ValueError):
             self._send(404, b"no such image")
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "image/jpeg")
-        self.send_header("Content-Length", str(size))
-        self.end_headers()
-        self.send_shaped(size)
+        self.send_shaped_response(size, "image/jpeg")
 
     def do_POST(self):  # noqa: N802
         try:

@@ -79,12 +79,7 @@ class _Handler(ShapedBodies, BaseHTTPRequestHandler):
             chunks = min(1024, max(1, int(query.get("ckSize", ["4"])[0])))
         except ValueError:
             chunks = 4
-        size = chunks * MIB
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(size))
-        self.end_headers()
-        self.send_shaped(size)
+        self.send_shaped_response(chunks * MIB, "application/octet-stream")
 
     def do_POST(self):  # noqa: N802
         try:
