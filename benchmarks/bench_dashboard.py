@@ -65,9 +65,9 @@ class Latency:
         time.sleep(self.delay_s)
         return self.inner.get_versioned(bucket, key)
 
-    def list(self, bucket, prefix=""):
+    def list(self, bucket, prefix="", **span):
         time.sleep(self.delay_s)
-        return self.inner.list(bucket, prefix)
+        return self.inner.list(bucket, prefix, **span)
 
     def list_prefixes(self, bucket, prefix=""):
         time.sleep(self.delay_s)
@@ -101,9 +101,9 @@ class Counting:
         self._count("get", bucket, key)
         return self.inner.get_versioned(bucket, key)
 
-    def list(self, bucket, prefix=""):
+    def list(self, bucket, prefix="", **span):
         self._count("list", bucket, prefix)
-        return self.inner.list(bucket, prefix)
+        return self.inner.list(bucket, prefix, **span)
 
     def list_prefixes(self, bucket, prefix=""):
         self._count("list", bucket, prefix)

@@ -134,8 +134,8 @@ class Counting:
         self._count("put", bucket, key, written=len(data))
         return self.inner.put_if_version(bucket, key, data, version)
 
-    def list(self, bucket, prefix=""):
-        out = list(self.inner.list(bucket, prefix))
+    def list(self, bucket, prefix="", **span):
+        out = list(self.inner.list(bucket, prefix, **span))
         self._count("list", bucket, prefix, n=max(1, -(-len(out) // 1000)))
         return iter(out)
 

@@ -71,8 +71,9 @@ class CountingStore:
         self._count("put")
         return self.inner.put_if_version(bucket, key, data, version)
 
-    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
-        out = builtins.list(self.inner.list(bucket, prefix))
+    def list(self, bucket: str, prefix: str = "", *, start_after: str = "",
+             before: str | None = None) -> Iterator[ObjectInfo]:
+        out = builtins.list(self.inner.list(bucket, prefix, start_after=start_after, before=before))
         self._count("list")
         self._count("list_pages", max(1, -(-len(out) // 1000)))
         return iter(out)

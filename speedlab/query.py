@@ -108,10 +108,12 @@ def _read_summary_rows(store: Store, config: Config, mode: str, periods: list[Pe
     finished = [p for p in periods if p.end_utc <= now]  # a period in progress has no summary yet
     tasks: list[Callable[[], object]] = []
     if periods and periods[-1].end_utc > now:  # the period in progress: its finer tables at once
-        tier = mode
-        while tier in CHILD_TIER:
-            tier = CHILD_TIER[tier]
-            tasks.append(functools.partial(source.load_tables, tier, *[period_of(tier, now, source.zone)] * 2))
+        parent = mode   # each finer tier from the start of the period above it that is in progress
+        while parent in CHILD_TIER:
+            tier = CHILD_TIER[parent]
+            first = period_of(tier, period_of(parent, now, source.zone).start, source.zone)
+            tasks.append(functools.partial(source.load_tables, tier, first, period_of(tier, now, source.zone)))
+            parent = tier
         hour = period_of("hourly", now, source.zone)
         tasks.append(lambda: source.load_raw(hour, hour))
         if host == ALL_HOSTS:

@@ -14,11 +14,13 @@ rewritten, added or removed since the table was written (by a job whose table up
 by hand, by another tool) is read from its object and shown as it is now:
 
 * summaries: per table partition (hourly by local month, the other tiers by year) one GET
-  (:func:`speedlab.tables_io.read_summaries_table`) and one LIST of its sources; a source whose
-  listed version is not its row's is read (one GET each), so a corrupt summary is an
-  ``unreadable`` row with its reason. For a partition without a table (a store written before
-  the tables, a table not built yet, a year without summaries) its listing says which of the
-  window's periods have an object, and those are read (one GET each);
+  (:func:`speedlab.tables_io.read_summaries_table`), and per tier one LIST of the window's
+  sources, a key range from its first period's folder to its last's across partitions (so a
+  window within a year costs 2 requests, and 1 more per further year); a source whose listed
+  version is not its row's is read (one GET each), so a corrupt summary is an ``unreadable``
+  row with its reason. For a partition without a table (a store written before the tables, a
+  table not built yet, a year without summaries) the listing says which of the window's
+  periods have an object, and those are read (one GET each);
 * raw results: the raw month table (:func:`speedlab.tables_io.read_raw_table`) while the hours
   shown are listed (one LIST per host and hour, or per host and day beyond
   :data:`HOURS_LISTED_SINGLY` hours); a listed object the table holds at the listed version
@@ -47,9 +49,10 @@ from .layout import (
     TablePartition,
     hour_in_key,
     parse_summary_key,
+    summary_dir,
     summary_key,
+    summary_prefix,
     summary_table_partition,
-    summary_table_sources,
     table_partitions_between,
 )
 from .periods import UTC, Period, get_zone, period_of, periods_between
@@ -131,7 +134,10 @@ class ViewSource:
         self.live_from: datetime | None = None
         self._tables: dict[TablePartition, bool] = {}          # partition read -> it has a table
         self._fetched: set[tuple[str, str]] = set()            # (tier, label) read as an object
-        self._listed: dict[TablePartition, set[str]] = {}      # partition read -> its summary keys listed
+        self._ranges: dict[str, list[tuple[str, str]]] = {}    # tier -> label ranges whose sources were listed
+        self._listed: dict[str, dict[str, tuple[str, str | None]]] = {}  # tier -> key -> (label, version) listed
+        #: (tier, label) -> a table row (frame, index, source key, source version) not yet checked against a listing
+        self._unverified: dict[tuple[str, str], tuple[pl.DataFrame, int, str, str | None]] = {}
         self._unmergeable: dict[str, set[str]] = {}             # tier -> labels whose summary cannot be merged
         self._rows: dict[tuple[str, str], tuple[pl.DataFrame, int]] = {}  # (tier, label) -> its table row
         self._raw_read: set[TablePartition] = set()                # raw months whose table was read
@@ -167,35 +173,26 @@ class ViewSource:
         """Read the table partitions of ``tier`` holding ``first`` .. ``last`` (not read yet);
         return the partitions in that span that have no table.
 
-        Each partition's sources are listed while its table is read (one LIST each): a row
-        whose source changed since the table was written (another version, an object written
-        by something else than speedlab), a source without a row (a bad object, a summary the
-        table's upkeep has not reached) and a row whose source is gone are read from the
-        original objects instead (one GET each, so a corrupt summary shows as ``unreadable``
-        with its reason). The original layout stays the truth; the table spares the GETs.
+        The window's sources are listed while the tables are read: one LIST of the key range
+        from ``first``'s folder to ``last``'s, across partitions (S3's ``StartAfter``; no page
+        past the window). A row whose source changed since the table was written (another
+        version, an object written by something else than speedlab), a source without a row (a
+        bad object, a summary the table's upkeep has not reached) and a row whose source is
+        gone are read from the original objects instead (one GET each, so a corrupt summary
+        shows as ``unreadable`` with its reason). The original layout stays the truth; the
+        table spares the GETs. Rows outside the window are used only once a later window lists
+        them.
         """
         every = table_partitions_between(tier, first, last)
         with self._lock:
             new = [p for p in every if p not in self._tables]
-        if not new:
+            listed = self._covered(tier, first.label, last.label)
+        if not new and listed:
             with self._lock:
                 return [p for p in every if not self._tables[p]]
         bucket = self.config.buckets.for_tier(tier)
-
-        def listing(part: TablePartition) -> dict[str, str | None]:
-            out = {}
-            for info in self.store.list(bucket, summary_table_sources(part, self.host_id)):
-                try:
-                    parsed = parse_summary_key(info.key)
-                except (LayoutError, InvalidHostId):
-                    continue
-                if parsed.tier == tier and parsed.host_id == self.host_id and parsed.name == SUMMARY_NAME:
-                    out[info.key] = info.version
-            return out
-
-        with ThreadPoolExecutor(max(1, min(self.max_workers, len(new)))) as pool:
-            listings = [pool.submit(listing, part) for part in new]  # while the tables are read
-            frames: dict[TablePartition, pl.DataFrame] = {}
+        with ThreadPoolExecutor(max(1, min(self.max_workers, 1 + len(new)))) as pool:
+            listing = None if listed else pool.submit(self._list_sources, tier, bucket, first, last)
             for run in _runs(new, every):
                 start, end = partition_bounds(run[0], self.zone)[0], partition_bounds(run[-1], self.zone)[1]
                 read = read_summaries_table(self.store, self.config.buckets, tier, start, end, self.host_id,
@@ -203,27 +200,55 @@ class ViewSource:
                 with self._lock:
                     for part in run:
                         self._tables[part] = part not in read.missing
-                frames.update(read.frames)
-            sources = {part: future.result() for part, future in zip(new, listings, strict=True)}
+                    for frame in read.frames.values():
+                        for index, (key, label, version) in enumerate(zip(
+                                frame[SOURCE_KEY].to_list(), frame[LABEL].to_list(), frame[SOURCE_VERSION].to_list(),
+                                strict=True)):
+                            self._unverified[(tier, label)] = (frame, index, key, version)
+            sources = listing.result() if listing is not None else None
         with self._lock:
-            self._listed.update({part: set(found) for part, found in sources.items()})
-        stale: list[str] = []
-        for part in new:
-            frame = frames.get(part)
-            if frame is None:
-                continue
-            keys, labels = frame[SOURCE_KEY].to_list(), frame[LABEL].to_list()
-            diff = diff_partition(dict(zip(keys, frame[SOURCE_VERSION].to_list(), strict=True)), sources[part])
-            fresh = set(diff.unchanged)
-            with self._lock:
-                for index, (key, label) in enumerate(zip(keys, labels, strict=True)):
-                    if key in fresh:  # decoded when asked for (summary())
-                        self._rows[(tier, label)] = (frame, index)
-            stale += [*diff.changed, *diff.added]
+            if sources is not None:
+                self._ranges.setdefault(tier, []).append((first.label, last.label))
+                self._listed.setdefault(tier, {}).update(sources)
+            pending = {label: row for (t, label), row in self._unverified.items()
+                       if t == tier and first.label <= label <= last.label}
+            rows = {row[2]: row[3] for row in pending.values()}
+            listed_now = {key: version for key, (label, version) in self._listed.get(tier, {}).items()
+                          if first.label <= label <= last.label
+                          and (tier, label) not in self._rows and (tier, label) not in self._fetched}
+        diff = diff_partition(rows, listed_now)
+        fresh = set(diff.unchanged)
+        with self._lock:
+            for label, (frame, index, key, _) in pending.items():
+                del self._unverified[(tier, label)]
+                if key in fresh:  # decoded when asked for (summary())
+                    self._rows[(tier, label)] = (frame, index)
+        stale = [*diff.changed, *diff.added]
         if stale:
             self._read_summary_keys(tier, bucket, stale)
         with self._lock:
             return [p for p in every if not self._tables[p]]
+
+    def _covered(self, tier: str, first: str, last: str) -> bool:
+        """Whether the sources of ``tier``'s labels ``first`` .. ``last`` have been listed."""
+        return any(a <= first and last <= b for a, b in self._ranges.get(tier, ()))
+
+    def _list_sources(self, tier: str, bucket: str, first: Period, last: Period
+                      ) -> dict[str, tuple[str, str | None]]:
+        """The summary objects of ``tier`` (this view's host) from ``first`` to ``last``: key ->
+        (period label, version), from one listing of that key range."""
+        lowest, highest = summary_dir(first, self.host_id), summary_dir(last, self.host_id)
+        out = {}
+        for info in self.store.list(bucket, summary_prefix(self.host_id) + "year=", start_after=lowest,
+                                    before=highest[:-1] + chr(ord("/") + 1)):
+            try:
+                parsed = parse_summary_key(info.key)
+            except (LayoutError, InvalidHostId):
+                continue
+            if (parsed.tier == tier and parsed.host_id == self.host_id and parsed.name == SUMMARY_NAME
+                    and first.label <= parsed.label <= last.label):
+                out[info.key] = (parsed.label, info.version)
+        return out
 
     def _read_summary_keys(self, tier: str, bucket: str, keys: Sequence[str]) -> None:
         """Read the summary objects at ``keys`` (of ``tier``, this view's host) one by one."""
@@ -251,8 +276,8 @@ class ViewSource:
                   and (tier, p.label) not in self._fetched]
         if not wanted:
             return
-        keys = [key for p in wanted
-                if (key := summary_key(p, self.host_id)) in self._listed[summary_table_partition(tier, p.label)]]
+        listed = self._listed.get(tier, {})
+        keys = [key for p in wanted if (key := summary_key(p, self.host_id)) in listed]
         with self._lock:
             self._fetched.update((tier, p.label) for p in wanted)
         if keys:
@@ -272,9 +297,10 @@ class ViewSource:
             raise ValueError(f"this view reads host {self.host_id!r}, not {host_id!r}")
         tier, label = period.tier, period.label
         part = summary_table_partition(tier, label)
-        if part not in self._tables or (not self._tables[part] and (tier, label) not in self._fetched):
+        if (part not in self._tables or not self._covered(tier, label, label)
+                or (not self._tables[part] and (tier, label) not in self._fetched)):
             first, last = partition_bounds(part, self.zone)
-            since = max(first.start_utc, (self.live_from or period.start).astimezone(UTC))
+            since = max(first.start_utc, min(period.start_utc, (self.live_from or period.start).astimezone(UTC)))
             until = min(last.start_utc, self.now.astimezone(UTC))
             span = [p for p in periods_between(tier, since, until, self.zone) if p.end_utc <= self.now]
             self.load_summaries(tier, span or [period])

@@ -226,7 +226,8 @@ class LocalStore:
             if folder >= 0:
                 os.close(folder)
 
-    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(self, bucket: str, prefix: str = "", *, start_after: str = "",
+             before: str | None = None) -> Iterator[ObjectInfo]:
         self._check_root()
         base = self.root / bucket
         if not base.is_dir():
@@ -236,14 +237,17 @@ class LocalStore:
         if not start.is_dir():
             return iter(())
         found: builtins.list[ObjectInfo] = []
-        self._scan(str(start), folder_part + "/" if folder_part else "", prefix, found)
+        self._scan(str(start), folder_part + "/" if folder_part else "", prefix, found, (start_after, before))
         found.sort(key=lambda info: info.key)
         return iter(found)
 
-    def _scan(self, folder: str, rel_dir: str, prefix: str, found: builtins.list[ObjectInfo]) -> None:
-        """The objects under ``folder`` (key prefix ``rel_dir``) whose keys start with ``prefix``,
-        appended to ``found``: one ``scandir`` per folder and one ``stat`` per object (the raw
-        layout has a folder per result); symbolic links to folders are not followed."""
+    def _scan(self, folder: str, rel_dir: str, prefix: str, found: builtins.list[ObjectInfo],
+              span: tuple[str, str | None] = ("", None)) -> None:
+        """The objects under ``folder`` (key prefix ``rel_dir``) whose keys start with ``prefix``
+        and lie in ``span`` (after its first, before its second key), appended to ``found``: one
+        ``scandir`` per folder and one ``stat`` per object (the raw layout has a folder per
+        result); a folder wholly outside ``span`` is not entered, nor symbolic links to folders."""
+        after, before = span
         try:
             entries = os.scandir(folder)
         except OSError:  # gone or unreadable while listing
@@ -257,13 +261,15 @@ class LocalStore:
                     continue
                 if is_dir:
                     sub = key + "/"
-                    if not entry.is_symlink() and (sub.startswith(prefix) or prefix.startswith(sub)):
-                        self._scan(entry.path, sub, prefix, found)
+                    if (not entry.is_symlink() and (sub.startswith(prefix) or prefix.startswith(sub))
+                            and (before is None or sub < before)
+                            and (sub >= after or after.startswith(sub))):
+                        self._scan(entry.path, sub, prefix, found, span)
                     continue
                 if entry.name.startswith(self._TMP):  # never listed; removed once its writer is surely dead
                     self._remove_if_stale(entry.path)
                     continue
-                if not key.startswith(prefix):
+                if not key.startswith(prefix) or key <= after or (before is not None and key >= before):
                     continue
                 try:
                     st = entry.stat()

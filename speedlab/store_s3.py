@@ -212,11 +212,23 @@ class S3Store:
             raise self._translate(exc, bucket, key) from None
         return True
 
-    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(self, bucket: str, prefix: str = "", *, start_after: str = "",
+             before: str | None = None) -> Iterator[ObjectInfo]:
         paginator = self._client.get_paginator("list_objects_v2")
-        pages = self._call(bucket, None, lambda: list(paginator.paginate(Bucket=bucket, Prefix=prefix)))
+        kwargs = {"StartAfter": start_after} if start_after else {}
+
+        def pages() -> builtins.list[dict]:
+            out = []
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix, **kwargs):
+                out.append(page)
+                contents = page.get("Contents") or [{}]
+                if before is not None and contents[-1].get("Key", "") >= before:
+                    break  # keys come in order: the rest is past the range
+            return out
+
         out = [ObjectInfo(item["Key"], int(item["Size"]), item["LastModified"].astimezone(timezone.utc),
-                          item.get("ETag")) for page in pages for item in page.get("Contents", [])]
+                          item.get("ETag")) for page in self._call(bucket, None, pages)
+               for item in page.get("Contents", []) if before is None or item["Key"] < before]
         out.sort(key=lambda info: info.key)
         return iter(out)
 

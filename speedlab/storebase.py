@@ -56,8 +56,11 @@ class Store(Protocol):
         """Write only if the object's version is still ``version`` (``None``: only if absent);
         return False (and change nothing) if it is not."""
 
-    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Every object whose key starts with ``prefix``, sorted by key."""
+    def list(self, bucket: str, prefix: str = "", *, start_after: str = "",
+             before: str | None = None) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, sorted by key; with ``start_after``
+        only keys after it, with ``before`` only keys before it (a key range: S3's
+        ``StartAfter``, and no page is asked for past ``before``)."""
 
     def list_prefixes(self, bucket: str, prefix: str = "") -> builtins.list[str]:
         """The next ``/``-level below ``prefix`` (S3's common prefixes), sorted."""

@@ -40,9 +40,9 @@ class SpyStore:
             with self._lock:
                 self.in_flight -= 1
 
-    def list(self, bucket, prefix=""):
+    def list(self, bucket, prefix="", **span):
         self.listed.append(prefix)
-        return self.inner.list(bucket, prefix)
+        return self.inner.list(bucket, prefix, **span)
 
     def list_prefixes(self, bucket, prefix=""):
         self.listed.append(prefix)
