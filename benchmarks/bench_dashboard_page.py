@@ -7,14 +7,15 @@ imports polars and Altair, then reads), then as ``speedlab dashboard`` serves it
 preheated kernels that drew the default view, one cache shared by all kernels) — and opens the
 page N times each in a new tab, ``--gap`` seconds apart and once the server is idle (the pool
 refilled: its kernels use no CPU), timing
-from navigation to the first chart drawn (an SVG: the snapshot's, which a preheated kernel sends
-inside the page for the default view, or the live widget's), to numbers in a table, and to the live
-(interactive) chart. Every other visit asks for ``?mode=weekly&days=12`` (applied after the visit
-arrives; such a visit has no snapshot and waits for the live chart). On each page it then switches
-the mode (Mode menu, Apply) and times the change until the new chart is drawn. The memory of the
-server and its kernels (VmRSS summed over the process tree once start-up is done, before any
-visit) is printed for each server, and with ``--memory-pools 1,2`` for more pool sizes. Needs
-Debian's /usr/bin/chromium and Playwright for Python.
+from navigation to the first chart drawn (an SVG: the snapshot of the visit's view, which a
+preheated kernel sends inside the page, or the live widget's), to numbers in a table, and to the
+live (interactive) chart. Every other visit asks for ``?mode=weekly&days=12`` (applied after the
+visit arrives; its snapshot is of that view when the kernel has loaded it within 1.5 s, else it
+waits for the live chart; the lines per kind of visit say how many first charts were snapshots).
+On each page it then switches the mode (Mode menu, Apply) and times the change until the new
+chart is drawn. The memory of the server and its kernels (VmRSS summed over the process tree once
+start-up is done, before any visit) is printed for each server, and with ``--memory-pools 1,2``
+for more pool sizes. Needs Debian's /usr/bin/chromium and Playwright for Python.
 
     nice -n 10 python -m benchmarks.bench_dashboard_page [--loads 6] [--pool-size 1] [--memory-pools 2]
 """
@@ -90,14 +91,16 @@ def wait_until_idle(root_pid: int, processes: int, timeout_s: float = 180.0) -> 
     return last[0], last[1]
 
 
-def visit(browser, url: str) -> tuple[float, float, list[float], float]:
+def visit(browser, url: str) -> tuple[float, float, list[float], float, bool]:
     """One fresh visit: seconds to the first chart drawn (the snapshot's or the live one), to the
-    table's numbers, per mode switch, and to the live (interactive) chart."""
+    table's numbers, per mode switch, and to the live (interactive) chart; whether the first chart
+    was the snapshot's."""
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     start = time.perf_counter()
     page.goto(url, wait_until="commit")
-    page.wait_for_selector(".speedlab-snapshot svg, .speedlab-chart-widget svg", timeout=120_000)
+    first = page.wait_for_selector(".speedlab-snapshot svg, .speedlab-chart-widget svg", timeout=120_000)
     chart_s = time.perf_counter() - start
+    snapshot = bool(first.evaluate("e => !!e.closest('.speedlab-snapshot')"))
     page.wait_for_function("() => [...document.querySelectorAll('.speedlab-rows td[data-col=download_avg], "
                            ".speedlab-snapshot-rows td[data-col=download_avg]')]"
                            ".some(td => td.textContent.trim() !== '—')", timeout=120_000)
@@ -127,7 +130,7 @@ def visit(browser, url: str) -> tuple[float, float, list[float], float]:
             "   .some(e => e.getAttribute('aria-label').startsWith(label)); }", arg=before, timeout=60_000)
         switches.append(time.perf_counter() - started)
     page.close()
-    return chart_s, table_s, switches, live_s
+    return chart_s, table_s, switches, live_s, snapshot
 
 
 def _mode_index(mode: str) -> int:
@@ -218,8 +221,9 @@ def main() -> None:
         print(f"{name:34} {chart:12.2f} {table:8.2f} {live:11.2f} {switch:12.2f} {memory:8.0f} ({processes} processes)")
         for n, label in enumerate(VISITS):
             mine = times[n::len(VISITS)]
-            print(f"{'':34} {label or '(default)':22} first chart {', '.join(f'{t[0]:.2f}' for t in mine)}; "
-                  f"live chart {', '.join(f'{t[3]:.2f}' for t in mine)}")
+            print(f"{'':34} {label or '(default)':22} first chart {', '.join(f'{t[0]:.2f}' for t in mine)} "
+                  f"(median {statistics.median(t[0] for t in mine):.2f}, {sum(t[4] for t in mine)} of "
+                  f"{len(mine)} snapshots); live chart {', '.join(f'{t[3]:.2f}' for t in mine)}")
     (b_chart, b_table, b_switch, b_live), (a_chart, a_table, a_switch, a_live) = medians.values()
     print(f"ratio after/before: first chart {a_chart / b_chart:.2f}, table {a_table / b_table:.2f}, "
           f"live chart {a_live / b_live:.2f}, switch {a_switch / b_switch:.2f}")

@@ -19,10 +19,10 @@ the visitor's parameters when the visit arrives (:meth:`App.apply_query_string` 
 ``voila.utils.get_query_string()``). Without preheating (a kernel per visit, papermill, nbval)
 the same notebook reads ``$QUERY_STRING`` at the start and the arrival changes nothing.
 
-A preheated kernel also displays :meth:`App.snapshot` before the widgets: the drawn default view
-as plain HTML (charts as SVG), which speedlab's Voilà template puts into the page itself, so a
-visit shows it while Voilà's JavaScript loads; it removes itself when the live chart draws
-(:mod:`speedlab.snapshot`).
+Once the visit's parameters are applied, a preheated kernel also displays :meth:`App.snapshot`:
+the visitor's view as plain HTML (charts as SVG), which speedlab's Voilà template puts into the
+page itself, ahead of the widgets, so a visit shows it while Voilà's JavaScript loads; it removes
+itself when the live chart draws (:mod:`speedlab.snapshot`).
 
 The controls and HTML are pure, in :mod:`speedlab.page`; serving (Voilà on 127.0.0.1,
 ``speedlab dashboard``) is :mod:`speedlab.serve`.
@@ -189,6 +189,7 @@ class App:
         self._loaded_at: float | None = None   # time.monotonic() of the last rows drawn
         self._loaded_wall: datetime | None = None  # and the wall clock then (for the snapshot)
         self.preheated = False  # set by for_visit in a preheated kernel: snapshot() draws
+        self._snapshots: dict[str, tuple[Any, str]] = {}  # the last snapshot and heatmap SVG, by what they show
         self.hosts: list[str] = []
         self.state: dict[str, Any] = {"rows": None, "stats": None, "cells": None, "status": "starting",
                                       "error": startup_error, "info": "", "generation": 0}
@@ -245,9 +246,10 @@ class App:
 
         In a preheated kernel (``$VOILA_PREHEAT`` is ``True``) no visitor has come yet: the
         default view is loaded and drawn now, on this thread (the cell waits for it), so the
-        page a visitor takes is already drawn; the visitor's URL parameters come later through
-        :meth:`apply_query_string`. Otherwise this is :meth:`from_config` (parameters from
-        ``$QUERY_STRING``, the data loading in the background while the page shows).
+        page a visitor takes is already drawn, and so is its snapshot (:meth:`snapshot`); the
+        visitor's URL parameters come later through :meth:`apply_query_string`. Otherwise this is
+        :meth:`from_config` (parameters from ``$QUERY_STRING``, the data loading in the background
+        while the page shows).
         """
         environ = os.environ if environ is None else environ
         if environ.get("VOILA_PREHEAT", "False") == "False":
@@ -256,6 +258,7 @@ class App:
         app.preheated = True
         if app.state["error"] is None:
             app._startup()   # on the kernel's thread: every redraw draws at once
+            app.snapshot()   # rendered now, so a default visit's costs it nothing
         return app
 
     # ------------------------------------------------------------------ widgets
@@ -514,33 +517,53 @@ class App:
             return
         self.headline.value = headline_html(state["stats"])
         self.table.value = table_html(state["rows"])
-        host = "all hosts" if sel.host == ALL_HOSTS else sel.host
         self._draw("chart", self.chart_box, (state["rows"], sel.mode, sel.describe()),
                    lambda: charts(state["rows"], sel.mode, f"{sel.describe()}"))
-        self.heatmap_title.value = (f"<h3>Download by hour of day and weekday — last "
-                                    f"{self.heatmap_days} days, {html.escape(host)}</h3>")
+        self.heatmap_title.value = self._heatmap_heading(sel.host)
         if state["cells"] is not None and status == "ready":
             self._draw("heatmap", self.heatmap_box, (state["cells"],), lambda: heatmap_chart(state["cells"]))
 
-    def snapshot(self):
-        """The drawn view as plain HTML inside the page (:mod:`speedlab.snapshot`), or ``None``.
+    def snapshot(self, wait_s: float = 0.0) -> Snapshot | None:
+        """The view selected now as plain HTML inside the page (:mod:`speedlab.snapshot`), or ``None``.
 
-        Only in a preheated kernel (:meth:`for_visit`) whose view is drawn (status ``ready``):
-        the notebook displays it before ``app.container``, so a visit shows the default view as
-        soon as the page's HTML arrives; it removes itself when the live chart draws. Elsewhere
-        (a kernel per visit, papermill, nbval, an error) there is nothing to show early: ``None``.
+        Only in a preheated kernel (:meth:`for_visit`): the notebook's last cell displays it once
+        the visit's URL parameters are applied, so the visit shows its own view as soon as the
+        page's HTML arrives. It waits up to ``wait_s`` [s] for that view's load (:meth:`wait`) and
+        is ``None`` if the load has not ended by then or failed: the live page draws the view as
+        without a snapshot. A view is rendered once (charts by vl-convert) and reused: the default
+        view, rendered while the kernel was preheated, costs its visit nothing. Elsewhere (a
+        kernel per visit, papermill, nbval): ``None``.
         """
-        state, sel = self.state, self.selection
-        if not self.preheated or state["status"] != "ready" or state["error"] or not state["rows"]:
+        if not self.preheated:
             return None
-        zone = get_zone(self.config.timezone if self.config is not None else "UTC")
-        drawn = (self._loaded_wall or datetime.now(UTC)).astimezone(zone)
-        heatmap = chart_svg(heatmap_chart(state["cells"])) if state["cells"] else ""
-        return Snapshot(snapshot_html(
-            title=self.settings.title or "Internet Speed Overview", description=sel.describe(),
-            drawn_at=f"{drawn:%d %b %Y %H:%M} {drawn.tzname()}", headline=headline_html(state["stats"]),
-            table=table_html(state["rows"]), chart=chart_svg(charts(state["rows"], sel.mode, sel.describe())),
-            heatmap=heatmap, heatmap_title=self.heatmap_title.value if heatmap else "", style=STYLE))
+        try:
+            if wait_s > 0:
+                self.wait(wait_s)
+            state, sel = self.state, self.selection
+            ready = state["status"] == "ready" and not state["error"] and state["rows"]
+            return Snapshot(self._snapshot_html(state, sel)) if ready else None
+        except Exception as exc:  # TimeoutError (not loaded in time), rendering: the live page still draws
+            self.log.info(f"no snapshot: {exc!r}", wait_s=wait_s)
+            return None
+
+    def _snapshot_html(self, state: dict[str, Any], sel: Selection) -> str:
+        cache = self._snapshots
+        if state["cells"] and cache.get("heatmap", (None,))[0] != state["cells"]:  # one per host: reused
+            cache["heatmap"] = (state["cells"], chart_svg(heatmap_chart(state["cells"])))
+        if cache.get("page", (None,))[0] != (state["generation"], sel):
+            zone = get_zone(self.config.timezone if self.config is not None else "UTC")
+            drawn = (self._loaded_wall or datetime.now(UTC)).astimezone(zone)
+            heatmap = cache["heatmap"][1] if state["cells"] else ""
+            cache["page"] = ((state["generation"], sel), snapshot_html(
+                title=self.settings.title or "Internet Speed Overview", description=sel.describe(),
+                drawn_at=f"{drawn:%d %b %Y %H:%M} {drawn.tzname()}", headline=headline_html(state["stats"]),
+                table=table_html(state["rows"]), chart=chart_svg(charts(state["rows"], sel.mode, sel.describe())),
+                heatmap=heatmap, heatmap_title=self._heatmap_heading(sel.host) if heatmap else "", style=STYLE))
+        return cache["page"][1]
+
+    def _heatmap_heading(self, host: str) -> str:
+        host = "all hosts" if host == ALL_HOSTS else host
+        return f"<h3>Download by hour of day and weekday — last {self.heatmap_days} days, {html.escape(host)}</h3>"
 
     def _draw(self, name: str, box: widgets.Box, inputs: tuple, build) -> None:
         """Draw chart ``name`` from ``build()`` unless it already shows ``inputs`` (equal rows,

@@ -7,14 +7,14 @@ arrived. :func:`snapshot_html` turns the same rows, headline and charts into pla
 charts as SVG (rendered in the kernel by vl-convert, :func:`chart_svg`): it is part of the page's
 HTML, so the browser shows it as soon as the page is parsed.
 
-The snapshot stands in for the live view and never beside it:
+The snapshot is the visitor's own view and stands in for the live one, never beside it:
 
-* while it shows, the widget page is laid out but invisible;
+* the notebook's last cell displays it once the visit's URL parameters are applied and that view
+  is loaded (:meth:`speedlab.dashboard.App.snapshot`), or displays nothing;
+* wherever that cell is, the snapshot shows first on the page (speedlab's Voilà template puts
+  the cell holding it ahead of the others), and the widget page is laid out under it, invisible;
 * a small script removes it the moment the live chart has drawn (or the live view reports an
   error), after which the page is the widgets alone;
-* it shows only the default view: for a visit whose URL selects something (``?mode=weekly``) or
-  bypasses the cache (``?force_refresh=1``), a script ahead of its content hides it before any
-  of it is drawn, and it is removed; that visit waits for the widgets;
 * it says what it is: the selection, when it was drawn, and that the live view is starting.
 
 Its classes are ``speedlab-snapshot-*``, never the widgets' own (``.speedlab-rows`` etc. name
@@ -24,7 +24,6 @@ the live page only).
 from __future__ import annotations
 
 import html
-import json
 import re
 from typing import Any
 
@@ -34,9 +33,6 @@ SNAPSHOT_CLASS = "speedlab-snapshot"
 #: The output metadata key that tells speedlab's Voilà template to put the HTML into the page itself.
 SNAPSHOT_METADATA = "speedlab_snapshot"
 
-#: Query parameters that change what the page shows: a visit with any of them skips the snapshot.
-_SELECTING = ("mode", "days", "host", "force_refresh")
-
 _STYLE = """<style>
 .speedlab-snapshot { max-width: 1100px; font-family: system-ui, sans-serif; }
 .speedlab-snapshot-banner { color: #555; background: #f3f6fa; padding: 4px 8px; border-radius: 4px;
@@ -45,26 +41,12 @@ body:has(.speedlab-snapshot) .speedlab-app { visibility: hidden; position: absol
   width: 1100px; }
 </style>"""
 
-# First in the snapshot: a visit whose URL selects something hides it before any of it is parsed
-# (so it is never painted); ``currentScript`` is this script, its parent the snapshot.
-_SKIP = """<script>
-(function () {
-  var me = document.currentScript && document.currentScript.parentNode;
-  var params = new URLSearchParams(window.location.search);
-  if (me && %(selecting)s.some(function (k) { return params.has(k); })) {
-    me.style.display = 'none';
-    me.setAttribute('data-skip', '1');
-  }
-})();
-</script>"""
-
-# Last in the snapshot: removes it (a skipped one at once) when the live view takes over, i.e.
-# its chart has drawn or it reports an error; the observer stops once it has removed it.
+# Last in the snapshot: removes it when the live view takes over, i.e. its chart has drawn or it
+# reports an error; the observer stops once it has removed it.
 _SCRIPT = """<script>
 (function () {
   var me = document.currentScript && document.currentScript.closest('.speedlab-snapshot');
   if (!me) return;
-  if (me.getAttribute('data-skip')) { me.remove(); return; }
   var live = function () {
     return document.querySelector('.speedlab-app .speedlab-chart-widget svg') ||
            document.querySelector('.speedlab-app .speedlab-state[data-state="error"]');
@@ -143,9 +125,8 @@ def snapshot_html(*, title: str, description: str, drawn_at: str, headline: str,
     """
     banner = (f'<div class="speedlab-snapshot-banner">{html.escape(description)}: drawn at '
               f'{html.escape(drawn_at)}. The live page is starting…</div>')
-    parts = [_SKIP % {"selecting": json.dumps(list(_SELECTING))}, _rename(style), _STYLE,
-             f"<h2>{html.escape(title)}</h2>", banner,
-             _rename(headline), f'<div class="speedlab-snapshot-chart">{chart}</div>']
+    parts = [_rename(style), _STYLE, f"<h2>{html.escape(title)}</h2>", banner, _rename(headline),
+             f'<div class="speedlab-snapshot-chart">{chart}</div>']
     if heatmap:
         parts += [heatmap_title, f'<div class="speedlab-snapshot-heatmap">{heatmap}</div>']
     parts += ["<h3>Periods</h3>", _rename(table), _SCRIPT]

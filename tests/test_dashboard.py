@@ -419,7 +419,8 @@ def test_notebook_is_thin_and_runs_with_papermill(site, tmp_path):
     notebook = nbformat.read(notebook_path(), as_version=4)
     assert all(not cell.get("outputs") for cell in notebook.cells)
     assert notebook.cells[-2].source.strip() == "app.container"
-    assert notebook.cells[-1].source.splitlines()[-1] == "app.apply_query_string(get_query_string())"
+    assert notebook.cells[-1].source.splitlines()[-2:] == ["app.apply_query_string(get_query_string())",
+                                                           "app.snapshot(wait_s=1.5)"]
     assert "parameters" in notebook.cells[0].metadata.get("tags", [])
     out = tmp_path / "ran.ipynb"
     papermill.execute_notebook(str(notebook_path()), str(out), kernel_name="python3", progress_bar=False,
@@ -427,7 +428,7 @@ def test_notebook_is_thin_and_runs_with_papermill(site, tmp_path):
     ran = nbformat.read(out, as_version=4)
     shown = ran.cells[-2].outputs[0]["data"]
     assert "application/vnd.jupyter.widget-view+json" in shown
-    assert ran.cells[-1].outputs == []    # no preheat: get_query_string returned at once, nothing shown
+    assert ran.cells[-1].outputs == []    # no preheat: get_query_string returned at once, no snapshot
 
 
 @pytest.mark.slow

@@ -1,24 +1,28 @@
-"""The dashboard snapshot: the drawn default view as plain HTML inside the page (speedlab.snapshot).
+"""The dashboard snapshot: the visitor's view as plain HTML inside the page (speedlab.snapshot).
 
-The page-level behaviour (shown before Voilà's JavaScript runs, removed when the live chart draws,
-skipped for a visit whose URL selects something) is checked in a real browser in
-tests/test_dashboard_browser.py.
+The page-level behaviour (in the page's HTML before Voilà's JavaScript, shown first, removed when
+the live chart draws, a ``?mode=`` visit's own view) is checked in a real browser in
+tests/test_snapshot_browser.py.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+import time
+from datetime import timedelta
 
 import pytest
 
-from speedlab import cache
+from speedlab import cache, dashboard, layout
 from speedlab.config import Plan, load_config
 from speedlab.dashboard import App
+from speedlab.errors import StoreUnavailable
 from speedlab.page import STYLE, headline_html, table_html
 from speedlab.rowbuild import headline
 from speedlab.snapshot import SNAPSHOT_CLASS, SNAPSHOT_METADATA, Snapshot, chart_svg, snapshot_html
 from speedlab.store import LocalStore
-from tests.helpers.synthetic import build_store, ist
+from tests.helpers.synthetic import CONNECTION, B, Sample, build_store, ist, period
 
 NOW = ist(2026, 1, 5, 10, 20)
 
@@ -43,15 +47,11 @@ def test_snapshot_html_uses_its_own_class_names_and_escapes_text():
     assert "180.25" in text and "<svg id='c'></svg>" in text
     assert "Home &lt;&amp; office&gt;" in text and "&lt;all&gt;" in text and "<all>" not in text
     assert "05 Jan 2026 10:20 IST" in text
-    # a script ahead of the content hides the snapshot for a visit that selects something; the
-    # last one removes it when the live chart draws
-    assert text.index("<script>") < text.index("<style>") < text.index("<h2>")
-    first = text[:text.index("<style>")]
-    for name in ("mode", "days", "host", "force_refresh"):
-        assert f'"{name}"' in first
-    assert "me.style.display = 'none'" in first
+    # one script, after the content: it removes the snapshot when the live chart draws; nothing
+    # hides it for a URL that selects a view (the snapshot is the visit's own view)
+    assert text.count("<script>") == 1 and text.index("<h2>") < text.index("<script>")
     last = text[text.rindex("<script>"):]
-    assert ".speedlab-chart-widget svg" in last and "me.remove()" in last
+    assert ".speedlab-chart-widget svg" in last and "me.remove()" in last and "URLSearchParams" not in text
     assert "heatmap" not in text   # none given
 
 
@@ -88,21 +88,48 @@ def site(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("snapshot")
     store = LocalStore(tmp / "store")
     store.root.mkdir()
-    build_store(store, ist(2025, 12, 20), NOW, raw_days=1, hourly_days=2)
+    data = build_store(store, ist(2025, 12, 20), NOW, raw_days=1, hourly_days=2)
     config = load_config(env={}, store=str(store.root), state_dir=str(tmp / "state"),
                          plan=Plan(200.0, 100.0))
-    return store, config
+    return store, config, data
+
+
+def downloads(text: str) -> list[str]:
+    """The download column of a snapshot's table, oldest first."""
+    return re.findall(r'<tr class="status-[^"]*" data-period="[^"]*"[^>]*><td data-col="[^"]*">[^<]*</td>'
+                      r'<td data-col="download_avg">([^<]*)</td>', text)
+
+
+def plain_means(samples, spans, host: str | None = None) -> list[str]:
+    """Plain means of the raw samples' downloads over each (start, end), as the table prints them."""
+    out = []
+    for start, end in spans:
+        values = [s.download_mbps for s in samples if s.ok and start <= s.slot_start < end
+                  and host in (None, s.host_id)]
+        out.append(f"{sum(values) / len(values):.2f}" if values else "—")
+    return out
+
+
+def last(tier: str, count: int) -> list[tuple]:
+    """The view's periods (start, end clipped to NOW), oldest first, ending with NOW's."""
+    step = {"daily": timedelta(days=1), "weekly": timedelta(weeks=1)}[tier]
+    spans = [period(tier, NOW - step * n) for n in range(count - 1, -1, -1)]
+    return [(p.start, min(p.end, NOW)) for p in spans]
 
 
 @pytest.mark.slow
-def test_a_preheated_app_snapshots_the_view_it_drew_and_no_other_app_does(site, tmp_path):
-    _, config = site
+def test_a_preheated_app_snapshots_the_view_it_drew_and_no_other_app_does(site, tmp_path, monkeypatch):
+    store, config, data = site
     cache.clear_caches()
+    rendered = []
+    monkeypatch.setattr(dashboard, "chart_svg", lambda chart: rendered.append(chart) or chart_svg(chart))
     environ = {**config.child_env(), "SPEEDLAB_DASHBOARD_NOW": NOW.isoformat()}
     app = App.for_visit(environ={**environ, "VOILA_PREHEAT": "True"})
     try:
-        shown = app.snapshot()
-        assert isinstance(shown, Snapshot)
+        assert len(rendered) == 2          # the default view's chart and heatmap, before any visit
+        app.apply_query_string("")         # a default visit: drawn already, rendered already
+        shown = app.snapshot(wait_s=1.5)
+        assert isinstance(shown, Snapshot) and len(rendered) == 2
         text = shown.html
         rows = app.state["rows"]
         # the same rows and headline as the live widgets, under the snapshot's class names
@@ -110,20 +137,50 @@ def test_a_preheated_app_snapshots_the_view_it_drew_and_no_other_app_does(site, 
         assert headline_html(headline(rows)).replace("speedlab-", "speedlab-snapshot-") in text
         assert "Daily · Last 7 days · All hosts: drawn at" in text and app.title.value in text
         assert text.count("<svg") == 2     # the chart and the heatmap
-        assert "Download by hour of day and weekday" in text
-        app.apply_query_string("mode=weekly")
-        app.wait()
-        assert "Weekly · Last 12 weeks" in app.snapshot().html   # what the app shows now
+        assert "Download by hour of day and weekday — last 28 days, all hosts" in text
+        default = downloads(text)
+        assert default == plain_means(data.results, last("daily", 7))
+
+        # a visit whose URL selects a view gets that view's snapshot, once it is loaded
+        app.apply_query_string("mode=weekly&days=12&host=office-main")
+        text = app.snapshot(wait_s=30).html
+        assert "Weekly · Last 12 weeks · office-main: drawn at" in text
+        assert "last 28 days, office-main</h3>" in text and len(rendered) == 4   # its chart and heatmap
+        assert downloads(text) == plain_means(data.results, last("weekly", 12), "office-main")
+        assert "—" in downloads(text)[:8] and "—" not in downloads(text)[-3:]      # weeks before the data
+
+        # not loaded within the wait (or failed): no snapshot; the live page draws as without one
+        gate, get_rows = threading.Event(), dashboard.get_rows
+        with monkeypatch.context() as patch:
+            patch.setattr(dashboard, "get_rows", lambda *a, **k: gate.wait(30) and get_rows(*a, **k))
+            app.apply_query_string("mode=weekly&days=12")
+            started = time.monotonic()
+            assert app.snapshot(wait_s=0.3) is None and 0.3 <= time.monotonic() - started < 2
+            gate.set()
+            text = app.snapshot(wait_s=30).html                                  # once it is
+            assert "Weekly · Last 12 weeks · All hosts: drawn at" in text
+            assert downloads(text) == plain_means(data.results, last("weekly", 12))
+            patch.setattr(dashboard, "get_rows", lambda *a, **k: (_ for _ in ()).throw(StoreUnavailable("down")))
+            app.apply_query_string("mode=monthly&days=2")
+            assert app.snapshot(wait_s=30) is None and "down" in app.state["error"]
+
+        # ?force_refresh=1: the snapshot is of rows read after the visit (the cache holds the old ones)
+        late = Sample("office-main", ist(2026, 1, 5, 10, 15), True, 1000.0, 500.0, 9.0, CONNECTION["office-main"])
+        store.put(B.raw, layout.raw_key(late.host_id, late.slot_start), late.to_result().to_json().encode())
+        app.apply_query_string("force_refresh=1")
+        fresh = downloads(app.snapshot(wait_s=30).html)
+        assert fresh == plain_means([*data.results, late], last("daily", 7)) and fresh[-1] != default[-1]
+        assert fresh[:-1] == default[:-1] and len(rendered) == 7    # the heatmap of all hosts reused
     finally:
         app.close()
     plain = App.for_visit(environ=environ)           # a kernel per visit: nothing drawn before the visit
     try:
         plain.wait()
-        assert plain.state["status"] == "ready" and plain.snapshot() is None
+        assert plain.state["status"] == "ready" and plain.snapshot(wait_s=1.5) is None
     finally:
         plain.close()
     broken = App.for_visit(environ={**environ, "VOILA_PREHEAT": "True", "SPEEDLAB_STORE": str(tmp_path / "nope")})
     try:
-        assert broken.state["error"] and broken.snapshot() is None
+        assert broken.state["error"] and broken.snapshot(wait_s=1.5) is None
     finally:
         broken.close()
