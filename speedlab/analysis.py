@@ -329,7 +329,7 @@ def time_of_day_chart(answer: Mapping[str, Any]):
         tooltip=["hour:O", alt.Tooltip("download_avg:Q", format=".1f"), alt.Tooltip("ping_avg:Q", format=".1f"),
                  "tests:Q"],
     ).properties(width=640, height=220, title=f"Download by hour of day ({_who(answer['host'])})")
-    return alt.vconcat(bars, heatmap_chart(answer["cells"], "Download by weekday and hour"))
+    return alt.vconcat(bars, alt.Chart.from_dict(heatmap_chart(answer["cells"], "Download by weekday and hour")))
 
 
 # =========================================================================== "long-term performance"
@@ -418,10 +418,13 @@ def long_term(yearly: Sequence[Mapping[str, Any]], monthly: Sequence[Mapping[str
 
 
 def long_term_chart(monthly: Sequence[Mapping[str, Any]], answer: Mapping[str, Any]):
-    """Monthly average download and upload over the years (gaps where a month has no data)."""
+    """Monthly average download and upload over the years (gaps where a month has no data), as an
+    Altair chart of :func:`speedlab.charts.charts`' spec."""
+    import altair as alt
+
     from .charts import charts
 
-    return charts(list(monthly), "monthly", title=f"Monthly averages ({_who(answer['host'])})")
+    return alt.Chart.from_dict(charts(list(monthly), "monthly", title=f"Monthly averages ({_who(answer['host'])})"))
 
 
 # =========================================================================== "delivering my plan?"

@@ -566,22 +566,25 @@ class App:
         return f"<h3>Download by hour of day and weekday — last {self.heatmap_days} days, {html.escape(host)}</h3>"
 
     def _draw(self, name: str, box: widgets.Box, inputs: tuple, build) -> None:
-        """Draw chart ``name`` from ``build()`` unless it already shows ``inputs`` (equal rows,
-        mode and title; equal heatmap cells): building an Altair chart and sending its spec is
-        most of a redraw's time, and one load redraws twice (rows drawn, then heatmap ready) while
-        a mode change leaves the heatmap as it was."""
+        """Draw chart ``name``, the Vega-Lite spec ``build()`` returns (:mod:`speedlab.charts`),
+        unless it already shows ``inputs`` (equal rows, mode and title; equal heatmap cells): one
+        load redraws twice (rows drawn, then heatmap ready) while a mode change leaves the heatmap
+        as it was. The spec goes straight into the ``JupyterChart``'s ``spec`` trait, which the
+        page draws; its ``chart`` (an Altair chart, which the widget would convert and validate
+        again: 0.4-2 s) stays ``None``."""
         if name in self._charts and self._drawn.get(name) == inputs:
             return
         self._drawn[name] = inputs
-        chart = build()
+        spec = build()
         widget = self._charts.get(name)
         if widget is None:
             import altair as alt
 
             enable_offline_charts()
-            widget = alt.JupyterChart(chart, embed_options={"renderer": "svg", "actions": False})
+            widget = alt.JupyterChart(None, embed_options={"renderer": "svg", "actions": False})  # type: ignore[arg-type]  # its chart trait allows None
             widget.add_class(f"speedlab-{name}-widget")
+            widget.spec = spec
             self._charts[name] = widget
             box.children = (widget,)
         else:
-            widget.chart = chart
+            widget.spec = spec

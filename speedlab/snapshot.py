@@ -76,14 +76,16 @@ class Snapshot:
         return self.html, {SNAPSHOT_METADATA: True}
 
 
-def chart_svg(chart: Any) -> str:
-    """An Altair chart as standalone SVG text, rendered by vl-convert (no browser, no CDN).
+def chart_svg(chart: dict[str, Any] | Any) -> str:
+    """A chart as standalone SVG text, rendered by vl-convert (no browser, no CDN).
 
-    The ``<?xml ...?>`` prolog is dropped so the SVG can sit inside HTML.
+    ``chart`` is a Vega-Lite spec (a ``dict``, as :mod:`speedlab.charts` builds them), given to
+    vl-convert as it is, or an Altair chart (its ``to_dict()``). The ``<?xml ...?>`` prolog is
+    dropped so the SVG can sit inside HTML.
     """
     import vl_convert
 
-    svg = vl_convert.vegalite_to_svg(chart.to_dict())
+    svg = vl_convert.vegalite_to_svg(chart if isinstance(chart, dict) else chart.to_dict())
     return re.sub(r"^\s*<\?xml[^>]*>\s*", "", svg)
 
 

@@ -17,6 +17,7 @@ from speedlab.page import LEGEND, STYLE, Selection, headline_html, parse_query_s
 from speedlab.serve import notebook_path, voila_command, voila_env
 from speedlab.store import LocalStore
 from tests.helpers.synthetic import B, build_store, ist, period
+from tests.test_charts import assert_vega_lite
 
 NOW = ist(2026, 1, 5, 10, 20)
 FIRST = ist(2025, 11, 24)
@@ -210,6 +211,8 @@ def test_every_mode_loads_and_draws(open_app, mode, days, count):
     assert len(table_rows(app)) == count
     assert any(d.startswith("Download ") for d in descriptions(app))
     assert 'data-stat="coverage_pct"' in app.headline.value
+    widget = app._charts["chart"]   # the spec as charts() built it, set without Altair's conversion
+    assert widget.chart is None and widget.spec == charts(app.state["rows"], mode, app.selection.describe())
 
 
 @pytest.mark.slow
@@ -377,7 +380,8 @@ def table_rows_of(markup: str) -> list[list[str]]:
 def test_chart_marks_failed_tests_and_draws_the_plan(site):
     store, config, _ = site
     got = query.rows("minute", 1, "office-main", store=store, config=config, now=NOW)
-    spec = charts(got, "minute").to_dict()
+    spec = charts(got, "minute")
+    assert_vega_lite(spec)
     text = json.dumps(spec)
     failed = next(r for r in got if r["status"] == "failed")
     assert f'{failed["date_ist_str"]}: only failed tests' in text
@@ -391,11 +395,12 @@ def test_chart_draws_the_period_in_progress_hollow_and_dashed_with_a_so_far_lege
     got = query.rows("daily", 3, store=store, config=config, now=NOW)
     today = got[-1]
     assert (today["status"], today["complete"]) == ("partial", False)
-    spec = charts(got, "daily").to_dict()
+    spec = charts(got, "daily")
+    assert_vega_lite(spec)
     text = json.dumps(spec)
     download = next(layer for layer in spec["vconcat"][0]["layer"]
                     if layer["mark"].get("filled") is False)   # the hollow point
-    values = spec["datasets"][download["data"]["name"]] if "datasets" in spec else download["data"]["values"]
+    values = spec["datasets"][download["data"]["name"]]
     assert [(v["series"], v["period"], v["state"]) for v in values] == [
         ("Download", today["date_ist_str"], "so far"), ("Upload", today["date_ist_str"], "so far")]
     assert download["encoding"]["shape"]["scale"]["domain"] == ["so far"]   # the legend entry
@@ -404,7 +409,7 @@ def test_chart_draws_the_period_in_progress_hollow_and_dashed_with_a_so_far_lege
     assert len(dashed) == 1                                    # yesterday -> today so far
     assert f'Download {today["date_ist_str"]}: {today["download_avg"]:.2f} Mbit/s so far' in text
     finished = next(layer for layer in spec["vconcat"][0]["layer"] if layer["mark"]["type"] == "circle")
-    done = spec["datasets"][finished["data"]["name"]] if "datasets" in spec else finished["data"]["values"]
+    done = spec["datasets"][finished["data"]["name"]]
     assert {v["state"] for v in done} == {"complete"} and len(done) == 4
 
 

@@ -25,7 +25,7 @@ PURE = {
     "mergeable": "mergeable statistics of one metric and of a summary (exact sums, sketches), no polars",
     "masking": "hides secrets in text and data",
     "scheduler": "what is due, from plain data and `now`",
-    "charts": "Altair charts built from plain rows",
+    "charts": "Vega-Lite specs (plain dicts) built from plain rows",
     "text": "plain-text tables",
     "checks": "the health rules: silence, below the plan, due periods, debouncing",
     "page": "the dashboard's controls and HTML from a selection and plain rows",
