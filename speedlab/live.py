@@ -25,12 +25,17 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from .aggregate import hourly_summaries, merge_summaries
+from .aggregate import hourly_summaries, summary_from_accumulator
+from .errors import InvalidRecord
+from .mergeable import Accumulator
 from .periods import DEFAULT_TIMEZONE, Period, children
-from .records import SpeedTestResult
+from .records import SpeedTestResult, TierSummary
 from .settings import AggregateSettings
 
 __all__ = ["StoredLookup", "ResultsLookup", "live_summary"]
+
+#: What reading a stored summary back may raise besides InvalidRecord on odd values (1e308 sums overflow)
+_UNMERGEABLE = (InvalidRecord, TypeError, ValueError, KeyError, AttributeError, ArithmeticError)
 
 #: ``stored(period, host_id)`` -> the stored summary dict of ``period`` for ``host_id``
 #: (``None``: all hosts), or ``None`` if there is none (or it cannot be used).
@@ -43,7 +48,8 @@ ResultsLookup = Callable[[Period], Sequence[tuple[str, SpeedTestResult]]]
 def live_summary(period: Period, host_id: str | None, now: datetime, *, stored: StoredLookup,
                  results: ResultsLookup, plan_for: Callable, fraction: float = 0.8,
                  timezone: str = DEFAULT_TIMEZONE, settings: AggregateSettings | None = None,
-                 rolled_up_before: datetime | Callable[[Period], bool] | None = None) -> dict | None:
+                 rolled_up_before: datetime | Callable[[Period], bool] | None = None,
+                 unusable: Callable[[Period, Exception], None] | None = None) -> dict | None:
     """The summary of ``period`` for ``host_id`` (``None``: all hosts) as it stands at ``now``.
 
     Parameters
@@ -66,6 +72,10 @@ def live_summary(period: Period, host_id: str | None, now: datetime, *, stored: 
         so per child (its tier's rollup has had time to run). Without it every such child is
         recomputed from its own children, down to raw results: exact, but a year with empty
         months would read every hour of them.
+    unusable : callable, optional
+        ``unusable(child, error)`` is told of each stored summary that fails the rollup's
+        condition on an input (:meth:`speedlab.mergeable.Accumulator.from_summary`); that child
+        is recomputed from its own children instead, as the rollup would replace it.
 
     Returns
     -------
@@ -76,7 +86,7 @@ def live_summary(period: Period, host_id: str | None, now: datetime, *, stored: 
     settings = settings or AggregateSettings()
     common: dict[str, Any] = dict(plan_for=plan_for, fraction=fraction, timezone=timezone,
                                   settings=settings)
-    summary = _so_far(period, host_id, now, stored, results, common, rolled_up_before)
+    summary = _so_far(period, host_id, now, stored, results, common, rolled_up_before, unusable)
     if summary is None:
         return None
     hosts = summary.get("hosts") or []
@@ -89,23 +99,74 @@ def live_summary(period: Period, host_id: str | None, now: datetime, *, stored: 
 
 def _so_far(period: Period, host_id: str | None, now: datetime, stored: StoredLookup,
             results: ResultsLookup, common: dict[str, Any],
-            settled: datetime | Callable[[Period], bool] | None) -> dict | None:
+            settled: datetime | Callable[[Period], bool] | None,
+            unusable: Callable[[Period, Exception], None] | None = None) -> dict | None:
+    """The summary dict of ``period`` so far: a finished period's stored summary as it is, else
+    built from :func:`_counted` (the same figures :func:`merge_summaries` would give)."""
     if period.start_utc >= now:
         return None
+    alpha = common["settings"].sketch_alpha
     if period.end_utc <= now:
         found = stored(period, host_id)
         if found is not None:
-            return dict(found)
-        if settled is not None and (settled(period) if callable(settled) else period.end_utc <= settled):
+            try:
+                Accumulator.from_summary(found, alpha)
+                return dict(found)
+            except _UNMERGEABLE as exc:
+                if unusable is not None:
+                    unusable(period, exc)
+        elif settled is not None and (settled(period) if callable(settled) else period.end_utc <= settled):
             return None
     if period.tier == "hourly":
-        hour = hourly_summaries(period, results(period), now=now, **common)
-        summary = hour.get(host_id)
-        if summary is None or (not summary.records_aggregated and not summary.fields.get("failed_tests")):
+        summary = _hour(period, host_id, now, results, common)
+        return None if summary is None else summary.to_dict()
+    acc = _counted(period, host_id, now, stored, results, common, settled, unusable, top=True)
+    if acc is None:
+        return None
+    return summary_from_accumulator(acc, period, host_id, now=now, plan_for=common["plan_for"],
+                                    fraction=common["fraction"], timezone=common["timezone"]).to_dict()
+
+
+def _hour(period: Period, host_id: str | None, now: datetime, results: ResultsLookup,
+          common: dict[str, Any]) -> TierSummary | None:
+    """The hour ``period`` of ``host_id`` from its raw results (``None``: no test in it)."""
+    summary = hourly_summaries(period, results(period), now=now, **common).get(host_id)
+    if summary is None or (not summary.records_aggregated and not summary.fields.get("failed_tests")):
+        return None
+    return summary
+
+
+def _counted(period: Period, host_id: str | None, now: datetime, stored: StoredLookup,
+             results: ResultsLookup, common: dict[str, Any],
+             settled: datetime | Callable[[Period], bool] | None,
+             unusable: Callable[[Period, Exception], None] | None, top: bool = False) -> Accumulator | None:
+    """``period`` so far in mergeable form: a finished child's stored summary read once
+    (:meth:`Accumulator.from_summary`, the rollup's condition on an input: one that fails it is
+    recomputed from finer data, as the rollup replaces it), children merged without turning
+    each level into a summary and back (exact either way: the statistics merge exactly)."""
+    if period.start_utc >= now:
+        return None
+    alpha = common["settings"].sketch_alpha
+    if period.end_utc <= now and not top:
+        found = stored(period, host_id)
+        if found is not None:
+            try:
+                return Accumulator.from_summary(found, alpha)
+            except _UNMERGEABLE as exc:
+                if unusable is not None:
+                    unusable(period, exc)
+        elif settled is not None and (settled(period) if callable(settled) else period.end_utc <= settled):
             return None
-        return summary.to_dict()
-    kids = [kid for kid in (_so_far(child, host_id, now, stored, results, common, settled)
+    if period.tier == "hourly":
+        summary = _hour(period, host_id, now, results, common)
+        return None if summary is None else Accumulator.from_summary(summary.to_dict(), alpha)
+    kids = [kid for kid in (_counted(child, host_id, now, stored, results, common, settled, unusable)
                             for child in children(period)) if kid is not None]
     if not kids:
         return None
-    return merge_summaries(period, host_id, kids, now=now, **common).to_dict()
+    acc = Accumulator.empty(alpha)
+    for kid in kids:
+        acc.add(kid)
+    if period.tier == "daily":  # as merge_summaries: a day counts once
+        acc.days = int(acc.days > 0 or acc.records > 0)
+    return acc

@@ -94,7 +94,8 @@ def _today(store: Store, config: Config, host: str, now: datetime, log: JobLog |
     source.live_from = day.start
     return live_summary(day, host, now, stored=source.stored, results=source.results_of,
                         plan_for=config.plan_for, fraction=config.below_expected_fraction,
-                        timezone=config.timezone, settings=config.aggregate, rolled_up_before=source.settled)
+                        timezone=config.timezone, settings=config.aggregate, rolled_up_before=source.settled,
+                        unusable=source.unusable)
 
 
 def _first_year(store: Store, config: Config, host: str) -> int | None:

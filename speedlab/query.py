@@ -93,7 +93,7 @@ def _live(source: ViewSource, config: Config, period: Period, log: JobLog | None
         return live_summary(period, source.host_id, source.now, stored=source.stored, results=source.results_of,
                             plan_for=config.plan_for, fraction=config.below_expected_fraction,
                             timezone=config.timezone, settings=config.aggregate,
-                            rolled_up_before=source.settled)
+                            rolled_up_before=source.settled, unusable=source.unusable)
     except InvalidRecord as exc:  # a stored child that cannot be merged: no figures so far
         if log:
             log.warning(f"no figures so far for {period.label}: {exc}")

@@ -40,9 +40,8 @@ from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
-from .aggregate import Accumulator
 from .config import Config
-from .errors import InvalidHostId, InvalidRecord, LayoutError
+from .errors import InvalidHostId, LayoutError
 from .joblog import JobLog
 from .layout import (
     SUMMARY_NAME,
@@ -137,6 +136,7 @@ class ViewSource:
         self._ranges: dict[str, list[tuple[str, str]]] = {}    # tier -> label ranges whose sources were listed
         self._listed: dict[str, dict[str, tuple[str, str | None]]] = {}  # tier -> key -> (label, version) listed
         #: (tier, label) -> a table row (frame, index, source key, source version) not yet checked against a listing
+        self._columns: dict[int, list[str]] = {}  # id of a table frame held in _rows -> its column names
         self._unverified: dict[tuple[str, str], tuple[pl.DataFrame, int, str, str | None]] = {}
         self._unmergeable: dict[str, set[str]] = {}             # tier -> labels whose summary cannot be merged
         self._rows: dict[tuple[str, str], tuple[pl.DataFrame, int]] = {}  # (tier, label) -> its table row
@@ -306,25 +306,26 @@ class ViewSource:
             self.load_summaries(tier, span or [period])
         if self.error(period) is not None:
             return None
-        found = self.summary(tier, label)
-        if found is not None:  # merged into the period in progress: the rollup's condition on an input
-            key = summary_key(period, self.host_id)
-            try:
-                Accumulator.from_summary(found, self.config.aggregate.sketch_alpha, key)
-            except (InvalidRecord, TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as exc:
-                with self._lock:
-                    self._unmergeable.setdefault(tier, set()).add(label)
-                if self.log:
-                    self.log.warning(f"summary not mergeable, recomputed from finer data: {exc}", key=key)
-                return None
-        return found
+        return self.summary(tier, label)  # live_summary checks it can be merged (see unusable())
+
+    def unusable(self, period: Period, error: Exception) -> None:
+        """``live_summary``'s ``unusable``: the stored summary of ``period`` cannot be merged into a
+        period in progress, so it is recomputed from finer data (and not taken as settled)."""
+        with self._lock:
+            self._unmergeable.setdefault(period.tier, set()).add(period.label)
+        if self.log:
+            self.log.warning(f"summary not mergeable, recomputed from finer data: {error}",
+                             key=summary_key(period, self.host_id))
 
     def summary(self, tier: str, label: str) -> dict | None:
         """The summary of this view's host for ``tier`` and ``label`` read so far (``None``: none)."""
         found = self.summaries.get((tier, label))
         if found is None and (tier, label) in self._rows:
             frame, index = self._rows[(tier, label)]
-            found = SUMMARY_TABLE.decode_row(frame.row(index, named=True))
+            columns = self._columns.get(id(frame))
+            if columns is None:  # polars makes the ~300 names anew on every named row: once per frame
+                columns = self._columns[id(frame)] = frame.columns
+            found = SUMMARY_TABLE.decode_row(dict(zip(columns, frame.row(index), strict=True)))
             with self._lock:
                 self.summaries[(tier, label)] = found
         return found
