@@ -105,18 +105,10 @@ def _so_far(period: Period, host_id: str | None, now: datetime, stored: StoredLo
     built from :func:`_counted` (the same figures :func:`merge_summaries` would give)."""
     if period.start_utc >= now:
         return None
-    alpha = common["settings"].sketch_alpha
     if period.end_utc <= now:
-        found = stored(period, host_id)
-        if found is not None:
-            try:
-                Accumulator.from_summary(found, alpha)
-                return dict(found)
-            except _UNMERGEABLE as exc:
-                if unusable is not None:
-                    unusable(period, exc)
-        elif settled is not None and (settled(period) if callable(settled) else period.end_utc <= settled):
-            return None
+        state, found, _ = _stored_child(period, host_id, stored, common, settled, unusable)
+        if state != "compute":
+            return None if found is None else dict(found)
     if period.tier == "hourly":
         summary = _hour(period, host_id, now, results, common)
         return None if summary is None else summary.to_dict()
@@ -125,6 +117,27 @@ def _so_far(period: Period, host_id: str | None, now: datetime, stored: StoredLo
         return None
     return summary_from_accumulator(acc, period, host_id, now=now, plan_for=common["plan_for"],
                                     fraction=common["fraction"], timezone=common["timezone"]).to_dict()
+
+
+def _stored_child(period: Period, host_id: str | None, stored: StoredLookup, common: dict[str, Any],
+                  settled: datetime | Callable[[Period], bool] | None,
+                  unusable: Callable[[Period, Exception], None] | None
+                  ) -> tuple[str, Mapping[str, Any] | None, Accumulator | None]:
+    """What the finished ``period`` contributes: ``("use", summary, its accumulator)`` for a
+    stored summary that can be merged, ``("none", None, None)`` for none where its rollup has
+    run (no data), else ``("compute", None, None)``: computed from its children (a summary
+    that fails the rollup's condition on an input is recomputed, as the rollup replaces it)."""
+    found = stored(period, host_id)
+    if found is not None:
+        try:
+            return "use", found, Accumulator.from_summary(found, common["settings"].sketch_alpha)
+        except _UNMERGEABLE as exc:
+            if unusable is not None:
+                unusable(period, exc)
+            return "compute", None, None
+    if settled is not None and (settled(period) if callable(settled) else period.end_utc <= settled):
+        return "none", None, None
+    return "compute", None, None
 
 
 def _hour(period: Period, host_id: str | None, now: datetime, results: ResultsLookup,
@@ -148,15 +161,9 @@ def _counted(period: Period, host_id: str | None, now: datetime, stored: StoredL
         return None
     alpha = common["settings"].sketch_alpha
     if period.end_utc <= now and not top:
-        found = stored(period, host_id)
-        if found is not None:
-            try:
-                return Accumulator.from_summary(found, alpha)
-            except _UNMERGEABLE as exc:
-                if unusable is not None:
-                    unusable(period, exc)
-        elif settled is not None and (settled(period) if callable(settled) else period.end_utc <= settled):
-            return None
+        state, _, acc = _stored_child(period, host_id, stored, common, settled, unusable)
+        if state != "compute":
+            return acc
     if period.tier == "hourly":
         summary = _hour(period, host_id, now, results, common)
         return None if summary is None else Accumulator.from_summary(summary.to_dict(), alpha)
