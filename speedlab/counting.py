@@ -59,6 +59,20 @@ class CountingStore:
         self._count("put")
         return self.inner.put(bucket, key, data)
 
+    def put_deferred(self, bucket: str, key: str, data: bytes) -> str | None:
+        """The inner store's ``put_deferred`` (atomic now, durable at :meth:`sync_writes`; see
+        :meth:`speedlab.store.LocalStore.put_deferred`), or its ``put`` for a backend without one."""
+        self._count("put")
+        deferred = getattr(self.inner, "put_deferred", None)
+        return deferred(bucket, key, data) if deferred is not None else self.inner.put(bucket, key, data)
+
+    def sync_writes(self) -> None:
+        """The inner store's ``sync_writes`` (not a request: uncounted); nothing for a backend
+        without one (its writes are durable when they return)."""
+        sync = getattr(self.inner, "sync_writes", None)
+        if sync is not None:
+            sync()
+
     def put_if_absent(self, bucket: str, key: str, data: bytes) -> bool:
         self._count("put")
         return self.inner.put_if_absent(bucket, key, data)

@@ -168,6 +168,13 @@ class S3Store:
                               ContentType="application/json")
         return response.get("ETag") if isinstance(response, dict) else None
 
+    def put_deferred(self, bucket: str, key: str, data: bytes) -> str | None:
+        """:meth:`put`: an S3 PUT is durable once it is answered, so nothing is deferred."""
+        return self.put(bucket, key, data)
+
+    def sync_writes(self) -> None:
+        """Nothing to do: every answered PUT is durable already (see :meth:`put_deferred`)."""
+
     def put_if_absent(self, bucket: str, key: str, data: bytes) -> bool:
         from botocore.exceptions import ClientError
         try:

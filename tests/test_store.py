@@ -316,6 +316,31 @@ def test_put_returns_the_version_get_versioned_and_list_give(store):
     assert [i.version for i in store.list(BUCKET, "aggregated/v/")] == [second]
     assert CountingStore(store).put(BUCKET, "aggregated/v/summary.json", b"{}") == \
         store.get_versioned(BUCKET, "aggregated/v/summary.json")[1]  # the wrapper forwards it
+    # a bulk writer's put: whole and visible at once, with its version; durable once sync_writes returns
+    counting = CountingStore(store)
+    deferred = counting.put_deferred(BUCKET, "aggregated/v/summary.json", b'{"a": 333}')
+    assert deferred and deferred != second and counting.counts["put"] == 1
+    assert store.get_versioned(BUCKET, "aggregated/v/summary.json") == (b'{"a": 333}', deferred)
+    counting.sync_writes()
+    assert [(i.version, i.size) for i in store.list(BUCKET, "aggregated/v/")] == [(deferred, 10)]
+    assert counting.requests == 1  # a sync is not a request
+
+
+def test_local_deferred_puts_skip_the_fsyncs_that_one_sync_of_the_batch_replaces(local_store, monkeypatch):
+    import os
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    local_store.put(BUCKET, "a/0.json", b"{}")
+    assert len(synced) == 2  # the file, then its folder
+    synced.clear()
+    for i in range(5):
+        local_store.put_deferred(BUCKET, f"a/{i}.json", f'{{"n": {i}}}'.encode())
+    assert synced == []
+    local_store.sync_writes()  # one syncfs of the store's file system
+    assert [(i.key, local_store.get(BUCKET, i.key)) for i in local_store.list(BUCKET, "a/")] == [
+        (f"a/{i}.json", f'{{"n": {i}}}'.encode()) for i in range(5)]
+    assert [p.name for p in (local_store.root / BUCKET / "a").iterdir() if p.name.startswith(".speedlab-tmp")] == []
 
 
 def test_eight_threads_race_one_compare_and_swap_exactly_one_wins(store):
