@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from . import tables_io
 from .aggregate import Accumulator, anomaly_threshold, hour_summaries, hourly_parts, merge_summaries
@@ -22,7 +23,7 @@ from .counting import CountingStore
 from .errors import InvalidRecord, SpeedlabError, StoreUnavailable, TableError
 from .joblog import JobLog
 from .layout import raw_hour_label, summary_key
-from .periods import CHILD_TIER, TIERS, Period, children, get_zone, parse_period, period_of, periods_between
+from .periods import CHILD_TIER, TIERS, Period, children, get_zone, period_of, periods_between
 from .reader import (
     RawObject,
     SummaryCheck,
@@ -41,6 +42,7 @@ from .sketch import QuantileSketch
 from .storebase import ObjectInfo, Store
 from .tables import TablesReport
 from .text import rollup_line
+from .unchanged import StoredSummaries
 from .walk import earliest_raw_hour
 
 __all__ = ["TIER_RANK", "Roller", "RollupReport", "utc_now", "mergeable"]
@@ -145,6 +147,12 @@ def mergeable(alpha: float) -> SummaryCheck:
     return check
 
 
+@lru_cache(maxsize=4096)
+def _hour_label(moment: datetime, zone) -> str:
+    """The label of the hour holding ``moment`` (each hour is in 24 anomaly windows: parsed once)."""
+    return period_of("hourly", moment, zone).label
+
+
 def utc_now(now: datetime | None) -> datetime:
     """``now`` (default the clock) in UTC."""
     return (now or datetime.now(UTC)).astimezone(UTC)
@@ -177,8 +185,10 @@ class Roller:
                             timezone=config.timezone, now=now)
         #: one bounded pool for every parallel request of the run (threads start once)
         self.pool = ThreadPoolExecutor(settings.max_workers, thread_name_prefix="speedlab-rollup")
-        #: read raw months from their tables where the rows are current (a backfill)
+        #: a backfill: raw months read from their tables where the rows are current, summaries
+        #: that would not change not written again, writes made durable once per batch
         self.from_tables = from_tables
+        self.stored = StoredSummaries(store, self.buckets) if from_tables else None
         self._month: tuple[str, _MonthSource | None] | None = None
         self._raw_tables: set[str] | None = None  # the raw table keys, listed once
         #: what this run wrote and read since the tables were last updated (:meth:`keep_tables`)
@@ -199,22 +209,20 @@ class Roller:
         return self._earliest[0]
 
     def _pool_map(self, fn, items: Sequence) -> list:
-        if len(items) <= 1:
-            return [fn(item) for item in items]
-        return list(self.pool.map(fn, items))
+        return [fn(item) for item in items] if len(items) <= 1 else list(self.pool.map(fn, items))
 
     def close(self) -> None:
         """Stop the worker threads."""
         self.pool.shutdown(wait=True)
 
-    def _put_many(self, writes: Sequence[tuple[str, str, bytes]]) -> None:
-        def put(item):
-            bucket, key, data = item
-            return self.store.put(bucket, key, data)
-        versions = self._pool_map(put, writes)
+    def _put_many(self, writes: Sequence[tuple[str, str, bytes | None]]) -> None:
+        """Write in parallel (``None``: stored already); a backfill's become durable in :meth:`keep_tables`."""
+        put_one = self.store.put_deferred if self.from_tables else self.store.put
+        todo = [(bucket, key, data) for bucket, key, data in writes if data is not None]
+        versions = self._pool_map(lambda write: put_one(*write), todo)
         # the version each put returned: the table update then needs no GET to know what is stored
         self._table_summaries.update((key, (data, version))
-                                     for (_, key, data), version in zip(writes, versions, strict=True))
+                                     for (_, key, data), version in zip(todo, versions, strict=True))
 
     # ------------------------------------------------------------------ the tables
     def keep_tables(self) -> None:
@@ -225,6 +233,8 @@ class Roller:
         partitions are marked, so the next job repairs them."""
         summaries, raw, hours = self._table_summaries, self._table_raw, self._table_hours
         self._table_summaries, self._table_raw, self._table_hours = {}, {}, []
+        if self.from_tables:
+            self.store.sync_writes()  # the batch is durable before its tables, and before "done"
         try:
             self.report.tables.merge(tables_io.keep_current(
                 self.store.inner, self.buckets, [(key, body, version) for key, (body, version) in summaries.items()],
@@ -264,9 +274,9 @@ class Roller:
     def _evict(self, moment: datetime) -> None:
         for cache_key in [k for k, (end, _) in self.cache.items() if end < moment - _KEEP[k[0]]]:
             del self.cache[cache_key]
-        old = moment - _KEEP["hourly"]
-        for sketch_key in [k for k in self.sketches
-                           if parse_period("hourly", k[1], self.zone).end_utc < old]:
+        # local hour labels never decrease with time: those before the hour an hour before the limit ended before it
+        old = period_of("hourly", moment - _KEEP["hourly"] - timedelta(hours=1), self.zone).label
+        for sketch_key in [k for k in self.sketches if k[1] < old]:
             del self.sketches[sketch_key]
 
     def _finish_item(self, period: Period, reason: str, summaries: dict[str | None, TierSummary],
@@ -285,14 +295,16 @@ class Roller:
         if self.progress is not None:
             self.progress.update(1)
 
+    def _settle(self, period: Period, host: str | None, summary: TierSummary) -> tuple[TierSummary, bytes | None]:
+        """The summary as stored after the write, and its bytes (``None``: identical: not written)."""
+        return self.stored.settle(period, host, summary) if self.stored else (summary, summary.to_json().encode())
+
     @staticmethod
     def _provenance(summary: TierSummary, infos: Sequence[ObjectInfo | datetime]) -> TierSummary:
         times = [i.modified if isinstance(i, ObjectInfo) else i for i in infos]
         newest = max(times) if times else None
-        return summary.with_fields(
-            source_objects=len(times),
-            source_max_modified=newest.astimezone(UTC).isoformat() if newest else None,
-            generated_at=datetime.now(UTC).isoformat(timespec="seconds"))
+        return summary.with_fields(source_objects=len(times), source_max_modified=newest.astimezone(UTC).isoformat()
+                                   if newest else None, generated_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
     # ------------------------------------------------------------------ running a plan
     def run(self, items: Sequence[PlanItem]) -> None:
@@ -306,8 +318,7 @@ class Roller:
             if period.tier == "hourly":
                 if self._table_hours and self._table_hours[-1].start.strftime("%Y%m") != period.start.strftime("%Y%m"):
                     self.keep_tables()  # a backfill updates its tables once per month
-                j = i
-                day = period.start.date()
+                j, day = i, period.start.date()
                 while (j < len(items) and items[j].period.tier == "hourly"
                        and items[j].period.start.date() == day):
                     j += 1
@@ -361,26 +372,23 @@ class Roller:
                 except (InvalidRecord, KeyError, TypeError):
                     pass  # no usable baseline from this hour
 
-    def _download_sketch(self, host: str, hour: Period) -> QuantileSketch | None:
-        if (host, hour.label) in self.sketches:
-            return self.sketches[(host, hour.label)]
-        cached = self.cache.get(("hourly", hour.label, host))
-        sketch = None
+    def _download_sketch(self, host: str, label: str) -> QuantileSketch | None:
+        if (host, label) in self.sketches:
+            return self.sketches[(host, label)]
+        cached, sketch = self.cache.get(("hourly", label, host)), None
         if cached is not None:
             try:  # a summary read back may be the original system's, without statistics
                 sketch = QuantileSketch.from_dict(cached[1]["stats"]["download_mbps"]["sketch"])
             except (InvalidRecord, KeyError, TypeError):
                 sketch = None
-        self.sketches[(host, hour.label)] = sketch
+        self.sketches[(host, label)] = sketch
         return sketch
 
     def _thresholds(self, hour: Period, hosts: Iterable[str]) -> dict[str, float | None]:
-        out = {}
-        window = [hour.start_utc - timedelta(hours=k)
-                  for k in range(1, self.settings.anomaly_window_hours + 1)]
-        periods = [period_of("hourly", t, self.zone) for t in window]
+        out, start, window = {}, hour.start_utc, range(1, self.settings.anomaly_window_hours + 1)
+        labels = [_hour_label(start - timedelta(hours=k), self.zone) for k in window]  # one parse per new hour
         for host in hosts:
-            sketches = [s for s in (self._download_sketch(host, p) for p in periods) if s is not None]
+            sketches = [s for s in (self._download_sketch(host, label) for label in labels) if s is not None]
             baseline = QuantileSketch.merge_all(sketches, self.settings.sketch_alpha) if sketches else None
             out[host] = anomaly_threshold(baseline, self.settings)
         return out
@@ -433,8 +441,8 @@ class Roller:
         parts, unattributed = hourly_parts(results, rejected, self.settings)
         self._baseline_prefetch(hours, hosts)
 
-        host_writes: list[tuple[str, str, bytes]] = []
-        global_writes: list[tuple[str, str, bytes]] = []
+        host_writes: list[tuple[str, str, bytes | None]] = []
+        global_writes: list[tuple[str, str, bytes | None]] = []
         for item in items:
             hour = item.period
             hour_parts = parts.get(hour.label, {})
@@ -449,10 +457,10 @@ class Roller:
                     source = [i for h in hosts for i in infos.get((hour.label, h), [])]
                 else:
                     source = infos.get((hour.label, host), [])
-                summary = self._provenance(summary, source)
+                summary, body = self._settle(hour, host, self._provenance(summary, source))
                 summaries[host] = summary
                 self._remember("hourly", hour, host, summary.to_dict())
-                write = (self.buckets.hourly, summary_key(hour, host), summary.to_json().encode())
+                write = (self.buckets.hourly, summary_key(hour, host), body)
                 (global_writes if host is None else host_writes).append(write)
                 if host is not None:
                     self.existing.add(write[1])
@@ -552,13 +560,12 @@ class Roller:
                                    settings=self.settings, **self._common)
         summaries[None] = self._provenance(everyone, times)
         out_bucket = self.buckets.for_tier(tier)
-        host_writes = []
-        for host, summary in summaries.items():
-            self._remember(tier, period, host, summary.to_dict())
-            if host is not None:
-                host_writes.append((out_bucket, summary_key(period, host), summary.to_json().encode()))
-        self._put_many(host_writes)
-        self._put_many([(out_bucket, summary_key(period, None), summaries[None].to_json().encode())])
+        writes = {}
+        for host in summaries:
+            summaries[host], writes[host] = self._settle(period, host, summaries[host])
+            self._remember(tier, period, host, summaries[host].to_dict())
+        self._put_many([(out_bucket, summary_key(period, h), body) for h, body in writes.items() if h is not None])
+        self._put_many([(out_bucket, summary_key(period, None), writes[None])])
         self._finish_item(period, reason, summaries, skipped)
 
 

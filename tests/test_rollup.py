@@ -4,6 +4,7 @@ bad objects, a store that is down, anomaly baselines across runs, request counts
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -500,6 +501,71 @@ def test_backfill_from_compacted_months_gives_byte_identical_summaries(local_sto
     assert from_tables.rejected == from_json.rejected and [k for k, _ in from_json.rejected] == [corrupt]
     assert from_tables.results_read == from_json.results_read
     assert from_tables.items == from_json.items
-    # the table (1 GET) and, from JSON, only the two objects without a current row: the corrupt one and the late one
-    assert from_tables.requests["get"] == 3 and from_json.requests["get"] == objects
+    # the raw table (1 GET), the hourly and daily summary tables (1 GET each: what each summary holds, so that
+    # one that would not change is not written) and, from JSON, only the two objects without a current row:
+    # the corrupt one and the late one
+    assert from_tables.requests["get"] == 3 + 2 and from_json.requests["get"] == objects + 2
     assert from_tables.results_read == objects - 1 and late.endswith("test.json")  # all but the corrupt one
+
+
+class _Recording(LocalStore):
+    """A local store that logs each summary write, batch sync and table write, in order."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.events: list[tuple[str, str]] = []
+
+    def put(self, bucket, key, data):
+        self.events.append(("put", key))
+        return super().put(bucket, key, data)
+
+    def put_deferred(self, bucket, key, data):
+        self.events.append(("deferred", key))
+        return super().put_deferred(bucket, key, data)
+
+    def sync_writes(self):
+        self.events.append(("sync", ""))
+        super().sync_writes()
+
+    def put_if_version(self, bucket, key, data, version):
+        self.events.append(("table", key))
+        return super().put_if_version(bucket, key, data, version)
+
+
+@pytest.mark.slow
+def test_a_second_backfill_rewrites_only_summaries_that_change_and_makes_them_durable_before_done(
+        local_store, config_for, tmp_path):
+    week_of_results(local_store)
+    config = config_for(local_store)
+    backfill(config, "2025-12-30", "2025-12-30", progress=False, now=NOW)
+    def stored(store):  # every summary object's bytes, as stored
+        return {i.key: store.get(B.hourly, i.key) for i in store.list(B.hourly, "aggregated/")}
+    def content(body):  # what a summary says, without when it was made, nor when its sources were
+        return re.sub(rb'"(generated_at|source_max_modified)": ?"[^"]*"', b"", body)
+    before = stored(local_store)
+    put(local_store, result("office-main", "2025-12-30 10:47", 999.0))  # late: after the month was compacted
+    recording = _Recording(local_store.root)
+    report = backfill(config, "2025-12-30", "2025-12-30", progress=False, now=NOW, store=recording)
+    after = stored(recording)
+    # independently: the same raw objects in a fresh store, every summary computed and written
+    fresh = LocalStore(tmp_path / "fresh")
+    for info in local_store.list(B.raw, "host=office-main/year=2025/month=202512/day=20251230/"):
+        fresh.put(B.raw, info.key, local_store.get(B.raw, info.key))
+    for info in local_store.list(B.raw, "host=home-primary/year=2025/month=202512/day=20251230/"):
+        fresh.put(B.raw, info.key, local_store.get(B.raw, info.key))
+    backfill(config_for(fresh), "2025-12-30", "2025-12-30", progress=False, now=NOW)
+    assert {k: content(v) for k, v in after.items()} == {k: content(v) for k, v in stored(fresh).items()}
+    rewritten = {k for k in after if after[k] != before[k]}
+    assert after.keys() == before.keys()
+    assert rewritten == {k for k in after if re.sub(rb'"generated_at": ?"[^"]*"', b"", after[k])
+                         != re.sub(rb'"generated_at": ?"[^"]*"', b"", before[k])}  # no rewrite of the same figures
+    hour = parse_period("hourly", "2025123010", IST)
+    assert {layout.summary_key(hour, h) for h in (None, "office-main")} <= rewritten
+    assert len(rewritten) < len(after) // 2, sorted(rewritten)          # the rest stays as it was stored
+    summary_writes = [key for kind, key in recording.events if kind in ("put", "deferred") and "aggregated/" in key]
+    assert {kind for kind, key in recording.events if key in summary_writes} == {"deferred"}
+    assert sorted(k for k in summary_writes if "/hour=" in k) == sorted(rewritten)
+    last_write = max(i for i, (kind, _) in enumerate(recording.events) if kind == "deferred")
+    first_table = min(i for i, (kind, _) in enumerate(recording.events) if kind == "table")
+    assert ("sync", "") in recording.events[last_write:first_table]  # durable before its tables and "done"
+    assert report.tables_errors == [] and check_all(local_store).ok

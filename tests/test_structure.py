@@ -52,6 +52,7 @@ IO = {
     "counting": "wraps a store: each call is the wrapped store's request, counted",
     "walk": "lists partition folders of the store",
     "roller": "reads inputs and writes summaries",
+    "unchanged": "reads a summary table and lists its summaries: which need not be written again",
     "rundue": "lists the store's inventory, rolls up what is due",
     "stale": "writes, lists and deletes stale marks",
     "query": "reads the store for the dashboard and the API",
