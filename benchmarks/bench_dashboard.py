@@ -6,10 +6,10 @@ measures:
 * baseline: the original dashboard's "before" picture, one summary object per period read
   sequentially (for the 15-minute mode: list each host's day, then GET every raw object one
   after another);
-* cold: ``speedlab.query.rows`` with an empty cache, reading the Parquet tables (built by
-  ``tables_io.rebuild``); its requests are split into ``fin`` (the mode's own table: the
-  finished periods) and ``live`` (the period in progress: finer tables, the raw month table,
-  the tail's listings and reads);
+* cold: ``speedlab.query.rows`` with an empty cache (the median of ``--repeat`` reads),
+  reading the Parquet tables (built by ``tables_io.rebuild``); its requests are split into
+  ``fin`` (the mode's own table: the finished periods) and ``live`` (the period in progress:
+  finer tables, the raw month table, the tail's listings and reads);
 * warm: the same call again (the 120 s cache answers).
 
 A third store, ``+20ms``, is the local one with 20 ms added to every request: a simulated
@@ -42,6 +42,8 @@ from tests.helpers.synthetic import B, build_store, ist
 
 NOW = ist(2026, 2, 10, 10, 20)
 FIRST = ist(2025, 10, 12)                 # 4 months of three hosts
+#: cold reads per mode and store, the median reported (``--repeat``)
+REPEAT = 5
 CASES = [("minute", 1), ("hourly", 7), ("daily", 90), ("weekly", 12), ("monthly", 4), ("yearly", 5)]
 
 
@@ -153,11 +155,14 @@ def measure(name: str, store, config) -> list[tuple]:
         started = time.perf_counter()
         baseline(counting, config, mode, days)
         base_s, base_n = time.perf_counter() - started, counting.total
-        cache.clear_caches()
-        counting = Counting(store)
-        started = time.perf_counter()
-        got = query.rows(mode, days, store=counting, config=config, now=NOW)
-        cold_s, cold_n, fin_n = time.perf_counter() - started, counting.total, counting.finished(mode)
+        colds = []
+        for _ in range(REPEAT):  # cold time: the median of REPEAT cold reads (the counts are exact)
+            cache.clear_caches()
+            counting = Counting(store)
+            started = time.perf_counter()
+            got = query.rows(mode, days, store=counting, config=config, now=NOW)
+            colds.append(time.perf_counter() - started)
+        cold_s, cold_n, fin_n = sorted(colds)[len(colds) // 2], counting.total, counting.finished(mode)
         started = time.perf_counter()
         query.rows(mode, days, store=counting, config=config, now=NOW)
         warm_s, warm_n = time.perf_counter() - started, counting.total - cold_n
@@ -190,7 +195,9 @@ def measure_moto(tmp: Path) -> list[tuple]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="local and +20 ms only (no moto server)")
+    parser.add_argument("--repeat", type=int, default=REPEAT, help="cold reads per mode, median reported")
     args = parser.parse_args(argv)
+    globals()["REPEAT"] = max(1, args.repeat)
     isolate_environment()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
