@@ -12,10 +12,11 @@ preheated kernel sends inside the page, or the live widget's), to numbers in a t
 live (interactive) chart. Every other visit asks for ``?mode=weekly&days=12`` (applied after the
 visit arrives; its snapshot is of that view when the kernel has loaded it within 1.5 s, else it
 waits for the live chart; the lines per kind of visit say how many first charts were snapshots).
-On each page it then switches the mode (Mode menu, Apply) and times the change until the new
-chart is drawn. The memory of the server and its kernels (VmRSS summed over the process tree once
-start-up is done, before any visit) is printed for each server, and with ``--memory-pools 1,2``
-for more pool sizes. Needs Debian's /usr/bin/chromium and Playwright for Python.
+On each page it then switches the mode (Mode menu, then the Period menu once it follows, Apply)
+and times the change until the new chart is drawn, and within it from Apply to the new chart (the
+menus' round trips to the kernel are the rest). The memory of the server and its kernels (VmRSS
+summed over the process tree once start-up is done, before any visit) is printed for each server,
+and with ``--memory-pools 1,2`` for more pool sizes. Needs Debian's /usr/bin/chromium and Playwright for Python.
 
     nice -n 10 python -m benchmarks.bench_dashboard_page [--loads 6] [--pool-size 1] [--memory-pools 2]
 """
@@ -91,10 +92,10 @@ def wait_until_idle(root_pid: int, processes: int, timeout_s: float = 180.0) -> 
     return last[0], last[1]
 
 
-def visit(browser, url: str) -> tuple[float, float, list[float], float, bool]:
+def visit(browser, url: str) -> tuple[float, float, list[tuple[float, float]], float, bool]:
     """One fresh visit: seconds to the first chart drawn (the snapshot's or the live one), to the
-    table's numbers, per mode switch, and to the live (interactive) chart; whether the first chart
-    was the snapshot's."""
+    table's numbers, per mode switch (the whole switch, and from Apply), and to the live
+    (interactive) chart; whether the first chart was the snapshot's."""
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     start = time.perf_counter()
     page.goto(url, wait_until="commit")
@@ -118,6 +119,7 @@ def visit(browser, url: str) -> tuple[float, float, list[float], float, bool]:
             ".every(o => o.textContent.replace(/\\u00a0/g, ' ').includes(' ' + unit))",
             arg={"monthly": "month", "hourly": "day"}[mode], timeout=60_000)
         page.select_option(".speedlab-period select", index=period_index)
+        applied = time.perf_counter()
         page.click(".speedlab-apply")
         page.wait_for_function(  # the new rows' last period is a mark in the chart
             "g => { const s = document.querySelector('.speedlab-state');"
@@ -128,7 +130,8 @@ def visit(browser, url: str) -> tuple[float, float, list[float], float, bool]:
             " const label = 'Download ' + rows[rows.length - 1].cells[0].textContent + ':';"
             " return [...document.querySelectorAll('.speedlab-chart-widget [aria-label]')]"
             "   .some(e => e.getAttribute('aria-label').startsWith(label)); }", arg=before, timeout=60_000)
-        switches.append(time.perf_counter() - started)
+        drawn = time.perf_counter()
+        switches.append((drawn - started, drawn - applied))   # the whole switch; Apply to the new chart
     page.close()
     return chart_s, table_s, switches, live_s, snapshot
 
@@ -215,10 +218,13 @@ def main() -> None:
     for name, result in results.items():
         times = result["times"]
         chart, table, live = (statistics.median(t[i] for t in times) for i in (0, 1, 3))
-        switch = statistics.median(s for t in times for s in t[2])
+        switch = statistics.median(s for t in times for s, _ in t[2])
+        apply_s = [a for t in times for _, a in t[2]]
         medians[name] = (chart, table, switch, live)
         memory, processes = result["memory"]
         print(f"{name:34} {chart:12.2f} {table:8.2f} {live:11.2f} {switch:12.2f} {memory:8.0f} ({processes} processes)")
+        print(f"{'':34} switch mode {', '.join(f'{s:.2f}' for t in times for s, _ in t[2])}; of which Apply to "
+              f"the new chart {', '.join(f'{a:.2f}' for a in apply_s)} (median {statistics.median(apply_s):.2f})")
         for n, label in enumerate(VISITS):
             mine = times[n::len(VISITS)]
             print(f"{'':34} {label or '(default)':22} first chart {', '.join(f'{t[0]:.2f}' for t in mine)} "
