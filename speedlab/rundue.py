@@ -47,10 +47,34 @@ def recorded(store: Store, buckets, tier: str, periods: Sequence[Period], alpha:
     return out
 
 
+#: Plans made and run by one ``run-due`` at most (see :func:`roll_due`)
+MAX_PASSES = 3
+
+
 def roll_due(roller: Roller, log: JobLog) -> None:
     """Find what is due at ``roller.now`` (missing, stale or marked; see
     :mod:`speedlab.scheduler`), roll it up finest first, and clear the stale marks acted on.
-    ``roller.report.plan`` lists what was found due and why."""
+    ``roller.report.plan`` lists what was found due and why.
+
+    A rollup that finds a child summary it cannot use rolls that child up again beside the
+    plan (a day whose per-host summary was garbage, while its month is rolled up); the child's
+    other parents (its week) were judged before it changed, so the store is planned again, up
+    to :data:`MAX_PASSES` times, until nothing rolled up is outside the plans: a second
+    ``run-due`` right after finds nothing to do."""
+    planned: set[tuple[str, str]] = set()
+    roller.report.plan = []
+    for _ in range(MAX_PASSES):
+        new = _one_pass(roller, log)
+        planned |= new
+        if not new or roller.done <= planned:  # (a month's rollup may make children not due yet)
+            return
+        log.info("summaries rolled up beside the plan (repairs): their parents are judged again",
+                 repaired=len(roller.done - planned))
+
+
+def _one_pass(roller: Roller, log: JobLog) -> set[tuple[str, str]]:
+    """List the store, plan what is due and not rolled up by this run yet, run it; return the
+    periods planned."""
     now_utc = roller.now
     store_ = roller.store
     zone, buckets, settings = roller.zone, roller.buckets, roller.settings
@@ -63,6 +87,8 @@ def roll_due(roller: Roller, log: JobLog) -> None:
                                in count_raw_hours(store_, buckets, hosts, lookback, now_utc, zone).items()}
     markers, bad_markers = stale_hours(store_, buckets, zone)
     for key, why in bad_markers:
+        if (key, why) in roller.report.rejected:
+            continue  # told in an earlier pass
         log.warning(f"skipped bad object {key}: {why}", key=key, reason=why)
         roller.report.rejected.append((key, why))
     states["hourly"].marked = set(markers)
@@ -77,13 +103,15 @@ def roll_due(roller: Roller, log: JobLog) -> None:
         for key, why in unusable:
             log.warning(f"unusable summary {key}: {why}; rolling it up again", key=key,
                         reason=why)
-        roller.report.replaced.extend(unusable)
+        roller.report.replaced.extend(u for u in unusable if u not in roller.report.replaced)
         plan, checks = plan_due(states, earliest, now_local, zone, grace)
-    roller.report.plan = [item.to_dict() for item in plan]
+    plan = [item for item in plan if (item.period.tier, item.period.label) not in roller.done]
+    roller.report.plan += [item.to_dict() for item in plan]
     log.info(f"{len(plan)} periods due", due=len(plan), checked=sum(map(len, checks.values())))
     roller.run(plan)
     cleared = [k for label, keys in markers.items() for k in keys
                if ("hourly", label) in roller.done
                or (earliest is not None and parse_period("hourly", label, zone).end <= earliest)]
     clear_markers(store_, buckets, cleared)
-    roller.report.markers_cleared = len(cleared)
+    roller.report.markers_cleared += len(cleared)
+    return {(item.period.tier, item.period.label) for item in plan}

@@ -508,6 +508,23 @@ def test_garbage_at_random_keys_crashes_nothing_and_changes_no_good_period(templ
 
 
 @pytest.mark.slow
+def test_a_day_repaired_beside_the_plan_has_its_week_judged_again_in_the_same_run(template):
+    """Examples the random test found: a per-host day made garbage is rolled up again while its
+    month is (its week was judged fresh before the day changed), and an hourly summary whose
+    day exists but is not due yet. After run-due, a second finds nothing to do."""
+    root, snapshot = template
+    for garbage in ([_raw_garbage(HOSTS[0], "2025-12-29", 19, "unicode", "empty object"),
+                     _summary_garbage("daily", 0, HOSTS[0], "canonical", "empty object", snapshot.labels)],
+                    [_raw_garbage(HOSTS[0], "2025-12-27", 0, "test.json", "list"),
+                     _summary_garbage("hourly", snapshot.labels["hourly"].index("2025123102"), None,
+                                      "canonical", "list", snapshot.labels)]):
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / "store"
+            shutil.copytree(root, copy)
+            check_garbage(LocalStore(copy, durable=False), _config(copy, Path(tmp) / "state"), snapshot, garbage)
+
+
+@pytest.mark.slow
 @pytest.mark.long
 def test_garbage_on_s3_crashes_nothing_and_changes_no_good_period(s3_store, tmp_path):
     """One fixed example of every kind on the S3 backend (moto)."""
