@@ -189,7 +189,9 @@ class App:
         self._loaded_at: float | None = None   # time.monotonic() of the last rows drawn
         self._loaded_wall: datetime | None = None  # and the wall clock then (for the snapshot)
         self.preheated = False  # set by for_visit in a preheated kernel: snapshot() draws
-        self._snapshots: dict[str, tuple[Any, str]] = {}  # the last snapshot and heatmap SVG, by what they show
+        self._snapshots: dict[str, tuple[Any, str]] = {}  # the last chart and heatmap SVG, by what they show
+        self._visited = False   # apply_query_string has run: the visit has arrived
+        self._shown: tuple | None = None  # what the snapshot displayed before the visit showed
         self.hosts: list[str] = []
         self.state: dict[str, Any] = {"rows": None, "stats": None, "cells": None, "status": "starting",
                                       "error": startup_error, "info": "", "generation": 0}
@@ -360,6 +362,7 @@ class App:
         preheated long ago) or the store could not be opened.
         """
         query_string = (query_string or "").lstrip("?")
+        self._visited = True
         if self.store is None:
             return
         stale = self._loaded_at is not None and time.monotonic() - self._loaded_at >= CACHE_TTL_S
@@ -526,13 +529,15 @@ class App:
     def snapshot(self, wait_s: float = 0.0) -> Snapshot | None:
         """The view selected now as plain HTML inside the page (:mod:`speedlab.snapshot`), or ``None``.
 
-        Only in a preheated kernel (:meth:`for_visit`): the notebook's last cell displays it once
-        the visit's URL parameters are applied, so the visit shows its own view as soon as the
-        page's HTML arrives. It waits up to ``wait_s`` [s] for that view's load (:meth:`wait`) and
-        is ``None`` if the load has not ended by then or failed: the live page draws the view as
-        without a snapshot. A view is rendered once (charts by vl-convert) and reused: the default
-        view, rendered while the kernel was preheated, costs its visit nothing. Elsewhere (a
-        kernel per visit, papermill, nbval): ``None``.
+        Only in a preheated kernel (:meth:`for_visit`). Before the visit (the notebook's cell
+        after ``for_visit``) it is the default view, sent with the page at once; a visit whose URL
+        selects a view removes it while the page is parsed. The notebook's last cell calls it again
+        once the visit's URL parameters are applied: ``None`` if the view is the one displayed
+        before the visit, else that view, so the visit shows its own view as soon as the page's
+        HTML arrives. It waits up to ``wait_s`` [s] for that view's load (:meth:`wait`) and is
+        ``None`` if the load has not ended by then or failed: the live page draws the view as
+        without a snapshot. A view is rendered once (charts by vl-convert) and reused. Elsewhere
+        (a kernel per visit, papermill, nbval): ``None``.
         """
         if not self.preheated:
             return None
@@ -540,26 +545,32 @@ class App:
             if wait_s > 0:
                 self.wait(wait_s)
             state, sel = self.state, self.selection
-            ready = state["status"] == "ready" and not state["error"] and state["rows"]
-            return Snapshot(self._snapshot_html(state, sel)) if ready else None
+            if not (state["status"] == "ready" and not state["error"] and state["rows"]):
+                return None
+            if self._visited and self._shown == (state["generation"], sel):
+                return None   # the visit shows the view displayed before it arrived: on the page already
+            if not self._visited:
+                self._shown = (state["generation"], sel)
+            return Snapshot(self._snapshot_html(state, sel))
         except Exception as exc:  # TimeoutError (not loaded in time), rendering: the live page still draws
             self.log.info(f"no snapshot: {exc!r}", wait_s=wait_s)
             return None
 
     def _snapshot_html(self, state: dict[str, Any], sel: Selection) -> str:
-        cache = self._snapshots
-        if state["cells"] and cache.get("heatmap", (None,))[0] != state["cells"]:  # one per host: reused
+        cache = self._snapshots   # the SVGs, rendered once each: the heatmap per host, the chart per load
+        if state["cells"] and cache.get("heatmap", (None,))[0] != state["cells"]:
             cache["heatmap"] = (state["cells"], chart_svg(heatmap_chart(state["cells"])))
-        if cache.get("page", (None,))[0] != (state["generation"], sel):
-            zone = get_zone(self.config.timezone if self.config is not None else "UTC")
-            drawn = (self._loaded_wall or datetime.now(UTC)).astimezone(zone)
-            heatmap = cache["heatmap"][1] if state["cells"] else ""
-            cache["page"] = ((state["generation"], sel), snapshot_html(
-                title=self.settings.title or "Internet Speed Overview", description=sel.describe(),
-                drawn_at=f"{drawn:%d %b %Y %H:%M} {drawn.tzname()}", headline=headline_html(state["stats"]),
-                table=table_html(state["rows"]), chart=chart_svg(charts(state["rows"], sel.mode, sel.describe())),
-                heatmap=heatmap, heatmap_title=self._heatmap_heading(sel.host) if heatmap else "", style=STYLE))
-        return cache["page"][1]
+        if cache.get("chart", (None,))[0] != (state["generation"], sel):
+            cache["chart"] = ((state["generation"], sel), chart_svg(charts(state["rows"], sel.mode, sel.describe())))
+        zone = get_zone(self.config.timezone if self.config is not None else "UTC")
+        drawn = (self._loaded_wall or datetime.now(UTC)).astimezone(zone)
+        heatmap = cache["heatmap"][1] if state["cells"] else ""
+        return snapshot_html(
+            title=self.settings.title or "Internet Speed Overview", description=sel.describe(),
+            drawn_at=f"{drawn:%d %b %Y %H:%M} {drawn.tzname()}", headline=headline_html(state["stats"]),
+            table=table_html(state["rows"]), chart=cache["chart"][1], heatmap=heatmap,
+            heatmap_title=self._heatmap_heading(sel.host) if heatmap else "", style=STYLE,
+            before_visit=not self._visited)
 
     def _heatmap_heading(self, host: str) -> str:
         host = "all hosts" if host == ALL_HOSTS else host

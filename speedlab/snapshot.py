@@ -9,8 +9,10 @@ HTML, so the browser shows it as soon as the page is parsed.
 
 The snapshot is the visitor's own view and stands in for the live one, never beside it:
 
-* the notebook's last cell displays it once the visit's URL parameters are applied and that view
-  is loaded (:meth:`speedlab.dashboard.App.snapshot`), or displays nothing;
+* a preheated kernel's default view is displayed before the visit (sent with the page at once);
+  a visit whose URL selects a view removes it while the page is parsed, and the notebook's last
+  cell displays that view's once the URL parameters are applied and the view is loaded
+  (:meth:`speedlab.dashboard.App.snapshot`), or nothing;
 * wherever that cell is, the snapshot shows first on the page (speedlab's Voilà template puts
   the cell holding it ahead of the others), and the widget page is laid out under it, invisible;
 * a small script removes it the moment the live chart has drawn (or the live view reports an
@@ -61,6 +63,23 @@ _SCRIPT = """<script>
 </script>"""
 
 
+# First in a snapshot drawn before the visit (the default view): a visit whose URL selects a view
+# (the parameters speedlab.page.parse_query_string reads) removes it before it is painted and gets
+# its own below. First in a visit's own snapshot: any earlier one goes (a kernel preheated long ago).
+_BEFORE_VISIT = """<script>
+(function () {
+  var me = document.currentScript && document.currentScript.parentElement;
+  if (me && /[?&](mode|days|host|force_refresh)=/.test(location.search)) me.remove();
+})();
+</script>"""
+_AFTER_VISIT = """<script>
+(function () {
+  var me = document.currentScript && document.currentScript.parentElement;
+  document.querySelectorAll('.speedlab-snapshot').forEach(function (s) { if (s !== me) s.remove(); });
+})();
+</script>"""
+
+
 class Snapshot:
     """A snapshot as a notebook output: ``text/html`` marked with :data:`SNAPSHOT_METADATA`.
 
@@ -98,7 +117,8 @@ def _rename(fragment: str) -> str:
 
 
 def snapshot_html(*, title: str, description: str, drawn_at: str, headline: str, table: str,
-                  chart: str, heatmap: str = "", heatmap_title: str = "", style: str = "") -> str:
+                  chart: str, heatmap: str = "", heatmap_title: str = "", style: str = "",
+                  before_visit: bool = False) -> str:
     """The snapshot of one view as HTML (see the module docstring).
 
     Parameters
@@ -119,6 +139,10 @@ def snapshot_html(*, title: str, description: str, drawn_at: str, headline: str,
     style : str
         The live page's ``<style>`` (:data:`speedlab.page.STYLE`), whose rules the snapshot
         reuses under its own class names.
+    before_visit : bool
+        Drawn before the visit arrived (a preheated kernel's default view, sent with the page at
+        once): a visit whose URL selects a view removes it while the page is parsed. Otherwise
+        it is the visit's own view and removes any snapshot before it.
 
     Returns
     -------
@@ -127,7 +151,8 @@ def snapshot_html(*, title: str, description: str, drawn_at: str, headline: str,
     """
     banner = (f'<div class="speedlab-snapshot-banner">{html.escape(description)}: drawn at '
               f'{html.escape(drawn_at)}. The live page is starting…</div>')
-    parts = [_rename(style), _STYLE, f"<h2>{html.escape(title)}</h2>", banner, _rename(headline),
+    parts = [_BEFORE_VISIT if before_visit else _AFTER_VISIT, _rename(style), _STYLE,
+             f"<h2>{html.escape(title)}</h2>", banner, _rename(headline),
              f'<div class="speedlab-snapshot-chart">{chart}</div>']
     if heatmap:
         parts += [heatmap_title, f'<div class="speedlab-snapshot-heatmap">{heatmap}</div>']

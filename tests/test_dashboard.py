@@ -424,6 +424,7 @@ def test_notebook_is_thin_and_runs_with_papermill(site, tmp_path):
     notebook = nbformat.read(notebook_path(), as_version=4)
     assert all(not cell.get("outputs") for cell in notebook.cells)
     assert notebook.cells[-2].source.strip() == "app.container"
+    assert notebook.cells[-3].source.splitlines()[-1] == "app.snapshot()"   # the default view's, before the visit
     assert notebook.cells[-1].source.splitlines()[-2:] == ["app.apply_query_string(get_query_string())",
                                                            "app.snapshot(wait_s=1.5)"]
     assert "parameters" in notebook.cells[0].metadata.get("tags", [])

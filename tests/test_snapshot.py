@@ -47,11 +47,18 @@ def test_snapshot_html_uses_its_own_class_names_and_escapes_text():
     assert "180.25" in text and "<svg id='c'></svg>" in text
     assert "Home &lt;&amp; office&gt;" in text and "&lt;all&gt;" in text and "<all>" not in text
     assert "05 Jan 2026 10:20 IST" in text
-    # one script, after the content: it removes the snapshot when the live chart draws; nothing
-    # hides it for a URL that selects a view (the snapshot is the visit's own view)
-    assert text.count("<script>") == 1 and text.index("<h2>") < text.index("<script>")
-    last = text[text.rindex("<script>"):]
-    assert ".speedlab-chart-widget svg" in last and "me.remove()" in last and "URLSearchParams" not in text
+    # two scripts: first (a visit's own view) it removes any snapshot before it; last, after the
+    # content, it removes itself when the live chart draws
+    assert text.count("<script>") == 2 and text.index("<script>") < text.index("<h2>") < text.rindex("<script>")
+    first, last = text[:text.index("</script>")], text[text.rindex("<script>"):]
+    assert "querySelectorAll('.speedlab-snapshot')" in first and "location.search" not in text
+    assert ".speedlab-chart-widget svg" in last and "me.remove()" in last
+    # drawn before the visit (the default view), its first script removes it for a URL selecting a view
+    before = snapshot_html(title="t", description="d", drawn_at="now", headline="", table=table,
+                           chart="<svg></svg>", before_visit=True)
+    first = before[:before.index("</script>")]
+    assert "/[?&](mode|days|host|force_refresh)=/.test(location.search)" in first and "me.remove()" in first
+    assert before.index("</script>") < before.index("<h2>") and "querySelectorAll" not in before
     assert "heatmap" not in text   # none given
 
 
@@ -127,10 +134,13 @@ def test_a_preheated_app_snapshots_the_view_it_drew_and_no_other_app_does(site, 
     app = App.for_visit(environ={**environ, "VOILA_PREHEAT": "True"})
     try:
         assert len(rendered) == 2          # the default view's chart and heatmap, before any visit
-        app.apply_query_string("")         # a default visit: drawn already, rendered already
-        shown = app.snapshot(wait_s=1.5)
+        shown = app.snapshot()             # the notebook's cell before the visit: sent with the page
         assert isinstance(shown, Snapshot) and len(rendered) == 2
         text = shown.html
+        # a visit whose URL selects a view removes it while the page is parsed
+        assert text.index("(mode|days|host|force_refresh)=") < text.index("<h2>")
+        app.apply_query_string("")         # a default visit: its view is on the page already
+        assert app.snapshot(wait_s=1.5) is None and len(rendered) == 2
         rows = app.state["rows"]
         # the same rows and headline as the live widgets, under the snapshot's class names
         assert table_html(rows).replace("speedlab-", "speedlab-snapshot-") in text
@@ -145,6 +155,8 @@ def test_a_preheated_app_snapshots_the_view_it_drew_and_no_other_app_does(site, 
         app.apply_query_string("mode=weekly&days=12&host=office-main")
         text = app.snapshot(wait_s=30).html
         assert "Weekly · Last 12 weeks · office-main: drawn at" in text
+        assert "(mode|days|host|force_refresh)=" not in text   # the visit's own: it removes any earlier one
+        assert text.index("querySelectorAll('.speedlab-snapshot')") < text.index("<h2>")
         assert "last 28 days, office-main</h3>" in text and len(rendered) == 4   # its chart and heatmap
         assert downloads(text) == plain_means(data.results, last("weekly", 12), "office-main")
         assert "—" in downloads(text)[:8] and "—" not in downloads(text)[-3:]      # weeks before the data

@@ -84,13 +84,16 @@ def test_a_visit_selecting_a_view_gets_that_views_snapshot_in_the_pages_html(ser
     base, data = served
     with urllib.request.urlopen(base + "?mode=weekly&days=12&host=office-main", timeout=WAIT_MS / 1000) as answer:
         page = answer.read().decode()
-    start = page.index('<div class="speedlab-snapshot">')
-    assert start < page.index("voila.js")                  # parsed before Voilà's JavaScript loads
-    snapshot = page[start:]
+    starts = [m.start() for m in re.finditer('<div class="speedlab-snapshot">', page)]
+    # the default view's, drawn before the visit (its first script removes it for this URL), then
+    # the visit's own view's: both parsed before Voilà's JavaScript loads
+    assert len(starts) == 2 and starts[1] < page.index("voila.js"), starts
+    default, snapshot = page[starts[0]:starts[1]], page[starts[1]:]
+    assert "Daily · Last 7 days · All hosts: drawn at" in default
+    assert "location.search" in default[:default.index("<h2>")]
     assert "Weekly · Last 12 weeks · office-main: drawn at" in snapshot and snapshot.count("<svg") == 2
     expected = expected_rows(data, "weekly", "office-main")
     assert raw_rows(snapshot) == expected and expected[-1][1] != "—" and expected[0][1] == "—"
-    assert page.count('<div class="speedlab-snapshot">') == 1   # the visit's view only
 
 
 def test_without_javascript_the_page_shows_the_snapshot(served, browser):
@@ -105,7 +108,8 @@ def test_without_javascript_the_page_shows_the_snapshot(served, browser):
     context.close()
 
 
-# the snapshot's cell (the notebook's last) and the widgets' cell, and where each is drawn
+# the snapshot's cell (the notebook's last for a visit selecting a view: the default view's, before
+# the widgets' cell, removed itself) and the widgets' cell, and where each is drawn
 PLACES = """() => {
   const cell = e => e.closest('[cell-index]');
   const shot = cell(document.querySelector('.speedlab-snapshot'));
