@@ -564,13 +564,12 @@ class App:
             cache["chart"] = ((state["generation"], sel), chart_svg(charts(state["rows"], sel.mode, sel.describe())))
         zone = get_zone(self.config.timezone if self.config is not None else "UTC")
         drawn = (self._loaded_wall or datetime.now(UTC)).astimezone(zone)
-        heatmap = cache["heatmap"][1] if state["cells"] else ""
         return snapshot_html(
             title=self.settings.title or "Internet Speed Overview", description=sel.describe(),
             drawn_at=f"{drawn:%d %b %Y %H:%M} {drawn.tzname()}", headline=headline_html(state["stats"]),
-            table=table_html(state["rows"]), chart=cache["chart"][1], heatmap=heatmap,
-            heatmap_title=self._heatmap_heading(sel.host) if heatmap else "", style=STYLE,
-            before_visit=not self._visited)
+            table=table_html(state["rows"]), chart=cache["chart"][1], style=STYLE, before_visit=not self._visited,
+            heatmap=cache["heatmap"][1] if state["cells"] else "",
+            heatmap_title=self._heatmap_heading(sel.host) if state["cells"] else "")
 
     def _heatmap_heading(self, host: str) -> str:
         host = "all hosts" if host == ALL_HOSTS else host
