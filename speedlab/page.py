@@ -20,7 +20,7 @@ from .responsiveness import row_rpm, rpm_grade
 from .rowbuild import ALL_HOSTS, DEFAULT_DAYS, MAX_DAYS, MODES, check_query
 
 __all__ = [
-    "DEFAULT_MODE", "LEGEND", "MODE_LABELS", "NOT_MEASURED", "PERIOD_CHOICES", "STYLE", "Selection",
+    "DEFAULT_MODE", "LEGEND", "MODE_LABELS", "NOT_MEASURED", "PERIOD_CHOICES", "QUERY_KEYS", "STYLE", "Selection",
     "TABLE_COLUMNS", "UNITS", "headline_html", "latency_cards", "parse_query_string", "period_label",
     "period_options", "resolve_host", "table_html",
 ]
@@ -34,6 +34,9 @@ PERIOD_CHOICES = {"minute": (1, 2, 3, 7), "hourly": (1, 2, 3, 7, 14),
 UNITS = {"minute": "day", "hourly": "day", "daily": "day", "weekly": "week", "monthly": "month",
          "yearly": "year"}
 DEFAULT_MODE = "daily"
+#: The URL query parameters that select a view, the only ones :func:`parse_query_string` reads
+#: (:mod:`speedlab.snapshot` builds from them the script that drops the default view's snapshot).
+QUERY_KEYS = ("mode", "days", "host", "force_refresh")
 
 
 # ============================================================================ controls (pure)
@@ -66,7 +69,7 @@ def period_options(mode: str, extra: int | None = None) -> list[tuple[str, int]]
 
 
 def parse_query_string(query_string: str | None) -> tuple[Selection, list[str]]:
-    """Read ``mode``, ``days``, ``host`` and ``force_refresh`` from a URL query string.
+    """Read ``mode``, ``days``, ``host`` and ``force_refresh`` (:data:`QUERY_KEYS`) from a URL query string.
 
     Never raises: an invalid value is replaced by the default and explained in a note.
 
@@ -74,7 +77,8 @@ def parse_query_string(query_string: str | None) -> tuple[Selection, list[str]]:
     -------
     (Selection, notes)
     """
-    params = parse_qs((query_string or "").lstrip("?"), keep_blank_values=True)
+    parsed = parse_qs((query_string or "").lstrip("?"), keep_blank_values=True)
+    params = {key: values for key, values in parsed.items() if key in QUERY_KEYS}
 
     def get(name: str) -> str | None:
         values = params.get(name)

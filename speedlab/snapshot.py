@@ -29,6 +29,8 @@ import html
 import re
 from typing import Any
 
+from .page import QUERY_KEYS
+
 __all__ = ["SNAPSHOT_CLASS", "SNAPSHOT_METADATA", "Snapshot", "chart_svg", "snapshot_html"]
 
 SNAPSHOT_CLASS = "speedlab-snapshot"
@@ -64,14 +66,16 @@ _SCRIPT = """<script>
 
 
 # First in a snapshot drawn before the visit (the default view): a visit whose URL selects a view
-# (the parameters speedlab.page.parse_query_string reads) removes it before it is painted and gets
-# its own below. First in a visit's own snapshot: any earlier one goes (a kernel preheated long ago).
+# (a parameter of speedlab.page.QUERY_KEYS, the ones parse_query_string reads) removes it before it
+# is painted and gets its own below. First in a visit's own snapshot: any earlier one goes (a
+# kernel preheated long ago).
+_SELECTS_VIEW = "/[?&](" + "|".join(re.escape(key).replace("/", r"\/") for key in QUERY_KEYS) + ")=/"
 _BEFORE_VISIT = """<script>
 (function () {
   var me = document.currentScript && document.currentScript.parentElement;
-  if (me && /[?&](mode|days|host|force_refresh)=/.test(location.search)) me.remove();
+  if (me && SELECTS_VIEW.test(location.search)) me.remove();
 })();
-</script>"""
+</script>""".replace("SELECTS_VIEW", _SELECTS_VIEW)
 _AFTER_VISIT = """<script>
 (function () {
   var me = document.currentScript && document.currentScript.parentElement;

@@ -7,6 +7,7 @@ tests/test_snapshot_browser.py.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -18,7 +19,7 @@ from speedlab import cache, dashboard, layout
 from speedlab.config import Plan, load_config
 from speedlab.dashboard import App
 from speedlab.errors import StoreUnavailable
-from speedlab.page import STYLE, headline_html, table_html
+from speedlab.page import QUERY_KEYS, STYLE, Selection, headline_html, parse_query_string, table_html
 from speedlab.rowbuild import headline
 from speedlab.snapshot import SNAPSHOT_CLASS, SNAPSHOT_METADATA, Snapshot, chart_svg, snapshot_html
 from speedlab.store import LocalStore
@@ -57,9 +58,30 @@ def test_snapshot_html_uses_its_own_class_names_and_escapes_text():
     before = snapshot_html(title="t", description="d", drawn_at="now", headline="", table=table,
                            chart="<svg></svg>", before_visit=True)
     first = before[:before.index("</script>")]
-    assert "/[?&](mode|days|host|force_refresh)=/.test(location.search)" in first and "me.remove()" in first
+    assert ".test(location.search)) me.remove()" in first   # which URLs: the test below
     assert before.index("</script>") < before.index("<h2>") and "querySelectorAll" not in before
     assert "heatmap" not in text   # none given
+
+
+def test_the_default_snapshot_goes_for_every_url_key_the_page_reads_and_no_other():
+    # the keys parse_query_string honours, found by feeding each candidate alone (not read from QUERY_KEYS)
+    default = parse_query_string("")
+    candidates = {f.name for f in dataclasses.fields(Selection)} | set(QUERY_KEYS) | {"other", "async", "Mode"}
+    honoured = {key for key in candidates
+                if any(parse_query_string(f"{key}={value}") != default for value in ("1", "weekly", "x/y"))}
+    assert honoured == set(QUERY_KEYS) == {f.name for f in dataclasses.fields(Selection)}
+    # the script built from QUERY_KEYS, run here as the browser would (a JavaScript /.../ literal)
+    before = snapshot_html(title="t", description="d", drawn_at="now", headline="", table="",
+                           chart="<svg></svg>", before_visit=True)
+    literal = re.search(r"if \(me && /(.+)/\.test\(location\.search\)\) me\.remove\(\);", before)
+    assert literal is not None
+    selects = re.compile(literal.group(1).replace(r"\/", "/"))
+    for key in honoured:
+        for search in (f"?{key}=1", f"?other=2&{key}=", f"?{key}=x&days=3"):
+            assert selects.search(search), search
+    for search in ("", "?other=1", "?async=1&xmode=2", "?modes=1", "?mode", "?other=mode=1"):
+        assert not selects.search(search), search
+        assert parse_query_string(search)[0] == default[0], search
 
 
 def test_snapshot_html_includes_the_heatmap_when_given():
@@ -138,7 +160,7 @@ def test_a_preheated_app_snapshots_the_view_it_drew_and_no_other_app_does(site, 
         assert isinstance(shown, Snapshot) and len(rendered) == 2
         text = shown.html
         # a visit whose URL selects a view removes it while the page is parsed
-        assert text.index("(mode|days|host|force_refresh)=") < text.index("<h2>")
+        assert text.index(".test(location.search)) me.remove()") < text.index("<h2>")
         app.apply_query_string("")         # a default visit: its view is on the page already
         assert app.snapshot(wait_s=1.5) is None and len(rendered) == 2
         rows = app.state["rows"]
@@ -155,7 +177,7 @@ def test_a_preheated_app_snapshots_the_view_it_drew_and_no_other_app_does(site, 
         app.apply_query_string("mode=weekly&days=12&host=office-main")
         text = app.snapshot(wait_s=30).html
         assert "Weekly · Last 12 weeks · office-main: drawn at" in text
-        assert "(mode|days|host|force_refresh)=" not in text   # the visit's own: it removes any earlier one
+        assert "location.search" not in text   # the visit's own: it removes any earlier one
         assert text.index("querySelectorAll('.speedlab-snapshot')") < text.index("<h2>")
         assert "last 28 days, office-main</h3>" in text and len(rendered) == 4   # its chart and heatmap
         assert downloads(text) == plain_means(data.results, last("weekly", 12), "office-main")
