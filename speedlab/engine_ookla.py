@@ -34,6 +34,7 @@ import threading
 from typing import Any
 
 from .errors import EngineFailure
+from .ookla_json import LATENCY_PATHS, PING_PATH, ookla_value
 
 __all__ = ["OoklaCli", "classify_ookla_message", "find_ookla", "latency_fields", "parse_ookla_output",
            "results_from_ookla"]
@@ -166,7 +167,7 @@ def results_from_ookla(result: dict) -> dict:
     host, port = _text(server.get("host")), server.get("port")
     return {
         **speeds,
-        "ping": _number((result.get("ping") or {}).get("latency")),
+        "ping": _number(ookla_value(result, PING_PATH)),
         "server": {"id": _text(server.get("id")), "name": _text(server.get("location")),
                    "sponsor": _text(server.get("name")), "country": _text(server.get("country")),
                    "host": f"{host}:{port}" if host and port else host},
@@ -185,16 +186,16 @@ def latency_fields(result: dict) -> dict[str, float | None]:
 
     ``latency_idle_ms`` = ``ping.latency``, ``jitter_ms`` = ``ping.jitter``,
     ``latency_download_ms``/``latency_upload_ms`` = ``download.latency.iqm``/``upload.latency.iqm``
-    (the interquartile mean round trip during the transfer), ``packet_loss_pct`` = ``packetLoss``.
+    (the interquartile mean round trip during the transfer), ``packet_loss_pct`` = ``packetLoss``:
+    :data:`speedlab.ookla_json.LATENCY_PATHS`, the table the importer's ``ookla`` format maps too.
+    A value that is not a number is ``None`` as well.
+
+    Raises
+    ------
+    ValueError
+        When a step of a path holds something other than an object (``"ping": 5``).
     """
-    ping = result.get("ping") or {}
-
-    def loaded(direction: str) -> float | None:
-        return _number(((result.get(direction) or {}).get("latency") or {}).get("iqm"))
-
-    return {"latency_idle_ms": _number(ping.get("latency")), "jitter_ms": _number(ping.get("jitter")),
-            "latency_download_ms": loaded("download"), "latency_upload_ms": loaded("upload"),
-            "packet_loss_pct": _number(result.get("packetLoss"))}
+    return {name: _number(ookla_value(result, path)) for name, path in LATENCY_PATHS}
 
 
 def _is_speedtest_cli_script(path: str) -> bool:

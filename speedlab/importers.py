@@ -43,6 +43,7 @@ from typing import Any
 
 from .errors import InvalidHostId, InvalidRecord, LayoutError, TransferError
 from .layout import validate_host_id
+from .ookla_json import OOKLA_PATHS, ookla_value
 from .periods import check_moment, parse_timestamp, slot_of, to_local
 from .records import LATENCY_FIELDS, Client, Server, SpeedTestResult, TestError
 
@@ -252,7 +253,7 @@ def parse_ookla(data: bytes, host_id: str, tz: str) -> Parsed:
 
 
 def _ookla_record(value: dict, host_id: str, tz: str) -> SpeedTestResult:
-    down, up, ping = (value.get(k) or {} for k in ("download", "upload", "ping"))
+    down, up = (value.get(k) or {} for k in ("download", "upload"))
     server, interface = value.get("server") or {}, value.get("interface") or {}
     elapsed = [_number(d.get("elapsed"), "elapsed", empty=True) for d in (down, up)]
     bytes_ = [_number(d.get("bytes"), "bytes", empty=True) for d in (up, down)]
@@ -260,13 +261,8 @@ def _ookla_record(value: dict, host_id: str, tz: str) -> SpeedTestResult:
         engine="ookla-cli", times=record_times(host_id, _moment(value.get("timestamp")), tz), output=value,
         download_mbps=_mbps(_number(down.get("bandwidth"), "download.bandwidth"), 8 / 1e6, "download.bandwidth"),
         upload_mbps=_mbps(_number(up.get("bandwidth"), "upload.bandwidth"), 8 / 1e6, "upload.bandwidth"),
-        ping_ms=_number(ping.get("latency"), "ping.latency", empty=True),
-        jitter_ms=_number(ping.get("jitter"), "ping.jitter", empty=True),
-        packet_loss_pct=_number(value.get("packetLoss"), "packetLoss", empty=True),
-        # as the ookla engine stores them (speedlab.engine_ookla.latency_fields)
-        latency_idle_ms=_number(ping.get("latency"), "ping.latency", empty=True),
-        latency_download_ms=_number((down.get("latency") or {}).get("iqm"), "download.latency.iqm", empty=True),
-        latency_upload_ms=_number((up.get("latency") or {}).get("iqm"), "upload.latency.iqm", empty=True),
+        # ping, jitter, loss and latencies: the ookla engine's table (speedlab.ookla_json), strictly
+        **{name: _number(ookla_value(value, path), path, empty=True) for name, path in OOKLA_PATHS},
         server=Server(id=_text(server.get("id")), name=_text(server.get("location")),
                       sponsor=_text(server.get("name")), country=_text(server.get("country")),
                       host=_text(server.get("host"))),

@@ -19,7 +19,7 @@ import pytest
 from speedlab import cli, engines
 from speedlab.collect import collect_once
 from speedlab.config import Config, load_config
-from speedlab.engine import SpeedtestCli, measure
+from speedlab.engine import SpeedtestCli, measure, record_from_output
 from speedlab.engine_ookla import (
     OoklaCli,
     classify_ookla_message,
@@ -29,8 +29,10 @@ from speedlab.engine_ookla import (
     results_from_ookla,
 )
 from speedlab.errors import ConfigError, EngineFailure
+from speedlab.importers import parse_ookla
 from speedlab.netinfo import ConnectionInfo
-from speedlab.records import SpeedTestResult
+from speedlab.ookla_json import OOKLA_PATHS
+from speedlab.records import LATENCY_FIELDS, SpeedTestResult
 from speedlab.settings import ENGINE_NAMES, CollectorSettings
 
 T0 = datetime(2026, 12, 1, 15, 33, 12, tzinfo=timezone.utc)
@@ -187,6 +189,17 @@ def test_the_documented_json_maps_to_speedtest_cli_shape_and_latency_fields():
     without = {k: v for k, v in printed.items() if k != "packetLoss"}
     assert latency_fields(without)["packet_loss_pct"] is None  # not measured: null, not 0
     assert latency_fields({**printed, "download": {"bandwidth": 1}})["latency_download_ms"] is None
+    # the engine and the importer map the same JSON to the same fields (one table), each with its strictness
+    names = [name for name, _ in OOKLA_PATHS]
+    assert set(names) >= {"ping_ms", "jitter_ms", "packet_loss_pct", *LATENCY_FIELDS}
+    engine = record_from_output(output, host_id="office-main", engine="ookla", started=T0, tz="UTC")
+    (_, imported), = parse_ookla(json.dumps(printed).encode(), "office-main", "UTC").records
+    assert {n: getattr(imported, n) for n in names} == {n: getattr(engine, n) for n in names} == {
+        "ping_ms": 16.504, "latency_idle_ms": 16.504, "jitter_ms": 0.437, "latency_download_ms": 43.484,
+        "latency_upload_ms": 132.715, "packet_loss_pct": 0.46}
+    odd = {**printed, "ping": {"latency": "fast", "jitter": 0.437}}
+    assert latency_fields(odd)["latency_idle_ms"] is None
+    assert "ping.latency must be a number" in parse_ookla(json.dumps(odd).encode(), "h", "UTC").skipped[0].reason
     with pytest.raises(EngineFailure) as caught:
         results_from_ookla({**printed, "upload": {"bytes": 5}})
     assert caught.value.kind == "invalid_result" and "upload.bandwidth" in caught.value.message

@@ -39,6 +39,7 @@ PURE = {
     "storebase": "the storage contract: ObjectInfo and the Store protocol",
     "metrics": "Prometheus metric families from plain figures (newest result, counts, sketches)",
     "importers": "other trackers' files (bytes) -> records, one parser per format",
+    "ookla_json": "where the record's latency fields sit in the Ookla CLI's JSON (a table, a lookup)",
 }
 
 #: Modules that touch a store, files, the network, processes or the clock, one reason each.
