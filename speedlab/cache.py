@@ -251,7 +251,8 @@ class DataCache:
     def get_or_load(self, key: str, load: Callable[[], Any], force_refresh: bool = False,
                     host: str | None = None) -> tuple[Any, bool]:
         """Return ``(value, from_cache)``; concurrent callers of one key share one load (with a
-        shared layer, callers in every process)."""
+        shared layer, callers in every process). The value is the caller's to change: a copy of
+        the entry, or what ``load`` returned (the cache keeps a copy of it)."""
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         shared_lock = self.shared.lock(key) if self.shared is not None else contextlib.nullcontext()
@@ -263,8 +264,8 @@ class DataCache:
                     return hit, True
             self.misses += 1
             value = load()
-            self.put(key, value, host)
-            return _copy(value), False
+            self.put(key, value, host)  # the cache keeps a copy: the loaded value is the caller's own
+            return value, False
 
     def invalidate(self, host: str | None = None) -> int:
         """Forget every entry (or only those of ``host``), shared ones too; return how many were dropped."""

@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from functools import cached_property
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError, LayoutError, UnsupportedDate
@@ -155,9 +156,10 @@ class Period:
             raise TypeError(f"period {self.tier} {self.start} is not in a ZoneInfo time zone")
         return zone
 
-    @property
+    @cached_property
     def label(self) -> str:
-        """The layout's label: ``2025122914``, ``20251229``, ``2025W52``, ``202512``, ``2025``."""
+        """The layout's label: ``2025122914``, ``20251229``, ``2025W52``, ``202512``, ``2025``
+        (computed once per period: a view asks for it thousands of times)."""
         s = self.start
         if self.tier == "hourly":
             return s.strftime("%Y%m%d%H")
@@ -187,12 +189,12 @@ class Period:
         """The ``year=`` partition: the ISO week-year for weeks, the calendar year otherwise."""
         return self.start.isocalendar()[0] if self.tier == "weekly" else self.start.year
 
-    @property
+    @cached_property
     def start_utc(self) -> datetime:
         """``start`` in UTC."""
         return self.start.astimezone(UTC)
 
-    @property
+    @cached_property
     def end_utc(self) -> datetime:
         """``end`` in UTC."""
         return self.end.astimezone(UTC)

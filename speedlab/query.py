@@ -61,6 +61,7 @@ from .reader import MAX_WORKERS, list_hosts
 from .records import slot_preference
 from .rowbuild import (
     ALL_HOSTS,
+    ROW_SUMMARY_FIELDS,
     check_query,
     heatmap_cells,
     minute_row,
@@ -108,16 +109,17 @@ def _read_summary_rows(store: Store, config: Config, mode: str, periods: list[Pe
     finished = [p for p in periods if p.end_utc <= now]  # a period in progress has no summary yet
     tasks: list[Callable[[], object]] = []
     if periods and periods[-1].end_utc > now:  # the period in progress: its finer tables at once
+        # the raw tail first: its listings wait for the host list, the longest chain of requests
+        if host == ALL_HOSTS:
+            tasks.append(hosts)
+        hour = period_of("hourly", now, source.zone)
+        tasks.append(lambda: source.load_raw(hour, hour))
         parent = mode   # each finer tier from the start of the period above it that is in progress
         while parent in CHILD_TIER:
             tier = CHILD_TIER[parent]
             first = period_of(tier, period_of(parent, now, source.zone).start, source.zone)
             tasks.append(functools.partial(source.load_tables, tier, first, period_of(tier, now, source.zone)))
             parent = tier
-        hour = period_of("hourly", now, source.zone)
-        tasks.append(lambda: source.load_raw(hour, hour))
-        if host == ALL_HOSTS:
-            tasks.append(hosts)
     plan = _plan(config, host)
     out: dict[str, dict] = {}
     live_periods: list[Period] = []
@@ -127,7 +129,8 @@ def _read_summary_rows(store: Store, config: Config, mode: str, periods: list[Pe
         """The rows of stored periods, made while the period in progress is still being read."""
         nonlocal hosts_count
         source.load_summaries(mode, finished)
-        found = {p.label: summary for p in periods if (summary := source.summary(mode, p.label)) is not None}
+        found = {p.label: summary for p in periods
+                 if (summary := source.summary(mode, p.label, ROW_SUMMARY_FIELDS)) is not None}
         if any(p.label not in found and p.end <= now for p in periods):
             hosts_count = max(1, n_hosts())  # only a missing period needs the host count
         for period in periods:
@@ -153,8 +156,8 @@ def _read_minute_rows(store: Store, config: Config, slots: list[datetime], host:
     source = ViewSource(store, config, None if host == ALL_HOSTS else host, now, hosts=hosts,
                         max_workers=max_workers, log=log)
     first_hour, last_hour = (period_of("hourly", slots[i], source.zone) for i in (0, -1))
-    source.prefetch([lambda: source.load_raw(first_hour, last_hour), hosts] if host == ALL_HOSTS
-                    else [lambda: source.load_raw(first_hour, last_hour)])
+    source.prefetch([hosts, lambda: source.load_raw(first_hour, last_hour)] if host == ALL_HOSTS
+                    else [lambda: source.load_raw(first_hour, last_hour)])  # hosts first: the listings need them
     first, last = slots[0].replace(tzinfo=None), slots[-1].replace(tzinfo=None)
     by_slot: dict[datetime, dict[str, Any]] = {}  # results, rejected, duplicates
 

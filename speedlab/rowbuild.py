@@ -32,7 +32,8 @@ from .records import SpeedTestResult, below_plan
 from .sketch import rank_of
 
 __all__ = [
-    "ALL_HOSTS", "DEFAULT_DAYS", "MAX_DAYS", "MODES", "ROW_FIELDS", "STATUSES", "check_query", "headline",
+    "ALL_HOSTS", "DEFAULT_DAYS", "MAX_DAYS", "MODES", "ROW_FIELDS", "ROW_SUMMARY_FIELDS", "STATUSES", "check_query",
+    "headline",
     "heatmap_cells", "minute_row", "parse_now", "slot_window", "summary_periods", "summary_row",
 ]
 
@@ -68,6 +69,17 @@ _LATENCY = (("latency_idle", "latency_idle_ms", "latency_idle"),
             ("jitter", "jitter_ms", "jitter"), ("packet_loss", "packet_loss_pct", "packet_loss"))
 #: The latency figures whose p95 and count a row carries.
 _LATENCY_P95 = ("latency_idle", "latency_download", "latency_upload")
+#: The summary fields :func:`summary_row` reads (a tree for ``SUMMARY_TABLE.decode_row``'s
+#: ``wanted``: a row's summary decoded from a table needs only these; None: all of the field).
+ROW_SUMMARY_FIELDS: dict[str, Any] = {
+    **dict.fromkeys(("records_aggregated", "failed_tests", "connection_types", "hosts", "rejected_records",
+                     "duplicates_ignored", "anomalies_count", "days", "expected_slots", "slots_with_result",
+                     "coverage_pct", "expected_download_mbps", "expected_upload_mbps", "below_expected")),
+    **dict.fromkeys(f"{kind}_{metric}" for metric in ("download", "upload", "ping") for kind in ("min", "max")),
+    **dict.fromkeys(avg for _, _, avg in _METRICS),
+    **dict.fromkeys(f"{kind}_{short}" for _, _, short in _LATENCY for kind in ("avg", "p95")),
+    "stats": {stat: {"count": None} for stat in (*(m for _, m, _ in _METRICS), *(m for _, m, _ in _LATENCY))},
+}
 #: How headline() weights each latency average: its own count, or (jitter, packet loss: no count
 #: in a row) the idle probes' count, whose records carry them.
 _LATENCY_WEIGHT = {"latency_idle": "latency_idle_count", "latency_download": "latency_download_count",

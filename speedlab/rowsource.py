@@ -37,6 +37,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -136,7 +137,9 @@ class ViewSource:
         self._ranges: dict[str, list[tuple[str, str]]] = {}    # tier -> label ranges whose sources were listed
         self._listed: dict[str, dict[str, tuple[str, str | None]]] = {}  # tier -> key -> (label, version) listed
         #: (tier, label) -> a table row (frame, index, source key, source version) not yet checked against a listing
-        self._columns: dict[int, list[str]] = {}  # id of a table frame held in _rows -> its column names
+        #: (id of a table frame held in _rows, id of a ``wanted`` tree or None) -> the column names
+        #: and rows (taken out of polars once)
+        self._frame_rows: dict[tuple[int, int | None], tuple[list[str], list[tuple]]] = {}
         self._unverified: dict[tuple[str, str], tuple[pl.DataFrame, int, str, str | None]] = {}
         self._unmergeable: dict[str, set[str]] = {}             # tier -> labels whose summary cannot be merged
         self._rows: dict[tuple[str, str], tuple[pl.DataFrame, int]] = {}  # (tier, label) -> its table row
@@ -285,7 +288,7 @@ class ViewSource:
 
     def error(self, period: Period) -> str | None:
         """Why the object of ``period`` could not be used (read one by one), if it could not."""
-        return self.errors.get(summary_key(period, self.host_id))
+        return self.errors.get(summary_key(period, self.host_id)) if self.errors else None
 
     def stored(self, period: Period, host_id: str | None) -> dict | None:
         """:data:`speedlab.live.StoredLookup`: the stored summary of ``period`` (this view's host).
@@ -317,17 +320,24 @@ class ViewSource:
             self.log.warning(f"summary not mergeable, recomputed from finer data: {error}",
                              key=summary_key(period, self.host_id))
 
-    def summary(self, tier: str, label: str) -> dict | None:
-        """The summary of this view's host for ``tier`` and ``label`` read so far (``None``: none)."""
+    def summary(self, tier: str, label: str, wanted: Mapping[str, Any] | None = None) -> dict | None:
+        """The summary of this view's host for ``tier`` and ``label`` read so far (``None``: none).
+
+        ``wanted`` (``SUMMARY_TABLE.decode_row``'s tree, e.g. :data:`~speedlab.rowbuild.ROW_SUMMARY_FIELDS`):
+        only those fields are needed, so a summary held as a table row decodes only their columns."""
         found = self.summaries.get((tier, label))
         if found is None and (tier, label) in self._rows:
             frame, index = self._rows[(tier, label)]
-            columns = self._columns.get(id(frame))
-            if columns is None:  # polars makes the ~300 names anew on every named row: once per frame
-                columns = self._columns[id(frame)] = frame.columns
-            found = SUMMARY_TABLE.decode_row(dict(zip(columns, frame.row(index), strict=True)))
-            with self._lock:
-                self.summaries[(tier, label)] = found
+            cached = (id(frame), None if wanted is None else id(wanted))
+            taken = self._frame_rows.get(cached)
+            if taken is None:  # all rows at once: polars' row(i) and named rows cost far more per row
+                part = frame if wanted is None else frame.select(SUMMARY_TABLE.columns_of(wanted))
+                taken = self._frame_rows[cached] = (part.columns, part.rows())
+            columns, rows = taken
+            found = SUMMARY_TABLE.decode_row(dict(zip(columns, rows[index], strict=True)), wanted)
+            if wanted is None:
+                with self._lock:
+                    self.summaries[(tier, label)] = found
         return found
 
     # ------------------------------------------------------------------ raw results
@@ -359,10 +369,19 @@ class ViewSource:
                 with self._lock:
                     self._raw_read.update(run)
                     self._raw_frames.update(read.frames)
+            table = self._table_results(every, hours)  # decoded while the listing is in flight
             listings = listing.result()
+        self._read_listed({h.label for h in hours}, listings, table)
+        with self._lock:
+            self._hours.update(h.label for h in hours)
+
+    def _table_results(self, parts: Sequence[TablePartition], hours: Sequence[Period]
+                       ) -> dict[str, tuple[str | None, SpeedTestResult]]:
+        """The raw table rows of ``hours`` (this view's host, or all) in the partitions ``parts``
+        read so far: key -> (the version its row was made from, the result); only those rows decoded."""
         hosts = None if self.host_id is None else [self.host_id]
         table: dict[str, tuple[str | None, SpeedTestResult]] = {}
-        for part in every:  # decode only the rows of the hours asked for
+        for part in parts:
             frame = self._raw_frames.get(part)
             if frame is None:
                 continue
@@ -372,9 +391,7 @@ class ViewSource:
             picked = frame.filter(pl.col(SOURCE_KEY).is_in([key for key, _ in results]))
             versions = dict(zip(picked[SOURCE_KEY].to_list(), picked[SOURCE_VERSION].to_list(), strict=True))
             table.update({key: (versions.get(key), record) for key, record in results})
-        self._read_listed({h.label for h in hours}, listings, table)
-        with self._lock:
-            self._hours.update(h.label for h in hours)
+        return table
 
     def _add(self, key: str, record: SpeedTestResult) -> None:
         with self._lock:

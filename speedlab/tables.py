@@ -177,8 +177,12 @@ class TableSchema:
                             None if column is None else column.kind, None))
         return tuple(out)
 
-    def decode_row(self, row: Mapping[str, Any]) -> dict:
-        """The JSON object a row was made from, exactly (fields, nesting, order, types)."""
+    def decode_row(self, row: Mapping[str, Any], wanted: Mapping[str, Any] | None = None) -> dict:
+        """The JSON object a row was made from, exactly (fields, nesting, order, types).
+
+        ``wanted`` (a tree: field name -> ``None`` for all of it, or a tree of its fields) keeps
+        only those fields, each exactly as the whole object holds it; the row then needs only the
+        columns :meth:`columns_of` names."""
         try:
             shape_text = row[SHAPE]
             plan = self.plans.get(shape_text) if isinstance(shape_text, str) else None
@@ -193,11 +197,27 @@ class TableSchema:
             if len(self.plans) >= _MAX_PLANS:
                 self.plans.clear()
             self.plans[shape_text] = plan
-        return self._decode(plan, row, overrides)
+        return self._decode(plan, row, overrides, wanted)
 
-    def _decode(self, plan: tuple, row: Mapping[str, Any], overrides: dict[tuple, Any]) -> dict:
+    def columns_of(self, wanted: Mapping[str, Any]) -> list[str]:
+        """The columns :meth:`decode_row` reads for the fields ``wanted`` (its tree), with the
+        row's shape and overrides."""
+        def inside(path: tuple[str, ...], tree: Mapping[str, Any] | None) -> bool:
+            if not path or tree is None:
+                return True
+            return path[0] in tree and inside(path[1:], tree[path[0]])
+        return [c.name for c in self.columns if inside(c.path, wanted)] + [SHAPE, OVERRIDES]
+
+    def _decode(self, plan: tuple, row: Mapping[str, Any], overrides: dict[tuple, Any],
+                wanted: Mapping[str, Any] | None = None) -> dict:
         out: dict[str, Any] = {}
         for k, here, name, kind, sub in plan:
+            if wanted is not None:
+                if k not in wanted:
+                    continue
+                if sub is not None:
+                    out[k] = self._decode(sub, row, overrides, wanted[k])
+                    continue
             if sub is not None:
                 out[k] = self._decode(sub, row, overrides)
             elif overrides and here in overrides:

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
 
 from speedlab import layout
+from speedlab.aggregate import hourly_summaries
+from speedlab.config import Plan
 from speedlab.errors import StoreUnavailable, TableError
 from speedlab.layout import TablePartition, parse_summary_key, summary_table_partition, tables_bucket
 from speedlab.periods import TIERS, parse_period
 from speedlab.reader import read_results
 from speedlab.records import SpeedTestResult
 from speedlab.rollup import rollup
+from speedlab.rowbuild import ROW_SUMMARY_FIELDS, summary_row
 from speedlab.tables import RAW_TABLE, SUMMARY_TABLE, diff_partition, frame_from_parquet, frame_to_parquet
 from speedlab.tables_engines import storage_options, table_glob
 from speedlab.tables_io import (
@@ -82,6 +86,36 @@ def test_rows_give_back_any_object_exactly_fields_order_types_and_absence():
     row = SUMMARY_TABLE.encode_row(seed, host="all", label="x", source_key="k", source_version=None)
     assert row["avg_download"] == 185.0 and row["connection_types"] == ["Ethernet", "Wi-Fi 5GHz"]  # typed for engines
     assert "summary_tier" in SUMMARY_TABLE.schema and "tier" not in SUMMARY_TABLE.schema  # hive names stay free
+
+
+def test_a_row_decoded_for_a_dashboard_row_gives_exactly_the_fields_the_row_reads():
+    """``decode_row(row, ROW_SUMMARY_FIELDS)`` from only ``columns_of``'s columns: each field as the
+    whole object holds it, and the same dashboard row as the whole summary gives."""
+    hour = parse_period("hourly", "2025122914", IST)
+    records = [(f"k{i}", replace(result(h, f"2025-12-29 14:{i * 15 + 2:02d}", 150.0 + i, 40.5, 9.0 + i),
+                                 latency_idle_ms=11.0 + i, latency_download_ms=40.0, jitter_ms=1.5))
+               for i in range(4) for h in HOSTS]
+    real = hourly_summaries(hour, records, plan_for=lambda host: Plan(200.0, 50.0))[None].to_dict()
+    legacy = {"avg_download": 185, "avg_upload": 95.67, "avg_ping": 12.34, "records_aggregated": 228,
+              "connection_types": ["Ethernet"], "anomalies_count": 2}
+    odd = {**real, "stats": {"download_mbps": "garbage", "ping_ms": {"count": "x"}}, "hosts": "a",
+           "records_aggregated": 2 ** 70, "coverage_pct": "n/a"}
+    columns = SUMMARY_TABLE.columns_of(ROW_SUMMARY_FIELDS)
+    assert len(columns) < len(SUMMARY_TABLE.columns) / 3
+    for data in (real, legacy, odd, {}):
+        row = SUMMARY_TABLE.encode_row(data, host="all", label=hour.label, source_key="k", source_version="v")
+        frame = frame_from_parquet(frame_to_parquet(SUMMARY_TABLE.frame([row])), SUMMARY_TABLE)
+        part = SUMMARY_TABLE.decode_row(frame.select(columns).row(0, named=True), ROW_SUMMARY_FIELDS)
+        whole = SUMMARY_TABLE.decode_row(frame.row(0, named=True))
+        expected = {k: ({m: {"count": v["count"]} if isinstance(v, dict) and "count" in v else
+                         {} if isinstance(v, dict) else v for m, v in whole[k].items()
+                         if m in ROW_SUMMARY_FIELDS["stats"]} if k == "stats" and isinstance(whole[k], dict)
+                        else whole[k]) for k in whole if k in ROW_SUMMARY_FIELDS}
+        assert json.dumps(part) == json.dumps(expected)
+        for mode in ("hourly", "daily"):
+            kwargs = {"host": "all", "now": NOW, "plan": (200.0, 50.0)}
+            assert summary_row(mode, hour, part, **kwargs) == summary_row(mode, hour, whole, **kwargs)
+    assert part == {}
 
 
 def test_a_raw_result_row_gives_the_same_record():
