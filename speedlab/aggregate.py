@@ -34,8 +34,9 @@ short version:
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -133,12 +134,14 @@ def expected_slots_so_far(period: Period, now: datetime | None) -> int:
 
 def summary_from_accumulator(acc: Accumulator, period: Period, host_id: str | None, *,
                              plan_for: Callable, fraction: float, timezone: str,
-                             now: datetime | None = None) -> TierSummary:
+                             now: datetime | None = None, check: bool = True) -> TierSummary:
     """Turn counted statistics into the summary of ``period`` for ``host_id`` (None: all).
 
     With ``now`` inside the period (a period rolled up so far), ``expected_slots`` counts only
     the slots that could have a result yet (:func:`expected_slots_so_far`); for a period that is
-    over it is all of them either way.
+    over it is all of them either way. ``check=False`` skips :meth:`TierSummary.from_dict`'s
+    rules: only for statistics of validated raw results (:func:`hour_summaries`); merged stored
+    summaries are checked (a stored negative sum would make a negative average).
     """
     alpha = acc.stats["download_mbps"].sketch.alpha
     stats = {m: acc.stats.get(m) or MetricStats(sketch=QuantileSketch(alpha)) for m in ALL_METRICS}
@@ -177,7 +180,7 @@ def summary_from_accumulator(acc: Accumulator, period: Period, host_id: str | No
     )
     if acc.legacy_inputs:
         data["legacy_inputs"] = acc.legacy_inputs
-    return TierSummary.from_dict(data)
+    return TierSummary.from_dict(data, check=check)
 
 
 # =========================================================================== raw -> hourly
@@ -274,28 +277,11 @@ def hourly_parts(results: Mapping[str, Sequence[tuple[str, SpeedTestResult]]],
     for label, items in results.items():
         labels.extend([label] * len(items))
         rows.extend(items)
-    frame = results_frame(rows).with_columns(hour=pl.Series(labels, dtype=pl.String))
-    kept = dedupe_slots(frame)
-    ok = pl.col("status") == "ok"
-    aggs = [pl.len().alias("results"), ok.sum().alias("ok"), (~ok).sum().alias("failed"),
-            pl.col("connection_type").filter(ok).unique().alias("types")]
-    for metric in ALL_METRICS:
-        values = pl.col(metric).filter(ok & pl.col(metric).is_not_null())
-        q = _quantise_expr(values)
-        aggs += [values.count().alias(f"{metric}.count"), q.sum().alias(f"{metric}.sum"),
-                 (q.cast(pl.Int128) * q.cast(pl.Int128)).sum().alias(f"{metric}.sum_sq"),
-                 values.min().alias(f"{metric}.min"), values.max().alias(f"{metric}.max"),
-                 values.alias(f"{metric}.values")]
-    grouped = kept.group_by(["hour", "host_id"]).agg(aggs)
-    totals = frame.group_by(["hour", "host_id"]).agg(pl.len().alias("all"))
-    grouped = grouped.join(totals, on=["hour", "host_id"], how="left")
-
+    groups = _grouped_python(labels, rows) if len(rows) <= PYTHON_ROWS_MAX else None
     parts: dict[str, dict[str, HourPart]] = defaultdict(dict)
-    for row in grouped.sort(["hour", "host_id"]).iter_rows(named=True):
-        acc = Accumulator.empty(alpha)
+    for row in groups if groups is not None else _grouped_polars(labels, rows):
         host = row["host_id"]
-        acc.hosts = {host}
-        acc.records = int(row["ok"])
+        acc = Accumulator(hosts={host}, records=int(row["ok"]))  # every statistic set below
         acc.records_by_host = Counter({host: acc.records} if acc.records else {})
         acc.failed_tests = int(row["failed"])
         acc.slots_with_result = int(row["results"])
@@ -323,6 +309,84 @@ def hourly_parts(results: Mapping[str, Sequence[tuple[str, SpeedTestResult]]],
     return dict(parts), dict(unattributed)
 
 
+#: Up to this many results :func:`hourly_parts` counts in plain Python (polars' fixed cost per
+#: call outweighs its speed on a day of a few hosts); more go through polars. Same figures either way.
+PYTHON_ROWS_MAX = 20_000
+
+
+def _grouped_polars(labels: list[str], rows: list[tuple[str, SpeedTestResult]]) -> Iterator[dict[str, Any]]:
+    """Each (hour, host)'s counts and kept metric values, sorted by hour then host (polars)."""
+    frame = results_frame(rows).with_columns(hour=pl.Series(labels, dtype=pl.String))
+    kept = dedupe_slots(frame)
+    ok = pl.col("status") == "ok"
+    aggs = [pl.len().alias("results"), ok.sum().alias("ok"), (~ok).sum().alias("failed"),
+            pl.col("connection_type").filter(ok).unique().alias("types")]
+    for metric in ALL_METRICS:
+        values = pl.col(metric).filter(ok & pl.col(metric).is_not_null())
+        q = _quantise_expr(values)
+        aggs += [values.count().alias(f"{metric}.count"), q.sum().alias(f"{metric}.sum"),
+                 (q.cast(pl.Int128) * q.cast(pl.Int128)).sum().alias(f"{metric}.sum_sq"),
+                 values.min().alias(f"{metric}.min"), values.max().alias(f"{metric}.max"),
+                 values.alias(f"{metric}.values")]
+    grouped = kept.group_by(["hour", "host_id"]).agg(aggs)
+    totals = frame.group_by(["hour", "host_id"]).agg(pl.len().alias("all"))
+    grouped = grouped.join(totals, on=["hour", "host_id"], how="left")
+    return grouped.sort(["hour", "host_id"]).iter_rows(named=True)
+
+
+def _grouped_python(labels: list[str], rows: list[tuple[str, SpeedTestResult]]) -> list[dict[str, Any]] | None:
+    """:func:`_grouped_polars`'s rows computed in plain Python, the same rules step by step: one
+    result per host and slot (:func:`dedupe_slots`' sort key), then per (hour, host) the counts,
+    the quantised sums (``floor(x * 1000 + 0.5)``, the same float operations), min, max and the
+    values in slot order. ``None`` (use polars) when an ``ok`` result holds -0.0: polars' min and
+    max of 0.0 and -0.0 keep another one than Python's."""
+    best: dict[tuple[str, datetime], tuple[tuple, int]] = {}
+    totals: Counter = Counter()
+    decoded = []
+    for i, (key, r) in enumerate(rows):
+        if r.ok and any(getattr(r, m) == 0 and math.copysign(1.0, getattr(r, m)) < 0 for m in ALL_METRICS):
+            return None
+        host, slot = r.host_id, r.slot_start
+        totals[(labels[i], host)] += 1
+        order = slot_preference(key, r)  # (rank, time_utc, key): dedupe_slots' order after host and slot
+        held = best.get((host, slot))
+        if held is None or order < held[0]:
+            best[(host, slot)] = (order, i)
+        decoded.append((host, slot, order))
+    kept = sorted((decoded[i][0], decoded[i][1], order, i) for order, i in best.values())
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for host, _slot, _order, i in kept:
+        r = rows[i][1]
+        group = groups.get((labels[i], host))
+        if group is None:
+            group = groups[(labels[i], host)] = {"results": 0, "ok": 0, "failed": 0, "types": set(),
+                                                 **{m: [] for m in ALL_METRICS}}
+        group["results"] += 1
+        if r.status != "ok":
+            group["failed"] += 1
+            continue
+        group["ok"] += 1
+        group["types"].add(r.connection_type)
+        for metric in ALL_METRICS:
+            value = getattr(r, metric)
+            if value is not None:
+                group[metric].append(float(value))
+    out = []
+    for (label, host) in sorted(groups):
+        group = groups[(label, host)]
+        row = {"hour": label, "host_id": host, "results": group["results"], "ok": group["ok"],
+               "failed": group["failed"], "types": group["types"], "all": totals[(label, host)]}
+        for metric in ALL_METRICS:
+            values = group[metric]
+            quantised = [math.floor(v * SCALE + 0.5) for v in values]
+            row.update({f"{metric}.count": len(values), f"{metric}.sum": sum(quantised),
+                        f"{metric}.sum_sq": sum(q * q for q in quantised),
+                        f"{metric}.min": min(values) if values else None,
+                        f"{metric}.max": max(values) if values else None, f"{metric}.values": values})
+        out.append(row)
+    return out
+
+
 def hour_summaries(period: Period, parts: Mapping[str, HourPart], *,
                    thresholds: Mapping[str, float | None] | None = None, unattributed: int = 0,
                    plan_for: Callable, fraction: float = 0.8, timezone: str = "Asia/Kolkata",
@@ -331,7 +395,8 @@ def hour_summaries(period: Period, parts: Mapping[str, HourPart], *,
     """Finish one hour from :func:`hourly_parts`: count anomalies against each host's
     threshold, then the per-host summaries and the all-hosts one (key ``None``)."""
     thresholds = thresholds or {}
-    common: dict[str, Any] = dict(plan_for=plan_for, fraction=fraction, timezone=timezone, now=now)
+    # the statistics come from validated raw results: the summaries need no second check
+    common: dict[str, Any] = dict(plan_for=plan_for, fraction=fraction, timezone=timezone, now=now, check=False)
     everyone = Accumulator.empty(settings.sketch_alpha)
     out: dict[str | None, TierSummary] = {}
     for host in sorted(parts):

@@ -422,11 +422,15 @@ def _check_summary_values(data: dict, source: str | None) -> None:
     """
     for name in _SUMMARY_COUNTS:
         value = data.get(name)
+        if value is None or (type(value) is int and value >= 0):
+            continue  # the common case, decided without the general checks below
         _check_type(source, name, value, (int,), True)
-        if value is not None and value < 0:
+        if value < 0:
             raise InvalidRecord(f"field {name!r} = {value} must not be negative{_where(source)}")
     for name in _SUMMARY_FIGURES:
         value = data.get(name)
+        if value is None or (type(value) is float and 0.0 <= value < math.inf):
+            continue
         _check_type(source, name, value, (int, float), True)
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise InvalidRecord(f"field {name!r} = {value!r} must be a finite number >= 0{_where(source)}")
@@ -508,8 +512,14 @@ class TierSummary:
                                    "fields": {**self.fields, **values}})
 
     @classmethod
-    def from_dict(cls, data: Any, source: str | None = None) -> TierSummary:
-        """Validate and build a summary from a decoded JSON object (seed summaries too)."""
+    def from_dict(cls, data: Any, source: str | None = None, *, check: bool = True) -> TierSummary:
+        """Validate and build a summary from a decoded JSON object (seed summaries too).
+
+        ``check=False`` skips the type and value rules, for a summary its caller has just computed
+        from validated inputs (:func:`speedlab.aggregate.hour_summaries`); it is built the same way.
+        """
+        if not check:
+            return cls._built(data)
         if not isinstance(data, dict):
             raise InvalidRecord(f"summary must be a JSON object, not {type(data).__name__}"
                                 f"{_where(source)}")
@@ -529,6 +539,10 @@ class TierSummary:
         _check_type(source, "host_id", data.get("host_id"), (str,), True)
         _check_type(source, "stats", data.get("stats"), (dict,), True)
         _check_summary_values(data, source)
+        return cls._built(data)
+
+    @classmethod
+    def _built(cls, data: dict) -> TierSummary:
         core: dict[str, Any] = {n: data.get(n) for n in cls._CORE if n != "schema_version"}
         core["connection_types"] = tuple(core.get("connection_types") or ())
         core["anomalies_count"] = core.get("anomalies_count") or 0

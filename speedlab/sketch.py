@@ -44,6 +44,10 @@ DEFAULT_ALPHA = 0.01
 ZERO_THRESHOLD = 1e-9
 
 
+#: alpha -> (gamma, log(gamma)) for the alphas seen (float alphas only: 0.01 and 1/100 are one key)
+_GAMMAS: dict[float, tuple[float, float]] = {}
+
+
 def rank_of(q: float, n: int) -> int:
     """The 0-based position of the nearest-rank ``q`` quantile among ``n`` sorted values."""
     return max(0, math.ceil(q * n) - 1)
@@ -71,10 +75,15 @@ class QuantileSketch:
     zero_count: int = 0
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.alpha, (int, float)) and 0 < self.alpha < 1):
-            raise ValueError(f"sketch alpha {self.alpha!r} must be between 0 and 1 (e.g. 0.01)")
-        self._gamma = (1 + self.alpha) / (1 - self.alpha)
-        self._log_gamma = math.log(self._gamma)
+        known = _GAMMAS.get(self.alpha) if type(self.alpha) is float else None
+        if known is None:  # checked and computed once per alpha (a rollup makes ~10^5 sketches)
+            if not (isinstance(self.alpha, (int, float)) and 0 < self.alpha < 1):
+                raise ValueError(f"sketch alpha {self.alpha!r} must be between 0 and 1 (e.g. 0.01)")
+            gamma = (1 + self.alpha) / (1 - self.alpha)
+            known = (gamma, math.log(gamma))
+            if type(self.alpha) is float and len(_GAMMAS) < 64:
+                _GAMMAS[self.alpha] = known
+        self._gamma, self._log_gamma = known
 
     # ------------------------------------------------------------------ building
     @classmethod

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from speedlab import layout
+from speedlab import aggregate, layout
 from speedlab.aggregate import (
+    LATENCY_METRICS,
     Accumulator,
     MetricStats,
     anomaly_threshold,
@@ -27,6 +29,7 @@ from speedlab.aggregate import (
 from speedlab.config import Plan
 from speedlab.errors import ConfigError
 from speedlab.periods import TIERS, parse_period, period_of
+from speedlab.records import TierSummary
 from speedlab.rollup import backfill, run_due
 from speedlab.settings import AggregateSettings
 from speedlab.sketch import DEFAULT_ALPHA, QuantileSketch
@@ -151,6 +154,60 @@ def test_every_tier_equals_direct_computation_from_raw(rows):
                         assert abs(summary[f"{name}_{short}"] - truth) <= DEFAULT_ALPHA * truth + 1e-9
                 checked += 1
     assert checked >= 5
+
+
+latency = st.one_of(st.none(), st.floats(min_value=0.0, max_value=100.0), st.sampled_from([0, 3, 12.5]))
+
+
+@st.composite
+def crowded_hours(draw):
+    """A few hours of a few hosts: several results per slot (full, partial, failed; equal times),
+    null and integer metrics, latency figures, -0.0, and rejected objects with and without a host."""
+    by_hour, rejected = defaultdict(list), defaultdict(list)
+    base = datetime(2025, 3, 30, 23, tzinfo=IST)  # the hours cross a local midnight
+    zero = draw(st.sampled_from([0.0] * 4 + [-0.0]))  # one example in five holds -0.0 (polars counts those)
+    for n in range(draw(st.integers(0, 30))):
+        host = draw(st.sampled_from(HOSTS))
+        local = base + timedelta(minutes=draw(st.sampled_from([0, 3, 14, 15, 29, 44, 45, 59, 61, 75, 121])),
+                                 seconds=draw(st.sampled_from([0, 0, 7])))
+        status = draw(st.sampled_from(["ok"] * 4 + ["failed"]))
+        download = draw(st.one_of(st.none(), speed, st.just(zero), st.just(100)))
+        upload = draw(st.one_of(speed, st.none()) if download is not None else speed)  # an ok test has one
+        record = result(host, local, download, upload, draw(st.one_of(st.none(), st.just(9.0))), status=status,
+                        connection=draw(st.sampled_from(["Ethernet", "Wi-Fi 5GHz"])))
+        if status == "ok":
+            record = replace(record, **{m: draw(latency) for m in LATENCY_METRICS})
+        key = layout.raw_key(host, local, IST).replace(".json", f"-{n}.json")
+        by_hour[period_of("hourly", local, IST).label].append((key, record))
+    for label in draw(st.lists(st.sampled_from(["2025033023", "2025033100", "2025033101"]), max_size=3)):
+        rejected[label].append((draw(st.sampled_from(["no-host.json", f"x/host={HOSTS[0]}/y.json"])), "bad"))
+    return by_hour, rejected
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(crowded_hours())
+@pytest.mark.slow
+def test_hourly_parts_in_python_equal_the_polars_pass(data):
+    """hourly_parts counts small inputs in plain Python: the same parts, and summaries byte for
+    byte, as the polars pass (forced with PYTHON_ROWS_MAX = 0); -0.0 goes to polars."""
+    by_hour, rejected = data
+    rows = [item for items in by_hour.values() for item in items]
+    fast, fast_unattributed = hourly_parts(by_hour, rejected)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(aggregate, "PYTHON_ROWS_MAX", 0)
+        slow, slow_unattributed = hourly_parts(by_hour, rejected)
+    assert fast == slow and fast_unattributed == slow_unattributed
+    negative_zero = any(getattr(r, m) == 0 and math.copysign(1.0, getattr(r, m)) < 0
+                        for _, r in rows if r.ok for m in aggregate.ALL_METRICS)
+    labels = [label for label, items in by_hour.items() for _ in items]
+    assert (aggregate._grouped_python(labels, rows) is None) == negative_zero  # the fast path ran
+    for label, parts in slow.items():
+        hour = parse_period("hourly", label, IST)
+        expected = hour_summaries(hour, parts, plan_for=no_plan, unattributed=slow_unattributed.get(label, 0))
+        got = hour_summaries(hour, fast[label], plan_for=no_plan, unattributed=fast_unattributed.get(label, 0))
+        assert {h: s.to_json() for h, s in got.items()} == {h: s.to_json() for h, s in expected.items()}
+        for summary in got.values():  # built unchecked (check=False), yet what the checks accept
+            assert TierSummary.from_dict(summary.to_dict()).to_json() == summary.to_json()
 
 
 # =========================================================================== pure pieces
