@@ -66,6 +66,8 @@ def _where(source: str | None) -> str:
 
 
 def _check_type(source: str | None, name: str, value: Any, kinds: tuple, nullable: bool) -> None:
+    if type(value) in kinds:  # the common case (a bool only where bool is one of the kinds)
+        return
     if value is None:
         if not nullable:
             raise InvalidRecord(f"field {name!r} must not be null{_where(source)}")
@@ -229,13 +231,14 @@ class SpeedTestResult:
         self.validate()
 
     # ---------------------------------------------------------------- validation
-    def validate(self, source: str | None = None, now: datetime | None = None) -> None:
+    def validate(self, source: str | None = None, now: datetime | None = None, *, typed: bool = False) -> None:
         """Check types, ranges and consistency; raise :class:`InvalidRecord` naming the problem.
 
         With ``now`` (aware), a test dated more than one slot after it is refused too: a
         result from the future would pass for a host's newest and hide a silent host.
+        ``typed``: the field types are checked already (:meth:`from_dict`); the rest is checked.
         """
-        for name, (kinds, nullable) in self._TYPES.items():
+        for name, (kinds, nullable) in () if typed else self._TYPES.items():
             _check_type(source, name, getattr(self, name), kinds, nullable)
         if self.schema_version not in RECORD_SCHEMA_VERSIONS:
             raise InvalidRecord(_unknown_version(self.schema_version, source))
@@ -341,7 +344,7 @@ class SpeedTestResult:
         try:
             if nested:
                 record = _build(cls, {**{f.name: getattr(record, f.name) for f in fields(cls)}, **nested})
-            record.validate(source)
+            record.validate(source, typed=True)  # _from_dict checked every field's type
         except InvalidRecord:
             raise
         except (TypeError, ValueError) as exc:
