@@ -47,6 +47,8 @@ _I64 = (-(2 ** 63), 2 ** 63 - 1)
 SHAPE, OVERRIDES = "json_shape", "json_overrides"
 SOURCE_KEY, SOURCE_VERSION, HOST, LABEL = "source_key", "source_version", "host", "label"
 _AS_STORED = frozenset(("str", "f64", "i64", "bool"))  # kinds whose column value is the JSON value
+#: kind -> the type whose values a column of that kind holds as they are (i64 also checks a range)
+_EXACT_TYPE: dict[str, type] = {"str": str, "f64": float, "bool": bool}
 _MAX_PLANS = 256
 
 
@@ -118,12 +120,23 @@ class TableSchema:
     nested: frozenset[tuple[str, ...]] = field(init=False, compare=False, repr=False)
     #: json_shape text -> its compiled plan (rows written by one version share a few shapes)
     plans: dict[str, tuple] = field(init=False, compare=False, repr=False)
+    #: the columns as a tree for :meth:`encode_row`: key -> [column or None, subtree or None]
+    #: (a subtree exactly where ``path + (key,)`` is in ``nested``)
+    tree: dict[str, list] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_path", {c.path: c for c in self.columns})
         object.__setattr__(self, "nested", frozenset(c.path[:i] for c in self.columns
                                                      for i in range(1, len(c.path))))
         object.__setattr__(self, "plans", {})
+        tree: dict[str, list] = {}
+        for c in self.columns:
+            node = tree
+            for k in c.path[:-1]:
+                entry = node.setdefault(k, [None, None])
+                node = entry[1] = entry[1] if entry[1] is not None else {}
+            node.setdefault(c.path[-1], [None, None])[0] = c
+        object.__setattr__(self, "tree", tree)
 
     @property
     def schema(self) -> dict[str, Any]:
@@ -134,10 +147,6 @@ class TableSchema:
         out[OVERRIDES] = pl.String
         return out
 
-    def _shape(self, data: Mapping, path: tuple[str, ...]) -> dict:
-        return {k: (self._shape(v, path + (k,)) if isinstance(v, dict) and path + (k,) in self.nested else 0)
-                for k, v in data.items()}
-
     def encode_row(self, data: Mapping, **keys: Any) -> dict[str, Any]:
         """One row for the JSON object ``data``; ``keys`` fill the table's own columns."""
         if not isinstance(data, Mapping):
@@ -146,21 +155,27 @@ class TableSchema:
         row.update({c.name: None for c in self.columns})
         overrides: list[list] = []
 
-        def walk(node: Mapping, path: tuple[str, ...]) -> None:
+        def walk(node: Mapping, tree: dict[str, list], path: tuple[str, ...]) -> dict:
+            """Fill the row from ``node``; returns its ``json_shape`` (keys in order, 0 for a leaf)."""
+            shape: dict = {}
             for k, v in node.items():
-                here = path + (k,)
-                if isinstance(v, dict) and here in self.nested:
-                    walk(v, here)
+                entry = tree.get(k)
+                if entry is not None and entry[1] is not None and isinstance(v, dict):
+                    shape[k] = walk(v, entry[1], path + (k,))
                     continue
-                column = self.by_path.get(here)
-                exact = False
+                shape[k] = 0
+                column = entry[0] if entry is not None else None
                 if column is not None:
+                    if v is None or type(v) is _EXACT_TYPE.get(column.kind):  # _to_column's exact cases at once
+                        row[column.name] = v
+                        continue
                     row[column.name], exact = _to_column(column.kind, v)
-                if not exact:
-                    overrides.append([list(here), v])
+                    if exact:
+                        continue
+                overrides.append([list(path + (k,)), v])
+            return shape
 
-        walk(data, ())
-        row[SHAPE] = json.dumps(self._shape(data, ()), separators=(",", ":"))
+        row[SHAPE] = json.dumps(walk(data, self.tree, ()), separators=(",", ":"))
         row[OVERRIDES] = json.dumps(overrides, separators=(",", ":"), allow_nan=False) if overrides else None
         return row
 

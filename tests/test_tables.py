@@ -85,6 +85,7 @@ def test_rows_give_back_any_object_exactly_fields_order_types_and_absence():
         assert json.dumps(back) == json.dumps(data)  # values, types (185 stays an int), key order
     row = SUMMARY_TABLE.encode_row(seed, host="all", label="x", source_key="k", source_version=None)
     assert row["avg_download"] == 185.0 and row["connection_types"] == ["Ethernet", "Wi-Fi 5GHz"]  # typed for engines
+    assert type(row["avg_download"]) is float and json.loads(row["json_overrides"]) == [[["avg_download"], 185]]
     assert "summary_tier" in SUMMARY_TABLE.schema and "tier" not in SUMMARY_TABLE.schema  # hive names stay free
 
 
