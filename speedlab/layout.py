@@ -198,7 +198,8 @@ def parse_raw_key(key: str) -> RawKey:
     if minute % 15:
         raise LayoutError(f"{key!r}: minute={g['mi']} is not a 15-minute slot (00, 15, 30, 45)")
     try:
-        slot = datetime.strptime(ymdh, "%Y%m%d%H").replace(minute=minute)
+        # int fields, not strptime (20x slower): a view of a fleet parses thousands of keys
+        slot = datetime(int(ymdh[:4]), int(ymdh[4:6]), int(ymdh[6:8]), int(ymdh[8:10]), minute)
     except ValueError:
         raise LayoutError(f"{key!r}: hour={ymdh} is not a real date and hour") from None
     validate_host_id(g["host"])

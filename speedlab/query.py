@@ -128,7 +128,7 @@ def _read_summary_rows(store: Store, config: Config, mode: str, periods: list[Pe
     def finished_rows() -> None:
         """The rows of stored periods, made while the period in progress is still being read."""
         nonlocal hosts_count
-        source.load_summaries(mode, finished)
+        source.load_summaries(mode, finished, ROW_SUMMARY_FIELDS)  # only the fields of a row decoded
         found = {p.label: summary for p in periods
                  if (summary := source.summary(mode, p.label, ROW_SUMMARY_FIELDS)) is not None}
         if any(p.label not in found and p.end <= now for p in periods):

@@ -137,6 +137,8 @@ class ViewSource:
         self._ranges: dict[str, list[tuple[str, str]]] = {}    # tier -> label ranges whose sources were listed
         self._listed: dict[str, dict[str, tuple[str, str | None]]] = {}  # tier -> key -> (label, version) listed
         #: (tier, label) -> a table row (frame, index, source key, source version) not yet checked against a listing
+        #: id of a table frame held in _rows that holds only some fields -> their tree
+        self._projected: dict[int, Mapping[str, Any]] = {}
         #: (id of a table frame held in _rows, id of a ``wanted`` tree or None) -> the column names
         #: and rows (taken out of polars once)
         self._frame_rows: dict[tuple[int, int | None], tuple[list[str], list[tuple]]] = {}
@@ -172,9 +174,11 @@ class ViewSource:
             for future in futures:
                 future.result()
 
-    def load_tables(self, tier: str, first: Period, last: Period) -> list[TablePartition]:
+    def load_tables(self, tier: str, first: Period, last: Period,
+                    wanted: Mapping[str, Any] | None = None) -> list[TablePartition]:
         """Read the table partitions of ``tier`` holding ``first`` .. ``last`` (not read yet);
-        return the partitions in that span that have no table.
+        return the partitions in that span that have no table. ``wanted``: only those summary
+        fields are needed (``SUMMARY_TABLE.decode_row``'s tree): only their columns are decoded.
 
         The window's sources are listed while the tables are read: one LIST of the key range
         from ``first``'s folder to ``last``'s, across partitions (S3's ``StartAfter``; no page
@@ -199,11 +203,13 @@ class ViewSource:
             for run in _runs(new, every):
                 start, end = partition_bounds(run[0], self.zone)[0], partition_bounds(run[-1], self.zone)[1]
                 read = read_summaries_table(self.store, self.config.buckets, tier, start, end, self.host_id,
-                                            decode=False)
+                                            decode=False, wanted=wanted)
                 with self._lock:
                     for part in run:
                         self._tables[part] = part not in read.missing
                     for frame in read.frames.values():
+                        if wanted is not None:
+                            self._projected[id(frame)] = wanted
                         for index, (key, label, version) in enumerate(zip(
                                 frame[SOURCE_KEY].to_list(), frame[LABEL].to_list(), frame[SOURCE_VERSION].to_list(),
                                 strict=True)):
@@ -269,12 +275,13 @@ class ViewSource:
             if self.log:
                 self.log.warning(f"unreadable summary: {problems[key]}", key=key)
 
-    def load_summaries(self, tier: str, periods: Sequence[Period]) -> None:
+    def load_summaries(self, tier: str, periods: Sequence[Period], wanted: Mapping[str, Any] | None = None) -> None:
         """Read the summaries of ``periods`` (one tier, in order): from the tables, and for the
-        periods whose partition has no table, the objects its listing shows (one GET each)."""
+        periods whose partition has no table, the objects its listing shows (one GET each).
+        ``wanted``: only those fields will be asked for (:meth:`load_tables`)."""
         if not periods:
             return
-        without = set(self.load_tables(tier, periods[0], periods[-1]))
+        without = set(self.load_tables(tier, periods[0], periods[-1], wanted))
         wanted = [p for p in periods if summary_table_partition(tier, p.label) in without
                   and (tier, p.label) not in self._fetched]
         if not wanted:
@@ -307,9 +314,8 @@ class ViewSource:
             until = min(last.start_utc, self.now.astimezone(UTC))
             span = [p for p in periods_between(tier, since, until, self.zone) if p.end_utc <= self.now]
             self.load_summaries(tier, span or [period])
-        if self.error(period) is not None:
-            return None
-        return self.summary(tier, label)  # live_summary checks it can be merged (see unusable())
+        found = self.summary(tier, label)  # live_summary checks it can be merged (see unusable())
+        return None if self.error(period) is not None else found
 
     def unusable(self, period: Period, error: Exception) -> None:
         """``live_summary``'s ``unusable``: the stored summary of ``period`` cannot be merged into a
@@ -328,13 +334,22 @@ class ViewSource:
         found = self.summaries.get((tier, label))
         if found is None and (tier, label) in self._rows:
             frame, index = self._rows[(tier, label)]
+            if self._projected.get(id(frame), wanted) is not wanted:  # its table was read for other fields
+                with self._lock:
+                    del self._rows[(tier, label)]
+                self._read_summary_keys(tier, self.config.buckets.for_tier(tier), [frame[SOURCE_KEY][index]])
+                return self.summaries.get((tier, label))
             cached = (id(frame), None if wanted is None else id(wanted))
             taken = self._frame_rows.get(cached)
-            if taken is None:  # all rows at once: polars' row(i) and named rows cost far more per row
+            if taken is None:
+                # the fields of a view's rows: every row of the frame at once (row(i) costs far more
+                # per row); whole summaries (the few children of a period in progress): row by row,
+                # as the partition's other rows, sketches and all, are not wanted
                 part = frame if wanted is None else frame.select(SUMMARY_TABLE.columns_of(wanted))
-                taken = self._frame_rows[cached] = (part.columns, part.rows())
+                taken = self._frame_rows[cached] = (part.columns, [] if wanted is None else part.rows())
             columns, rows = taken
-            found = SUMMARY_TABLE.decode_row(dict(zip(columns, rows[index], strict=True)), wanted)
+            values = frame.row(index) if wanted is None else rows[index]
+            found = SUMMARY_TABLE.decode_row(dict(zip(columns, values, strict=True)), wanted)
             if wanted is None:
                 with self._lock:
                     self.summaries[(tier, label)] = found

@@ -365,8 +365,10 @@ def frame_to_parquet(frame: pl.DataFrame) -> bytes:
     return out.getvalue()
 
 
-def frame_from_parquet(body: bytes, schema: TableSchema, source: str = "") -> pl.DataFrame:
-    """A table object's frame, checked against ``schema``.
+def frame_from_parquet(body: bytes, schema: TableSchema, source: str = "",
+                       columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """A table object's frame, checked against ``schema`` (only ``columns`` of it, if given:
+    Parquet decodes just those, e.g. a view's row fields without the sketches, ~25x less work).
 
     A table written before some of ``schema.added`` existed (a raw table of record schema 1, a
     summary table from before the latency figures) comes back with those columns as nulls, in
@@ -379,11 +381,18 @@ def frame_from_parquet(body: bytes, schema: TableSchema, source: str = "") -> pl
         If ``body`` is not Parquet or its columns are not ``schema``'s (a table written by
         another version, or damaged): the caller rebuilds the partition from its sources.
     """
+    want = schema.schema
     try:
-        frame = pl.read_parquet(io.BytesIO(body))
+        if columns is None:
+            frame = pl.read_parquet(io.BytesIO(body))
+        else:
+            wanted = set(columns)
+            want = {name: dtype for name, dtype in want.items() if name in wanted}
+            stored = pl.read_parquet_schema(io.BytesIO(body))
+            frame = pl.read_parquet(io.BytesIO(body), columns=[name for name in want if name in stored])
     except Exception as exc:  # polars raises its own ComputeError/OSError/... for garbage
         raise TableError(f"table {source} is not readable Parquet: {type(exc).__name__}: {exc}") from None
-    want, have = schema.schema, frame.schema   # each .schema builds a new dict: once, not per column
+    have = frame.schema   # each .schema builds a new dict: once, not per column
     missing = [name for name in want if name not in have]
     if missing and set(missing) <= schema.added:
         frame = frame.select([pl.col(name) if name in have else pl.lit(None, dtype).alias(name)

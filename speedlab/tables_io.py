@@ -496,8 +496,8 @@ class TableRead:
     frames: dict[TablePartition, pl.DataFrame] = field(default_factory=dict)
 
 
-def _read_frames(store: Store, buckets: Buckets, parts: Sequence[TablePartition], out: TableRead
-                 ) -> list[tuple[TablePartition, pl.DataFrame]]:
+def _read_frames(store: Store, buckets: Buckets, parts: Sequence[TablePartition], out: TableRead,
+                 columns: Sequence[str] | None = None) -> list[tuple[TablePartition, pl.DataFrame]]:
     frames = []
     schema = RAW_TABLE if parts and parts[0].tier == "raw" else SUMMARY_TABLE
     with ThreadPoolExecutor(max(1, min(MAX_WORKERS, len(parts)))) as pool:
@@ -507,27 +507,31 @@ def _read_frames(store: Store, buckets: Buckets, parts: Sequence[TablePartition]
         if version is None:
             out.missing.append(part)
         else:
-            frames.append((part, frame_from_parquet(body, schema, part.key)))
+            frames.append((part, frame_from_parquet(body, schema, part.key, columns)))
     return frames
 
 
 def read_summaries_table(store: Store, buckets: Buckets, tier: str, first: Period, last: Period,
-                         host_id: str | None = None, *, decode: bool = True) -> TableRead:
+                         host_id: str | None = None, *, decode: bool = True,
+                         wanted: Mapping[str, Any] | None = None) -> TableRead:
     """The summaries of ``tier`` from period ``first`` to ``last`` (inclusive) of ``host_id``
     (``None``: all hosts) from the tables: exactly the objects the original keys hold.
     One GET per partition (two for a window within a year, plus one per further year).
     ``decode=False`` leaves :attr:`TableRead.summaries` empty and keeps each partition's rows of
-    the window in :attr:`TableRead.frames` (sorted by label) for ``SUMMARY_TABLE.decode_row``."""
+    the window in :attr:`TableRead.frames` (sorted by label) for ``SUMMARY_TABLE.decode_row``.
+    ``wanted`` (``decode_row``'s tree): only those fields are needed, so only their columns (and
+    the table's keys) are decoded, and the summaries hold only those fields."""
     out = TableRead()
     host = ALL_HOSTS if host_id is None else validate_host_id(host_id)
-    for part, frame in _read_frames(store, buckets, table_partitions_between(tier, first, last), out):
+    columns = None if wanted is None else [c.name for c in SUMMARY_TABLE.keys] + SUMMARY_TABLE.columns_of(wanted)
+    for part, frame in _read_frames(store, buckets, table_partitions_between(tier, first, last), out, columns):
         in_window = pl.col(LABEL).is_between(pl.lit(first.label), pl.lit(last.label))
         picked = frame.filter((pl.col(HOST) == host) & in_window).sort(LABEL)
         if not decode:
             out.frames[part] = picked
             continue
         for row in picked.iter_rows(named=True):
-            out.summaries[row[LABEL]] = SUMMARY_TABLE.decode_row(row)
+            out.summaries[row[LABEL]] = SUMMARY_TABLE.decode_row(row, wanted)
     out.summaries = dict(sorted(out.summaries.items()))
     return out
 

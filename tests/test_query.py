@@ -19,6 +19,7 @@ from speedlab.errors import QueryError
 from speedlab.joblog import JobLog
 from speedlab.query import get_rows, heatmap, rows
 from speedlab.rowbuild import check_query, headline, slot_window, summary_periods
+from speedlab.rowsource import ViewSource
 from speedlab.store import LocalStore
 from speedlab.store_s3 import S3Store
 from speedlab.tables import TableSchema
@@ -624,6 +625,23 @@ def test_a_view_decodes_only_the_table_rows_it_shows(built, monkeypatch):
     # (not the ~290 results of the raw month table)
     in_progress = data.results_in(ist(2026, 1, 5, 10), NOW, "office-main")
     assert decoded == {"summary": 23, "raw result": len(in_progress)}, decoded
+
+
+@pytest.mark.parametrize("built", ["local-tables"], indirect=True)
+def test_a_table_read_for_a_rows_fields_decodes_only_those_and_a_whole_summary_comes_from_its_object(built):
+    store, config, _ = built
+    counting = CountingStore(store)
+    source = ViewSource(counting, config, None, NOW, hosts=lambda: list(HOSTS))
+    days = [period("daily", ist(2026, 1, d)) for d in (2, 3)]
+    source.load_summaries("daily", days, rowbuild.ROW_SUMMARY_FIELDS)
+    stored = {d.label: json.loads(store.get(B.for_tier("daily"), layout.summary_key(d))) for d in days}
+    part = source.summary("daily", days[0].label, rowbuild.ROW_SUMMARY_FIELDS)
+    assert part["records_aggregated"] == stored[days[0].label]["records_aggregated"] > 0
+    assert "period_start" not in part and all(set(s) == {"count"} for s in part["stats"].values())
+    gets = counting.counts["get"]
+    # a whole summary (a period in progress merging it) from a frame read for a row's fields: its object
+    assert source.stored(days[1], None) == stored[days[1].label]
+    assert counting.counts["get"] == gets + 1
 
 
 def _calendar_case(tmp_path, now, first, checks, built_at=None):

@@ -407,6 +407,11 @@ def test_summary_tables_from_before_the_latency_columns_still_read_check_clean_a
     assert back.schema == full.schema and set(back["avg_latency_idle"].to_list()) == {None}
     assert {row["source_key"]: SUMMARY_TABLE.decode_row(row) for row in back.iter_rows(named=True)} == {
         k: v for k, v in old.items() if k in set(back["source_key"])}
+    # read for a dashboard row's fields only: the old table's missing latency columns are nulls too
+    columns = ["source_key", *SUMMARY_TABLE.columns_of(ROW_SUMMARY_FIELDS)]
+    part = frame_from_parquet(store.get(tables_bucket(B), key), SUMMARY_TABLE, key, columns)
+    assert part.columns == [c for c in back.columns if c in columns] and part.height == back.height
+    assert part["avg_latency_idle"].null_count() == part.height and part.equals(back.select(part.columns))
     audit = check(store, B, tiers=["daily"])
     assert audit.ok and audit.rows == len(old), audit.to_text()
 
