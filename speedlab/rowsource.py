@@ -282,14 +282,14 @@ class ViewSource:
         if not periods:
             return
         without = set(self.load_tables(tier, periods[0], periods[-1], wanted))
-        wanted = [p for p in periods if summary_table_partition(tier, p.label) in without
-                  and (tier, p.label) not in self._fetched]
-        if not wanted:
+        untabled = [p for p in periods if summary_table_partition(tier, p.label) in without
+                    and (tier, p.label) not in self._fetched]
+        if not untabled:
             return
         listed = self._listed.get(tier, {})
-        keys = [key for p in wanted if (key := summary_key(p, self.host_id)) in listed]
+        keys = [key for p in untabled if (key := summary_key(p, self.host_id)) in listed]
         with self._lock:
-            self._fetched.update((tier, p.label) for p in wanted)
+            self._fetched.update((tier, p.label) for p in untabled)
         if keys:
             self._read_summary_keys(tier, self.config.buckets.for_tier(tier), keys)
 
