@@ -358,17 +358,26 @@ def latest_slot(frame: pl.DataFrame) -> datetime | None:
     return max(slots) if slots else None
 
 
+#: Rows per Parquet row group. A table is sorted by source key, so by host: a reader that wants
+#: one host (:func:`frame_from_parquet`'s ``where``, an engine's filter) decodes only the groups
+#: whose statistics hold it. A fleet's daily table of a year (100 hosts, 35,249 rows): one host
+#: decoded in 80 ms instead of 426 ms, the file 18 % larger. A table of a few hosts is one group.
+ROW_GROUP_ROWS = 4096
+
+
 def frame_to_parquet(frame: pl.DataFrame) -> bytes:
-    """A frame as the bytes of one Parquet file (zstd; statistics for engines' pruning)."""
+    """A frame as the bytes of one Parquet file (zstd; statistics for engines' pruning; row groups
+    of :data:`ROW_GROUP_ROWS`)."""
     out = io.BytesIO()
-    frame.write_parquet(out, compression="zstd", statistics=True)
+    frame.write_parquet(out, compression="zstd", statistics=True, row_group_size=ROW_GROUP_ROWS)
     return out.getvalue()
 
 
 def frame_from_parquet(body: bytes, schema: TableSchema, source: str = "",
-                       columns: Sequence[str] | None = None) -> pl.DataFrame:
+                       columns: Sequence[str] | None = None, where: pl.Expr | None = None) -> pl.DataFrame:
     """A table object's frame, checked against ``schema`` (only ``columns`` of it, if given:
-    Parquet decodes just those, e.g. a view's row fields without the sketches, ~25x less work).
+    Parquet decodes just those, e.g. a view's row fields without the sketches, ~25x less work;
+    only the rows ``where`` holds, if given: row groups whose statistics rule it out are skipped).
 
     A table written before some of ``schema.added`` existed (a raw table of record schema 1, a
     summary table from before the latency figures) comes back with those columns as nulls, in
@@ -383,13 +392,18 @@ def frame_from_parquet(body: bytes, schema: TableSchema, source: str = "",
     """
     want = schema.schema
     try:
-        if columns is None:
+        if columns is None and where is None:
             frame = pl.read_parquet(io.BytesIO(body))
         else:
-            wanted = set(columns)
-            want = {name: dtype for name, dtype in want.items() if name in wanted}
-            stored = pl.read_parquet_schema(io.BytesIO(body))
-            frame = pl.read_parquet(io.BytesIO(body), columns=[name for name in want if name in stored])
+            lazy = pl.scan_parquet(io.BytesIO(body))
+            if where is not None:
+                lazy = lazy.filter(where)
+            if columns is not None:
+                wanted = set(columns)
+                want = {name: dtype for name, dtype in want.items() if name in wanted}
+                stored = pl.read_parquet_schema(io.BytesIO(body))
+                lazy = lazy.select([name for name in want if name in stored])
+            frame = lazy.collect()
     except Exception as exc:  # polars raises its own ComputeError/OSError/... for garbage
         raise TableError(f"table {source} is not readable Parquet: {type(exc).__name__}: {exc}") from None
     have = frame.schema   # each .schema builds a new dict: once, not per column

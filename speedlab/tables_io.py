@@ -497,7 +497,8 @@ class TableRead:
 
 
 def _read_frames(store: Store, buckets: Buckets, parts: Sequence[TablePartition], out: TableRead,
-                 columns: Sequence[str] | None = None) -> list[tuple[TablePartition, pl.DataFrame]]:
+                 columns: Sequence[str] | None = None, where: pl.Expr | None = None
+                 ) -> list[tuple[TablePartition, pl.DataFrame]]:
     frames = []
     schema = RAW_TABLE if parts and parts[0].tier == "raw" else SUMMARY_TABLE
     with ThreadPoolExecutor(max(1, min(MAX_WORKERS, len(parts)))) as pool:
@@ -507,7 +508,7 @@ def _read_frames(store: Store, buckets: Buckets, parts: Sequence[TablePartition]
         if version is None:
             out.missing.append(part)
         else:
-            frames.append((part, frame_from_parquet(body, schema, part.key, columns)))
+            frames.append((part, frame_from_parquet(body, schema, part.key, columns, where)))
     return frames
 
 
@@ -524,7 +525,8 @@ def read_summaries_table(store: Store, buckets: Buckets, tier: str, first: Perio
     out = TableRead()
     host = ALL_HOSTS if host_id is None else validate_host_id(host_id)
     columns = None if wanted is None else [c.name for c in SUMMARY_TABLE.keys] + SUMMARY_TABLE.columns_of(wanted)
-    for part, frame in _read_frames(store, buckets, table_partitions_between(tier, first, last), out, columns):
+    for part, frame in _read_frames(store, buckets, table_partitions_between(tier, first, last), out, columns,
+                                    pl.col(HOST) == host):  # only the row groups holding the host decoded
         in_window = pl.col(LABEL).is_between(pl.lit(first.label), pl.lit(last.label))
         picked = frame.filter((pl.col(HOST) == host) & in_window).sort(LABEL)
         if not decode:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import polars as pl
 import pytest
 
-from speedlab import layout
+from speedlab import layout, tables
 from speedlab.aggregate import hourly_summaries
 from speedlab.config import Plan
 from speedlab.errors import StoreUnavailable, TableError
@@ -117,6 +117,26 @@ def test_a_row_decoded_for_a_dashboard_row_gives_exactly_the_fields_the_row_read
             kwargs = {"host": "all", "now": NOW, "plan": (200.0, 50.0)}
             assert summary_row(mode, hour, part, **kwargs) == summary_row(mode, hour, whole, **kwargs)
     assert part == {}
+
+
+def test_a_table_in_row_groups_read_for_one_host_gives_exactly_its_rows(monkeypatch):
+    """Tables are written in row groups (by source key, so by host); a read for one host and
+    some columns gives exactly those rows and columns of the whole table."""
+    monkeypatch.setattr(tables, "ROW_GROUP_ROWS", 3)   # 12 rows: 4 groups
+    rows = [SUMMARY_TABLE.encode_row({"records_aggregated": i, "avg_download": 10.0 * i},
+                                     host=h, label=f"2025122{i}", source_key=f"aggregated/host={h}/{i}",
+                                     source_version="v") for h in ("a", "b", "c") for i in range(4)]
+    body = frame_to_parquet(SUMMARY_TABLE.frame(rows))
+    whole = frame_from_parquet(body, SUMMARY_TABLE)
+    columns = ["host", "label", "records_aggregated", "avg_download"]
+    for host in ("a", "b", "c", "nobody"):
+        got = frame_from_parquet(body, SUMMARY_TABLE, "t", columns, pl.col("host") == host)
+        assert got.columns == [c for c in whole.columns if c in columns]   # in the table's order
+        assert got.equals(whole.filter(pl.col("host") == host).select(got.columns))
+    assert frame_from_parquet(body, SUMMARY_TABLE, where=pl.col("host") == "b").equals(
+        whole.filter(pl.col("host") == "b"))
+    with pytest.raises(TableError, match="not readable Parquet"):
+        frame_from_parquet(b"garbage", SUMMARY_TABLE, "t", columns, pl.col("host") == "a")
 
 
 def test_a_raw_result_row_gives_the_same_record():
