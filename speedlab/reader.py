@@ -43,8 +43,8 @@ from .storebase import ObjectInfo, Store
 
 __all__ = ["MAX_WORKERS", "RawObject", "RawRead", "SummaryCheck", "SummaryRead", "count_raw_hours",
            "fetch_many", "list_global_summaries", "list_hosts", "list_modified", "list_raw",
-           "list_raw_hours", "list_stale_markers", "list_summary_keys", "parse_result", "parse_summary",
-           "read_objects", "read_results", "read_summaries", "read_summary_objects"]
+           "list_raw_hours", "list_raw_span", "list_stale_markers", "list_summary_keys", "parse_result",
+           "parse_summary", "read_objects", "read_results", "read_summaries", "read_summary_objects"]
 
 #: Parallel GETs per read (the store's connection pool is sized to match).
 MAX_WORKERS = 16
@@ -123,6 +123,25 @@ def list_raw(store: Store, buckets: Buckets, host_id: str, period: Period | None
         if period is not None and not period.contains(key.slot(period.zone)):
             continue
         found.append(RawObject(info, key))
+    return found, rejected
+
+
+def list_raw_span(store: Store, buckets: Buckets, host_id: str, first: Period, last: Period
+                  ) -> tuple[list[RawObject], list[tuple[str, str]]]:
+    """One host's raw-result objects whose slot is in the hours ``first`` .. ``last``, from one
+    listing of that key range (S3's ``StartAfter``: one request per 1,000 keys, however many
+    hours or days the span crosses), as :func:`list_raw` gives them."""
+    lowest, highest = raw_period_prefix(host_id, first), raw_period_prefix(host_id, last)
+    found, rejected = [], []
+    for info in store.list(buckets.raw, raw_host_prefix(host_id) + "year=", start_after=lowest,
+                           before=highest[:-1] + chr(ord("/") + 1)):
+        try:
+            key = parse_raw_key(info.key)
+        except (LayoutError, InvalidHostId) as exc:
+            rejected.append((info.key, str(exc)))
+            continue
+        if first.start <= key.slot(first.zone) < last.end:
+            found.append(RawObject(info, key))
     return found, rejected
 
 

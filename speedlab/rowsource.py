@@ -22,8 +22,8 @@ by hand, by another tool) is read from its object and shown as it is now:
   table not built yet, a year without summaries) the listing says which of the window's
   periods have an object, and those are read (one GET each);
 * raw results: the raw month table (:func:`speedlab.tables_io.read_raw_table`) while the hours
-  shown are listed (one LIST per host and hour, or per host and day beyond
-  :data:`HOURS_LISTED_SINGLY` hours); a listed object the table holds at the listed version
+  shown are listed (one LIST per host of the key range from the first hour's folder to the
+  last's, :func:`speedlab.reader.list_raw_span`); a listed object the table holds at the listed version
   comes from the table, every other one is read (one GET each: the live tail, late or
   rewritten results, bad objects, which count as ``rejected`` in their slot).
 
@@ -56,20 +56,18 @@ from .layout import (
     table_partitions_between,
 )
 from .periods import UTC, Period, get_zone, period_of, periods_between
-from .reader import MAX_WORKERS, RawObject, list_raw, read_objects, read_summary_objects
+from .reader import MAX_WORKERS, RawObject, list_raw_span, read_objects, read_summary_objects
 from .records import SpeedTestResult
 from .scheduler import due_at
 from .storebase import Store
 from .tables import LABEL, SOURCE_KEY, SOURCE_VERSION, SUMMARY_TABLE, diff_partition, raw_table_results
 from .tables_io import read_raw_table, read_summaries_table
 
-__all__ = ["HOURS_LISTED_SINGLY", "SETTLE_AFTER_DUE", "ViewSource", "partition_bounds"]
+__all__ = ["SETTLE_AFTER_DUE", "ViewSource", "partition_bounds"]
 
 #: A finished period without a stored summary had no data once its rollup has been due this long
 #: (before that it is computed so far from finer data, like a period in progress).
 SETTLE_AFTER_DUE = timedelta(hours=1)
-#: Raw listings (the tail, a month without a table) go hour by hour up to this many hours, by day beyond.
-HOURS_LISTED_SINGLY = 6
 
 
 def partition_bounds(part: TablePartition, zone) -> tuple[Period, Period]:
@@ -362,8 +360,8 @@ class ViewSource:
     def load_raw(self, first: Period, last: Period) -> None:
         """Have every result whose slot is in the hours ``first`` .. ``last`` (up to ``now``).
 
-        The hours are listed (per host: hour by hour up to :data:`HOURS_LISTED_SINGLY` hours, by
-        day beyond) while the raw month tables are read; a listed object the table holds at the
+        The hours are listed (one LIST per host of the hours' key range) while the raw month
+        tables are read; a listed object the table holds at the
         listed version comes from the table, any other (newer than the table, rewritten, bad) is
         read (one GET each), and a table row whose object is gone is left out.
         """
@@ -374,10 +372,8 @@ class ViewSource:
         every = table_partitions_between("raw", hours[0], hours[-1])
         with self._lock:
             new = [p for p in every if p not in self._raw_read]
-        spans = hours if len(hours) <= HOURS_LISTED_SINGLY else \
-            periods_between("daily", hours[0].start, hours[-1].start, self.zone)
         with ThreadPoolExecutor(1) as pool:
-            listing = pool.submit(self._list, spans)  # while the tables are read
+            listing = pool.submit(self._list, hours[0], hours[-1])  # while the tables are read
             for run in _runs(new, every):
                 start, end = partition_bounds(run[0], self.zone)[0], partition_bounds(run[-1], self.zone)[1]
                 read = read_raw_table(self.store, self.config.buckets, start, end, hosts=())  # none decoded
@@ -415,13 +411,14 @@ class ViewSource:
             self.results[key] = record
             self._by_hour.setdefault(hour_in_key(key) or "", []).append((key, record))
 
-    def _list(self, spans: Sequence[Period]) -> list[tuple[list[RawObject], list[tuple[str, str]]]]:
-        """The raw listings of ``spans`` (hours or days) of every host listed (one LIST each)."""
-        jobs = [(host, span) for host in self._hosts_listed() for span in spans]
-        if not jobs:
+    def _list(self, first: Period, last: Period) -> list[tuple[list[RawObject], list[tuple[str, str]]]]:
+        """The raw objects of the hours ``first`` .. ``last`` of every host listed (one ranged LIST each)."""
+        hosts = self._hosts_listed()
+        if not hosts:
             return []
-        with ThreadPoolExecutor(max(1, min(self.max_workers, len(jobs)))) as pool:
-            return list(pool.map(lambda job: list_raw(self.store, self.config.buckets, *job), jobs))
+        with ThreadPoolExecutor(max(1, min(self.max_workers, len(hosts)))) as pool:
+            return list(pool.map(lambda host: list_raw_span(self.store, self.config.buckets, host, first, last),
+                                 hosts))
 
     def _read_listed(self, labels: set[str], listings: Sequence[tuple[list[RawObject], list[tuple[str, str]]]],
                      table: Mapping[str, tuple[str | None, SpeedTestResult]]) -> None:

@@ -6,9 +6,10 @@ import json
 from datetime import datetime, timezone
 
 from speedlab import layout
+from speedlab.counting import CountingStore
 from speedlab.periods import parse_period, period_of
-from speedlab.reader import list_hosts, parse_summary, read_results, read_summaries
-from tests.helpers.data import B, put, result
+from speedlab.reader import list_hosts, list_raw, list_raw_span, parse_summary, read_results, read_summaries
+from tests.helpers.data import IST, B, put, result
 
 
 def test_read_results_filters_by_ist_day_and_counts_bad_objects(store):
@@ -65,3 +66,24 @@ def test_week_across_new_year_reads_both_year_folders(store):
     assert week.label == "2026W01"
     read = read_results(store, B, week)
     assert [r.download_mbps for _, r in read.results] == [1, 2]
+
+
+def test_a_span_of_hours_is_one_listing_per_host_across_day_month_and_year(store):
+    """list_raw_span: the results of 31 Dec 23:00 .. 1 Jan 01:59 (IST) from one LIST, the same
+    objects as listing each hour, a bad key in the span rejected, neighbours and other hosts left out."""
+    inside = [put(store, result("home-primary", f"{day} {hour}:{minute}", 1))
+              for day, hour, minute in (("2025-12-31", 23, "01"), ("2025-12-31", 23, "47"),
+                                        ("2026-01-01", "00", "16"), ("2026-01-01", "01", "59"))]
+    put(store, result("home-primary", "2025-12-31 22:59", 2))       # the hour before
+    put(store, result("home-primary", "2026-01-01 02:00", 3))       # the hour after
+    put(store, result("office-main", "2026-01-01 00:16", 4))        # another host
+    bad = "host=home-primary/year=2026/month=202601/day=20260101/hour=2026010100/minute=07/test.json"
+    store.put(B.raw, bad, b"{}")
+    first, last = parse_period("hourly", "2025123123", IST), parse_period("hourly", "2026010101", IST)
+    counting = CountingStore(store)
+    found, rejected = list_raw_span(counting, B, "home-primary", first, last)
+    assert [o.info.key for o in found] == sorted(inside) and [k for k, _ in rejected] == [bad]
+    assert counting.counts["list"] == 1
+    hourly = [o.info.key for h in ("2025123123", "2026010100", "2026010101")
+              for o in list_raw(store, B, "home-primary", parse_period("hourly", h, IST))[0]]
+    assert hourly == sorted(inside)
