@@ -10,6 +10,7 @@ memory, and writes the summaries. The public functions are :mod:`speedlab.rollup
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -296,8 +297,20 @@ class Roller:
             self.progress.update(1)
 
     def _settle(self, period: Period, host: str | None, summary: TierSummary) -> tuple[TierSummary, bytes | None]:
-        """The summary as stored after the write, and its bytes (``None``: identical: not written)."""
-        return self.stored.settle(period, host, summary) if self.stored else (summary, summary.to_json().encode())
+        """The summary as stored after the write, and its bytes (``None``: identical: not written).
+
+        A backfill asks the summary tables (:class:`~speedlab.unchanged.StoredSummaries`); any
+        run compares with a summary it read (or wrote) itself: a summary rolled up again with
+        exactly the stored figures (run-due repairing a per-host day beside its month rolls the
+        all-hosts day up again too) is not rewritten, so its parents do not look stale."""
+        if self.stored:
+            return self.stored.settle(period, host, summary)
+        held = self.cache.get((period.tier, period.label, host))
+        if held is not None and isinstance(held[1].get("generated_at"), str):
+            same = summary.with_fields(generated_at=held[1]["generated_at"])
+            if json.dumps(same.to_dict(), sort_keys=True) == json.dumps(held[1], sort_keys=True):
+                return same, None
+        return summary, summary.to_json().encode()
 
     @staticmethod
     def _provenance(summary: TierSummary, infos: Sequence[ObjectInfo | datetime]) -> TierSummary:

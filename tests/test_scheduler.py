@@ -214,3 +214,28 @@ def test_cli_run_due_prints_a_line_or_json(local_store, config_for, capsys):
     with pytest.raises(SystemExit) as usage:
         main(["scheduler", "run-due", "--store", root, "--now", "yesterday"])
     assert usage.value.code == 2 and "not an ISO 8601 time" in capsys.readouterr().err
+
+
+def test_a_summary_rolled_up_again_with_the_same_figures_is_not_rewritten(local_store, config_for):
+    """run-due repairs a garbage per-host day beside its month (late data elsewhere in December
+    made the month due again): that day's all-hosts summary, rolled up again with the same
+    figures, keeps its object (and modified time), so nothing above it looks stale."""
+    store = local_store
+    seed(store, 3)
+    config = config_for(store)
+    back = local("2026-01-01 08:00")
+    run_due(config, back)
+    day = parse_period("daily", "20251229", IST)
+    garbage = layout.summary_key(day, HOSTS[0])
+    good = store.get(B.daily, garbage)
+    store.put(B.daily, garbage, b"{}")
+    everyone = layout.summary_key(day, None)
+    before = store.get_versioned(B.daily, everyone)
+    put(store, result("office-main", "2025-12-31 10:50", 10.0, 5.0, 50.0))
+    late = run_due(config, back)
+    assert ("monthly", "202512") in rolled(late) and ("daily", "20251229") in rolled(late)
+    assert [key for key, _ in late.replaced] == [garbage]
+    assert json.loads(store.get(B.daily, garbage)) | {"generated_at": None} == \
+        json.loads(good) | {"generated_at": None}                   # the per-host day repaired
+    assert store.get_versioned(B.daily, everyone) == before         # the all-hosts day left alone
+    assert run_due(config, back).items == []
