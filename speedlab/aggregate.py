@@ -14,7 +14,8 @@ short version:
   adding them in any order, hour by hour or all at once, gives the same bits; means are
   ``sum / count`` and therefore identical whichever way they are computed. A coarser summary
   merges its children's statistics; it never averages averages.
-* **Hours from raw results** (:func:`hourly_summaries`, polars): one result per host and
+* **Hours from raw results** (:func:`hourly_summaries`, polars; plain Python for small inputs,
+  the same figures): one result per host and
   15-minute slot (the earliest *full* one: ``ok`` with download, upload and ping, then
   any ``ok``, then ``failed``; ties broken by ``timestamp_utc`` then key; the others are
   ``duplicates_ignored``); failed tests are counted in ``failed_tests`` and never enter the
@@ -257,7 +258,9 @@ def hourly_parts(results: Mapping[str, Sequence[tuple[str, SpeedTestResult]]],
                  rejected: Mapping[str, Sequence[tuple[str, str]]] | None = None,
                  settings: AggregateSettings = AggregateSettings(),
                  ) -> tuple[dict[str, dict[str, HourPart]], dict[str, int]]:
-    """Statistics of many hours at once (one polars pass), per hour label and host.
+    """Statistics of many hours at once, per hour label and host: one polars pass, or for up to
+    :data:`PYTHON_ROWS_MAX` results (a backfill's day, a live tail) the same rules in plain
+    Python, whose figures are the same (``tests/test_aggregate.py`` checks both ways).
 
     Parameters
     ----------
