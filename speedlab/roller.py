@@ -10,7 +10,6 @@ memory, and writes the summaries. The public functions are :mod:`speedlab.rollup
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +42,7 @@ from .sketch import QuantileSketch
 from .storebase import ObjectInfo, Store
 from .tables import TablesReport
 from .text import rollup_line
-from .unchanged import StoredSummaries
+from .unchanged import StoredSummaries, same_as_held
 from .walk import earliest_raw_hour
 
 __all__ = ["TIER_RANK", "Roller", "RollupReport", "utc_now", "mergeable"]
@@ -120,8 +119,7 @@ class RollupReport:
                 "tables": self.tables_dict(), "items": self.items}
 
     def tables_dict(self, seconds: bool = False) -> dict:
-        """The ``tables`` part: ``ok``, ``errors``, partitions written and already current, rows,
-        requests by kind (and with ``seconds`` the time taken: the job log's)."""
+        """The ``tables`` part: ok, errors, partitions written/current, rows, requests (``seconds``: time)."""
         t = self.tables
         return {"ok": not self.tables_errors, "errors": list(self.tables_errors),
                 "partitions_written": len(t.partitions_written), "partitions_current": len(t.partitions_current),
@@ -129,8 +127,7 @@ class RollupReport:
                 "requests": dict(t.requests), **({"seconds": round(t.seconds, 3)} if seconds else {})}
 
     def to_text(self) -> str:
-        """One line for people: ``3 period(s) rolled up (hourly 2, daily 1); 0 bad object(s) skipped;
-        tables: 2 partition(s) written``."""
+        """One line: ``3 period(s) rolled up (hourly 2, daily 1); 0 bad object(s) skipped; tables: …``."""
         t = self.tables
         tables = (f"tables: {len(t.partitions_written)} partition(s) written" if not self.tables_errors else
                   f"tables NOT updated ({self.tables_errors[-1]}): the next run repairs them")
@@ -140,9 +137,8 @@ class RollupReport:
 # =========================================================================== the roller
 
 def mergeable(alpha: float) -> SummaryCheck:
-    """The rollup's condition on an input summary beyond the contract
-    (:func:`speedlab.reader.parse_summary` applies it): it reads back into mergeable form at the
-    configured sketch ``alpha`` (:meth:`speedlab.aggregate.Accumulator.from_summary`)."""
+    """The rollup's condition on an input summary beyond the contract (``parse_summary`` applies it):
+    it reads back into mergeable form at the sketch ``alpha`` (``Accumulator.from_summary``)."""
     def check(data: dict, key: str) -> None:
         Accumulator.from_summary(data, alpha, key)
     return check
@@ -297,20 +293,13 @@ class Roller:
             self.progress.update(1)
 
     def _settle(self, period: Period, host: str | None, summary: TierSummary) -> tuple[TierSummary, bytes | None]:
-        """The summary as stored after the write, and its bytes (``None``: identical: not written).
-
-        A backfill asks the summary tables (:class:`~speedlab.unchanged.StoredSummaries`); any
-        run compares with a summary it read (or wrote) itself: a summary rolled up again with
-        exactly the stored figures (run-due repairing a per-host day beside its month rolls the
-        all-hosts day up again too) is not rewritten, so its parents do not look stale."""
+        """The summary as stored after the write, and its bytes (``None``: the same figures as
+        stored, per the tables in a backfill, else per what this run read: not written, so its
+        object, modified time and its parents' freshness stay)."""
         if self.stored:
             return self.stored.settle(period, host, summary)
-        held = self.cache.get((period.tier, period.label, host))
-        if held is not None and isinstance(held[1].get("generated_at"), str):
-            same = summary.with_fields(generated_at=held[1]["generated_at"])
-            if json.dumps(same.to_dict(), sort_keys=True) == json.dumps(held[1], sort_keys=True):
-                return same, None
-        return summary, summary.to_json().encode()
+        same = same_as_held(summary, (self.cache.get((period.tier, period.label, host)) or (None, None))[1])
+        return (same, None) if same is not None else (summary, summary.to_json().encode())
 
     @staticmethod
     def _provenance(summary: TierSummary, infos: Sequence[ObjectInfo | datetime]) -> TierSummary:
@@ -583,8 +572,7 @@ class Roller:
 
 
 class _Keeping:
-    """A store that forwards everything and keeps the bytes of each GET in ``kept`` (the raw
-    bodies the roller reads, which its table update then needs not read again)."""
+    """A store keeping the bytes of each GET in ``kept`` (raw bodies the table update needs not read again)."""
 
     def __init__(self, store: Store, kept: dict[str, bytes]) -> None:
         self.store, self.kept = store, kept

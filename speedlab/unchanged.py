@@ -15,6 +15,7 @@ written as before.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,7 +35,7 @@ from .storebase import Store
 from .tables import SOURCE_VERSION, SUMMARY_TABLE, frame_from_parquet
 from .tables_io import MAX_WORKERS, _summary_hosts
 
-__all__ = ["StoredSummaries"]
+__all__ = ["StoredSummaries", "same_as_held"]
 
 
 class StoredSummaries:
@@ -109,3 +110,12 @@ class StoredSummaries:
                 return same, None
             self._parts[period.tier][1].pop(summary_key(period, host))  # rewritten: no longer what it holds
         return summary, summary.to_json().encode()
+
+
+def same_as_held(summary: TierSummary, held: Mapping[str, Any] | None) -> TierSummary | None:
+    """``summary`` with ``held``'s ``generated_at`` when that gives exactly ``held`` (a summary a
+    run read or wrote itself: its figures, types and provenance), else ``None`` (write it)."""
+    if held is None or not isinstance(held.get("generated_at"), str):
+        return None
+    same = summary.with_fields(generated_at=held["generated_at"])
+    return same if json.dumps(same.to_dict(), sort_keys=True) == json.dumps(held, sort_keys=True) else None

@@ -9,7 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from speedlab import layout
+from speedlab.aggregate import merge_summaries
 from speedlab.cli import main
+from speedlab.config import Plan
 from speedlab.os_entries import run_due_entries
 from speedlab.periods import TIERS, parse_period
 from speedlab.rollup import run_due
@@ -25,6 +27,7 @@ from speedlab.scheduler import (
     staleness,
 )
 from speedlab.store import LocalStore
+from speedlab.unchanged import same_as_held
 from tests.helpers.data import IST, B, put, read_json, result
 
 UTC = timezone.utc
@@ -239,3 +242,16 @@ def test_a_summary_rolled_up_again_with_the_same_figures_is_not_rewritten(local_
         json.loads(good) | {"generated_at": None}                   # the per-host day repaired
     assert store.get_versioned(B.daily, everyone) == before         # the all-hosts day left alone
     assert run_due(config, back).items == []
+
+
+def test_a_summary_is_the_held_one_only_with_every_figure_type_and_provenance_equal():
+    day = parse_period("daily", "20251229", IST)
+    summary = merge_summaries(day, None, [], plan_for=lambda host: Plan(200.0, 50.0)).with_fields(
+        generated_at="2026-01-01T02:00:00+00:00", source_objects=24)
+    held = json.loads(summary.to_json()) | {"generated_at": "2025-12-30T00:30:00+00:00"}
+    same = same_as_held(summary, held)
+    assert same is not None and same.to_dict() == held                  # only generated_at differs
+    assert same_as_held(summary, held | {"source_objects": 23}) is None  # provenance differs
+    assert same_as_held(summary, held | {"expected_slots": float(held["expected_slots"])}) is None  # 96 vs 96.0
+    assert same_as_held(summary, {k: v for k, v in held.items() if k != "generated_at"}) is None
+    assert same_as_held(summary, None) is None
