@@ -296,14 +296,14 @@ class SpeedTestResult:
         """True for a successful test."""
         return self.status == "ok"
 
-    @property
+    @functools.cached_property
     def time_utc(self) -> datetime:
-        """``timestamp_utc`` as an aware datetime."""
+        """``timestamp_utc`` as an aware datetime (parsed once: the rows and rules ask often)."""
         return parse_timestamp(self.timestamp_utc)
 
-    @property
+    @functools.cached_property
     def slot_start(self) -> datetime:
-        """``slot`` as an aware datetime (local offset)."""
+        """``slot`` as an aware datetime (local offset; parsed once)."""
         return parse_timestamp(self.slot)
 
     # ---------------------------------------------------------------- JSON
