@@ -14,7 +14,10 @@ visit arrives; its snapshot is of that view when the kernel has loaded it within
 waits for the live chart; the lines per kind of visit say how many first charts were snapshots).
 On each page it then switches the mode (Mode menu, then the Period menu once it follows, Apply)
 and times the change until the new chart is drawn, and within it from Apply to the new chart (the
-menus' round trips to the kernel are the rest). The memory of the server and its kernels (VmRSS
+menus' round trips to the kernel are the rest); then, once the server is idle again (a preheated
+server refills its pool when a visit takes a kernel: a new kernel imports everything and draws
+the default view, which competes for the CPU with the visit's switches), switches again.
+The memory of the server and its kernels (VmRSS
 summed over the process tree once start-up is done, before any visit) is printed for each server,
 and with ``--memory-pools 1,2`` for more pool sizes. Needs Debian's /usr/bin/chromium and Playwright for Python.
 
@@ -92,10 +95,12 @@ def wait_until_idle(root_pid: int, processes: int, timeout_s: float = 180.0) -> 
     return last[0], last[1]
 
 
-def visit(browser, url: str) -> tuple[float, float, list[tuple[float, float]], float, bool]:
+def visit(browser, url: str, idle=None) -> tuple[float, float, list[tuple[float, float]], float, bool,
+                                                 list[tuple[float, float]]]:
     """One fresh visit: seconds to the first chart drawn (the snapshot's or the live one), to the
     table's numbers, per mode switch (the whole switch, and from Apply), and to the live
-    (interactive) chart; whether the first chart was the snapshot's."""
+    (interactive) chart; whether the first chart was the snapshot's; then, after ``idle()`` (the
+    server idle again: a pool has refilled), the same switches once more."""
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     start = time.perf_counter()
     page.goto(url, wait_until="commit")
@@ -109,6 +114,16 @@ def visit(browser, url: str) -> tuple[float, float, list[tuple[float, float]], f
     page.wait_for_selector(".speedlab-chart-widget svg", timeout=120_000)
     live_s = time.perf_counter() - start
     page.wait_for_selector('.speedlab-status [data-state="ready"]', state="attached", timeout=120_000)
+    switches = _switch(page)
+    if idle is not None:
+        idle()
+    later = _switch(page) if idle is not None else []
+    page.close()
+    return chart_s, table_s, switches, live_s, snapshot, later
+
+
+def _switch(page) -> list[tuple[float, float]]:
+    """Switch the mode as a visitor does (:data:`SWITCHES`); the whole switch and Apply to the new chart [s]."""
     switches = []
     for mode, period_index in SWITCHES:
         before = page.get_attribute(".speedlab-state", "data-generation")
@@ -132,8 +147,7 @@ def visit(browser, url: str) -> tuple[float, float, list[tuple[float, float]], f
             "   .some(e => e.getAttribute('aria-label').startsWith(label)); }", arg=before, timeout=60_000)
         drawn = time.perf_counter()
         switches.append((drawn - started, drawn - applied))   # the whole switch; Apply to the new chart
-    page.close()
-    return chart_s, table_s, switches, live_s, snapshot
+    return switches
 
 
 def _mode_index(mode: str) -> int:
@@ -164,7 +178,8 @@ def serve_and_time(config, name: str, pool_size: int, shared_cache: bool, loads:
                 for n in range(loads):
                     time.sleep(gap_s)
                     wait_until_idle(process.pid, 1 + pool_size)   # the pool refilled (kernels of past visits idle)
-                    times.append(visit(browser, base + VISITS[n % len(VISITS)]))
+                    times.append(visit(browser, base + VISITS[n % len(VISITS)],
+                                       lambda: wait_until_idle(process.pid, 1 + pool_size)))
                 browser.close()
             return {"times": times, "memory": memory}
         finally:
@@ -225,6 +240,10 @@ def main() -> None:
         print(f"{name:34} {chart:12.2f} {table:8.2f} {live:11.2f} {switch:12.2f} {memory:8.0f} ({processes} processes)")
         print(f"{'':34} switch mode {', '.join(f'{s:.2f}' for t in times for s, _ in t[2])}; of which Apply to "
               f"the new chart {', '.join(f'{a:.2f}' for a in apply_s)} (median {statistics.median(apply_s):.2f})")
+        idle = [s for t in times for s, _ in t[5]]
+        print(f"{'':34} switch mode once the server is idle again (a pool refilled): "
+              f"{', '.join(f'{s:.2f}' for s in idle)} (median {statistics.median(idle):.2f}; Apply to the new chart "
+              f"median {statistics.median(a for t in times for _, a in t[5]):.2f})")
         for n, label in enumerate(VISITS):
             mine = times[n::len(VISITS)]
             print(f"{'':34} {label or '(default)':22} first chart {', '.join(f'{t[0]:.2f}' for t in mine)} "
