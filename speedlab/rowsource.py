@@ -135,11 +135,12 @@ class ViewSource:
         self._ranges: dict[str, list[tuple[str, str]]] = {}    # tier -> label ranges whose sources were listed
         self._listed: dict[str, dict[str, tuple[str, str | None]]] = {}  # tier -> key -> (label, version) listed
         #: (tier, label) -> a table row (frame, index, source key, source version) not yet checked against a listing
-        #: id of a table frame held in _rows that holds only some fields -> their tree
-        self._projected: dict[int, Mapping[str, Any]] = {}
-        #: (id of a table frame held in _rows, id of a ``wanted`` tree or None) -> the column names
-        #: and rows (taken out of polars once)
-        self._frame_rows: dict[tuple[int, int | None], tuple[list[str], list[tuple]]] = {}
+        #: id of a table frame that holds only some fields -> (the frame, their tree); keyed by id,
+        #: these hold the frame so that its id is never reused by another while the view lives
+        self._projected: dict[int, tuple[pl.DataFrame, Mapping[str, Any]]] = {}
+        #: (id of a table frame, id of a ``wanted`` tree or None) -> (the frame, its column names
+        #: and rows, taken out of polars once)
+        self._frame_rows: dict[tuple[int, int | None], tuple[pl.DataFrame, list[str], list[tuple]]] = {}
         self._unverified: dict[tuple[str, str], tuple[pl.DataFrame, int, str, str | None]] = {}
         self._unmergeable: dict[str, set[str]] = {}             # tier -> labels whose summary cannot be merged
         self._rows: dict[tuple[str, str], tuple[pl.DataFrame, int]] = {}  # (tier, label) -> its table row
@@ -207,7 +208,7 @@ class ViewSource:
                         self._tables[part] = part not in read.missing
                     for frame in read.frames.values():
                         if wanted is not None:
-                            self._projected[id(frame)] = wanted
+                            self._projected[id(frame)] = (frame, wanted)
                         for index, (key, label, version) in enumerate(zip(
                                 frame[SOURCE_KEY].to_list(), frame[LABEL].to_list(), frame[SOURCE_VERSION].to_list(),
                                 strict=True)):
@@ -332,7 +333,7 @@ class ViewSource:
         found = self.summaries.get((tier, label))
         if found is None and (tier, label) in self._rows:
             frame, index = self._rows[(tier, label)]
-            if self._projected.get(id(frame), wanted) is not wanted:  # its table was read for other fields
+            if self._projected.get(id(frame), (frame, wanted))[1] is not wanted:  # read for other fields
                 with self._lock:
                     del self._rows[(tier, label)]
                 self._read_summary_keys(tier, self.config.buckets.for_tier(tier), [frame[SOURCE_KEY][index]])
@@ -344,8 +345,8 @@ class ViewSource:
                 # per row); whole summaries (the few children of a period in progress): row by row,
                 # as the partition's other rows, sketches and all, are not wanted
                 part = frame if wanted is None else frame.select(SUMMARY_TABLE.columns_of(wanted))
-                taken = self._frame_rows[cached] = (part.columns, [] if wanted is None else part.rows())
-            columns, rows = taken
+                taken = self._frame_rows[cached] = (frame, part.columns, [] if wanted is None else part.rows())
+            _, columns, rows = taken
             values = frame.row(index) if wanted is None else rows[index]
             found = SUMMARY_TABLE.decode_row(dict(zip(columns, values, strict=True)), wanted)
             if wanted is None:
