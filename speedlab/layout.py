@@ -325,6 +325,13 @@ _HOST_IN_KEY = re.compile(r"host=([^/]+)/")
 _HOUR_IN_KEY = re.compile(r"/hour=(\d{10})/")
 
 
+def folders_between(first_dir: str, last_dir: str) -> dict[str, str]:
+    """``Store.list``'s ``start_after`` and ``before`` for every key in the folders ``first_dir`` ..
+    ``last_dir`` (each ending in ``/``; keys sort folder by folder): after ``first_dir`` itself,
+    before anything past ``last_dir`` (its ``/`` raised by one: ``0``)."""
+    return {"start_after": first_dir, "before": last_dir[:-1] + chr(ord("/") + 1)}
+
+
 def host_of_prefix(prefix: str) -> str:
     """The host id a listed ``host={host_id}/`` folder names (not validated: see :func:`validate_host_id`)."""
     return prefix[len(HOSTS_PREFIX):].rstrip("/")

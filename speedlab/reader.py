@@ -26,6 +26,7 @@ from .layout import (
     SUMMARY_NAME,
     Buckets,
     RawKey,
+    folders_between,
     host_of_prefix,
     hour_in_key,
     parse_raw_key,
@@ -113,16 +114,23 @@ def list_raw(store: Store, buckets: Buckets, host_id: str, period: Period | None
         the layout, with the reason.
     """
     prefix = raw_period_prefix(host_id, period) if period else raw_host_prefix(host_id)
+    return _raw_objects(store.list(buckets.raw, prefix),
+                        None if period is None else lambda key: period.contains(key.slot(period.zone)))
+
+
+def _raw_objects(infos: Iterable[ObjectInfo], keep: Callable[[RawKey], bool] | None
+                 ) -> tuple[list[RawObject], list[tuple[str, str]]]:
+    """The listed raw objects whose key follows the layout (and ``keep`` keeps), and the others'
+    keys with the reason."""
     found, rejected = [], []
-    for info in store.list(buckets.raw, prefix):
+    for info in infos:
         try:
             key = parse_raw_key(info.key)
         except (LayoutError, InvalidHostId) as exc:
             rejected.append((info.key, str(exc)))
             continue
-        if period is not None and not period.contains(key.slot(period.zone)):
-            continue
-        found.append(RawObject(info, key))
+        if keep is None or keep(key):
+            found.append(RawObject(info, key))
     return found, rejected
 
 
@@ -131,18 +139,9 @@ def list_raw_span(store: Store, buckets: Buckets, host_id: str, first: Period, l
     """One host's raw-result objects whose slot is in the hours ``first`` .. ``last``, from one
     listing of that key range (S3's ``StartAfter``: one request per 1,000 keys, however many
     hours or days the span crosses), as :func:`list_raw` gives them."""
-    lowest, highest = raw_period_prefix(host_id, first), raw_period_prefix(host_id, last)
-    found, rejected = [], []
-    for info in store.list(buckets.raw, raw_host_prefix(host_id) + "year=", start_after=lowest,
-                           before=highest[:-1] + chr(ord("/") + 1)):
-        try:
-            key = parse_raw_key(info.key)
-        except (LayoutError, InvalidHostId) as exc:
-            rejected.append((info.key, str(exc)))
-            continue
-        if first.start <= key.slot(first.zone) < last.end:
-            found.append(RawObject(info, key))
-    return found, rejected
+    span = folders_between(raw_period_prefix(host_id, first), raw_period_prefix(host_id, last))
+    return _raw_objects(store.list(buckets.raw, raw_host_prefix(host_id) + "year=", **span),
+                        lambda key: first.start <= key.slot(first.zone) < last.end)
 
 
 def fetch_many(store: Store, bucket: str, keys: Sequence[str], max_workers: int = MAX_WORKERS,

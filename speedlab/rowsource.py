@@ -47,6 +47,7 @@ from .joblog import JobLog
 from .layout import (
     SUMMARY_NAME,
     TablePartition,
+    folders_between,
     hour_in_key,
     parse_summary_key,
     summary_dir,
@@ -245,10 +246,9 @@ class ViewSource:
                       ) -> dict[str, tuple[str, str | None]]:
         """The summary objects of ``tier`` (this view's host) from ``first`` to ``last``: key ->
         (period label, version), from one listing of that key range."""
-        lowest, highest = summary_dir(first, self.host_id), summary_dir(last, self.host_id)
+        span = folders_between(summary_dir(first, self.host_id), summary_dir(last, self.host_id))
         out = {}
-        for info in self.store.list(bucket, summary_prefix(self.host_id) + "year=", start_after=lowest,
-                                    before=highest[:-1] + chr(ord("/") + 1)):
+        for info in self.store.list(bucket, summary_prefix(self.host_id) + "year=", **span):
             try:
                 parsed = parse_summary_key(info.key)
             except (LayoutError, InvalidHostId):
