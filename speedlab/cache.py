@@ -29,7 +29,8 @@ from typing import Any
 from .config import Config
 from .storebase import Store
 
-__all__ = ["CACHE_DIR_ENV", "CACHE_TTL_S", "DataCache", "SharedEntries", "cache_for", "cache_key", "clear_caches"]
+__all__ = ["CACHE_DIR_ENV", "CACHE_TTL_S", "DataCache", "SharedEntries", "cache_for", "cache_key", "clear_caches",
+           "shared_result"]
 
 CACHE_TTL_S = 120.0
 #: The environment variable naming the folder a server's kernels share their cache in.
@@ -282,6 +283,30 @@ class DataCache:
         with self._lock:
             mine = {k for k, (t, _) in self._entries.items() if now - t < self.ttl_s}
         return sorted(mine | set(self.shared.keys() if self.shared is not None else ()))
+
+
+def shared_result(kind: str, inputs: Any, compute: Callable[[Any], str], *,
+                  shared_dir: str | os.PathLike | None = None, ttl_s: float = CACHE_TTL_S) -> str:
+    """``compute(inputs)`` (a pure function of JSON ``inputs``), shared by a server's kernels for ``ttl_s``.
+
+    A dashboard server's kernels render a view's snapshot chart (vl-convert, 0.2-0.4 s) from its
+    Vega-Lite spec; a visit whose view another kernel rendered in the last ``ttl_s`` seconds
+    (its rows come from the rows' cache, so its spec is the same) takes that SVG instead. The
+    entry is named by ``kind`` and a hash of ``inputs``, so equal inputs find it and others never
+    do. Without a shared folder (``shared_dir``, default ``$SPEEDLAB_CACHE_DIR``) it computes.
+    """
+    if shared_dir is None:
+        shared_dir = os.environ.get(CACHE_DIR_ENV) or None
+    if shared_dir is None:
+        return compute(inputs)
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+    entries, key = SharedEntries(Path(shared_dir) / kind, ttl_s), f"{kind}_{digest}"
+    hit = entries.get(key)
+    if isinstance(hit, str):
+        return hit
+    value = compute(inputs)
+    entries.put(key, value)
+    return value
 
 
 _CACHES: OrderedDict[str, DataCache] = OrderedDict()

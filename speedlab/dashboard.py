@@ -45,7 +45,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .cache import CACHE_TTL_S
+from .cache import CACHE_TTL_S, shared_result
 from .charts import charts, heatmap_chart
 from .config import Config, load_config
 from .errors import SpeedlabError
@@ -557,11 +557,12 @@ class App:
             return None
 
     def _snapshot_html(self, state: dict[str, Any], sel: Selection) -> str:
-        cache = self._snapshots   # the SVGs, rendered once each: the heatmap per host, the chart per load
+        cache = self._snapshots   # SVGs rendered once (or by another kernel): the heatmap per host, the chart per load
         if state["cells"] and cache.get("heatmap", (None,))[0] != state["cells"]:
-            cache["heatmap"] = (state["cells"], chart_svg(heatmap_chart(state["cells"])))
+            cache["heatmap"] = (state["cells"], shared_result("svg", heatmap_chart(state["cells"]), chart_svg))
         if cache.get("chart", (None,))[0] != (state["generation"], sel):
-            cache["chart"] = ((state["generation"], sel), chart_svg(charts(state["rows"], sel.mode, sel.describe())))
+            spec = charts(state["rows"], sel.mode, sel.describe())
+            cache["chart"] = ((state["generation"], sel), shared_result("svg", spec, chart_svg))
         zone = get_zone(self.config.timezone if self.config is not None else "UTC")
         drawn = (self._loaded_wall or datetime.now(UTC)).astimezone(zone)
         return snapshot_html(
@@ -576,12 +577,11 @@ class App:
         return f"<h3>Download by hour of day and weekday — last {self.heatmap_days} days, {html.escape(host)}</h3>"
 
     def _draw(self, name: str, box: widgets.Box, inputs: tuple, build) -> None:
-        """Draw chart ``name``, the Vega-Lite spec ``build()`` returns (:mod:`speedlab.charts`),
-        unless it already shows ``inputs`` (equal rows, mode and title; equal heatmap cells): one
-        load redraws twice (rows drawn, then heatmap ready) while a mode change leaves the heatmap
-        as it was. The spec goes straight into the ``JupyterChart``'s ``spec`` trait, which the
-        page draws; its ``chart`` (an Altair chart, which the widget would convert and validate
-        again: 0.4-2 s) stays ``None``."""
+        """Draw chart ``name``, the Vega-Lite spec ``build()`` returns (:mod:`speedlab.charts`), unless it
+        already shows ``inputs`` (equal rows, mode and title; equal heatmap cells): one load redraws twice
+        (rows drawn, then heatmap ready) while a mode change leaves the heatmap as it was. The spec goes
+        straight into the ``JupyterChart``'s ``spec`` trait, which the page draws; its ``chart`` (an
+        Altair chart, which the widget would convert and validate again: 0.4-2 s) stays ``None``."""
         if name in self._charts and self._drawn.get(name) == inputs:
             return
         self._drawn[name] = inputs

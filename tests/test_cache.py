@@ -89,6 +89,29 @@ def test_a_removed_folder_falls_back_to_this_process(tmp_path):
     assert shared_cache.get_or_load("k", lambda: ["never"]) == (["v"], True)
 
 
+def test_shared_result_is_computed_once_per_input_for_every_process_on_the_folder(tmp_path, monkeypatch):
+    calls = []
+
+    def render(spec):
+        calls.append(spec)
+        return f"<svg>{spec['n']}</svg>"
+
+    monkeypatch.delenv(CACHE_DIR_ENV, raising=False)
+    assert cache.shared_result("svg", {"n": 1}, render) == "<svg>1</svg>"   # no shared folder: computed
+    assert cache.shared_result("svg", {"n": 1}, render) == "<svg>1</svg>" and len(calls) == 2
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
+    calls.clear()
+    assert cache.shared_result("svg", {"n": 1, "m": [2]}, render) == "<svg>1</svg>"
+    # each call reads the folder afresh, as another kernel would; key order does not matter
+    assert cache.shared_result("svg", {"m": [2], "n": 1}, render) == "<svg>1</svg>"
+    assert len(calls) == 1 and list((tmp_path / "svg").glob("*.json"))
+    assert cache.shared_result("svg", {"n": 2, "m": [2]}, render) == "<svg>2</svg>"   # other inputs: computed
+    assert cache.shared_result("other", {"n": 1, "m": [2]}, render) == "<svg>1</svg>"  # other kind: computed
+    assert len(calls) == 3
+    assert cache.shared_result("svg", {"n": 1, "m": [2]}, render, ttl_s=0) == "<svg>1</svg>"  # expired: again
+    assert len(calls) == 4
+
+
 def test_concurrent_loads_of_one_key_in_two_caches_read_once(tmp_path):
     caches = [DataCache(shared=SharedEntries(tmp_path)) for _ in range(2)]  # separate in-process locks
     loads = []

@@ -8,6 +8,7 @@ tests/test_snapshot_browser.py.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import threading
 import time
@@ -15,7 +16,7 @@ from datetime import timedelta
 
 import pytest
 
-from speedlab import cache, dashboard, layout
+from speedlab import cache, dashboard, layout, snapshot as snapshot_module
 from speedlab.config import Plan, load_config
 from speedlab.dashboard import App
 from speedlab.errors import StoreUnavailable
@@ -98,6 +99,18 @@ def test_chart_svg_renders_an_altair_chart_without_a_browser():
     svg = chart_svg(chart)
     assert svg.startswith("<svg") and "<?xml" not in svg
     assert "Hour of day" in svg
+
+
+def test_chart_svg_leaves_out_tooltips_and_keeps_the_spec_as_it_was():
+    spec = {"data": {"values": [{"x": 1, "y": 2}, {"x": 2, "y": 4}]}, "mark": "point",
+            "encoding": {"x": {"field": "x", "type": "quantitative", "title": "Hour of day"},
+                         "y": {"field": "y", "type": "quantitative"},
+                         "tooltip": [{"field": "y", "type": "quantitative", "title": "Tip"}]}}
+    before = json.loads(json.dumps(spec))
+    svg = chart_svg({"vconcat": [spec]})
+    assert "Hour of day" in svg and spec == before
+    assert snapshot_module._without_tooltips({"vconcat": [spec]}) == {"vconcat": [
+        {**spec, "encoding": {k: v for k, v in spec["encoding"].items() if k != "tooltip"}}]}
 
 
 def test_a_snapshot_output_carries_the_mark_the_voila_template_looks_for():
