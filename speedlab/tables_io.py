@@ -526,9 +526,8 @@ def read_summaries_table(store: Store, buckets: Buckets, tier: str, first: Perio
     host = ALL_HOSTS if host_id is None else validate_host_id(host_id)
     columns = None if wanted is None else [c.name for c in SUMMARY_TABLE.keys] + SUMMARY_TABLE.columns_of(wanted)
     for part, frame in _read_frames(store, buckets, table_partitions_between(tier, first, last), out, columns,
-                                    pl.col(HOST) == host):  # only the row groups holding the host decoded
-        in_window = pl.col(LABEL).is_between(pl.lit(first.label), pl.lit(last.label))
-        picked = frame.filter((pl.col(HOST) == host) & in_window).sort(LABEL)
+                                    pl.col(HOST) == host):  # only the host's rows (and row groups) decoded
+        picked = frame.filter(pl.col(LABEL).is_between(pl.lit(first.label), pl.lit(last.label))).sort(LABEL)
         if not decode:
             out.frames[part] = picked
             continue
