@@ -1,1 +1,2 @@
-"""The notebooks papermill runs on a schedule: shipped inside speedlab as ``speedlab.scheduled`` (see speedlab/bundled.py)."""
+"""The notebooks papermill runs on a schedule: shipped inside speedlab as ``speedlab.scheduled``
+(see speedlab/bundled.py)."""
