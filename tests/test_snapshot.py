@@ -85,6 +85,17 @@ def test_the_default_snapshot_goes_for_every_url_key_the_page_reads_and_no_other
         assert parse_query_string(search)[0] == default[0], search
 
 
+def test_snapshot_html_marks_the_heading_under_its_charts_and_its_tables_last_row_for_element_timing():
+    rows = [_row("2026-01-04", 180.25), _row("2026-01-05", None, "missing")]
+    text = snapshot_html(title="t", description="d", drawn_at="now", headline="", table=table_html(rows),
+                         chart="<svg id='c'></svg>", heatmap="<svg id='h'></svg>", heatmap_title="<h3>h</h3>")
+    marks = re.findall(r'<(\w+)[^>]*elementtiming="([^"]+)"[^>]*>([^<]*)<', text)
+    assert marks == [("h3", snapshot_module.PAINT_MARK, "Periods"),
+                     ("td", snapshot_module.TABLE_PAINT_MARK, rows[-1]["date_ist_str"])]
+    assert text.index("<svg id='h'>") < text.index(snapshot_module.PAINT_MARK)   # under both charts
+    assert "elementtiming" not in table_html(rows)   # the live page's table is left as it was
+
+
 def test_snapshot_html_includes_the_heatmap_when_given():
     text = snapshot_html(title="t", description="d", drawn_at="now", headline="", table="", chart="<svg></svg>",
                          heatmap="<svg id='h'></svg>", heatmap_title="<h3>Download by hour</h3>")
@@ -138,7 +149,7 @@ def site(tmp_path_factory):
 
 def downloads(text: str) -> list[str]:
     """The download column of a snapshot's table, oldest first."""
-    return re.findall(r'<tr class="status-[^"]*" data-period="[^"]*"[^>]*><td data-col="[^"]*">[^<]*</td>'
+    return re.findall(r'<tr class="status-[^"]*" data-period="[^"]*"[^>]*><td data-col="[^"]*"[^>]*>[^<]*</td>'
                       r'<td data-col="download_avg">([^<]*)</td>', text)
 
 
@@ -178,7 +189,8 @@ def test_a_preheated_app_snapshots_the_view_it_drew_and_no_other_app_does(site, 
         assert app.snapshot(wait_s=1.5) is None and len(rendered) == 2
         rows = app.state["rows"]
         # the same rows and headline as the live widgets, under the snapshot's class names
-        assert table_html(rows).replace("speedlab-", "speedlab-snapshot-") in text
+        unmarked = re.sub(r' elementtiming="[^"]*"', "", text)   # the Element Timing marks aside
+        assert table_html(rows).replace("speedlab-", "speedlab-snapshot-") in unmarked
         assert headline_html(headline(rows)).replace("speedlab-", "speedlab-snapshot-") in text
         assert "Daily · Last 7 days · All hosts: drawn at" in text and app.title.value in text
         assert text.count("<svg") == 2     # the chart and the heatmap

@@ -71,7 +71,7 @@ def expected_rows(data, mode: str = "daily", host: str = "all") -> list[tuple[st
 
 def raw_rows(html: str) -> list[tuple[str, str]]:
     """(period, download) of every row of the first table in ``html``."""
-    return re.findall(r'<tr class="status-[^"]*" data-period="[^"]*"[^>]*><td data-col="date_ist_str">([^<]*)</td>'
+    return re.findall(r'<tr class="status-[^"]*" data-period="[^"]*"[^>]*><td data-col="date_ist_str"[^>]*>([^<]*)</td>'
                       r'<td data-col="download_avg">([^<]*)</td>', html)
 
 
