@@ -191,6 +191,19 @@ class SharedEntries:
             self._parsed.clear()
         return removed
 
+    def prune(self) -> int:
+        """Delete the entries that are no longer fresh (their modification time is ``ttl_s`` old);
+        return how many. Entries named by a hash of their inputs (:func:`shared_result`) are never
+        overwritten, so without this a server running for weeks would keep every one."""
+        removed = 0
+        now = self.clock()
+        for path in self.folder.glob("*.json"):
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime >= self.ttl_s:
+                    path.unlink()
+                    removed += 1
+        return removed
+
 
 class DataCache:
     """A thread-safe in-memory cache with a time-to-live, one load per key at a time.
@@ -306,6 +319,7 @@ def shared_result(kind: str, inputs: Any, compute: Callable[[Any], str], *,
         return hit
     value = compute(inputs)
     entries.put(key, value)
+    entries.prune()   # a handful of files: the views drawn in the last ttl_s
     return value
 
 

@@ -110,6 +110,13 @@ def test_shared_result_is_computed_once_per_input_for_every_process_on_the_folde
     assert len(calls) == 3
     assert cache.shared_result("svg", {"n": 1, "m": [2]}, render, ttl_s=0) == "<svg>1</svg>"  # expired: again
     assert len(calls) == 4
+    # entries are named by their inputs' hash, never overwritten: expired ones go when another is written
+    assert not list((tmp_path / "svg").glob("*.json"))   # under a TTL of 0 every entry was expired
+    assert cache.shared_result("svg", {"n": 3}, render) == "<svg>3</svg>"
+    stale = next((tmp_path / "svg").glob("*.json"))
+    os.utime(stale, (time.time() - 200, time.time() - 200))
+    assert cache.shared_result("svg", {"n": 4}, render) == "<svg>4</svg>"
+    assert not stale.exists() and len(list((tmp_path / "svg").glob("*.json"))) == 1
 
 
 def test_concurrent_loads_of_one_key_in_two_caches_read_once(tmp_path):
