@@ -53,9 +53,9 @@ from .sketch import QuantileSketch
 
 # METRICS, LATENCY_METRICS, SCALE, Accumulator, MetricStats and quantise live in speedlab.mergeable
 # (pure, no polars) and are re-exported here, where callers have always found them.
-__all__ = ["ALL_METRICS", "LATENCY_METRICS", "METRICS", "SCALE", "Accumulator", "HourPart", "MetricStats",
-           "anomaly_threshold", "count_anomalies", "dedupe_slots", "hour_summaries",
-           "hourly_parts", "hourly_summaries", "label_fields",
+__all__ = ["ALL_METRICS", "FRAME_COLUMNS", "LATENCY_METRICS", "METRICS", "SCALE", "Accumulator", "HourPart",
+           "MetricStats", "anomaly_threshold", "columns_frame", "count_anomalies", "dedupe_slots", "grouped_frame",
+           "hour_summaries", "hourly_parts", "hourly_summaries", "label_fields", "parts_from_groups",
            "expected_slots_so_far", "merge_summaries", "quantise", "results_frame", "summary_from_accumulator"]
 
 #: MAD of a normal distribution is 0.6745 sigma; 1.4826 * MAD estimates sigma.
@@ -201,7 +201,7 @@ def results_frame(results: Sequence[tuple[str, SpeedTestResult]]) -> pl.DataFram
     """One row per result (``key``, ``host_id``, ``slot``, ``time_utc`` in UTC, ``status``,
     ``rank`` 0 full ``ok`` / 1 ``ok`` missing a metric / 2 failed, the three metrics, ``connection_type``,
     then the latency metrics: :data:`~speedlab.mergeable.LATENCY_METRICS`, null when not measured)."""
-    rows: dict[str, list[Any]] = {name: [] for name in _FRAME_SCHEMA}
+    rows: dict[str, list[Any]] = {name: [] for name in FRAME_COLUMNS}
     for key, r in results:
         rows["key"].append(key)
         rows["host_id"].append(r.host_id)
@@ -213,13 +213,24 @@ def results_frame(results: Sequence[tuple[str, SpeedTestResult]]) -> pl.DataFram
             value = getattr(r, metric)
             rows[metric].append(float(value) if value is not None and r.ok else None)
         rows["connection_type"].append(r.connection_type)
-    return pl.DataFrame(rows, schema=_FRAME_SCHEMA)
+    return columns_frame(rows)
 
 
-def dedupe_slots(frame: pl.DataFrame) -> pl.DataFrame:
-    """Keep one result per host and slot: the earliest full one (see the module doc)."""
-    ordered = frame.sort(["host_id", "slot", "rank", "time_utc", "key"])
-    return ordered.unique(subset=["host_id", "slot"], keep="first", maintain_order=True)
+#: The columns of :func:`results_frame`, in order.
+FRAME_COLUMNS = tuple(_FRAME_SCHEMA)
+
+
+def columns_frame(columns: Mapping[str, Sequence[Any]]) -> pl.DataFrame:
+    """:func:`results_frame` from its :data:`FRAME_COLUMNS` computed elsewhere (the same rules:
+    :mod:`speedlab.monthsource` makes them from a raw table's columns)."""
+    return pl.DataFrame(dict(columns), schema=_FRAME_SCHEMA)
+
+
+def dedupe_slots(frame: pl.DataFrame, scope: Sequence[str] = ()) -> pl.DataFrame:
+    """Keep one result per host and slot: the earliest full one (see the module doc).
+    ``scope``: more columns the duplicates must share (a month's rows kept day by day)."""
+    ordered = frame.sort([*scope, "host_id", "slot", "rank", "time_utc", "key"])
+    return ordered.unique(subset=[*scope, "host_id", "slot"], keep="first", maintain_order=True)
 
 
 def anomaly_threshold(baseline: QuantileSketch | None, settings: AggregateSettings) -> float | None:
@@ -274,15 +285,24 @@ def hourly_parts(results: Mapping[str, Sequence[tuple[str, SpeedTestResult]]],
     (parts, unattributed)
         ``parts[label][host]``; ``unattributed[label]``: rejected objects without a host.
     """
-    alpha = settings.sketch_alpha
     labels: list[str] = []
     rows: list[tuple[str, SpeedTestResult]] = []
     for label, items in results.items():
         labels.extend([label] * len(items))
         rows.extend(items)
     groups = _grouped_python(labels, rows) if len(rows) <= PYTHON_ROWS_MAX else None
+    return parts_from_groups(groups if groups is not None else _grouped_polars(labels, rows), rejected, settings)
+
+
+def parts_from_groups(groups: Iterable[Mapping[str, Any]],
+                      rejected: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+                      settings: AggregateSettings = AggregateSettings(),
+                      ) -> tuple[dict[str, dict[str, HourPart]], dict[str, int]]:
+    """:func:`hourly_parts`' answer from the rows of :func:`grouped_frame` (or its plain-Python
+    twin): one (hour, host) each, with its counts and kept metric values."""
+    alpha = settings.sketch_alpha
     parts: dict[str, dict[str, HourPart]] = defaultdict(dict)
-    for row in groups if groups is not None else _grouped_polars(labels, rows):
+    for row in groups:
         host = row["host_id"]
         acc = Accumulator(hosts={host}, records=int(row["ok"]))  # every statistic set below
         acc.records_by_host = Counter({host: acc.records} if acc.records else {})
@@ -320,7 +340,14 @@ PYTHON_ROWS_MAX = 20_000
 def _grouped_polars(labels: list[str], rows: list[tuple[str, SpeedTestResult]]) -> Iterator[dict[str, Any]]:
     """Each (hour, host)'s counts and kept metric values, sorted by hour then host (polars)."""
     frame = results_frame(rows).with_columns(hour=pl.Series(labels, dtype=pl.String))
-    kept = dedupe_slots(frame)
+    return grouped_frame(frame).iter_rows(named=True)
+
+
+def grouped_frame(frame: pl.DataFrame, scope: Sequence[str] = ()) -> pl.DataFrame:
+    """One row per (hour, host) of a :func:`results_frame` with an ``hour`` label column: its
+    counts and kept metric values (``<metric>.values``), sorted by hour then host. ``scope``:
+    more columns a slot's duplicates must share (:func:`dedupe_slots`)."""
+    kept = dedupe_slots(frame, scope)
     ok = pl.col("status") == "ok"
     aggs = [pl.len().alias("results"), ok.sum().alias("ok"), (~ok).sum().alias("failed"),
             pl.col("connection_type").filter(ok).unique().alias("types")]
@@ -334,7 +361,7 @@ def _grouped_polars(labels: list[str], rows: list[tuple[str, SpeedTestResult]]) 
     grouped = kept.group_by(["hour", "host_id"]).agg(aggs)
     totals = frame.group_by(["hour", "host_id"]).agg(pl.len().alias("all"))
     grouped = grouped.join(totals, on=["hour", "host_id"], how="left")
-    return grouped.sort(["hour", "host_id"]).iter_rows(named=True)
+    return grouped.sort(["hour", "host_id"])
 
 
 def _grouped_python(labels: list[str], rows: list[tuple[str, SpeedTestResult]]) -> list[dict[str, Any]] | None:

@@ -18,11 +18,12 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 from . import tables_io
-from .aggregate import Accumulator, anomaly_threshold, hour_summaries, hourly_parts, merge_summaries
+from .aggregate import Accumulator, anomaly_threshold, hour_summaries, hourly_parts, merge_summaries, parts_from_groups
 from .counting import CountingStore
 from .errors import InvalidRecord, SpeedlabError, StoreUnavailable, TableError
 from .joblog import JobLog
 from .layout import raw_hour_label, summary_key
+from .monthsource import MonthSource
 from .periods import CHILD_TIER, TIERS, Period, children, get_zone, period_of, periods_between
 from .reader import (
     RawObject,
@@ -186,7 +187,7 @@ class Roller:
         #: that would not change not written again, writes made durable once per batch
         self.from_tables = from_tables
         self.stored = StoredSummaries(store, self.buckets) if from_tables else None
-        self._month: tuple[str, _MonthSource | None] | None = None
+        self._month: tuple[str, MonthSource | None] | None = None
         self._raw_tables: set[str] | None = None  # the raw table keys, listed once
         #: what this run wrote and read since the tables were last updated (:meth:`keep_tables`)
         self._table_summaries: dict[str, tuple[bytes, str | None]] = {}
@@ -242,7 +243,7 @@ class Roller:
             self.log.warning(f"tables not updated: {why}; the summaries are written, the next run "
                              "repairs the tables (or run `speedlab tables rebuild`)", reason=why)
 
-    def _raw_month(self, day: Period) -> _MonthSource | None:
+    def _raw_month(self, day: Period) -> MonthSource | None:
         """The raw table and per-host listing of ``day``'s month, when it has a table (a
         backfill); one month is kept at a time."""
         month = period_of("monthly", day.start, self.zone)
@@ -260,7 +261,7 @@ class Roller:
             if table is not None:
                 labels = {p.label for p in periods_between(
                     "hourly", month.start_utc, month.end_utc - timedelta(microseconds=1), self.zone)}
-                source = _MonthSource(table, self._pool_map(
+                source = MonthSource(table, self._pool_map(
                     lambda h: list_raw_hours(self.store, self.buckets, h, month, labels), self.hosts()))
             self._month = (month.label, source)
         return self._month[1]
@@ -417,7 +418,20 @@ class Roller:
                 if label in labels:
                     rejected[label].extend(rej)
         wanted = [o for label in labels for o in objects[label]]
-        current = month.current(wanted) if month is not None else {}
+        current = month.current(wanted) if month is not None else set()
+        groups = month.groups(labels) if month is not None and len(current) == len(wanted) else None
+        if groups is not None:  # every object's row is current: counted from the table's columns
+            self._table_hours.extend(hours)
+            self.report.results_read += len(wanted)
+            parts, unattributed = parts_from_groups(groups, rejected, self.settings)
+        else:
+            parts, unattributed = self._read_hours(day, hours, wanted, month, current, rejected)
+        self._baseline_prefetch(hours, hosts)
+        self._finish_hours(items, hosts, parts, unattributed, infos, rejected)
+
+    def _read_hours(self, day: Period, hours: list[Period], wanted: list[RawObject], month: MonthSource | None,
+                    current: set[str], rejected: dict[str, list[tuple[str, str]]]) -> tuple[dict, dict]:
+        """:func:`hourly_parts` of ``hours`` from their objects (the ``current`` ones from the table's rows)."""
         kept: dict[str, bytes] = {}
         read = read_objects(_Keeping(self.store, kept), self.buckets,
                             [o for o in wanted if o.info.key not in current],
@@ -440,9 +454,10 @@ class Roller:
             results[raw_hour_label(key)].append((key, record))
         for key, why in read.rejected:
             rejected[raw_hour_label(key)].append((key, why))
-        parts, unattributed = hourly_parts(results, rejected, self.settings)
-        self._baseline_prefetch(hours, hosts)
+        return hourly_parts(results, rejected, self.settings)
 
+    def _finish_hours(self, items: Sequence[PlanItem], hosts: list[str], parts: dict, unattributed: dict,
+                      infos: dict, rejected: dict[str, list[tuple[str, str]]]) -> None:
         host_writes: list[tuple[str, str, bytes | None]] = []
         global_writes: list[tuple[str, str, bytes | None]] = []
         for item in items:
@@ -586,15 +601,3 @@ class _Keeping:
         return body
 
 
-@dataclass
-class _MonthSource:
-    """A raw month read for a backfill: its table and one listing per host (``list_raw_hours``)."""
-
-    table: tables_io.RawMonth
-    listings: list
-
-    def current(self, objects: Iterable[RawObject]) -> set[str]:
-        """The keys whose row was made from exactly the version listed (the rest are read)."""
-        versions = self.table.versions
-        return {o.info.key for o in objects
-                if o.info.version is not None and versions.get(o.info.key) == o.info.version}

@@ -554,15 +554,19 @@ def read_raw_table(store: Store, buckets: Buckets, first: Period, last: Period,
 
 @dataclass
 class RawMonth:
-    """One raw month's table as a backfill uses it: ``versions`` (source key -> the version its
-    row was made from) and :meth:`result` (the row as the original object gives it)."""
+    """One raw month's table as a backfill uses it: its ``frame``, ``versions`` (source key ->
+    the version its row was made from) and :meth:`result` (the row as the original object gives
+    it; rows are decoded only when asked for)."""
 
     versions: dict[str, str | None]
-    rows: dict[str, dict]
+    frame: pl.DataFrame
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def result(self, key: str) -> SpeedTestResult:
         """The row of ``key`` as :func:`speedlab.reader.parse_result` gives its object."""
-        return SpeedTestResult.from_dict(RAW_TABLE.decode_row(self.rows[key]), key)
+        if not self._index:  # the last row wins for a repeated key, as in TableSchema.rows
+            self._index.update((k, i) for i, k in enumerate(self.frame[SOURCE_KEY].to_list()))
+        return SpeedTestResult.from_dict(RAW_TABLE.decode_row(self.frame.row(self._index[key], named=True)), key)
 
 
 def list_raw_tables(store: Store, buckets: Buckets) -> set[str]:
@@ -582,5 +586,5 @@ def read_raw_month(store: Store, buckets: Buckets, month: Period) -> RawMonth | 
     body, version = store.get_versioned(tables_bucket(buckets), key)
     if version is None:
         return None
-    rows = RAW_TABLE.rows(frame_from_parquet(body, RAW_TABLE, key))
-    return RawMonth({k: r[SOURCE_VERSION] for k, r in rows.items()}, rows)
+    frame = frame_from_parquet(body, RAW_TABLE, key)
+    return RawMonth(dict(zip(frame[SOURCE_KEY].to_list(), frame[SOURCE_VERSION].to_list(), strict=True)), frame)
