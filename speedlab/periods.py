@@ -250,8 +250,13 @@ def period_of(tier: str, moment: datetime, tz: str | ZoneInfo = DEFAULT_TIMEZONE
     zone = _zone(tz)
     local = check_moment(to_local(check_moment(moment), zone))  # the local year counts too
     if tier == "hourly":
+        # a local hour, as its label names it: an hour the clocks repeat (fall back) is one period
+        # of both (its label and the layout's hour= folder name both; 8 slots), an hour they skip
+        # is none. The end is the next wall-clock hour, normalised through UTC (in a skipped hour
+        # the wall clock names no instant of its own)
         start = _local(zone, local.year, local.month, local.day, local.hour)
-        end = (start.astimezone(UTC) + timedelta(hours=1)).astimezone(zone)
+        wall = datetime(local.year, local.month, local.day, local.hour) + timedelta(hours=1)
+        end = _local(zone, wall.year, wall.month, wall.day, wall.hour).astimezone(UTC).astimezone(zone)
     elif tier == "daily":
         start = _local(zone, local.year, local.month, local.day)
         nxt = local.date() + timedelta(days=1)

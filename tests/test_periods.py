@@ -126,14 +126,39 @@ def test_other_zones_and_dst():
         get_zone("Mars/Olympus_Mons")
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("zone, label, hours, slots, long_hour", [
+    ("Europe/Berlin", "20251026", 24, 100, "2025102602"),      # fall back: 02:00-03:00 twice
+    ("America/New_York", "20251102", 24, 100, "2025110201"),   # fall back: 01:00-02:00 twice
+    ("Europe/Berlin", "20250330", 23, 92, None),               # spring forward: no 02:00
+    ("Asia/Kolkata", "20251229", 24, 96, None)])
+def test_the_hours_of_a_dst_change_day_are_its_local_hours_and_cover_it(zone, label, hours, slots, long_hour):
+    """Each local hour label is one period (a repeated hour is one period of two hours), so the
+    hours of a day end (this looped for ever on a fall-back day), tile it and name distinct keys."""
+    day = parse_period("daily", label, zone)
+    hourly = children(day)
+    assert len(hourly) == hours == len({h.label for h in hourly})
+    assert hourly[0].start_utc == day.start_utc and hourly[-1].end_utc == day.end_utc
+    assert all(a.end_utc == b.start_utc for a, b in zip(hourly, hourly[1:]))
+    assert sum(h.expected_slots for h in hourly) == slots == day.expected_slots
+    assert [h.label for h in hourly if h.expected_slots != 4] == ([long_hour] if long_hour else [])
+    for hour in hourly:
+        assert parse_period("hourly", hour.label, zone) == hour
+        assert period_of("hourly", hour.start_utc, zone) == hour
+        assert period_of("hourly", hour.end_utc - timedelta(microseconds=1), zone) == hour
+        assert hour.end.utcoffset() == hour.end.astimezone(UTC).astimezone(hour.zone).utcoffset()
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)),
-       st.sampled_from(["hourly", "daily", "weekly", "monthly", "yearly"]))
-def test_every_moment_lies_in_its_period_and_label_round_trips(moment, tier):
+       st.sampled_from(["hourly", "daily", "weekly", "monthly", "yearly"]),
+       st.sampled_from(["Asia/Kolkata", "Europe/Berlin", "America/New_York"]))
+def test_every_moment_lies_in_its_period_and_label_round_trips(moment, tier, zone):
     moment = moment.replace(tzinfo=UTC)
-    period = period_of(tier, moment)
+    period = period_of(tier, moment, zone)
     assert period.contains(moment)
-    assert parse_period(tier, period.label) == period
+    assert parse_period(tier, period.label, zone) == period
+    assert period.next().start_utc == period.end_utc > period.start_utc
     assert period.next().start == period.end
 
 
