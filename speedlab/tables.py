@@ -13,7 +13,9 @@ is ``stats_download_mbps_sketch_index``), and two text columns make the way back
 So ``decode_row(encode_row(d)) == d`` for any JSON object ``d`` whose top level is an object, and
 query engines still see typed columns (an integer in a float column is in the column as a float too).
 Each row also names its source: ``source_key`` and ``source_version`` (the version the store gave
-with the bytes the row was made from; see :meth:`speedlab.storebase.Store.get_versioned`).
+with the bytes the row was made from; see :meth:`speedlab.storebase.Store.get_versioned`), and a
+summary row ``source_sha256``, those bytes' SHA-256 (a bulk writer compares a new summary with it
+instead of rebuilding the stored bytes: :mod:`speedlab.unchanged`).
 
 Nothing here touches a store: :mod:`speedlab.tables_io` reads and writes the tables.
 """
@@ -34,7 +36,7 @@ from .layout import validate_host_id
 from .periods import Period, parse_timestamp
 from .records import LATENCY_FIELDS, SUMMARY_LATENCY_METRICS, SpeedTestResult
 
-__all__ = ["RAW_TABLE", "SUMMARY_TABLE", "CheckReport", "Column", "PartitionDiff", "TableSchema",
+__all__ = ["RAW_TABLE", "SOURCE_SHA256", "SUMMARY_TABLE", "CheckReport", "Column", "PartitionDiff", "TableSchema",
            "TablesReport", "diff_partition", "first_difference", "frame_from_parquet", "frame_to_parquet",
            "latest_slot", "raw_table_results", "with_key_slot"]
 
@@ -46,6 +48,8 @@ _DTYPES: dict[str, Any] = {
 _I64 = (-(2 ** 63), 2 ** 63 - 1)
 SHAPE, OVERRIDES = "json_shape", "json_overrides"
 SOURCE_KEY, SOURCE_VERSION, HOST, LABEL = "source_key", "source_version", "host", "label"
+#: A summary row's SHA-256 (hex) of the bytes it was made from (rows written before it: null).
+SOURCE_SHA256 = "source_sha256"
 _AS_STORED = frozenset(("str", "f64", "i64", "bool"))  # kinds whose column value is the JSON value
 #: kind -> the type whose values a column of that kind holds as they are (i64 also checks a range)
 _EXACT_TYPE: dict[str, type] = {"str": str, "f64": float, "bool": bool}
@@ -302,12 +306,14 @@ def _result_columns() -> tuple[Column, ...]:
 
 _SOURCE = (Column((), SOURCE_KEY, "str"), Column((), SOURCE_VERSION, "str"))
 #: Every tier's summaries: ``host`` is the host id, or ``"all"`` for the all-hosts summaries;
-#: ``label`` the period label of the source key (``2025122914``, ``20251229``, ``2025W52``...).
-SUMMARY_TABLE = TableSchema("summary", (Column((), HOST, "str"), Column((), LABEL, "str"), *_SOURCE),
+#: ``label`` the period label of the source key (``2025122914``, ``20251229``, ``2025W52``...);
+#: ``source_sha256`` the SHA-256 of the source bytes (null in rows written before it existed).
+SUMMARY_TABLE = TableSchema("summary", (Column((), HOST, "str"), Column((), LABEL, "str"), *_SOURCE,
+                                        Column((), SOURCE_SHA256, "str")),
                             _summary_columns(),
-                            added=frozenset(c.name for c in _summary_columns()
-                                            if c.path[0] in _LATENCY_FIGURES
-                                            or c.path[:2] in {("stats", m) for m in SUMMARY_LATENCY_METRICS}))
+                            added=frozenset([SOURCE_SHA256, *(
+                                c.name for c in _summary_columns() if c.path[0] in _LATENCY_FIGURES
+                                or c.path[:2] in {("stats", m) for m in SUMMARY_LATENCY_METRICS})]))
 #: Raw results of every host: ``host`` is the host of the source key.
 RAW_TABLE = TableSchema("raw result", (Column((), HOST, "str"), *_SOURCE), _result_columns(),
                         added=frozenset(LATENCY_FIELDS))  # record schema 2

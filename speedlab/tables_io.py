@@ -61,6 +61,7 @@ from .tables import (
     LABEL,
     RAW_TABLE,
     SOURCE_KEY,
+    SOURCE_SHA256,
     SOURCE_VERSION,
     SUMMARY_TABLE,
     CheckReport,
@@ -171,7 +172,8 @@ def _make_row(tier: str, key: str, body: bytes, version: str | None, checked: bo
         raise InvalidRecord(str(reason))
     parsed = parse_summary_key(key)
     return SUMMARY_TABLE.encode_row(data, host=parsed.host_id or ALL_HOSTS, label=parsed.label,
-                                    source_key=key, source_version=version)
+                                    source_key=key, source_version=version,
+                                    source_sha256=hashlib.sha256(body).hexdigest())
 
 
 def _stored_is(body: bytes, version: str | None) -> bool:
@@ -469,8 +471,11 @@ def check(store: Store, buckets: Buckets, *, tiers: Sequence[str] | None = None)
                 diff = first_difference(want, got)
                 if diff is not None:
                     report.disagreements.append((key, f"its row in {part.key} differs at {diff}"))
-                elif any(row[c.name] != expected[c.name] for c in schema.keys if c.name != SOURCE_VERSION):
+                elif any(row[c.name] != expected[c.name] for c in schema.keys
+                         if c.name not in (SOURCE_VERSION, SOURCE_SHA256)):
                     report.disagreements.append((key, f"its row in {part.key} names another host or period"))
+                elif row.get(SOURCE_SHA256) not in (None, expected.get(SOURCE_SHA256)):  # null: a row from before it
+                    report.disagreements.append((key, f"its row in {part.key} holds another {SOURCE_SHA256}"))
             for key in sorted(set(rows) - set(sources)):
                 report.disagreements.append((key, f"has a row in {part.key} but no source object"))
 

@@ -110,6 +110,30 @@ def test_summary_keys_built_and_parsed(tier, label, host, key):
     assert parse_key(key) == parsed
 
 
+def test_summary_folders_are_the_start_formatted_per_tier_over_years_and_zones():
+    """Every period of 2020-2027 (ISO week 53 and the New Year in IST; DST in New York): the
+    folders built from the label are the start's own formatting, as the seed built them."""
+    from datetime import timedelta
+
+    from speedlab.layout import summary_dir
+    from speedlab.periods import TIERS, periods_between
+    for zone in ("Asia/Kolkata", "America/New_York"):
+        for tier in TIERS:
+            step = {"hourly": timedelta(days=3, hours=5)}.get(tier)
+            periods = periods_between(tier, datetime(2020, 1, 1, tzinfo=timezone.utc),
+                                      datetime(2027, 12, 31, tzinfo=timezone.utc), zone)
+            if step is not None:  # every 77th hour: ~750 hours across the years, each hour of the day
+                periods = periods[::77]
+            for period in periods:
+                s = period.start
+                year = s.isocalendar()[0] if tier == "weekly" else s.year
+                expected = {"yearly": f"year={year}/", "weekly": f"year={year}/week={period.label}/",
+                            "monthly": f"year={year}/month={s:%Y%m}/",
+                            "daily": f"year={year}/month={s:%Y%m}/day={s:%Y%m%d}/",
+                            "hourly": f"year={year}/month={s:%Y%m}/day={s:%Y%m%d}/hour={s:%Y%m%d%H}/"}[tier]
+                assert summary_dir(period, "office-main") == "aggregated/host=office-main/" + expected
+
+
 def test_week_key_uses_iso_week_year_not_calendar_year():
     week = parse_period("weekly", "2026W01")
     assert week.start.date().isoformat() == "2025-12-29"

@@ -21,7 +21,14 @@ from speedlab.reader import read_results
 from speedlab.records import SpeedTestResult
 from speedlab.rollup import rollup
 from speedlab.rowbuild import ROW_SUMMARY_FIELDS, summary_row
-from speedlab.tables import RAW_TABLE, SUMMARY_TABLE, diff_partition, frame_from_parquet, frame_to_parquet
+from speedlab.tables import (
+    RAW_TABLE,
+    SOURCE_SHA256,
+    SUMMARY_TABLE,
+    diff_partition,
+    frame_from_parquet,
+    frame_to_parquet,
+)
 from speedlab.tables_engines import storage_options, table_glob
 from speedlab.tables_io import (
     check,
@@ -410,7 +417,7 @@ def test_summary_tables_from_before_the_latency_columns_still_read_check_clean_a
     without the latency columns; then a rollup writes a summary with them."""
     store = local_store
     config = build(store, config_for)
-    latency = sorted(SUMMARY_TABLE.added)
+    latency = sorted(SUMMARY_TABLE.added - {SOURCE_SHA256})
     assert len(latency) == 25 + 5 * 12 and "avg_latency_idle" in latency and "stats_jitter_ms_count" in latency
     old = {}
     for key, data in summary_objects(store, "daily").items():
@@ -421,8 +428,8 @@ def test_summary_tables_from_before_the_latency_columns_still_read_check_clean_a
     rebuild(store, B, tiers=["daily"])
     key = summary_table_partition("daily", "20251227").key
     full = table_of(store, key)
-    store.put(tables_bucket(B), key, frame_to_parquet(full.drop(latency)))  # as the old version wrote it
-    assert pl.read_parquet(store.get(tables_bucket(B), key)).width == full.width - len(latency)
+    store.put(tables_bucket(B), key, frame_to_parquet(full.drop([*latency, SOURCE_SHA256])))  # as before
+    assert pl.read_parquet(store.get(tables_bucket(B), key)).width == full.width - len(latency) - 1
     back = table_of(store, key)  # read: the missing columns come back as nulls
     assert back.schema == full.schema and set(back["avg_latency_idle"].to_list()) == {None}
     assert {row["source_key"]: SUMMARY_TABLE.decode_row(row) for row in back.iter_rows(named=True)} == {
