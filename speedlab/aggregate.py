@@ -35,6 +35,7 @@ short version:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -155,12 +156,12 @@ def summary_from_accumulator(acc: Accumulator, period: Period, host_id: str | No
         data[f"min_{short}"] = stats[metric].min
         data[f"max_{short}"] = stats[metric].max
     for metric, short in METRICS.items():
-        data[f"median_{short}"] = stats[metric].quantile(0.5)
-        data[f"p95_{short}"] = stats[metric].quantile(0.95)
+        data[f"median_{short}"], data[f"p95_{short}"] = stats[metric].quantiles(0.5, 0.95)
     for metric, short in LATENCY_METRICS.items():  # the same figures for the latency metrics
         latency = stats[metric]
+        median, p95 = latency.quantiles(0.5, 0.95)
         data.update({f"avg_{short}": latency.mean, f"min_{short}": latency.min, f"max_{short}": latency.max,
-                     f"median_{short}": latency.quantile(0.5), f"p95_{short}": latency.quantile(0.95)})
+                     f"median_{short}": median, f"p95_{short}": p95})
     expected_slots = len(acc.hosts) * expected_slots_so_far(period, now)
     plan_down, plan_up = _expected(acc, host_id, plan_for)
     data.update(
@@ -431,9 +432,8 @@ def hour_summaries(period: Period, parts: Mapping[str, HourPart], *,
     out: dict[str | None, TierSummary] = {}
     for host in sorted(parts):
         part = parts[host]
-        acc = Accumulator.empty(settings.sketch_alpha)
-        acc.add(part.acc)
-        acc.anomalies_count = count_anomalies(part.downloads, thresholds.get(host))
+        # the part's statistics as they are (read, never changed), with its anomalies counted
+        acc = dataclasses.replace(part.acc, anomalies_count=count_anomalies(part.downloads, thresholds.get(host)))
         everyone.add(acc)
         out[host] = summary_from_accumulator(acc, period, host, **common)
     everyone.rejected_records += unattributed
@@ -478,12 +478,15 @@ def hourly_summaries(period: Period, results: Sequence[tuple[str, SpeedTestResul
 def merge_summaries(period: Period, host_id: str | None, children: Sequence[Mapping[str, Any]], *,
                     plan_for: Callable, fraction: float = 0.8, timezone: str = "Asia/Kolkata",
                     settings: AggregateSettings = AggregateSettings(),
-                    sources: Sequence[str | None] | None = None, now: datetime | None = None) -> TierSummary:
+                    sources: Sequence[str | None] | None = None, now: datetime | None = None,
+                    checked: bool = False) -> TierSummary:
     """The summary of ``period`` from its children's summaries (hours -> day, days -> week or
     month, months -> year), for one host or all hosts.
 
     Statistics merge exactly (counts, sums, min, max, sketches); ``days`` is 1 for a day with
-    data and the sum of the children's ``days`` above that.
+    data and the sum of the children's ``days`` above that. ``checked``: every child has passed
+    :meth:`Accumulator.from_summary` before (the rollup's own summaries and those it read), so
+    :meth:`TierSummary.from_dict`'s rules are not applied to them again.
 
     Raises
     ------
@@ -493,7 +496,7 @@ def merge_summaries(period: Period, host_id: str | None, children: Sequence[Mapp
     acc = Accumulator.empty(settings.sketch_alpha)
     for i, child in enumerate(children):
         source = sources[i] if sources else None
-        acc.add(Accumulator.from_summary(child, settings.sketch_alpha, source))
+        acc.add(Accumulator.from_summary(child, settings.sketch_alpha, source, check=not checked))
     if period.tier == "daily":
         acc.days = int(acc.days > 0 or acc.records > 0)
     return summary_from_accumulator(acc, period, host_id, plan_for=plan_for, fraction=fraction,

@@ -98,9 +98,13 @@ class MetricStats:
 
     def quantile(self, q: float) -> float | None:
         """The sketch's ``q`` quantile, or ``None`` if the sketch does not hold every value."""
+        return self.quantiles(q)[0]
+
+    def quantiles(self, *qs: float) -> list[float | None]:
+        """:meth:`quantile` of each of ``qs`` (the sketch's buckets sorted once)."""
         if not self.count or self.sketch.count != self.count:
-            return None
-        return self.sketch.quantile(q, self.min, self.max)
+            return [None] * len(qs)
+        return self.sketch.quantiles(qs, self.min, self.max)
 
     def to_dict(self) -> dict:
         """JSON form: ``count``, ``sum``, ``sum_sq``, ``min``, ``max`` (in the metric's unit),
@@ -175,7 +179,7 @@ class Accumulator:
 
     @classmethod
     def from_summary(cls, data: Mapping[str, Any], alpha: float = DEFAULT_ALPHA,
-                     source: str | None = None) -> Accumulator:
+                     source: str | None = None, *, check: bool = True) -> Accumulator:
         """Read a stored summary back into mergeable form.
 
         A summary without ``stats`` (the original system's) contributes its counts, its
@@ -191,11 +195,13 @@ class Accumulator:
             If ``data`` is not a JSON object or breaks :meth:`TierSummary.from_dict`'s rules
             (wrong types, negative counts, ...), or a statistic present is invalid (a latency
             one too: not an object, a missing or mistyped field, another sketch alpha).
+            ``check=False`` leaves out the :meth:`TierSummary.from_dict` rules, for a summary
+            already judged by them (a rollup's own, or one it read through this very method).
         """
         if not isinstance(data, Mapping):
             raise InvalidRecord(f"summary must be a JSON object, not {type(data).__name__}"
                                 f"{' in ' + source if source else ''}")
-        summary = TierSummary.from_dict(dict(data), source)
+        summary = TierSummary.from_dict(dict(data), source, check=check)
         acc = cls.empty(alpha)
         host = summary.host_id
         hosts = summary.get("hosts")

@@ -567,14 +567,14 @@ class Roller:
             kids_data = [host_found[(c.label, host)] for c in present if (c.label, host) in host_found]
             if not kids_data:
                 continue
-            summary = merge_summaries(period, host, kids_data, settings=self.settings, **self._common)
+            summary = merge_summaries(period, host, kids_data, settings=self.settings, checked=True, **self._common)
             summaries[host] = summary.with_fields(
                 source_objects=len(kids_data),
                 source_max_modified=max(times).isoformat() if times else None,
                 generated_at=datetime.now(UTC).isoformat(timespec="seconds"))
         everyone = merge_summaries(period, None, [found[(c.label, None)] for c in present
                                                   if (c.label, None) in found],
-                                   settings=self.settings, **self._common)
+                                   settings=self.settings, checked=True, **self._common)
         summaries[None] = self._provenance(everyone, times)
         out_bucket = self.buckets.for_tier(tier)
         writes = {}

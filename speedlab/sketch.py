@@ -169,23 +169,33 @@ class QuantileSketch:
         low, high : float, optional
             The exact minimum and maximum, if known: the estimate is clamped into them.
         """
-        if not 0 <= q <= 1:
-            raise ValueError(f"quantile {q!r} must be between 0 and 1")
+        return self.quantiles((q,), low, high)[0]
+
+    def quantiles(self, qs: Iterable[float], low: float | None = None, high: float | None = None
+                  ) -> list[float | None]:
+        """:meth:`quantile` of each of ``qs``, the buckets sorted once (a summary asks for two)."""
+        qs = list(qs)
+        if not all(0 <= q <= 1 for q in qs):
+            raise ValueError(f"quantiles {qs!r} must be between 0 and 1")
         n = self.count
         if n == 0:
-            return None
-        rank = rank_of(q, n)
-        seen = 0
-        value = 0.0
-        for value, c in self._buckets():  # noqa: B007 - the bucket where the loop stops is the answer
-            seen += c
-            if seen > rank:
-                break
-        if low is not None:
-            value = max(value, low)
-        if high is not None:
-            value = min(value, high)
-        return value
+            return [None] * len(qs)
+        buckets = self._buckets()
+        out: list[float | None] = []
+        for q in qs:
+            rank = rank_of(q, n)
+            seen = 0
+            value = 0.0
+            for value, c in buckets:  # noqa: B007 - the bucket where the loop stops is the answer
+                seen += c
+                if seen > rank:
+                    break
+            if low is not None:
+                value = max(value, low)
+            if high is not None:
+                value = min(value, high)
+            out.append(value)
+        return out
 
     def mad(self) -> float | None:
         """Estimate the median absolute deviation from the median (``None`` when empty).

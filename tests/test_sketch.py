@@ -119,3 +119,27 @@ def test_refuses_bad_values_and_mixed_alphas():
         QuantileSketch(0.01).merge(QuantileSketch(0.02))
     with pytest.raises(ValueError, match="between 0 and 1"):
         QuantileSketch(0.0)
+
+
+
+def test_quantiles_at_once_are_the_buckets_of_the_nearest_rank_values():
+    """Independent of the sketch's walk: the nearest-rank value of the sorted values, read back
+    as its bucket's value (0 for the zero bucket), clamped into the given minimum and maximum."""
+    import random
+    rng = random.Random(7)
+    qs = (0.0, 0.05, 0.5, 0.95, 1.0)
+    for n in (1, 2, 5, 40, 333):
+        values = sorted(0.0 if rng.random() < 0.1 else rng.uniform(0.5, 900.0) for _ in range(n))
+        sketch = QuantileSketch.of(values)
+        for low, high in ((None, None), (values[0] + 0.001, values[-1] - 0.001)):
+            expected = []
+            for q in qs:
+                x = values[rank_of(q, n)]
+                v = 0.0 if x <= ZERO_THRESHOLD else sketch.value_of(sketch.index(x))
+                v = v if low is None else max(v, low)
+                expected.append(v if high is None else min(v, high))
+            assert sketch.quantiles(qs, low, high) == expected
+            assert [sketch.quantile(q, low, high) for q in qs] == expected
+    assert QuantileSketch().quantiles((0.5, 0.95)) == [None, None]
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        QuantileSketch.of([1.0]).quantiles((0.5, 1.5))
