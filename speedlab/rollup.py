@@ -42,6 +42,8 @@ deletes the markers it acted on. Old summaries stay readable meanwhile.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -157,9 +159,31 @@ def backfill(config, first: str | Period, last: str | Period, *, progress: bool 
         roller.run(items)
 
     try:
-        return run_logged(roller, log, "backfill", {"first": str(first), "last": str(last)}, body)
+        with _few_collections():
+            return run_logged(roller, log, "backfill", {"first": str(first), "last": str(last)}, body)
     finally:
         bar.close()
+
+
+#: Allocations between two young-generation collections of the cyclic garbage collector during a
+#: backfill (Python's default: 700). A backfill allocates millions of short-lived objects (rows,
+#: dicts, sketches) beside thousands it keeps; collecting every 700 allocations took ~15 % of a
+#: 120-day backfill from the tables here. Its data makes few reference cycles, so little waits.
+BACKFILL_GC_THRESHOLD = 100_000
+
+
+@contextlib.contextmanager
+def _few_collections():
+    """Collect young garbage every :data:`BACKFILL_GC_THRESHOLD` allocations while the block runs
+    (never more often than already set; a threshold of 0, no automatic collection, stays), then
+    restore the thresholds as they were."""
+    before = gc.get_threshold()
+    if before[0]:
+        gc.set_threshold(max(before[0], BACKFILL_GC_THRESHOLD), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _clamp_note(start: datetime, end: datetime, low: datetime, high: datetime,

@@ -569,3 +569,42 @@ def test_a_second_backfill_rewrites_only_summaries_that_change_and_makes_them_du
     first_table = min(i for i, (kind, _) in enumerate(recording.events) if kind == "table")
     assert ("sync", "") in recording.events[last_write:first_table]  # durable before its tables and "done"
     assert report.tables_errors == [] and check_all(local_store).ok
+
+
+
+def test_a_backfill_collects_garbage_less_often_while_it_runs_and_restores_the_thresholds(tmp_path, config_for):
+    import gc
+
+    from speedlab.rollup import BACKFILL_GC_THRESHOLD
+    seen, failing = [], []
+
+    class Watching(LocalStore):
+        def put_deferred(self, bucket, key, data):  # a backfill's summary writes
+            seen.append(gc.get_threshold())
+            return super().put_deferred(bucket, key, data)
+
+        def list(self, bucket, prefix="", **kwargs):
+            if failing:
+                raise StoreUnavailable("the store stopped answering")
+            return super().list(bucket, prefix, **kwargs)
+
+    store = Watching(tmp_path / "watched")
+    put(store, result("home-primary", "2025-12-29 14:01"))
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        backfill(config_for(store), "2025-12-29", "2025-12-29", progress=False, now=NOW, store=store)
+        assert seen and set(seen) == {(BACKFILL_GC_THRESHOLD, 10, 10)}
+        assert gc.get_threshold() == (700, 10, 10)
+        failing.append(True)   # a run that fails restores them too
+        with pytest.raises(StoreUnavailable):
+            backfill(config_for(store), "2025-12-29", "2025-12-29", progress=False, now=NOW, store=store)
+        assert gc.get_threshold() == (700, 10, 10)
+        failing.clear()
+        seen.clear()
+        gc.set_threshold(0, 10, 10)  # automatic collection off: a backfill does not turn it on
+        put(store, result("home-primary", "2025-12-29 15:01"))  # something to write
+        backfill(config_for(store), "2025-12-29", "2025-12-29", progress=False, now=NOW, store=store)
+        assert set(seen) == {(0, 10, 10)} and gc.get_threshold() == (0, 10, 10)
+    finally:
+        gc.set_threshold(*before)
