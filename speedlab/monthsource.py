@@ -14,7 +14,7 @@ give back as it was (in ``json_overrides``: an integer speed, say) or an ``ok`` 
 polars and Python may keep with another sign); a day does when an object of it is not current
 or its batch leaves out an hour of that day that has rows.
 
-Pure apart from the frame it is given: :meth:`speedlab.roller.Roller._raw_month` reads it.
+Pure: :meth:`speedlab.roller.Roller._raw_month` reads the table and lists the month.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -32,11 +32,10 @@ from .aggregate import FRAME_COLUMNS, columns_frame, grouped_frame
 from .layout import raw_hour_label
 from .mergeable import ALL_METRICS
 from .periods import parse_timestamp
-from .reader import RawObject
+from .records import SpeedTestResult
 from .tables import OVERRIDES, RAW_TABLE, SOURCE_KEY
-from .tables_io import RawMonth
 
-__all__ = ["MonthSource", "table_results_frame"]
+__all__ = ["MonthSource", "RawTable", "table_results_frame"]
 
 #: The record fields the statistics read: each is a raw table column of the same name.
 _FIELDS = ("host_id", "slot", "timestamp_utc", "status", *ALL_METRICS, "connection_type")
@@ -75,12 +74,22 @@ def table_results_frame(frame: pl.DataFrame) -> pl.DataFrame | None:
         hour=pl.Series(hours, dtype=pl.String), day=pl.Series([h[:8] for h in hours], dtype=pl.String))
 
 
+class RawTable(Protocol):
+    """What :class:`MonthSource` needs of a raw month's table (:class:`speedlab.tables_io.RawMonth`)."""
+
+    versions: dict[str, str | None]
+    frame: pl.DataFrame
+
+    def result(self, key: str) -> SpeedTestResult:
+        """The row of ``key`` as its object gives it (the per-day path's)."""
+
+
 @dataclass
 class MonthSource:
     """A raw month read for a backfill: its table and one listing per host
     (:func:`speedlab.reader.list_raw_hours` over the month)."""
 
-    table: RawMonth
+    table: RawTable
     listings: list
     #: local date (YYYYMMDD) -> its (hour, host) rows; ``None`` until first asked; empty and
     #: :attr:`_usable` False when the month cannot be counted from its columns
@@ -89,8 +98,9 @@ class MonthSource:
     _labels: dict[str, set[str]] = field(default_factory=dict, repr=False)
     _usable: bool = field(default=True, repr=False)
 
-    def current(self, objects: Iterable[RawObject]) -> set[str]:
-        """The keys whose row was made from exactly the version listed (the rest are read)."""
+    def current(self, objects: Iterable[Any]) -> set[str]:
+        """The keys of ``objects`` (:class:`speedlab.reader.RawObject`) whose row was made from
+        exactly the version listed (the rest are read)."""
         versions = self.table.versions
         return {o.info.key for o in objects
                 if o.info.version is not None and versions.get(o.info.key) == o.info.version}

@@ -42,7 +42,7 @@ from .periods import Period, periods_between
 from .records import SpeedTestResult, TierSummary, decode_json
 from .storebase import ObjectInfo, Store
 
-__all__ = ["MAX_WORKERS", "RawObject", "RawRead", "SummaryCheck", "SummaryRead", "count_raw_hours",
+__all__ = ["MAX_WORKERS", "KeepingStore", "RawObject", "RawRead", "SummaryCheck", "SummaryRead", "count_raw_hours",
            "fetch_many", "list_global_summaries", "list_hosts", "list_modified", "list_raw",
            "list_raw_hours", "list_raw_span", "list_stale_markers", "list_summary_keys", "parse_result",
            "parse_summary", "read_objects", "read_results", "read_summaries", "read_summary_objects"]
@@ -421,3 +421,19 @@ def list_stale_markers(store: Store, buckets: Buckets) -> list[tuple[str, str]]:
         if label is not None:
             found.append((info.key, label))
     return found
+
+
+class KeepingStore:
+    """A store keeping the bytes of each GET in ``kept`` (raw bodies a table update then need not
+    read again: :meth:`speedlab.roller.Roller._roll_hours`)."""
+
+    def __init__(self, store: Store, kept: dict[str, bytes]) -> None:
+        self.store, self.kept = store, kept
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
+
+    def get(self, bucket: str, key: str) -> bytes:
+        body = self.store.get(bucket, key)
+        self.kept[key] = body
+        return body

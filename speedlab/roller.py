@@ -26,6 +26,7 @@ from .layout import raw_hour_label, summary_key
 from .monthsource import MonthSource
 from .periods import CHILD_TIER, TIERS, Period, children, get_zone, period_of, periods_between
 from .reader import (
+    KeepingStore,
     RawObject,
     SummaryCheck,
     fetch_many,
@@ -40,7 +41,7 @@ from .records import TierSummary, decode_json
 from .scheduler import PlanItem
 from .settings import AggregateSettings
 from .sketch import QuantileSketch
-from .storebase import ObjectInfo, Store
+from .storebase import ObjectInfo
 from .tables import TablesReport
 from .text import rollup_line
 from .unchanged import StoredSummaries, same_as_held
@@ -433,7 +434,7 @@ class Roller:
                     current: set[str], rejected: dict[str, list[tuple[str, str]]]) -> tuple[dict, dict]:
         """:func:`hourly_parts` of ``hours`` from their objects (the ``current`` ones from the table's rows)."""
         kept: dict[str, bytes] = {}
-        read = read_objects(_Keeping(self.store, kept), self.buckets,
+        read = read_objects(KeepingStore(self.store, kept), self.buckets,
                             [o for o in wanted if o.info.key not in current],
                             self.settings.max_workers, self.pool)
         if month is not None and current:
@@ -584,20 +585,3 @@ class Roller:
         self._put_many([(out_bucket, summary_key(period, h), body) for h, body in writes.items() if h is not None])
         self._put_many([(out_bucket, summary_key(period, None), writes[None])])
         self._finish_item(period, reason, summaries, skipped)
-
-
-class _Keeping:
-    """A store keeping the bytes of each GET in ``kept`` (raw bodies the table update needs not read again)."""
-
-    def __init__(self, store: Store, kept: dict[str, bytes]) -> None:
-        self.store, self.kept = store, kept
-
-    def __getattr__(self, name: str):
-        return getattr(self.store, name)
-
-    def get(self, bucket: str, key: str) -> bytes:
-        body = self.store.get(bucket, key)
-        self.kept[key] = body
-        return body
-
-

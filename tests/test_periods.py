@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -139,7 +140,7 @@ def test_the_hours_of_a_dst_change_day_are_its_local_hours_and_cover_it(zone, la
     hourly = children(day)
     assert len(hourly) == hours == len({h.label for h in hourly})
     assert hourly[0].start_utc == day.start_utc and hourly[-1].end_utc == day.end_utc
-    assert all(a.end_utc == b.start_utc for a, b in zip(hourly, hourly[1:]))
+    assert all(a.end_utc == b.start_utc for a, b in itertools.pairwise(hourly))
     assert sum(h.expected_slots for h in hourly) == slots == day.expected_slots
     assert [h.label for h in hourly if h.expected_slots != 4] == ([long_hour] if long_hour else [])
     for hour in hourly:
