@@ -10,9 +10,9 @@ whose rows are current it need not: the table's columns are the results' fields,
 as a day's batch keeps them) and hands each day its rows. Same figures, byte for byte
 (``tests/test_monthsource.py`` checks them against the per-day path). A month falls back to the
 per-day path when a row holds a value of a field the statistics read that its column does not
-give back as it was (in ``json_overrides``: an integer speed, say) or an ``ok`` result holds -0.0 (whose min and max
-polars and Python may keep with another sign); a day does when an object of it is not current
-or its batch leaves out an hour of that day that has rows.
+give back as it was (in ``json_overrides``: an integer speed, say) or an ``ok`` result holds
+-0.0 (whose min and max polars and Python may keep with another sign); a day does when an
+object of it is not current or its batch leaves out an hour of that day that has rows.
 
 Pure: :meth:`speedlab.roller.Roller._raw_month` reads the table and lists the month.
 """
@@ -122,11 +122,9 @@ class MonthSource:
         return [row for row in self._days.get(day, []) if row["hour"] in labels]  # type: ignore[union-attr]
 
     def _count(self) -> None:
-        listed = {o.info.key: o.info.version for objects, _infos, _rejected in self.listings
-                  for objs in objects.values() for o in objs}
-        versions = self.table.versions
-        current = [k for k, v in listed.items() if v is not None and versions.get(k) == v]
-        frame = table_results_frame(self.table.frame.filter(pl.col(SOURCE_KEY).is_in(current)))
+        current = self.current(o for objects, _infos, _rejected in self.listings
+                               for objs in objects.values() for o in objs)
+        frame = table_results_frame(self.table.frame.filter(pl.col(SOURCE_KEY).is_in(sorted(current))))
         self._days = defaultdict(list)
         if frame is None:
             self._usable = False

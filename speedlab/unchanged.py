@@ -82,7 +82,7 @@ class StoredSummaries:
         except TableError:
             return {}  # unreadable: every summary is written (the table update rebuilds it)
         # a row is decoded whole only when it has no hash (written before it): the rest need 4 columns
-        rows = {key: _Held(0, sha, generated, version, frame, i) for i, (key, version, sha, generated)
+        rows = {key: _Held(0, sha, generated, row_version, frame, i) for i, (key, row_version, sha, generated)
                 in enumerate(frame.select(SOURCE_KEY, SOURCE_VERSION, SOURCE_SHA256, "generated_at").iter_rows())}
         bucket = self.buckets.for_tier(part.tier)
         prefixes = [summary_table_sources(part)] + [summary_table_sources(part, h)
