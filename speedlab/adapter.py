@@ -110,11 +110,12 @@ def _notebook_answer(run, mode: str) -> dict:
 def aggregate_command(config, mode: str | None = None, period: str | None = None,
                       host: str | None = None, *, via_notebook: bool = False,
                       backfill_range: Sequence[str] | None = None, now: datetime | None = None,
-                      progress: bool = True) -> dict:
+                      progress: bool = True, recompute: bool = False) -> dict:
     """Everything ``speedlab aggregate`` can do, answered as ``{"message", "mode", "result"}``.
 
     * ``backfill_range=(FROM, TO)``: :func:`~speedlab.rollup.backfill` (``mode`` is
-      ``backfill``, the result its report);
+      ``backfill``, the result its report; ``recompute``: every period rolled up, also
+      those whose inputs are unchanged);
     * ``via_notebook``: run ``scheduled/rollup.ipynb`` through papermill; the response is
       the notebook's, plus ``run`` (status and where the executed notebook is kept);
     * otherwise :func:`~speedlab.rollup.aggregate`.
@@ -129,7 +130,7 @@ def aggregate_command(config, mode: str | None = None, period: str | None = None
     from .rollup import aggregate, backfill
     if backfill_range:
         first, last = backfill_range
-        return envelope(backfill(config, first, last, progress=progress, now=now), "backfill")
+        return envelope(backfill(config, first, last, progress=progress, now=now, recompute=recompute), "backfill")
     if mode is None:
         raise LayoutError("say which tier to roll up: --mode hourly|daily|weekly|monthly|yearly "
                           "(or --backfill FROM TO)")

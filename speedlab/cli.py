@@ -433,21 +433,21 @@ def _add_aggregate(sub, common) -> None:
                              "previous complete period)")
     parser.add_argument("--host", type=_non_empty, default=None, metavar="HOST_ID",
                         help="print this host's summary instead of the all-hosts one")
-    parser.add_argument("--via-notebook", action="store_true",
-                        help="run scheduled/rollup.ipynb through papermill and keep the executed "
-                             "notebook as the run's record")
+    parser.add_argument("--via-notebook", action="store_true", help="run scheduled/rollup.ipynb through "
+                        "papermill and keep the executed notebook as the run's record")
     parser.add_argument("--backfill", type=_non_empty, nargs=2, metavar=("FROM", "TO"), default=None,
                         help="roll up every period from FROM to TO (dates, months, years...)")
-    parser.add_argument("--now", type=_moment, default=None, metavar="ISO8601",
-                        help="act as if it were this moment")
+    parser.add_argument("--now", type=_moment, default=None, metavar="ISO8601", help="act as if it were this moment")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (--backfill)")
+    parser.add_argument("--recompute", action="store_true", help="--backfill: roll up every period, also those "
+                        "whose inputs are unchanged since a backfill settled them (kept as stored by default)")
 
 
 def _run_aggregate(args, config: Config) -> int:
     from .adapter import aggregate_command
-    _print_json(aggregate_command(config, args.mode, args.period, args.host,
-                                  via_notebook=args.via_notebook, backfill_range=args.backfill,
-                                  now=args.now, progress=not args.no_progress))
+    _print_json(aggregate_command(config, args.mode, args.period, args.host, via_notebook=args.via_notebook,
+                                  backfill_range=args.backfill, now=args.now, progress=not args.no_progress,
+                                  recompute=args.recompute))
     return 0
 
 

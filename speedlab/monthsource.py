@@ -24,7 +24,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import polars as pl
 
@@ -35,7 +35,7 @@ from .periods import parse_timestamp
 from .records import SpeedTestResult
 from .tables import OVERRIDES, RAW_TABLE, SOURCE_KEY
 
-__all__ = ["MonthSource", "RawTable", "table_results_frame"]
+__all__ = ["MonthSource", "RawMonth", "table_results_frame"]
 
 #: The record fields the statistics read: each is a raw table column of the same name.
 _FIELDS = ("host_id", "slot", "timestamp_utc", "status", *ALL_METRICS, "connection_type")
@@ -74,14 +74,21 @@ def table_results_frame(frame: pl.DataFrame) -> pl.DataFrame | None:
         hour=pl.Series(hours, dtype=pl.String), day=pl.Series([h[:8] for h in hours], dtype=pl.String))
 
 
-class RawTable(Protocol):
-    """What :class:`MonthSource` needs of a raw month's table (:class:`speedlab.tables_io.RawMonth`)."""
+@dataclass
+class RawMonth:
+    """One raw month's table as a backfill uses it (:func:`speedlab.tables_io.read_raw_month`):
+    its ``frame``, ``versions`` (source key -> the version its row was made from) and
+    :meth:`result` (the row as the original object gives it; rows are decoded only when asked for)."""
 
     versions: dict[str, str | None]
     frame: pl.DataFrame
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def result(self, key: str) -> SpeedTestResult:
-        """The row of ``key`` as its object gives it (the per-day path's)."""
+        """The row of ``key`` as :func:`speedlab.reader.parse_result` gives its object."""
+        if not self._index:  # the last row wins for a repeated key, as in TableSchema.rows
+            self._index.update((k, i) for i, k in enumerate(self.frame[SOURCE_KEY].to_list()))
+        return SpeedTestResult.from_dict(RAW_TABLE.decode_row(self.frame.row(self._index[key], named=True)), key)
 
 
 @dataclass
@@ -89,7 +96,7 @@ class MonthSource:
     """A raw month read for a backfill: its table and one listing per host
     (:func:`speedlab.reader.list_raw_hours` over the month)."""
 
-    table: RawTable
+    table: RawMonth
     listings: list
     #: local date (YYYYMMDD) -> its (hour, host) rows; ``None`` until first asked; empty and
     #: :attr:`_usable` False when the month cannot be counted from its columns

@@ -10,10 +10,10 @@ memory, and writes the summaries. The public functions are :mod:`speedlab.rollup
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
@@ -38,13 +38,12 @@ from .reader import (
     read_summary_objects,
 )
 from .records import TierSummary, decode_json
+from .rollreport import RollupReport
 from .scheduler import PlanItem
 from .settings import AggregateSettings
 from .sketch import QuantileSketch
 from .storebase import ObjectInfo
-from .tables import TablesReport
-from .text import rollup_line
-from .unchanged import StoredSummaries, same_as_held
+from .unchanged import KeepsUnchanged, StoredSummaries, inputs_of, same_as_held
 from .walk import earliest_raw_hour
 
 __all__ = ["TIER_RANK", "Roller", "RollupReport", "utc_now", "mergeable"]
@@ -55,85 +54,6 @@ TIER_RANK = {tier: i for i, tier in enumerate(TIERS)}
 #: How long finished periods stay in the in-memory cache, by tier (children of later work).
 _KEEP = {"hourly": timedelta(hours=49), "daily": timedelta(days=40), "weekly": timedelta(0),
          "monthly": timedelta(days=370), "yearly": timedelta(0)}
-
-
-# =========================================================================== report
-
-@dataclass
-class RollupReport:
-    """What a rollup, backfill or run-due did.
-
-    Attributes
-    ----------
-    items : list of dict
-        One per period rolled up: ``tier``, ``period``, ``reason``, ``records``,
-        ``rejected``, ``hosts``.
-    summaries : dict
-        ``(tier, label) -> {host_id or None: TierSummary}`` for the periods rolled up.
-    rejected : list of (key, reason)
-        Every input skipped as bad data.
-    replaced : list of (key, reason)
-        Every input summary found unusable (not a JSON object, wrong types, negative
-        counts, ...) and therefore rolled up again from its own inputs.
-    results_read : int
-        Raw results read and validated.
-    requests : dict
-        Store requests by kind (``get``, ``put``, ``list``, ``list_pages``, ...).
-    seconds : float
-        Wall time.
-    clamped : dict or None
-        Backfill only: ``from``, ``to`` and a ``message`` when the range asked for reached
-        before the earliest raw result or after now (see :func:`backfill`).
-    tables : TablesReport
-        What keeping the columnar tables current cost and did (docs/tables.md).
-    tables_errors : list of str
-        Why a table update failed: the summaries are written all the same (the original
-        layout is the source of truth); the partitions are marked and the next job repairs them.
-    """
-
-    items: list[dict] = field(default_factory=list)
-    summaries: dict[tuple[str, str], dict[str | None, TierSummary]] = field(default_factory=dict)
-    rejected: list[tuple[str, str]] = field(default_factory=list)
-    replaced: list[tuple[str, str]] = field(default_factory=list)
-    results_read: int = 0
-    requests: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    plan: list[dict] = field(default_factory=list)
-    markers_cleared: int = 0
-    clamped: dict | None = None
-    tables: TablesReport = field(default_factory=TablesReport)
-    tables_errors: list[str] = field(default_factory=list)
-
-    @property
-    def periods(self) -> int:
-        """How many periods were rolled up."""
-        return len(self.items)
-
-    def to_dict(self) -> dict:
-        """Plain data for ``--json`` (without the summaries themselves)."""
-        by_tier = Counter(item["tier"] for item in self.items)
-        return {"periods": self.periods, "by_tier": {t: by_tier[t] for t in TIERS if by_tier[t]},
-                "results_read": self.results_read, "rejected": len(self.rejected),
-                "requests": dict(self.requests), "seconds": round(self.seconds, 3),
-                "markers_cleared": self.markers_cleared,
-                "replaced_summaries": [{"key": k, "reason": why} for k, why in self.replaced],
-                **({"clamped": self.clamped} if self.clamped else {}),
-                "tables": self.tables_dict(), "items": self.items}
-
-    def tables_dict(self, seconds: bool = False) -> dict:
-        """The ``tables`` part: ok, errors, partitions written/current, rows, requests (``seconds``: time)."""
-        t = self.tables
-        return {"ok": not self.tables_errors, "errors": list(self.tables_errors),
-                "partitions_written": len(t.partitions_written), "partitions_current": len(t.partitions_current),
-                "rows": t.rows, "sources_read": t.sources_read, "rejected": len(t.rejected),
-                "requests": dict(t.requests), **({"seconds": round(t.seconds, 3)} if seconds else {})}
-
-    def to_text(self) -> str:
-        """One line: ``3 period(s) rolled up (hourly 2, daily 1); 0 bad object(s) skipped; tables: …``."""
-        t = self.tables
-        tables = (f"tables: {len(t.partitions_written)} partition(s) written" if not self.tables_errors else
-                  f"tables NOT updated ({self.tables_errors[-1]}): the next run repairs them")
-        return f"{rollup_line(self.to_dict())}; {tables}"
 
 
 # =========================================================================== the roller
@@ -157,11 +77,22 @@ def utc_now(now: datetime | None) -> datetime:
     return (now or datetime.now(UTC)).astimezone(UTC)
 
 
-class Roller:
+@dataclass
+class _Month:
+    """A backfill's raw month: its listings (one per host) and, once asked for, its table."""
+
+    period: Period
+    listings: list
+    source: MonthSource | None = None
+    read: bool = False
+
+
+class Roller(KeepsUnchanged):
     """Rolls up a list of periods in order, batching reads and caching what it wrote."""
 
     def __init__(self, config, store: CountingStore, log: JobLog, now: datetime,
-                 settings: AggregateSettings, progress=None, from_tables: bool = False) -> None:
+                 settings: AggregateSettings, progress=None, from_tables: bool = False,
+                 recompute: bool = False) -> None:
         self.config = config
         self.store = store
         self.log = log
@@ -188,12 +119,22 @@ class Roller:
         #: that would not change not written again, writes made durable once per batch
         self.from_tables = from_tables
         self.stored = StoredSummaries(store, self.buckets) if from_tables else None
-        self._month: tuple[str, MonthSource | None] | None = None
+        self._month: _Month | None = None
         self._raw_tables: set[str] | None = None  # the raw table keys, listed once
         #: what this run wrote and read since the tables were last updated (:meth:`keep_tables`)
         self._table_summaries: dict[str, tuple[bytes, str | None]] = {}
         self._table_raw: dict[str, tuple[bytes, str | None, bool]] = {}
         self._table_hours: list[Period] = []
+        #: a backfill records what each summary was computed from (:mod:`speedlab.inputs`) and,
+        #: unless told to recompute, keeps as stored the periods whose inputs are unchanged
+        self.record_inputs, self.skip_unchanged = from_tables, from_tables and not recompute
+        self._base: str | None = None
+        self._previous_batch: list[Period] = []  # the hours of the batch before (its window, in a backfill)
+        #: (tier, label) -> (end_utc, host or None -> SHA-256 of the summary stored) for periods settled
+        self.shas: dict[tuple[str, str], tuple[datetime, dict[str | None, str]]] = {}
+        #: summary key -> the inputs of the bytes about to be written; then key -> (version, inputs)
+        self._pending_inputs: dict[str, str] = {}
+        self._table_inputs: dict[str, tuple[str | None, str]] = {}
 
     # ------------------------------------------------------------------ helpers
     def hosts(self) -> list[str]:
@@ -220,8 +161,11 @@ class Roller:
         todo = [(bucket, key, data) for bucket, key, data in writes if data is not None]
         versions = self._pool_map(lambda write: put_one(*write), todo)
         # the version each put returned: the table update then needs no GET to know what is stored
-        self._table_summaries.update((key, (data, version))
-                                     for (_, key, data), version in zip(todo, versions, strict=True))
+        for (_, key, data), version in zip(todo, versions, strict=True):
+            self._table_summaries[key] = (data, version)
+            inputs = self._pending_inputs.pop(key, None)
+            if inputs is not None:
+                self._table_inputs[key] = (version, inputs)
 
     # ------------------------------------------------------------------ the tables
     def keep_tables(self) -> None:
@@ -232,40 +176,52 @@ class Roller:
         partitions are marked, so the next job repairs them."""
         summaries, raw, hours = self._table_summaries, self._table_raw, self._table_hours
         self._table_summaries, self._table_raw, self._table_hours = {}, {}, []
+        inputs = {**(self.stored.inputs if self.stored else {}), **self._table_inputs}
+        self._table_inputs = {}
+        if self.stored:
+            self.stored.inputs = {}
         if self.from_tables:
             self.store.sync_writes()  # the batch is durable before its tables, and before "done"
         try:
             self.report.tables.merge(tables_io.keep_current(
                 self.store.inner, self.buckets, [(key, body, version) for key, (body, version) in summaries.items()],
-                [(key, *item) for key, item in raw.items()], hours))
+                [(key, *item) for key, item in raw.items()], hours, inputs))
         except Exception as exc:  # noqa: BLE001 - a table never fails the rollup
             why = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SpeedlabError) else str(exc)
             self.report.tables_errors.append(why)
             self.log.warning(f"tables not updated: {why}; the summaries are written, the next run "
                              "repairs the tables (or run `speedlab tables rebuild`)", reason=why)
 
+    def _month_listings(self, day: Period) -> list:
+        """One listing per host of ``day``'s month (:func:`list_raw_hours`; a backfill); one
+        month is kept at a time."""
+        month = period_of("monthly", day.start, self.zone)
+        if self._month is None or self._month.period != month:
+            self._month = None  # free the previous month first
+            labels = {p.label for p in periods_between(
+                "hourly", month.start_utc, month.end_utc - timedelta(microseconds=1), self.zone)}
+            self._month = _Month(month, self._pool_map(
+                lambda h: list_raw_hours(self.store, self.buckets, h, month, labels), self.hosts()))
+        return self._month.listings
+
     def _raw_month(self, day: Period) -> MonthSource | None:
         """The raw table and per-host listing of ``day``'s month, when it has a table (a
-        backfill); one month is kept at a time."""
-        month = period_of("monthly", day.start, self.zone)
-        if self._month is None or self._month[0] != month.label:
-            self._month = None  # free the previous month first
+        backfill); the table is read when first asked for."""
+        self._month_listings(day)
+        state = self._month
+        assert state is not None
+        if not state.read:
+            state.read = True
             if self._raw_tables is None:
                 self._raw_tables = tables_io.list_raw_tables(self.store, self.buckets)
             try:
-                table = (tables_io.read_raw_month(self.store, self.buckets, month)
-                         if tables_io.raw_month_key(month) in self._raw_tables else None)
+                table = (tables_io.read_raw_month(self.store, self.buckets, state.period)
+                         if tables_io.raw_month_key(state.period) in self._raw_tables else None)
             except TableError as exc:
-                self.log.warning(f"raw table of {month.label} unreadable ({exc}); reading its objects")
+                self.log.warning(f"raw table of {state.period.label} unreadable ({exc}); reading its objects")
                 table = None
-            source = None
-            if table is not None:
-                labels = {p.label for p in periods_between(
-                    "hourly", month.start_utc, month.end_utc - timedelta(microseconds=1), self.zone)}
-                source = MonthSource(table, self._pool_map(
-                    lambda h: list_raw_hours(self.store, self.buckets, h, month, labels), self.hosts()))
-            self._month = (month.label, source)
-        return self._month[1]
+            state.source = MonthSource(table, state.listings) if table is not None else None
+        return state.source
 
     def _remember(self, tier: str, period: Period, host: str | None, data: dict) -> None:
         self.cache[(tier, period.label, host)] = (period.end_utc, data)
@@ -277,6 +233,8 @@ class Roller:
         old = period_of("hourly", moment - _KEEP["hourly"] - timedelta(hours=1), self.zone).label
         for sketch_key in [k for k in self.sketches if k[1] < old]:
             del self.sketches[sketch_key]
+        for sha_key in [k for k, (end, _) in self.shas.items() if end < moment - _KEEP[k[0]]]:
+            del self.shas[sha_key]
 
     def _finish_item(self, period: Period, reason: str, summaries: dict[str | None, TierSummary],
                      rejected: list[tuple[str, str]]) -> None:
@@ -294,12 +252,18 @@ class Roller:
         if self.progress is not None:
             self.progress.update(1)
 
-    def _settle(self, period: Period, host: str | None, summary: TierSummary) -> tuple[TierSummary, bytes | None]:
+    def _settle(self, period: Period, host: str | None, summary: TierSummary, inputs: str | None = None
+                ) -> tuple[TierSummary, bytes | None]:
         """The summary as stored after the write, and its bytes (``None``: the same figures as
         stored, per the tables in a backfill, else per what this run read: not written, so its
-        object, modified time and its parents' freshness stay)."""
+        object, modified time and its parents' freshness stay). A backfill records the SHA-256
+        stored (:attr:`shas`) and the ``inputs`` the table row is to hold."""
         if self.stored:
-            return self.stored.settle(period, host, summary)
+            summary, body, sha = self.stored.settle(period, host, summary, inputs)
+            self.shas.setdefault((period.tier, period.label), (period.end_utc, {}))[1][host] = sha
+            if body is not None and inputs is not None:
+                self._pending_inputs[summary_key(period, host)] = inputs
+            return summary, body
         same = same_as_held(summary, (self.cache.get((period.tier, period.label, host)) or (None, None))[1])
         return (same, None) if same is not None else (summary, summary.to_json().encode())
 
@@ -335,15 +299,9 @@ class Roller:
             self._evict(period.end_utc)
 
     # ------------------------------------------------------------------ hours
-    def _baseline_prefetch(self, hours: list[Period], hosts: Iterable[str]) -> None:
-        """Make sure the per-host hourly summaries of every batch hour's window are known."""
-        window = timedelta(hours=self.settings.anomaly_window_hours)
-        first = hours[0].start_utc - window
-        wanted_months = periods_between("monthly", first, hours[-1].start_utc, self.zone)
-        batch = {h.label for h in hours}
-        window_hours = [p for p in periods_between("hourly", first, hours[-1].start_utc, self.zone)
-                        if p.label not in batch]
-        to_list = [(host, month) for host in hosts for month in wanted_months
+    def _list_window_months(self, first: datetime, last: datetime, hosts: Iterable[str]) -> None:
+        """List the per-host hourly summaries of the months from ``first`` to ``last`` (once each)."""
+        to_list = [(host, month) for host in hosts for month in periods_between("monthly", first, last, self.zone)
                    if (host, month.label) not in self.listed_months]
 
         def listing(item):
@@ -352,6 +310,14 @@ class Roller:
         for (host, month), keys in self._pool_map(listing, to_list):
             self.listed_months.add((host, month.label))
             self.existing.update(keys)
+
+    def _baseline_prefetch(self, hours: list[Period], hosts: Iterable[str]) -> None:
+        """Make sure the per-host hourly summaries of every batch hour's window are known."""
+        first = hours[0].start_utc - timedelta(hours=self.settings.anomaly_window_hours)
+        self._list_window_months(first, hours[-1].start_utc, hosts)
+        batch = {h.label for h in hours}
+        window_hours = [p for p in periods_between("hourly", first, hours[-1].start_utc, self.zone)
+                        if p.label not in batch]
         need = []
         for host in hosts:
             for p in window_hours:
@@ -407,8 +373,7 @@ class Roller:
         objects: dict[str, list[RawObject]] = defaultdict(list)
         infos: dict[tuple[str, str], list[ObjectInfo]] = defaultdict(list)
         rejected: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        month = self._raw_month(day) if self.from_tables else None
-        listings = month.listings if month is not None else self._pool_map(
+        listings = self._month_listings(day) if self.from_tables else self._pool_map(
             lambda h: list_raw_hours(self.store, self.buckets, h, day, labels), hosts)
         for o, i, r in listings:
             for label, objs in o.items():
@@ -418,6 +383,10 @@ class Roller:
             for label, rej in r.items():
                 if label in labels:
                     rejected[label].extend(rej)
+        inputs = self._hours_inputs(hours, hosts, infos, rejected)
+        if self._keep_hours(items, inputs, hosts):
+            return
+        month = self._raw_month(day) if self.from_tables else None
         wanted = [o for label in labels for o in objects[label]]
         current = month.current(wanted) if month is not None else set()
         groups = month.groups(labels) if month is not None and len(current) == len(wanted) else None
@@ -428,7 +397,7 @@ class Roller:
         else:
             parts, unattributed = self._read_hours(day, hours, wanted, month, current, rejected)
         self._baseline_prefetch(hours, hosts)
-        self._finish_hours(items, hosts, parts, unattributed, infos, rejected)
+        self._finish_hours(items, hosts, parts, unattributed, infos, rejected, inputs)
 
     def _read_hours(self, day: Period, hours: list[Period], wanted: list[RawObject], month: MonthSource | None,
                     current: set[str], rejected: dict[str, list[tuple[str, str]]]) -> tuple[dict, dict]:
@@ -458,7 +427,7 @@ class Roller:
         return hourly_parts(results, rejected, self.settings)
 
     def _finish_hours(self, items: Sequence[PlanItem], hosts: list[str], parts: dict, unattributed: dict,
-                      infos: dict, rejected: dict[str, list[tuple[str, str]]]) -> None:
+                      infos: dict, rejected: dict[str, list[tuple[str, str]]], inputs: str | None = None) -> None:
         host_writes: list[tuple[str, str, bytes | None]] = []
         global_writes: list[tuple[str, str, bytes | None]] = []
         for item in items:
@@ -470,12 +439,14 @@ class Roller:
                                        thresholds=self._thresholds(hour, sorted(hour_parts)),
                                        unattributed=unattributed.get(hour.label, 0),
                                        settings=self.settings, **self._common)
+            self.shas.pop(("hourly", hour.label), None)
             for host, summary in summaries.items():
                 if host is None:
                     source = [i for h in hosts for i in infos.get((hour.label, h), [])]
                 else:
                     source = infos.get((hour.label, host), [])
-                summary, body = self._settle(hour, host, self._provenance(summary, source))
+                summary, body = self._settle(hour, host, self._provenance(summary, source),
+                                             inputs_of(inputs, host, summaries))
                 summaries[host] = summary
                 self._remember("hourly", hour, host, summary.to_dict())
                 write = (self.buckets.hourly, summary_key(hour, host), body)
@@ -538,6 +509,9 @@ class Roller:
         if missing:
             self._ensure(missing, f"needed by {tier} {period.label}")
             modified = list_modified(self.store, bucket, keys)
+        inputs = self._period_inputs(period, [(c.label, modified.get(key)) for key, c in keys.items()])
+        if self._keep_period(period, reason, inputs):
+            return None
         present = [c for key, c in keys.items() if key in modified]
         found, invalid = self._load(child_tier, [(c, None) for c in present])
         hosts = sorted({h for (label, _), data in found.items() for h in (data.get("hosts") or [])})
@@ -579,9 +553,12 @@ class Roller:
         summaries[None] = self._provenance(everyone, times)
         out_bucket = self.buckets.for_tier(tier)
         writes = {}
+        self.shas.pop((tier, period.label), None)
         for host in summaries:
-            summaries[host], writes[host] = self._settle(period, host, summaries[host])
+            summaries[host], writes[host] = self._settle(period, host, summaries[host],
+                                                         inputs_of(inputs, host, summaries))
             self._remember(tier, period, host, summaries[host].to_dict())
         self._put_many([(out_bucket, summary_key(period, h), body) for h, body in writes.items() if h is not None])
         self._put_many([(out_bucket, summary_key(period, None), writes[None])])
         self._finish_item(period, reason, summaries, skipped)
+

@@ -117,7 +117,7 @@ def parse_any_period(text: str, tz) -> Period:
 
 
 def backfill(config, first: str | Period, last: str | Period, *, progress: bool = True,
-             now: datetime | None = None, store: Store | None = None) -> RollupReport:
+             now: datetime | None = None, store: Store | None = None, recompute: bool = False) -> RollupReport:
     """Roll up every period of every tier from ``first`` to ``last`` (inclusive), finest first.
 
     ``first``/``last`` are periods or labels of any tier (``2025-01-01``, ``2025-12``,
@@ -130,6 +130,12 @@ def backfill(config, first: str | Period, last: str | Period, *, progress: bool 
     the earliest raw result (found by walking the ``host=/year=/month=/day=/hour=`` folders)
     or after ``now`` are not rolled up. ``report.clamped`` says what was left out and why
     (``None`` when nothing was).
+
+    A period whose summaries were all settled by a backfill from exactly the inputs it has now
+    (the raw objects, the summaries it is made from, the settings and speedlab's version:
+    :mod:`speedlab.inputs`) is kept as stored, not computed again (``report.inputs_unchanged``
+    counts them; hours with bad objects are always rolled up, so that the report names them).
+    ``recompute=True`` rolls up every period all the same.
     """
     now_utc = utc_now(now)
     tz = config.timezone
@@ -139,7 +145,8 @@ def backfill(config, first: str | Period, last: str | Period, *, progress: bool 
         raise LayoutError(f"backfill range is empty: {first} comes after {last}")
     from tqdm.auto import tqdm
     bar = tqdm(total=0, unit="period", desc="backfill", disable=not progress, dynamic_ncols=True)
-    roller, log = open_session(config, "aggregator", store, now_utc, bar, require_raw=True, from_tables=True)
+    roller, log = open_session(config, "aggregator", store, now_utc, bar, require_raw=True, from_tables=True,
+                               recompute=recompute)
 
     def body():
         earliest = roller.earliest()
@@ -245,10 +252,12 @@ def require_raw_bucket(config, store: Store, log: JobLog) -> None:
 
 
 def open_session(config, job: str, store: Store | None, now: datetime | None, progress=None,
-                 require_raw: bool = False, from_tables: bool = False) -> tuple[Roller, JobLog]:
+                 require_raw: bool = False, from_tables: bool = False, recompute: bool = False
+                 ) -> tuple[Roller, JobLog]:
     """A :class:`Roller` over a counting ``store`` (default the configured one) and the job's
     log; with ``require_raw``, refuse a store without its raw bucket first; with
-    ``from_tables``, raw months are read from their tables where current (a backfill)."""
+    ``from_tables``, raw months are read from their tables where current and periods whose
+    inputs are unchanged kept as stored (a backfill; ``recompute``: every period rolled up)."""
     settings = config.aggregate
     log = JobLog.for_config(config, job)  # refuses first a missing local store holding the state
     if store is None:
@@ -260,7 +269,7 @@ def open_session(config, job: str, store: Store | None, now: datetime | None, pr
     if require_raw:
         require_raw_bucket(config, store, log)
     counting = CountingStore(store)
-    return Roller(config, counting, log, utc_now(now), settings, progress, from_tables), log
+    return Roller(config, counting, log, utc_now(now), settings, progress, from_tables, recompute), log
 
 
 def _close(roller: Roller, started: float) -> RollupReport:

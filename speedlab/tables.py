@@ -36,9 +36,9 @@ from .layout import validate_host_id
 from .periods import Period, parse_timestamp
 from .records import LATENCY_FIELDS, SUMMARY_LATENCY_METRICS, SpeedTestResult
 
-__all__ = ["RAW_TABLE", "SOURCE_SHA256", "SUMMARY_TABLE", "CheckReport", "Column", "PartitionDiff", "TableSchema",
-           "TablesReport", "diff_partition", "first_difference", "frame_from_parquet", "frame_to_parquet",
-           "latest_slot", "raw_table_results", "with_key_slot"]
+__all__ = ["INPUTS", "RAW_TABLE", "SOURCE_SHA256", "SUMMARY_TABLE", "CheckReport", "Column", "Inputs",
+           "PartitionDiff", "TableSchema", "TablesReport", "diff_partition", "first_difference", "frame_from_parquet",
+           "frame_to_parquet", "latest_slot", "raw_table_results", "with_inputs", "with_key_slot"]
 
 _DTYPES: dict[str, Any] = {
     "str": pl.String, "f64": pl.Float64, "i64": pl.Int64, "bool": pl.Boolean, "json": pl.String,
@@ -50,6 +50,8 @@ SHAPE, OVERRIDES = "json_shape", "json_overrides"
 SOURCE_KEY, SOURCE_VERSION, HOST, LABEL = "source_key", "source_version", "host", "label"
 #: A summary row's SHA-256 (hex) of the bytes it was made from (rows written before it: null).
 SOURCE_SHA256 = "source_sha256"
+#: What a backfill computed a summary from (:mod:`speedlab.inputs`; null when not known).
+INPUTS = "inputs"
 _AS_STORED = frozenset(("str", "f64", "i64", "bool"))  # kinds whose column value is the JSON value
 #: kind -> the type whose values a column of that kind holds as they are (i64 also checks a range)
 _EXACT_TYPE: dict[str, type] = {"str": str, "f64": float, "bool": bool}
@@ -250,7 +252,8 @@ class TableSchema:
 
     def frame(self, rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
         """The rows as a frame of this schema, sorted by ``source_key`` (empty frames keep it)."""
-        frame = pl.DataFrame(list(rows), schema=self.schema, orient="row")
+        rows = list(rows)  # built column by column: ~30 % less time than from the row dicts
+        frame = pl.DataFrame({name: [row.get(name) for row in rows] for name in self.schema}, schema=self.schema)
         return frame.sort(SOURCE_KEY)
 
     def rows(self, frame: pl.DataFrame) -> dict[str, dict[str, Any]]:
@@ -307,11 +310,13 @@ def _result_columns() -> tuple[Column, ...]:
 _SOURCE = (Column((), SOURCE_KEY, "str"), Column((), SOURCE_VERSION, "str"))
 #: Every tier's summaries: ``host`` is the host id, or ``"all"`` for the all-hosts summaries;
 #: ``label`` the period label of the source key (``2025122914``, ``20251229``, ``2025W52``...);
-#: ``source_sha256`` the SHA-256 of the source bytes (null in rows written before it existed).
+#: ``source_sha256`` the SHA-256 of the source bytes (null in rows written before it existed);
+#: ``inputs`` the digest of what a backfill computed the summary from (:mod:`speedlab.inputs`;
+#: null unless a backfill settled this very version).
 SUMMARY_TABLE = TableSchema("summary", (Column((), HOST, "str"), Column((), LABEL, "str"), *_SOURCE,
-                                        Column((), SOURCE_SHA256, "str")),
+                                        Column((), SOURCE_SHA256, "str"), Column((), INPUTS, "str")),
                             _summary_columns(),
-                            added=frozenset([SOURCE_SHA256, *(
+                            added=frozenset([SOURCE_SHA256, INPUTS, *(
                                 c.name for c in _summary_columns() if c.path[0] in _LATENCY_FIGURES
                                 or c.path[:2] in {("stats", m) for m in SUMMARY_LATENCY_METRICS})]))
 #: Raw results of every host: ``host`` is the host of the source key.
@@ -369,6 +374,35 @@ def latest_slot(frame: pl.DataFrame) -> datetime | None:
 #: whose statistics hold it. A fleet's daily table of a year (100 hosts, 35,249 rows): one host
 #: decoded in 80 ms instead of 426 ms, the file 18 % larger. A table of a few hosts is one group.
 ROW_GROUP_ROWS = 4096
+
+
+#: Summary key -> (version, the ``inputs`` value its row of that version holds).
+Inputs = Mapping[str, "tuple[str | None, str]"]
+
+
+def with_inputs(frame: pl.DataFrame, new: dict[str, dict], gone: set[str], inputs: Inputs
+                ) -> tuple[pl.DataFrame, int]:
+    """A summary partition's update (:func:`speedlab.tables_io.update_partitions`): the
+    ``inputs`` value of each key's row of the version ``inputs`` names, set in the ``new`` rows
+    in place and in the stored ``frame`` (bar the ``gone`` rows); returns that frame and how many
+    of its rows changed."""
+    for key, row in new.items():
+        item = inputs.get(key)
+        if item is not None and item[0] is not None and item[0] == row[SOURCE_VERSION]:
+            row[INPUTS] = item[1]
+    if not inputs or frame.is_empty():
+        return frame, 0
+    marks = {}
+    for key, row_version, value in frame.select(SOURCE_KEY, SOURCE_VERSION, INPUTS).iter_rows():
+        item = inputs.get(key)
+        if item is not None and key not in gone and key not in new and item[0] is not None \
+                and item[0] == row_version and item[1] != value:
+            marks[key] = item[1]
+    if not marks:
+        return frame, 0
+    return frame.with_columns(pl.when(pl.col(SOURCE_KEY).is_in(list(marks)))
+                              .then(pl.col(SOURCE_KEY).replace_strict(marks, default=None))
+                              .otherwise(pl.col(INPUTS)).alias(INPUTS)), len(marks)
 
 
 def frame_to_parquet(frame: pl.DataFrame) -> bytes:

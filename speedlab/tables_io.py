@@ -52,12 +52,14 @@ from .layout import (
     tables_bucket,
     validate_host_id,
 )
+from .monthsource import RawMonth
 from .periods import TIERS, Period
 from .reader import list_hosts, parse_result, parse_summary
 from .records import SpeedTestResult, decode_json
 from .storebase import ObjectInfo, Store
 from .tables import (
     HOST,
+    INPUTS,
     LABEL,
     RAW_TABLE,
     SOURCE_KEY,
@@ -65,6 +67,7 @@ from .tables import (
     SOURCE_VERSION,
     SUMMARY_TABLE,
     CheckReport,
+    Inputs,
     TableSchema,
     TablesReport,
     diff_partition,
@@ -73,6 +76,7 @@ from .tables import (
     frame_to_parquet,
     latest_slot,
     raw_table_results,
+    with_inputs,
     with_key_slot,
 )
 
@@ -200,8 +204,10 @@ def _known(fresh: Fresh, key: str, version: str | None) -> bytes | None:
     return body if (seen is not None and seen == version) or _stored_is(body, version) else None
 
 
-def _maintain(run: _Run, part: TablePartition, fresh: Fresh, rebuild: bool = False) -> None:
-    """Bring one partition in line with its sources (see the module docstring)."""
+def _maintain(run: _Run, part: TablePartition, fresh: Fresh, rebuild: bool = False, inputs: Inputs | None = None
+              ) -> None:
+    """Bring one partition in line with its sources (see the module docstring); a summary row
+    of the version ``inputs`` names gets that ``inputs`` value."""
     bucket, schema, report = tables_bucket(run.buckets), run.schema(part), run.report
     for _attempt in range(MAX_ATTEMPTS):
         body, version = run.store.get_versioned(bucket, part.key)
@@ -227,7 +233,8 @@ def _maintain(run: _Run, part: TablePartition, fresh: Fresh, rebuild: bool = Fal
             except InvalidRecord as exc:
                 rejected.append((key, str(exc)))
         gone = [*diff.changed, *diff.removed]
-        if version is not None and not new and not gone and not repeated:
+        frame, marks = with_inputs(frame, new, set(gone), inputs or {}) if part.tier != "raw" else (frame, 0)
+        if version is not None and not new and not gone and not repeated and not marks:
             report.partitions_current.append(part.key)
         elif version is None and not new:
             pass  # nothing to hold and nothing stored: no empty table is made
@@ -281,7 +288,8 @@ def _run(store: Store, buckets: Buckets, report: Any, body: Callable[[_Run], Non
 
 def update_partitions(store: Store, buckets: Buckets, partitions: Iterable[TablePartition],
                       fresh: Fresh | None = None, *, rebuild: bool = False,
-                      progress: Callable[[int, int, str], None] | None = None) -> TablesReport:
+                      progress: Callable[[int, int, str], None] | None = None,
+                      inputs: Inputs | None = None) -> TablesReport:
     """Bring each partition in line with the original layout (one compare-and-swap each).
 
     Parameters
@@ -294,6 +302,9 @@ def update_partitions(store: Store, buckets: Buckets, partitions: Iterable[Table
         Ignore the rows stored (read every source again).
     progress : callable, optional
         ``progress(done, total, table_key)`` after each partition.
+    inputs : dict, optional
+        Summary key -> ``(version, inputs)``: the ``inputs`` column of that summary's row when
+        the row is of that version (:mod:`speedlab.inputs`; a row of another version keeps its own).
 
     Raises
     ------
@@ -304,7 +315,7 @@ def update_partitions(store: Store, buckets: Buckets, partitions: Iterable[Table
 
     def body(run: _Run) -> None:
         for done, part in enumerate(parts, 1):
-            _maintain(run, part, fresh or {}, rebuild)
+            _maintain(run, part, fresh or {}, rebuild, inputs or {})
             if progress is not None:
                 progress(done, len(parts), part.key)
 
@@ -361,12 +372,14 @@ def marked_for_repair(store: Store, buckets: Buckets) -> list[TablePartition]:
 
 
 def keep_current(store: Store, buckets: Buckets, summaries: Iterable[tuple] = (),
-                 raw: Iterable[str | tuple] = (), periods: Iterable[Period] = ()) -> TablesReport:
+                 raw: Iterable[str | tuple] = (), periods: Iterable[Period] = (),
+                 inputs: Inputs | None = None) -> TablesReport:
     """What every job that writes summaries calls once per run (or per month of a backfill):
     one update of each partition of the ``summaries`` it wrote (``(key, body)``, or ``(key,
     body, version)`` with the version :meth:`~speedlab.storebase.Store.put` returned), of the raw
     months of ``raw`` (as :func:`update_raw`'s ``written``) and of the hours ``periods``, and of
-    every partition an earlier job marked for repair.
+    every partition an earlier job marked for repair. ``inputs`` (key -> ``(version, value)``)
+    sets summary rows' ``inputs`` column (:func:`update_partitions`); their partitions are updated too.
 
     A partition that cannot be updated is marked for repair (``tables/repair/…``, best effort)
     so that the next job updates it, and the error is raised: the caller reports it and goes on.
@@ -376,11 +389,14 @@ def keep_current(store: Store, buckets: Buckets, summaries: Iterable[tuple] = ()
         parsed = parse_summary_key(key)
         parts.add(summary_table_partition(parsed.tier, parsed.label))
         fresh[key] = data[0] if len(data) == 1 else (data[0], data[1])
+    for key in inputs or {}:
+        parsed = parse_summary_key(key)
+        parts.add(summary_table_partition(parsed.tier, parsed.label))
     for period in periods:
         parts.update(table_partitions_between("raw", period, period))
     marked = set(marked_for_repair(store, buckets))
     try:
-        report = update_partitions(store, buckets, parts | marked, fresh)
+        report = update_partitions(store, buckets, parts | marked, fresh, inputs=inputs)
     except Exception:
         for part in sorted(parts - marked):
             with contextlib.suppress(Exception):  # the store is failing: the error raised says so
@@ -472,7 +488,7 @@ def check(store: Store, buckets: Buckets, *, tiers: Sequence[str] | None = None)
                 if diff is not None:
                     report.disagreements.append((key, f"its row in {part.key} differs at {diff}"))
                 elif any(row[c.name] != expected[c.name] for c in schema.keys
-                         if c.name not in (SOURCE_VERSION, SOURCE_SHA256)):
+                         if c.name not in (SOURCE_VERSION, SOURCE_SHA256, INPUTS)):  # inputs: a backfill's
                     report.disagreements.append((key, f"its row in {part.key} names another host or period"))
                 elif row.get(SOURCE_SHA256) not in (None, expected.get(SOURCE_SHA256)):  # null: a row from before it
                     report.disagreements.append((key, f"its row in {part.key} holds another {SOURCE_SHA256}"))
@@ -555,23 +571,6 @@ def read_raw_table(store: Store, buckets: Buckets, first: Period, last: Period,
         out.results += raw_table_results(frame, first, last, hosts)
     out.results.sort(key=lambda item: item[0])
     return out
-
-
-@dataclass
-class RawMonth:
-    """One raw month's table as a backfill uses it: its ``frame``, ``versions`` (source key ->
-    the version its row was made from) and :meth:`result` (the row as the original object gives
-    it; rows are decoded only when asked for)."""
-
-    versions: dict[str, str | None]
-    frame: pl.DataFrame
-    _index: dict[str, int] = field(default_factory=dict, repr=False)
-
-    def result(self, key: str) -> SpeedTestResult:
-        """The row of ``key`` as :func:`speedlab.reader.parse_result` gives its object."""
-        if not self._index:  # the last row wins for a repeated key, as in TableSchema.rows
-            self._index.update((k, i) for i, k in enumerate(self.frame[SOURCE_KEY].to_list()))
-        return SpeedTestResult.from_dict(RAW_TABLE.decode_row(self.frame.row(self._index[key], named=True)), key)
 
 
 def list_raw_tables(store: Store, buckets: Buckets) -> set[str]:

@@ -30,9 +30,11 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence], right: Sequen
 
 def rollup_line(result: Mapping) -> str:
     """A rollup report's plain data (``RollupReport.to_dict()``) in one line:
-    ``3 period(s) rolled up (hourly 2, daily 1); 0 bad object(s) skipped``."""
+    ``3 period(s) rolled up (hourly 2, daily 1); 0 bad object(s) skipped`` (and how many a
+    backfill kept as stored, their inputs unchanged)."""
     tiers = ", ".join(f"{t} {n}" for t, n in (result.get("by_tier") or {}).items())
-    return (f"{result.get('periods', 0)} period(s) rolled up{' (' + tiers + ')' if tiers else ''}; "
+    kept = f", {result['inputs_unchanged']} kept as stored (inputs unchanged)" if result.get("inputs_unchanged") else ""
+    return (f"{result.get('periods', 0)} period(s) rolled up{' (' + tiers + ')' if tiers else ''}{kept}; "
             f"{result.get('rejected', 0)} bad object(s) skipped")
 
 

@@ -492,11 +492,11 @@ def test_backfill_from_compacted_months_gives_byte_identical_summaries(local_sto
     assert first.tables_errors == [] and check_all(local_store).ok
     late = put(local_store, result("office-main", "2025-12-31 23:47", 321.0))      # after the month was compacted
     objects = len(list(local_store.list(B.raw, "host=")))
-    from_tables = backfill(config, "2025-12-29", "2025-12-31", progress=False, now=NOW)
+    from_tables = backfill(config, "2025-12-29", "2025-12-31", progress=False, now=NOW, recompute=True)
     tables_view = _summaries(local_store)
     for info in list(local_store.list(layout.tables_bucket(B), "tables/raw/")):
         local_store.delete(layout.tables_bucket(B), info.key)
-    from_json = backfill(config, "2025-12-29", "2025-12-31", progress=False, now=NOW)
+    from_json = backfill(config, "2025-12-29", "2025-12-31", progress=False, now=NOW, recompute=True)
     assert _summaries(local_store) == tables_view                     # byte for byte
     assert from_tables.rejected == from_json.rejected and [k for k, _ in from_json.rejected] == [corrupt]
     assert from_tables.results_read == from_json.results_read

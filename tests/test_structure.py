@@ -41,6 +41,8 @@ PURE = {
     "metrics": "Prometheus metric families from plain figures (newest result, counts, sketches)",
     "importers": "other trackers' files (bytes) -> records, one parser per format",
     "ookla_json": "where the record's latency fields sit in the Ookla CLI's JSON (a table, a lookup)",
+    "inputs": "one digest of what a summary is computed from (hashlib over plain data)",
+    "rollreport": "what a rollup did, as plain data and one line of text",
 }
 
 #: Modules that touch a store, files, the network, processes or the clock, one reason each.
@@ -54,7 +56,7 @@ IO = {
     "counting": "wraps a store: each call is the wrapped store's request, counted",
     "walk": "lists partition folders of the store",
     "roller": "reads inputs and writes summaries",
-    "unchanged": "reads a summary table and lists its summaries: which need not be written again",
+    "unchanged": "reads a summary table and lists its summaries: which need not be written or rolled up again",
     "rundue": "lists the store's inventory, rolls up what is due",
     "stale": "writes, lists and deletes stale marks",
     "query": "reads the store for the dashboard and the API",

@@ -22,6 +22,7 @@ from speedlab.records import SpeedTestResult
 from speedlab.rollup import rollup
 from speedlab.rowbuild import ROW_SUMMARY_FIELDS, summary_row
 from speedlab.tables import (
+    INPUTS,
     RAW_TABLE,
     SOURCE_SHA256,
     SUMMARY_TABLE,
@@ -417,7 +418,7 @@ def test_summary_tables_from_before_the_latency_columns_still_read_check_clean_a
     without the latency columns; then a rollup writes a summary with them."""
     store = local_store
     config = build(store, config_for)
-    latency = sorted(SUMMARY_TABLE.added - {SOURCE_SHA256})
+    latency = sorted(SUMMARY_TABLE.added - {SOURCE_SHA256, INPUTS})
     assert len(latency) == 25 + 5 * 12 and "avg_latency_idle" in latency and "stats_jitter_ms_count" in latency
     old = {}
     for key, data in summary_objects(store, "daily").items():

@@ -4,6 +4,7 @@ existed, by the bytes rebuilt from the row; a row whose hash is wrong never hide
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timedelta
 
@@ -51,19 +52,22 @@ def test_the_same_figures_are_not_written_and_other_figures_are(rolled, rows):
     stored = StoredSummaries(rolled, B)
     for host in (None, "office-main"):
         same = _stored_summary(rolled, host).with_fields(generated_at="2099-01-01T00:00:00+00:00")
-        settled, body = stored.settle(DAY, host, same)
-        assert body is None and settled.to_json().encode() == rolled.get(B.daily, summary_key(DAY, host))
+        settled, body, sha = stored.settle(DAY, host, same)
+        stored_bytes = rolled.get(B.daily, summary_key(DAY, host))
+        assert body is None and settled.to_json().encode() == stored_bytes
+        assert sha == hashlib.sha256(stored_bytes).hexdigest()
     assert stored.unchanged == 2
     other = _stored_summary(rolled, "home-primary").with_fields(avg_download=1.5)
-    settled, body = stored.settle(DAY, "home-primary", other)
+    settled, body, sha = stored.settle(DAY, "home-primary", other)
     assert body == other.to_json().encode() and stored.unchanged == 2
+    assert sha == hashlib.sha256(body).hexdigest()
 
 
 def test_a_row_whose_hash_is_not_its_objects_writes_the_summary_and_fails_the_check(rolled):
     assert check(rolled, B, tiers=["daily"]).ok
     wrong = "0" * 64
     _rewrite_table(rolled, lambda frame: frame.with_columns(pl.lit(wrong).alias(SOURCE_SHA256)))
-    _, body = StoredSummaries(rolled, B).settle(DAY, None, _stored_summary(rolled))
+    _, body, _sha = StoredSummaries(rolled, B).settle(DAY, None, _stored_summary(rolled))
     assert body is not None                                     # never "unchanged" on a hash that differs
     audit = check(rolled, B, tiers=["daily"])
     assert not audit.ok and all(f"holds another {SOURCE_SHA256}" in why for _, why in audit.disagreements)
