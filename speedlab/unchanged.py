@@ -92,15 +92,18 @@ class StoredSummaries:
         bucket = self.buckets.for_tier(part.tier)
         prefixes = [summary_table_sources(part)] + [summary_table_sources(part, h)
                                                     for h in _summary_hosts(self.store, bucket)]
-        with ThreadPoolExecutor(min(MAX_WORKERS, len(prefixes))) as pool:
-            listings = list(pool.map(lambda p: list(self.store.list(bucket, p)), prefixes))
+        if self.store.local_root is not None:  # a local folder: Python work that threads only contend for
+            listings = [list(self.store.list(bucket, p)) for p in prefixes]
+        else:
+            with ThreadPoolExecutor(min(MAX_WORKERS, len(prefixes))) as pool:
+                listings = list(pool.map(lambda p: list(self.store.list(bucket, p)), prefixes))
         out = {}
         for info in (i for listing in listings for i in listing):
             found = rows.get(info.key)
             if found is not None and info.version is not None and found[1][3] == info.version:
                 _, sha, generated, version, inputs, records, rejected, hosts = found[1]
                 out[info.key] = _Held(info.size, sha, generated, version, inputs, records, rejected, hosts,
-                                      frame, found[0])
+                                      info.modified, frame, found[0])
         return out
 
     def held(self, period: Period, key: str) -> _Held | None:
@@ -141,8 +144,8 @@ class _Held(NamedTuple):
     """What one summary object holds per its current table row: its listed ``size`` [bytes],
     ``sha256`` of its bytes (``None`` in a row from before the hash), ``generated_at``, its
     ``version``, the row's ``inputs`` (:mod:`speedlab.inputs`), ``records_aggregated``,
-    ``rejected_records`` and ``hosts``, and where the row is (``frame``, ``position``) for a row
-    without the hash."""
+    ``rejected_records`` and ``hosts``, its listed ``modified`` time, and where the row is
+    (``frame``, ``position``) for a row without the hash."""
 
     size: int
     sha256: str | None
@@ -152,6 +155,7 @@ class _Held(NamedTuple):
     records: int | None
     rejected: int | None
     hosts: list[str] | None
+    modified: datetime
     frame: pl.DataFrame
     position: int
 
@@ -183,6 +187,8 @@ class KeepsUnchanged:
     _previous_batch: list[Period]
     #: (tier, label) -> (end_utc, host or None -> SHA-256 of the summary stored) for periods settled
     shas: dict[tuple[str, str], tuple[datetime, dict[str | None, str]]]
+    #: (tier, label) -> the listed modified time of the all-hosts summary of a period kept as stored
+    kept_modified: dict[tuple[str, str], datetime]
 
     def hosts(self) -> list[str]:  # pragma: no cover - the roller's
         raise NotImplementedError
@@ -246,6 +252,7 @@ class KeepsUnchanged:
         whole = self.stored.held(period, summary_key(period, None)) if self.stored else None
         assert whole is not None
         self.shas[(period.tier, period.label)] = (period.end_utc, outputs)
+        self.kept_modified[(period.tier, period.label)] = whole.modified
         self.report.inputs_unchanged += 1
         self.report.items.append({"tier": period.tier, "period": period.label, "reason": reason,
                                   "records": whole.records or 0, "rejected": whole.rejected or 0,
@@ -253,6 +260,19 @@ class KeepsUnchanged:
         self.done.add((period.tier, period.label))
         if self.progress is not None:
             self.progress.update(1)
+
+    def _kept_children(self, tier: str, keys: Mapping[str, Period]) -> dict[str, datetime] | None:
+        """key -> modified time of each child's all-hosts summary when every child was kept as
+        stored in this run (its listing then says it all: no listing again), else ``None``."""
+        if not self.skip_unchanged:
+            return None
+        out = {}
+        for key, child in keys.items():
+            modified = self.kept_modified.get((tier, child.label))
+            if modified is None:
+                return None
+            out[key] = modified
+        return out
 
     def _period_inputs(self, period: Period, children: list[tuple[str, datetime | None]]) -> str | None:
         """:func:`speedlab.inputs.period_inputs` of a coarser ``period`` from its children's
