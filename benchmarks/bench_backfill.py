@@ -9,13 +9,18 @@ results per second and store requests, against two baselines measured in the sam
 * **sequential**: speedlab's backfill with one worker (``[aggregate] max_workers = 1``).
 
 Then the columnar tables (docs/tables.md): the first backfill reads every object (the JSON
-path) and leaves every raw month compacted; a second backfill of the same span reads each
-month from its table (1 GET, plus a LIST per host to prove the rows current), computes every
-summary again and writes none that its stored object already holds (1 GET per summary table
-partition and a LIST per host say what each holds: here no summary and no table is written),
-and is timed against the first in the same run (targets: JSON < 45 s, tables < 10 s for the
-year). Both runs write summaries without a per-object fsync and sync the store's file system
-once per month, before its tables. Each backfill line also gives the process's CPU time (all
+path) and leaves every raw month compacted. A second backfill of the same span lists each
+month's raw objects and finds every period's summaries computed from exactly the inputs it has
+now (speedlab.inputs: the listing's keys and versions, the window's and children's summaries
+by SHA-256, per the summary tables), so it keeps them as stored and computes nothing. A third,
+with ``recompute=True``, reads each month from its table (1 GET, plus a LIST per host to
+prove the rows current), computes every summary again and writes none that its stored object
+already holds (1 GET per summary table partition and a LIST per host say what each holds).
+A fourth follows one raw result rewritten in mid-year: it rolls up that day, the next (the
+anomaly window reaches into it) and the week, month and year above them. Each is timed
+against the first in the same run (targets: JSON < 45 s, tables < 10 s for the year). Every
+run writes summaries without a per-object fsync and syncs the store's file system once per
+month, before its tables. Each backfill line also gives the process's CPU time (all
 threads), which a machine shared with other jobs disturbs less than the wall time. Last,
 what keeping the tables current costs one hourly run (a new result per host, that hour
 rolled up: the hourly and raw month partitions of December updated).
@@ -31,6 +36,7 @@ use a shorter span (``--s3-days``, default 14); ratios are per result.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -96,7 +102,7 @@ def fill_s3(store: S3Store, days: int) -> int:
     return len(items)
 
 
-def run_backfill(config, store, days: int, workers: int | None = None) -> dict:
+def run_backfill(config, store, days: int, workers: int | None = None, recompute: bool = False) -> dict:
     """One backfill of ``days`` days from 1 January 2025: time, requests, and what keeping the
     tables current cost inside it (``tables``)."""
     if workers is not None:
@@ -105,12 +111,25 @@ def run_backfill(config, store, days: int, workers: int | None = None) -> dict:
     last = (START + timedelta(days=days - 1)).date().isoformat()
     counting = CountingStore(store)
     started, cpu = time.perf_counter(), time.process_time()
-    report = backfill(config, first, last, progress=False, now=NOW, store=counting)
+    report = backfill(config, first, last, progress=False, now=NOW, store=counting, recompute=recompute)
     seconds = time.perf_counter() - started
-    return {"results": report.results_read, "seconds": seconds, "cpu_seconds": time.process_time() - cpu,
+    # results: those the span holds (a backfill keeping periods as stored reads none of them)
+    return {"results": days * 96 * len(HOSTS), "read": report.results_read, "seconds": seconds,
+            "cpu_seconds": time.process_time() - cpu,
             "requests": counting.requests,
             "by_kind": dict(counting.counts), "periods": report.periods, "tables": report.tables,
-            "errors": report.tables_errors}
+            "errors": report.tables_errors, "unchanged": report.inputs_unchanged}
+
+
+def rewrite_one_result(store, days: int) -> str:
+    """Rewrite one result in the middle of the span (its download speed halved); returns its key."""
+    day = (START + timedelta(days=days // 2)).strftime("%Y%m%d")
+    for key, body in records(days):
+        data = json.loads(body)
+        if f"day={day}/hour={day}10/" in key and data["download_mbps"] is not None:
+            store.put(B.raw, key, json.dumps(dict(data, download_mbps=data["download_mbps"] / 2)).encode())
+            return key
+    raise AssertionError(f"no result on {day}")
 
 
 def hourly_run(config, store, days: int) -> None:
@@ -195,9 +214,18 @@ def main() -> None:
               f"{dict(sorted(t.requests.items()))}, {len(t.partitions_written)} partition writes, "
               f"{t.bytes_written:,} bytes; errors: {full['errors'] or 'none'}")
         again = run_backfill(config, store, args.local_days)
-        print(line(f"speedlab backfill from tables, {args.local_days} d", again, full))
-        print(f"    requests by kind: {again['by_kind']}; tables {again['tables'].seconds:.1f} s; "
-              f"x{full['seconds'] / again['seconds']:.1f} the JSON path's speed")
+        print(line(f"speedlab backfill again, {args.local_days} d", again, full))
+        print(f"    requests by kind: {again['by_kind']}; {again['unchanged']} of {again['periods']} periods "
+              f"kept as stored (inputs unchanged); x{full['seconds'] / again['seconds']:.1f} the JSON path's speed")
+        computed = run_backfill(config, store, args.local_days, recompute=True)
+        print(line(f"speedlab backfill --recompute, {args.local_days} d", computed, full))
+        print(f"    requests by kind: {computed['by_kind']}; tables {computed['tables'].seconds:.1f} s; "
+              f"x{full['seconds'] / computed['seconds']:.1f} the JSON path's speed")
+        changed = rewrite_one_result(store, args.local_days)
+        one = run_backfill(config, store, args.local_days)
+        print(line(f"speedlab backfill after one change, {args.local_days} d", one, full))
+        print(f"    {changed}: {one['periods'] - one['unchanged']} of {one['periods']} periods rolled up; "
+              f"requests by kind: {one['by_kind']}")
         hourly_run(config, store, args.local_days)
         if not args.naive_days:
             return
