@@ -319,8 +319,15 @@ def parse_summary_key(key: str) -> SummaryKey:
             raise LayoutError(f"{key!r}: year/month partitions disagree")
     else:
         tier, label = "yearly", year
-    parse_period(tier, label, "UTC")  # checks that the date is real (zone-independent)
+    _real_period(tier, label)
     return SummaryKey(tier, label, host, g["name"])
+
+
+@lru_cache(maxsize=16384)
+def _real_period(tier: str, label: str) -> None:
+    """Raise :class:`LayoutError` unless ``label`` is a real period of ``tier`` (zone-independent);
+    remembered: each period's label comes once per host and once more for its table row."""
+    parse_period(tier, label, "UTC")
 
 
 def parse_key(key: str) -> RawKey | SummaryKey:

@@ -85,6 +85,24 @@ class _Month:
     listings: list
     source: MonthSource | None = None
     read: bool = False
+    _days: dict[str, list] | None = None
+
+    def of_day(self, day: str) -> list:
+        """The listings cut to the hours of local date ``day`` (``YYYYMMDD``), in
+        :func:`list_raw_hours`' shape (cut once for the whole month)."""
+        if self._days is None:
+            self._days = defaultdict(list)
+            for objects, infos, rejected in self.listings:
+                cut: dict[str, tuple[dict, dict, dict]] = defaultdict(lambda: ({}, {}, {}))
+                for label, objs in objects.items():
+                    cut[label[:8]][0][label] = objs
+                for key, listed in infos.items():
+                    cut[key[0][:8]][1][key] = listed
+                for label, bad in rejected.items():
+                    cut[label[:8]][2][label] = bad
+                for date, item in cut.items():
+                    self._days[date].append(item)
+        return self._days.get(day, [])
 
 
 class Roller(KeepsUnchanged):
@@ -198,7 +216,7 @@ class Roller(KeepsUnchanged):
             self.log.warning(f"tables not updated: {why}; the summaries are written, the next run "
                              "repairs the tables (or run `speedlab tables rebuild`)", reason=why)
 
-    def _month_listings(self, day: Period) -> list:
+    def _month_listings(self, day: Period) -> _Month:
         """One listing per host of ``day``'s month (:func:`list_raw_hours`; a backfill); one
         month is kept at a time."""
         month = period_of("monthly", day.start, self.zone)
@@ -208,7 +226,7 @@ class Roller(KeepsUnchanged):
                 "hourly", month.start_utc, month.end_utc - timedelta(microseconds=1), self.zone)}
             self._month = _Month(month, self._list_map(
                 lambda h: list_raw_hours(self.store, self.buckets, h, month, labels), self.hosts()))
-        return self._month.listings
+        return self._month
 
     def _raw_month(self, day: Period) -> MonthSource | None:
         """The raw table and per-host listing of ``day``'s month, when it has a table (a
@@ -380,7 +398,7 @@ class Roller(KeepsUnchanged):
         objects: dict[str, list[RawObject]] = defaultdict(list)
         infos: dict[tuple[str, str], list[ObjectInfo]] = defaultdict(list)
         rejected: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        listings = self._month_listings(day) if self.from_tables else self._pool_map(
+        listings = self._month_listings(day).of_day(day.label) if self.from_tables else self._pool_map(
             lambda h: list_raw_hours(self.store, self.buckets, h, day, labels), hosts)
         for o, i, r in listings:
             for label, objs in o.items():

@@ -12,6 +12,10 @@ object: through the hash (one SHA-256 of the new bytes), or for a row written be
 existed by rebuilding the stored bytes from the row.
 An object without a current row (no table yet, a row older than the object, a deleted object) is
 written as before.
+
+:class:`KeepsUnchanged` (the roller's part) goes one step further: a period whose summaries'
+current rows hold the digest of the inputs it has now (:mod:`speedlab.inputs`) is not computed
+at all, and its stored summaries stand.
 """
 
 from __future__ import annotations
