@@ -164,14 +164,15 @@ def _source_partition(tier: str, key: str) -> TablePartition | None:
 
 def _make_row(tier: str, key: str, body: bytes, version: str | None, checked: bool = False) -> dict[str, Any]:
     """The row of one source object; raises :class:`InvalidRecord` for a bad one (``checked``: a
-    raw body :func:`~speedlab.reader.parse_result` has already accepted under ``key``)."""
+    raw body :func:`~speedlab.reader.parse_result` has already accepted under ``key``, or a
+    summary a rollup has just written from its own :class:`~speedlab.records.TierSummary`)."""
     if tier == "raw":
         if not checked:
             parse_result(key, body)  # the raw reading layer's rules: valid, and where it belongs
         raw = parse_raw_key(key)
         return RAW_TABLE.encode_row(decode_json(body, key), host=raw.host_id, source_key=key,
                                     source_version=version)
-    data, reason = parse_summary(body, key)
+    data, reason = (decode_json(body, key), None) if checked else parse_summary(body, key)
     if data is None:
         raise InvalidRecord(str(reason))
     parsed = parse_summary_key(key)
@@ -376,7 +377,8 @@ def keep_current(store: Store, buckets: Buckets, summaries: Iterable[tuple] = ()
                  inputs: Inputs | None = None) -> TablesReport:
     """What every job that writes summaries calls once per run (or per month of a backfill):
     one update of each partition of the ``summaries`` it wrote (``(key, body)``, or ``(key,
-    body, version)`` with the version :meth:`~speedlab.storebase.Store.put` returned), of the raw
+    body, version)`` with the version :meth:`~speedlab.storebase.Store.put` returned; its own
+    summaries' JSON, not validated again), of the raw
     months of ``raw`` (as :func:`update_raw`'s ``written``) and of the hours ``periods``, and of
     every partition an earlier job marked for repair. ``inputs`` (key -> ``(version, value)``)
     sets summary rows' ``inputs`` column (:func:`update_partitions`); their partitions are updated too.
@@ -388,7 +390,7 @@ def keep_current(store: Store, buckets: Buckets, summaries: Iterable[tuple] = ()
     for key, *data in summaries:
         parsed = parse_summary_key(key)
         parts.add(summary_table_partition(parsed.tier, parsed.label))
-        fresh[key] = data[0] if len(data) == 1 else (data[0], data[1])
+        fresh[key] = (data[0], data[1] if len(data) > 1 else None, True)
     for key in inputs or {}:
         parsed = parse_summary_key(key)
         parts.add(summary_table_partition(parsed.tier, parsed.label))
