@@ -157,13 +157,20 @@ def test_a_second_backfill_computes_nothing_and_changes_no_byte(store, config_fo
     assert again.results_read == 0 and "put" not in again.requests and again.summaries == {}
     assert [(i["period"], i["records"], i["hosts"]) for i in again.items] == \
         [(i["period"], i["records"], i["hosts"]) for i in first.items]
-    assert summary_bytes(store) == before
+    assert summary_bytes(store) == before and check(store, B).ok
     assert again.to_text().startswith("75 period(s) rolled up (hourly 72, daily 3), 75 kept as stored "
                                       "(inputs unchanged)")
+
+
+def test_recompute_computes_every_period_changes_nothing_and_records_the_digests(local_store, config_for):
+    three_days(local_store)
+    config = config_for(local_store)
+    first = backfill(config, FIRST, LAST, progress=False, now=NOW)
+    before = summary_bytes(local_store)
     computed = backfill(config, FIRST, LAST, progress=False, now=NOW, recompute=True)  # every period computed
     assert computed.inputs_unchanged == 0 and computed.results_read == first.results_read
-    assert summary_bytes(store) == before and check(store, B).ok
-    rebuild(store, B)                                    # forgets every row's inputs; a recompute records them
+    assert summary_bytes(local_store) == before and check(local_store, B).ok
+    rebuild(local_store, B)                              # forgets every row's inputs; a recompute records them
     backfill(config, FIRST, LAST, progress=False, now=NOW, recompute=True)
     assert backfill(config, FIRST, LAST, progress=False, now=NOW).inputs_unchanged == first.periods
 
