@@ -144,18 +144,6 @@ def list_raw_span(store: Store, buckets: Buckets, host_id: str, first: Period, l
                         lambda key: first.start <= key.slot(first.zone) < last.end)
 
 
-def map_listings(store: Store, fn, items: Sequence, pool: ThreadPoolExecutor | None = None) -> list:
-    """``[fn(item) for item in items]``, listings of ``store``: in ``pool`` (default a new one of
-    up to :data:`MAX_WORKERS`) for a remote store, in this thread for a local folder (a listing
-    there is Python work that threads only contend for: 1.7x less time for a year's raw months)."""
-    if store.local_root is not None or len(items) <= 1:
-        return [fn(item) for item in items]
-    if pool is not None:
-        return list(pool.map(fn, items))
-    with ThreadPoolExecutor(min(MAX_WORKERS, len(items))) as own:
-        return list(own.map(fn, items))
-
-
 def fetch_many(store: Store, bucket: str, keys: Sequence[str], max_workers: int = MAX_WORKERS,
                executor: Executor | None = None) -> dict[str, bytes | Exception]:
     """GET many objects in parallel; each value is the bytes or the exception it raised.
