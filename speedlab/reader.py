@@ -44,7 +44,7 @@ from .storebase import ObjectInfo, Store
 
 __all__ = ["MAX_WORKERS", "KeepingStore", "RawObject", "RawRead", "SummaryCheck", "SummaryRead", "count_raw_hours",
            "fetch_many", "list_global_summaries", "list_hosts", "list_modified", "list_raw",
-           "list_raw_hours", "list_raw_span", "list_stale_markers", "list_summary_keys", "parse_result",
+           "list_raw_hours", "list_raw_span", "list_stale_markers", "list_summary_keys", "map_listings", "parse_result",
            "parse_summary", "read_objects", "read_results", "read_summaries", "read_summary_objects"]
 
 #: Parallel GETs per read (the store's connection pool is sized to match).
@@ -142,6 +142,18 @@ def list_raw_span(store: Store, buckets: Buckets, host_id: str, first: Period, l
     span = folders_between(raw_period_prefix(host_id, first), raw_period_prefix(host_id, last))
     return _raw_objects(store.list(buckets.raw, raw_host_prefix(host_id) + "year=", **span),
                         lambda key: first.start <= key.slot(first.zone) < last.end)
+
+
+def map_listings(store: Store, fn, items: Sequence, pool: ThreadPoolExecutor | None = None) -> list:
+    """``[fn(item) for item in items]``, listings of ``store``: in ``pool`` (default a new one of
+    up to :data:`MAX_WORKERS`) for a remote store, in this thread for a local folder (a listing
+    there is Python work that threads only contend for: 1.7x less time for a year's raw months)."""
+    if store.local_root is not None or len(items) <= 1:
+        return [fn(item) for item in items]
+    if pool is not None:
+        return list(pool.map(fn, items))
+    with ThreadPoolExecutor(min(MAX_WORKERS, len(items))) as own:
+        return list(own.map(fn, items))
 
 
 def fetch_many(store: Store, bucket: str, keys: Sequence[str], max_workers: int = MAX_WORKERS,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any, NamedTuple
@@ -42,11 +41,12 @@ from .layout import (
     tables_bucket,
 )
 from .periods import CHILD_TIER, Period, periods_between
+from .reader import map_listings
 from .records import TierSummary
 from .scheduler import PlanItem
 from .storebase import Store
 from .tables import INPUTS, SOURCE_KEY, SOURCE_SHA256, SOURCE_VERSION, SUMMARY_TABLE, frame_from_parquet
-from .tables_io import MAX_WORKERS, _summary_hosts
+from .tables_io import _summary_hosts
 
 __all__ = ["KeepsUnchanged", "StoredSummaries", "inputs_of", "same_as_held"]
 
@@ -96,11 +96,7 @@ class StoredSummaries:
         bucket = self.buckets.for_tier(part.tier)
         prefixes = [summary_table_sources(part)] + [summary_table_sources(part, h)
                                                     for h in _summary_hosts(self.store, bucket)]
-        if self.store.local_root is not None:  # a local folder: Python work that threads only contend for
-            listings = [list(self.store.list(bucket, p)) for p in prefixes]
-        else:
-            with ThreadPoolExecutor(min(MAX_WORKERS, len(prefixes))) as pool:
-                listings = list(pool.map(lambda p: list(self.store.list(bucket, p)), prefixes))
+        listings = map_listings(self.store, lambda p: list(self.store.list(bucket, p)), prefixes)
         out = {}
         for info in (i for listing in listings for i in listing):
             found = rows.get(info.key)
