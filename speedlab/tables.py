@@ -27,6 +27,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import polars as pl
@@ -112,6 +113,14 @@ class Column:
     kind: str
 
 
+@lru_cache(maxsize=4096)  # rows share a few shapes: each one's JSON is made once
+def _shape_text(shape: tuple) -> str:
+    """:meth:`TableSchema.encode_row`'s shape (keys in order, 0 for a leaf) as ``json_shape``."""
+    def as_dict(node: tuple) -> dict:
+        return {k: as_dict(sub) if isinstance(sub, tuple) else sub for k, sub in node}
+    return json.dumps(as_dict(shape), separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class TableSchema:
     """A table's columns: ``keys`` (the table's own: host, source...), then the JSON fields."""
@@ -161,15 +170,15 @@ class TableSchema:
         row.update({c.name: None for c in self.columns})
         overrides: list[list] = []
 
-        def walk(node: Mapping, tree: dict[str, list], path: tuple[str, ...]) -> dict:
-            """Fill the row from ``node``; returns its ``json_shape`` (keys in order, 0 for a leaf)."""
-            shape: dict = {}
+        def walk(node: Mapping, tree: dict[str, list], path: tuple[str, ...]) -> tuple:
+            """Fill the row from ``node``; returns its shape: ``((key, 0 or sub-shape), ...)``."""
+            shape: list = []
             for k, v in node.items():
                 entry = tree.get(k)
                 if entry is not None and entry[1] is not None and isinstance(v, dict):
-                    shape[k] = walk(v, entry[1], path + (k,))
+                    shape.append((k, walk(v, entry[1], path + (k,))))
                     continue
-                shape[k] = 0
+                shape.append((k, 0))
                 column = entry[0] if entry is not None else None
                 if column is not None:
                     if v is None or type(v) is _EXACT_TYPE.get(column.kind):  # _to_column's exact cases at once
@@ -179,9 +188,9 @@ class TableSchema:
                     if exact:
                         continue
                 overrides.append([list(path + (k,)), v])
-            return shape
+            return tuple(shape)
 
-        row[SHAPE] = json.dumps(walk(data, self.tree, ()), separators=(",", ":"))
+        row[SHAPE] = _shape_text(walk(data, self.tree, ()))
         row[OVERRIDES] = json.dumps(overrides, separators=(",", ":"), allow_nan=False) if overrides else None
         return row
 
@@ -578,20 +587,12 @@ def first_difference(expected: Any, actual: Any, path: Sequence[str] = ()) -> st
     count, so ``1`` and ``1.0`` differ), for ``check``'s reasons."""
     if type(expected) is not type(actual):
         return ".".join(path) or "(object)"
-    if isinstance(expected, dict):
-        if list(expected) != list(actual):
-            return ".".join(path) + "{keys}" if path else "{keys}"
-        for k in expected:
-            found = first_difference(expected[k], actual[k], [*path, k])
-            if found:
-                return found
-        return None
-    if isinstance(expected, list):
-        if len(expected) != len(actual):
-            return ".".join(path) or "(list)"
-        for i, (a, b) in enumerate(zip(expected, actual, strict=True)):
-            found = first_difference(a, b, [*path, str(i)])
-            if found:
-                return found
-        return None
+    if isinstance(expected, dict) and list(expected) != list(actual):
+        return ".".join(path) + "{keys}" if path else "{keys}"
+    if isinstance(expected, list) and len(expected) != len(actual):
+        return ".".join(path) or "(list)"
+    if isinstance(expected, (dict, list)):
+        pairs = ((k, expected[k], actual[k]) for k in expected) if isinstance(expected, dict) else (
+            (str(i), a, b) for i, (a, b) in enumerate(zip(expected, actual, strict=True)))
+        return next((found for k, a, b in pairs if (found := first_difference(a, b, [*path, k]))), None)
     return None if expected == actual else ".".join(path) or "(value)"
