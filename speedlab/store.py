@@ -121,7 +121,7 @@ class LocalStore:
         """A new temporary file in ``folder`` (made if missing), opened for writing: what
         :func:`tempfile.mkstemp` gives (mode 0600, never an existing file), named by process,
         a per-store token and a counter instead of a random draw, and the folder made only when
-        the first open finds it missing (a backfill writes ~37,000 objects: ~10 % less time)."""
+        the first open finds it missing (``mkdir`` and ``mkstemp`` were ~6 % of a backfill from JSON)."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
         made = False
         while True:
