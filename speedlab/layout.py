@@ -181,6 +181,7 @@ _RAW_RE = re.compile(
 )
 
 
+@lru_cache(maxsize=32768)  # a backfill parses each key up to four times (listing, tables); RawKey is frozen
 def parse_raw_key(key: str) -> RawKey:
     """Parse a raw-result key (speedlab's or the original collector's).
 

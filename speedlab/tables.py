@@ -33,6 +33,7 @@ from typing import Any
 import polars as pl
 
 from .errors import TableError
+from .frames import series_of
 from .layout import validate_host_id
 from .periods import Period, parse_timestamp
 from .records import LATENCY_FIELDS, SUMMARY_LATENCY_METRICS, SpeedTestResult
@@ -264,8 +265,9 @@ class TableSchema:
         rows = list(rows)
         if len(rows) < 64:  # polars' fixed cost per column outweighs the rows: 1.2 ms a row this way, 4.2 by columns
             return pl.DataFrame(rows, schema=self.schema, orient="row").sort(SOURCE_KEY)
-        # many rows: column by column, ~30 % less time than from the row dicts
-        frame = pl.DataFrame({name: [row.get(name) for row in rows] for name in self.schema}, schema=self.schema)
+        # many rows: column by column (lists from their flat values), ~30 % less time than from the row dicts
+        frame = pl.DataFrame([series_of(name, [row.get(name) for row in rows], dtype)
+                              for name, dtype in self.schema.items()])
         return frame.sort(SOURCE_KEY)
 
     def rows(self, frame: pl.DataFrame) -> dict[str, dict[str, Any]]:

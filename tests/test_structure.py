@@ -35,6 +35,7 @@ PURE = {
     "rowbuild": "the dashboard's rows, windows, headline and heatmap cells from plain data",
     "live": "figures so far of a period in progress, from injected lookups",
     "tables": "summaries and results <-> rows of the columnar tables (polars frames, Parquet bytes), diffs",
+    "frames": "polars columns built from Python values where polars' constructor is slow (list columns)",
     "monthsource": "a raw month's statistics from its table's columns (polars), and which listed objects are current",
     "settings": "one frozen dataclass per [section] of speedlab.toml, checked",
     "storebase": "the storage contract: ObjectInfo and the Store protocol",
