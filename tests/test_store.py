@@ -29,6 +29,33 @@ def test_put_get_roundtrip(store):
     assert store.get(BUCKET, "host=a/x.json") == b'{"a": 2}'
 
 
+@pytest.mark.parametrize("size", [0, 1, 600, (1 << 16) - 1, 1 << 16, 300_001])
+def test_objects_of_any_size_come_back_byte_for_byte(store, size):
+    data = bytes((i * 7 + size) % 251 for i in range(size))
+    store.put(BUCKET, f"sizes/{size}.bin", data)
+    assert store.get(BUCKET, f"sizes/{size}.bin") == data
+
+
+def test_local_get_of_a_folder_is_not_found(local_store):
+    local_store.put(BUCKET, "a/b/c.json", b"{}")
+    with pytest.raises(ObjectNotFound, match="is a folder"):
+        local_store.get(BUCKET, "a/b")
+
+
+def test_local_write_failing_midway_leaves_no_temporary_file(local_store, monkeypatch):
+    import errno
+    import os
+    local_store.put(BUCKET, "a/old.json", b"{}")
+
+    def disk_full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(os, "write", disk_full)
+    with pytest.raises(StoreUnavailable, match="No space left"):
+        local_store.put(BUCKET, "a/new.json", b'{"n": 1}')
+    monkeypatch.undo()
+    assert sorted(p.name for p in (local_store.root / BUCKET / "a").iterdir()) == ["old.json"]
+
+
 def test_get_missing_raises_not_found(store):
     with pytest.raises(ObjectNotFound, match=r"nope\.json"):
         store.get(BUCKET, "host=a/nope.json")
