@@ -247,13 +247,14 @@ class Roller(KeepsUnchanged):
         self.cache[(tier, period.label, host)] = (period.end_utc, data)
 
     def _evict(self, moment: datetime) -> None:
-        for cache_key in [k for k, (end, _) in self.cache.items() if end < moment - _KEEP[k[0]]]:
+        limit = {tier: moment - keep for tier, keep in _KEEP.items()}  # once per call, not per entry
+        for cache_key in [k for k, (end, _) in self.cache.items() if end < limit[k[0]]]:
             del self.cache[cache_key]
         # local hour labels never decrease with time: those before the hour an hour before the limit ended before it
-        old = period_of("hourly", moment - _KEEP["hourly"] - timedelta(hours=1), self.zone).label
+        old = period_of("hourly", limit["hourly"] - timedelta(hours=1), self.zone).label
         for sketch_key in [k for k in self.sketches if k[1] < old]:
             del self.sketches[sketch_key]
-        for sha_key in [k for k, (end, _) in self.shas.items() if end < moment - _KEEP[k[0]]]:
+        for sha_key in [k for k, (end, _) in self.shas.items() if end < limit[k[0]]]:
             del self.shas[sha_key]
             self.kept_modified.pop(sha_key, None)
 
